@@ -1,0 +1,1 @@
+//! Example bots for ilink-rs; each file under `examples/` teaches one thing.

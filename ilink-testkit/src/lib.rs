@@ -1,0 +1,1 @@
+//! A faithful iLink Bot server simulator for tests, examples and benchmarks.
