@@ -1,7 +1,10 @@
-//! The framework for WeChat iLink bots: a `Handler` trait, command routes and a
-//! multi-account actor runtime (poller, router, sessions, sender).
-//!
-//! This crate is built by a later issue; for now it re-exports the protocol
-//! client so that depending on it already gives access to [`ilink_core`].
+//! The framework for WeChat iLink bots: a [`Handler`] trait, command routes and
+//! a multi-account actor runtime (poller, router, sessions, sender).
 
+pub mod account;
+pub mod message;
+pub mod store;
+
+pub use account::{AccountId, Credentials};
 pub use ilink_core as core;
+pub use message::Message;

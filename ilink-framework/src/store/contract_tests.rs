@@ -1,0 +1,123 @@
+//! The same behaviour checks run against every [`StateStore`] implementation.
+
+use ilink_core::types::{MessageItem, WeixinMessage};
+
+use super::*;
+
+fn stores() -> Vec<(Box<dyn StateStore>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    vec![
+        (Box::new(MemoryStore::new()), None),
+        (Box::new(FileStore::open(dir.path()).unwrap()), Some(dir)),
+    ]
+}
+
+fn entry(id: u64, text: &str) -> InboxEntry {
+    InboxEntry {
+        id,
+        msg: WeixinMessage {
+            item_list: vec![MessageItem::text(text)],
+            ..Default::default()
+        },
+        received_at_ms: 1,
+    }
+}
+
+#[test]
+fn cursor_round_trip() {
+    for (s, _d) in stores() {
+        let a = AccountId::new("a@im.bot");
+        assert_eq!(s.load_cursor(&a).unwrap(), None);
+        s.save_cursor(&a, "one").unwrap();
+        s.save_cursor(&a, "two").unwrap();
+        assert_eq!(s.load_cursor(&a).unwrap().as_deref(), Some("two"));
+        assert_eq!(s.load_cursor(&AccountId::new("other")).unwrap(), None);
+    }
+}
+
+#[test]
+fn inbox_keeps_order_and_removes() {
+    for (s, _d) in stores() {
+        let a = AccountId::new("a");
+        s.inbox_put(&a, &[entry(12, "b"), entry(3, "a")]).unwrap();
+        s.inbox_put(&a, &[entry(40, "c")]).unwrap();
+        s.inbox_remove(&a, 12).unwrap();
+        s.inbox_remove(&a, 999).unwrap();
+        let ids: Vec<u64> = s.inbox_load(&a).unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![3, 40]);
+        assert_eq!(
+            s.inbox_load(&a).unwrap()[0].msg.text().as_deref(),
+            Some("a")
+        );
+    }
+}
+
+#[test]
+fn context_tokens_per_user() {
+    for (s, _d) in stores() {
+        let a = AccountId::new("a");
+        let rec = ContextTokenRecord {
+            token: "t1".into(),
+            received_at_ms: 5,
+            sent: 2,
+        };
+        s.put_context_token(&a, "u@im.wechat", &rec).unwrap();
+        assert_eq!(s.context_token(&a, "u@im.wechat").unwrap(), Some(rec));
+        assert_eq!(
+            s.context_token(&a, "U@im.wechat").unwrap(),
+            None,
+            "ids are case-sensitive"
+        );
+    }
+}
+
+#[test]
+fn dedup_recognizes_other_entries_only_within_window() {
+    for (s, _d) in stores() {
+        let a = AccountId::new("a");
+        let k = |x: &str| vec![x.to_owned()];
+        assert_eq!(
+            s.dedup_check_insert(&a, &k("m:1"), 1, 0, 100).unwrap(),
+            None
+        );
+        // The same entry seen again (replay after restart) is not a duplicate.
+        assert_eq!(
+            s.dedup_check_insert(&a, &k("m:1"), 1, 10, 100).unwrap(),
+            None
+        );
+        assert_eq!(
+            s.dedup_check_insert(&a, &k("m:1"), 2, 20, 100).unwrap(),
+            Some(1)
+        );
+        // Any shared key is enough.
+        assert_eq!(
+            s.dedup_check_insert(&a, &["m:9".into(), "m:1".into()], 3, 30, 100)
+                .unwrap(),
+            Some(1)
+        );
+        // After the window the key is forgotten.
+        assert_eq!(
+            s.dedup_check_insert(&a, &k("m:1"), 4, 500, 100).unwrap(),
+            None
+        );
+    }
+}
+
+#[test]
+fn credentials_list_and_remove() {
+    for (s, _d) in stores() {
+        s.save_credentials(&Credentials::new("b", "tok-b")).unwrap();
+        s.save_credentials(&Credentials::new("a", "tok-a").with_base_url("http://127.0.0.1:1"))
+            .unwrap();
+        let ids: Vec<String> = s
+            .list_credentials()
+            .unwrap()
+            .iter()
+            .map(|c| c.account_id.to_string())
+            .collect();
+        assert_eq!(ids, vec!["a", "b"]);
+        assert!(s.remove_credentials(&AccountId::new("a")).unwrap());
+        assert!(!s.remove_credentials(&AccountId::new("a")).unwrap());
+        assert_eq!(s.list_credentials().unwrap().len(), 1);
+    }
+}

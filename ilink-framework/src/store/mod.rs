@@ -1,0 +1,130 @@
+//! Durable state of the bot: cursors, the inbox, context tokens with their
+//! send counts, recent message keys for deduplication, and credentials.
+//!
+//! [`StateStore`] is one trait with two implementations here:
+//! [`MemoryStore`] for tests and [`FileStore`], crash-safe files under a
+//! state directory (write to a temporary file, fsync, rename).
+//!
+//! The order that makes "no inbound message is lost" hold is the caller's:
+//! a received batch goes to the inbox first, then the cursor is saved, then
+//! messages are dispatched, and an entry leaves the inbox when its handler
+//! has finished.
+
+mod file;
+mod memory;
+
+use ilink_core::Secret;
+use ilink_core::types::WeixinMessage;
+use serde::{Deserialize, Serialize};
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
+
+use crate::account::{AccountId, Credentials};
+
+/// A failure of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading or writing a file failed.
+    #[error("state store I/O on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored file could not be decoded.
+    #[error("state store file {path} is corrupt: {message}")]
+    Corrupt {
+        /// The file involved.
+        path: String,
+        /// What the decoder said.
+        message: String,
+    },
+}
+
+/// A received message waiting to be handled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// Local id, unique per account and increasing in arrival order.
+    pub id: u64,
+    /// The message as received.
+    pub msg: WeixinMessage,
+    /// When it was received, milliseconds since the epoch.
+    pub received_at_ms: i64,
+}
+
+/// The newest context token of a user and how it has been used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextTokenRecord {
+    /// The token to echo; a secret.
+    pub token: Secret,
+    /// When the message carrying it arrived, milliseconds since the epoch.
+    pub received_at_ms: i64,
+    /// Bot messages sent with this token so far.
+    pub sent: u32,
+}
+
+/// Persistent state of one process's accounts.
+///
+/// Methods are synchronous and short; implementations must be safe to call
+/// from many tasks at once.
+pub trait StateStore: Send + Sync + 'static {
+    /// The saved poll cursor of an account.
+    fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
+    /// Saves the poll cursor of an account.
+    fn save_cursor(&self, account: &AccountId, cursor: &str) -> Result<(), StoreError>;
+
+    /// Adds received messages to the inbox (durably, before the cursor moves).
+    fn inbox_put(&self, account: &AccountId, entries: &[InboxEntry]) -> Result<(), StoreError>;
+    /// Removes a handled message from the inbox.
+    fn inbox_remove(&self, account: &AccountId, id: u64) -> Result<(), StoreError>;
+    /// Everything still in the inbox, in id order.
+    fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError>;
+
+    /// The newest context token of a user.
+    fn context_token(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Option<ContextTokenRecord>, StoreError>;
+    /// Stores the newest context token of a user (with its send count).
+    fn put_context_token(
+        &self,
+        account: &AccountId,
+        user: &str,
+        record: &ContextTokenRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Records the dedup keys of inbox entry `entry`, unless one of them was
+    /// already recorded for another entry within `window_ms`: then returns
+    /// that entry's id and records nothing. Keys older than the window are
+    /// forgotten.
+    fn dedup_check_insert(
+        &self,
+        account: &AccountId,
+        keys: &[String],
+        entry: u64,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Saves an account's credentials (owner-only permissions on disk).
+    fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError>;
+    /// All saved credentials, sorted by account id.
+    fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError>;
+    /// Forgets an account's credentials; returns whether there were any.
+    fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError>;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod contract_tests;
