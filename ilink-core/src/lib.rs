@@ -5,6 +5,7 @@
 //! media, QR login, and CDN encryption. It is usable on its own; the
 //! `ilink-framework` crate builds a multi-account actor runtime on it.
 
+pub mod chunk;
 pub mod crypto;
 pub mod endpoint;
 pub mod error;
