@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod api;
 pub mod cdn;
+pub mod chunk;
 pub mod config;
 pub mod crypto;
 pub mod endpoint;
