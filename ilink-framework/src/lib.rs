@@ -1,10 +1,42 @@
 //! The framework for WeChat iLink bots: a [`Handler`] trait, command routes and
 //! a multi-account actor runtime (poller, router, sessions, sender).
+//!
+//! Depend on this crate; it re-exports the protocol client as [`core`].
+//! Start with the [`prelude`].
 
+mod actors;
 pub mod account;
+pub mod bot;
+pub mod context;
+pub mod conversation;
+pub mod dedup;
+pub mod error;
+pub mod events;
+pub mod handler;
 pub mod message;
+pub mod options;
 pub mod store;
 
 pub use account::{AccountId, Credentials};
+pub use actors::sender::Outbox;
+pub use actors::sender::quota::QuotaState;
+pub use actors::supervisor::ShutdownReport;
+pub use async_trait::async_trait;
+pub use bot::{Bot, BotBuilder, BotHandle};
+pub use context::Context;
+pub use conversation::{ConversationKey, KeyFn, default_key};
+pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};
+pub use events::{AccountEvent, AccountEventKind};
+pub use handler::{Handler, default_on_error};
 pub use ilink_core as core;
 pub use message::Message;
+pub use options::BotOptions;
+
+/// The names most bots need.
+pub mod prelude {
+    pub use crate::{
+        AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Context,
+        Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, async_trait,
+    };
+    pub use ilink_core::MediaKind;
+}

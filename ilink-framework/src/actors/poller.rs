@@ -1,0 +1,201 @@
+//! The Poller actor: long-polls `getupdates` for one account.
+//!
+//! Each received batch is written to the inbox first, then the cursor is
+//! saved, then the messages go to the Router: the server never replays from
+//! an old cursor, so this order is what makes a crash lose nothing. Errors
+//! back off exponentially up to a cap; `-14` pauses the account and probes
+//! every `session_probe_interval` until the token works again or new
+//! credentials arrive; the server's `longpolling_timeout_ms` is honoured.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio_util::sync::CancellationToken;
+
+use super::router::RouterMsg;
+use super::shared::{AccountShared, Health};
+use crate::events::AccountEventKind;
+use crate::store::{InboxEntry, now_ms};
+
+/// The long-poll timeout the server may ask for is trusted within these bounds.
+const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
+const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Messages of the Poller actor.
+pub(crate) enum PollerMsg {
+    /// Run one long-poll (the actor sends it to itself after each).
+    Poll,
+}
+
+/// The Poller actor.
+pub(crate) struct Poller;
+
+/// Start-up arguments of the Poller.
+pub(crate) struct PollerArgs {
+    pub(crate) shared: Arc<AccountShared>,
+    pub(crate) router: ActorRef<RouterMsg>,
+    /// Cancelled to end an in-flight long-poll at shutdown.
+    pub(crate) cancel: CancellationToken,
+}
+
+/// State of the Poller.
+pub(crate) struct PollerState {
+    args: PollerArgs,
+    cursor: String,
+    failures: u32,
+    timeout: Duration,
+}
+
+/// Inbox ids: increasing across restarts (they start from the clock) and
+/// within a run (they never repeat).
+static LAST_ID: AtomicU64 = AtomicU64::new(0);
+
+fn next_entry_id() -> u64 {
+    let floor = (now_ms().max(0) as u64).saturating_mul(1000);
+    let mut prev = LAST_ID.load(Ordering::SeqCst);
+    loop {
+        let next = floor.max(prev + 1);
+        match LAST_ID.compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return next,
+            Err(actual) => prev = actual,
+        }
+    }
+}
+
+impl Actor for Poller {
+    type Msg = PollerMsg;
+    type State = PollerState;
+    type Arguments = PollerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: PollerArgs,
+    ) -> Result<PollerState, ActorProcessingErr> {
+        let cursor = args
+            .shared
+            .store
+            .load_cursor(&args.shared.account)?
+            .unwrap_or_default();
+        let timeout = args.shared.options.poll_timeout;
+        Ok(PollerState { args, cursor, failures: 0, timeout })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut PollerState,
+    ) -> Result<(), ActorProcessingErr> {
+        let shared = &state.args.shared;
+        if let Err(e) = shared.client().notify_start().await {
+            tracing::warn!(account = %shared.account, error = %e, "notifystart failed");
+            if e.is_session_expired() {
+                shared.set_health(Health::SessionExpired);
+            }
+        }
+        shared.events.emit(&shared.account, AccountEventKind::Started);
+        let _ = myself.send_message(PollerMsg::Poll);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: PollerMsg,
+        state: &mut PollerState,
+    ) -> Result<(), ActorProcessingErr> {
+        let PollerMsg::Poll = msg;
+        if state.args.cancel.is_cancelled() {
+            return Ok(());
+        }
+        let delay = state.poll_once().await;
+        if let Some(delay) = delay {
+            state.pause(delay).await;
+        }
+        if !state.args.cancel.is_cancelled() {
+            let _ = myself.send_message(PollerMsg::Poll);
+        }
+        Ok(())
+    }
+}
+
+impl PollerState {
+    /// One long-poll; returns how long to wait before the next one.
+    async fn poll_once(&mut self) -> Option<Duration> {
+        let shared = self.args.shared.clone();
+        let client = shared.client();
+        let result = tokio::select! {
+            r = client.api().get_updates(&self.cursor, Some(self.timeout)) => r,
+            _ = self.args.cancel.cancelled() => return None,
+        };
+        match result {
+            Ok(resp) => {
+                if shared.health() == Health::SessionExpired {
+                    shared.set_health(Health::Ok);
+                }
+                self.failures = 0;
+                if let Some(ms) = resp.longpolling_timeout_ms {
+                    self.timeout = Duration::from_millis(ms).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
+                }
+                let next_cursor = resp.cursor().map(str::to_owned);
+                self.accept(resp.msgs, next_cursor);
+                None
+            }
+            Err(e) if e.is_session_expired() => {
+                shared.set_health(Health::SessionExpired);
+                Some(shared.options.session_probe_interval)
+            }
+            Err(e) => {
+                self.failures += 1;
+                tracing::warn!(account = %shared.account, error = %e, failures = self.failures, "poll failed");
+                shared.events.emit(
+                    &shared.account,
+                    AccountEventKind::PollError { error: e.to_string(), consecutive: self.failures },
+                );
+                Some(shared.options.poll_backoff(self.failures))
+            }
+        }
+    }
+
+    /// Inbox first, then the cursor, then dispatch.
+    fn accept(&mut self, msgs: Vec<ilink_core::types::WeixinMessage>, next_cursor: Option<String>) {
+        let shared = &self.args.shared;
+        let received_at_ms = now_ms();
+        let entries: Vec<InboxEntry> = msgs
+            .into_iter()
+            .map(|msg| InboxEntry { id: next_entry_id(), msg, received_at_ms })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = shared.store.inbox_put(&shared.account, &entries) {
+                // Still handled from memory; only a crash now would lose them.
+                tracing::error!(account = %shared.account, error = %e, count = entries.len(), "could not persist received messages");
+            }
+        }
+        if let Some(cursor) = next_cursor.filter(|c| !c.is_empty() && *c != self.cursor) {
+            if let Err(e) = shared.store.save_cursor(&shared.account, &cursor) {
+                tracing::error!(account = %shared.account, error = %e, "could not persist the cursor");
+            }
+            self.cursor = cursor;
+        }
+        for entry in entries {
+            if self.args.router.send_message(RouterMsg::Inbound(entry)).is_err() {
+                tracing::error!(account = %shared.account, "router is gone; message stays in the inbox");
+            }
+        }
+    }
+
+    /// Waits `delay`, cut short by shutdown or by the account becoming
+    /// healthy again (new credentials).
+    async fn pause(&self, delay: Duration) {
+        let shared = &self.args.shared;
+        let was = shared.health();
+        let mut health = shared.subscribe_health();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = self.args.cancel.cancelled() => {}
+            _ = health.wait_for(|h| *h != was) => {}
+        }
+    }
+}

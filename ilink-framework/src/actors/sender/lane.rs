@@ -1,0 +1,233 @@
+//! A lane: the ordered queue of outgoing messages to one user.
+//!
+//! Jobs of one lane are sent one after another, so a conversation's messages
+//! leave in the order they were produced; lanes of different users run
+//! concurrently, bounded by the account's send semaphore, whose permit is
+//! taken only for the request itself (not while pacing). A retry of a
+//! transport error or 5xx reuses the message's `client_id`, so the server
+//! drops any copy that did get through.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ilink_core::types::MessageItem;
+use ilink_core::client::new_client_id;
+use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::quota::{Pacer, TokenBook};
+use crate::actors::in_flight::InFlight;
+use crate::actors::shared::{AccountShared, Health};
+use crate::error::SendError;
+
+/// How long a lane with nothing to send stays alive.
+const LANE_IDLE: Duration = Duration::from_secs(30);
+
+/// What to send.
+pub(crate) enum Payload {
+    /// Text, split into chunks by the lane.
+    Text(String),
+    /// Media to upload, then send as one item.
+    Media {
+        kind: MediaKind,
+        bytes: Vec<u8>,
+        file_name: String,
+    },
+}
+
+/// One outgoing message (or chunked text) and where its result goes.
+pub(crate) struct Job {
+    pub(crate) user: String,
+    pub(crate) payload: Payload,
+    pub(crate) reply: oneshot::Sender<Result<Vec<SentMessage>, SendError>>,
+}
+
+/// Everything lanes of one account share.
+pub(crate) struct LaneContext {
+    pub(crate) shared: Arc<AccountShared>,
+    pub(crate) tokens: Arc<TokenBook>,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) in_flight: Arc<InFlight>,
+}
+
+/// Runs one user's lane until it has been idle for a while.
+pub(crate) async fn run_lane(ctx: Arc<LaneContext>, user: String, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let opts = &ctx.shared.options;
+    let mut pacer = Pacer::new(opts.pacing_burst, opts.pacing_window);
+    loop {
+        let job = match tokio::time::timeout(LANE_IDLE, rx.recv()).await {
+            Ok(Some(job)) => job,
+            Ok(None) => break,
+            Err(_) => {
+                // Refuse new jobs, then finish the ones already queued: the
+                // actor sees the closed lane and opens a new one.
+                rx.close();
+                while let Some(job) = rx.recv().await {
+                    process(&ctx, &mut pacer, job).await;
+                }
+                break;
+            }
+        };
+        process(&ctx, &mut pacer, job).await;
+    }
+    tracing::trace!(account = %ctx.shared.account, user = %user, "lane closed");
+}
+
+async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
+    let result = match job.payload {
+        Payload::Text(text) => send_text(ctx, pacer, &job.user, &text).await,
+        Payload::Media { kind, bytes, file_name } => {
+            send_media(ctx, pacer, &job.user, kind, &bytes, &file_name).await
+        }
+    };
+    if let Err(e) = &result {
+        tracing::warn!(account = %ctx.shared.account, user = %job.user, error = %e, "send failed");
+    }
+    // The requester may have given up (e.g. its handler was cancelled).
+    let _ = job.reply.send(result);
+    ctx.in_flight.end();
+}
+
+async fn send_text(
+    ctx: &LaneContext,
+    pacer: &mut Pacer,
+    user: &str,
+    text: &str,
+) -> Result<Vec<SentMessage>, SendError> {
+    let chunks = ilink_core::chunk::split_text(text, ctx.shared.options.chunk_limit);
+    // Refuse a reply that cannot be sent whole rather than cut it midway.
+    ctx.tokens.reserve(user, chunks.len() as u32)?;
+    let mut sent = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        let item = MessageItem::text(chunk);
+        sent.push(send_item(ctx, pacer, user, item, chunk.chars().count()).await?);
+    }
+    Ok(sent)
+}
+
+async fn send_media(
+    ctx: &LaneContext,
+    pacer: &mut Pacer,
+    user: &str,
+    kind: MediaKind,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<Vec<SentMessage>, SendError> {
+    ctx.tokens.reserve(user, 1)?;
+    ensure_healthy(ctx)?;
+    let item = {
+        let _permit = ctx.permits.acquire().await.map_err(|_| SendError::ShuttingDown)?;
+        let client = ctx.shared.client();
+        let mut attempt = 0;
+        loop {
+            match client.upload_media(user, kind, bytes, file_name).await {
+                Ok(item) => break item,
+                Err(e) => {
+                    note_session_expiry(ctx, &e);
+                    if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
+                        return Err(classify(ctx, e, user, 0, Duration::ZERO, 0));
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(backoff(ctx, attempt)).await;
+                }
+            }
+        }
+    };
+    Ok(vec![send_item(ctx, pacer, user, item, 0).await?])
+}
+
+fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
+    if ctx.shared.health() == Health::SessionExpired {
+        return Err(SendError::SessionExpired { account: ctx.shared.account.clone() });
+    }
+    Ok(())
+}
+
+fn note_session_expiry(ctx: &LaneContext, e: &CoreError) {
+    if e.is_session_expired() {
+        ctx.shared.set_health(Health::SessionExpired);
+    }
+}
+
+fn backoff(ctx: &LaneContext, attempt: u32) -> Duration {
+    ctx.shared
+        .options
+        .send_retry_backoff
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+}
+
+/// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
+async fn send_item(
+    ctx: &LaneContext,
+    pacer: &mut Pacer,
+    user: &str,
+    item: MessageItem,
+    text_len: usize,
+) -> Result<SentMessage, SendError> {
+    let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
+    let client_id = new_client_id();
+    let mut attempt = 0;
+    loop {
+        ensure_healthy(ctx)?;
+        let wait = pacer.delay(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let result = {
+            let _permit = ctx.permits.acquire().await.map_err(|_| SendError::ShuttingDown)?;
+            pacer.record(Instant::now());
+            ctx.shared
+                .client()
+                .send_item(user, item.clone(), Some(&token), Some(client_id.clone()))
+                .await
+        };
+        match result {
+            Ok(sent) => {
+                ctx.tokens.count_sent(user, &token)?;
+                if sent.message_id.is_none() {
+                    tracing::warn!(
+                        account = %ctx.shared.account, user, client_id = %sent.client_id,
+                        "server accepted the message without a message_id: it may not be delivered"
+                    );
+                }
+                return Ok(sent);
+            }
+            Err(e) => {
+                note_session_expiry(ctx, &e);
+                if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
+                    return Err(classify(ctx, e, user, sent_before, token_age, text_len));
+                }
+                attempt += 1;
+                tracing::debug!(account = %ctx.shared.account, user, attempt, error = %e, "retrying send");
+                tokio::time::sleep(backoff(ctx, attempt)).await;
+            }
+        }
+    }
+}
+
+/// Turns a client error into what the handler sees, with what the client
+/// knows about a `-2` (the server's reason for it is ambiguous).
+fn classify(
+    ctx: &LaneContext,
+    e: CoreError,
+    user: &str,
+    sent: u32,
+    token_age: Duration,
+    text_len: usize,
+) -> SendError {
+    if e.is_session_expired() {
+        return SendError::SessionExpired { account: ctx.shared.account.clone() };
+    }
+    if let Some(api) = e.api() {
+        if api.code() == ApiCode::Rejected {
+            return SendError::Rejected {
+                user: user.to_owned(),
+                sent,
+                token_age,
+                text_len,
+                errmsg: api.errmsg.clone(),
+            };
+        }
+    }
+    SendError::Client(e)
+}

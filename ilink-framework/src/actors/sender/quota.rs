@@ -1,0 +1,234 @@
+//! The send quota and per-user pacing, enforced before a request leaves.
+//!
+//! Each inbound message's context token allows `quota_per_context` bot
+//! messages; the bot's own sends do not renew it, and a token older than
+//! `context_ttl` allows none. About three sends within a second to one user
+//! draw a throttle on the real server, so sends to one user are paced to
+//! `pacing_burst` per `pacing_window`: a send over the pace waits, it is
+//! never dropped.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use ilink_core::Secret;
+
+use crate::account::AccountId;
+use crate::error::SendError;
+use crate::options::BotOptions;
+use crate::store::{ContextTokenRecord, StateStore, StoreError, now_ms};
+
+/// Where a user's quota stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaState {
+    /// Whether the user has ever written (a context token is stored).
+    pub has_context: bool,
+    /// Messages sent with the newest token.
+    pub sent: u32,
+    /// Messages still allowed before the user must write again.
+    pub remaining: u32,
+    /// Age of the newest token.
+    pub token_age: Duration,
+    /// Whether the token is too old to reply with.
+    pub expired: bool,
+}
+
+/// Newest context token per user, with send counts; memory in front of the store.
+pub(crate) struct TokenBook {
+    account: AccountId,
+    store: Arc<dyn StateStore>,
+    cache: DashMap<String, ContextTokenRecord>,
+    limit: u32,
+    ttl: Duration,
+}
+
+impl TokenBook {
+    pub(crate) fn new(account: AccountId, store: Arc<dyn StateStore>, options: &BotOptions) -> Self {
+        Self {
+            account,
+            store,
+            cache: DashMap::new(),
+            limit: options.quota_per_context,
+            ttl: options.context_ttl,
+        }
+    }
+
+    fn load(&self, user: &str) -> Result<Option<ContextTokenRecord>, StoreError> {
+        if let Some(r) = self.cache.get(user) {
+            return Ok(Some(r.clone()));
+        }
+        let rec = self.store.context_token(&self.account, user)?;
+        if let Some(r) = &rec {
+            self.cache.insert(user.to_owned(), r.clone());
+        }
+        Ok(rec)
+    }
+
+    /// Records the token of a new inbound message; the count restarts.
+    pub(crate) fn observe(&self, user: &str, token: Secret, received_at_ms: i64) -> Result<(), StoreError> {
+        if let Some(existing) = self.load(user)? {
+            // A redelivered message carries the token already counted.
+            if existing.token == token || existing.received_at_ms > received_at_ms {
+                return Ok(());
+            }
+        }
+        let rec = ContextTokenRecord { token, received_at_ms, sent: 0 };
+        self.store.put_context_token(&self.account, user, &rec)?;
+        self.cache.insert(user.to_owned(), rec);
+        Ok(())
+    }
+
+    /// The token to send `n` messages with, or why they may not be sent.
+    pub(crate) fn reserve(&self, user: &str, n: u32) -> Result<(Secret, u32, Duration), SendError> {
+        let rec = self
+            .load(user)?
+            .ok_or_else(|| SendError::NoContext { user: user.to_owned() })?;
+        let age = age_of(rec.received_at_ms);
+        if age > self.ttl {
+            return Err(SendError::ContextExpired { user: user.to_owned(), age });
+        }
+        if rec.sent.saturating_add(n) > self.limit {
+            return Err(SendError::QuotaExhausted {
+                user: user.to_owned(),
+                sent: rec.sent,
+                limit: self.limit,
+                token_age: age,
+            });
+        }
+        Ok((rec.token, rec.sent, age))
+    }
+
+    /// Counts one message sent with `token` (if it is still the newest).
+    pub(crate) fn count_sent(&self, user: &str, token: &Secret) -> Result<(), StoreError> {
+        let updated = match self.cache.get_mut(user) {
+            Some(mut r) if &r.token == token => {
+                r.sent += 1;
+                Some(r.clone())
+            }
+            _ => None,
+        };
+        if let Some(rec) = updated {
+            self.store.put_context_token(&self.account, user, &rec)?;
+        }
+        Ok(())
+    }
+
+    /// The newest token of a user, for typing and config calls.
+    pub(crate) fn token(&self, user: &str) -> Option<Secret> {
+        self.load(user).ok().flatten().map(|r| r.token)
+    }
+
+    pub(crate) fn state(&self, user: &str) -> Result<QuotaState, StoreError> {
+        Ok(match self.load(user)? {
+            Some(r) => {
+                let age = age_of(r.received_at_ms);
+                let expired = age > self.ttl;
+                QuotaState {
+                    has_context: true,
+                    sent: r.sent,
+                    remaining: if expired { 0 } else { self.limit.saturating_sub(r.sent) },
+                    token_age: age,
+                    expired,
+                }
+            }
+            None => QuotaState {
+                has_context: false,
+                sent: 0,
+                remaining: 0,
+                token_age: Duration::ZERO,
+                expired: false,
+            },
+        })
+    }
+}
+
+fn age_of(received_at_ms: i64) -> Duration {
+    Duration::from_millis(now_ms().saturating_sub(received_at_ms).max(0) as u64)
+}
+
+/// Sliding-window pacing of sends to one user.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    burst: usize,
+    window: Duration,
+    recent: VecDeque<Instant>,
+}
+
+impl Pacer {
+    pub(crate) fn new(burst: u32, window: Duration) -> Self {
+        Self { burst: burst.max(1) as usize, window, recent: VecDeque::new() }
+    }
+
+    /// How long to wait, at `now`, before the next send is within the pace.
+    pub(crate) fn delay(&mut self, now: Instant) -> Duration {
+        while let Some(t) = self.recent.front() {
+            if now.duration_since(*t) >= self.window {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.recent.len() < self.burst {
+            return Duration::ZERO;
+        }
+        let oldest = self.recent[self.recent.len() - self.burst];
+        (oldest + self.window).saturating_duration_since(now)
+    }
+
+    /// Records a send at `at`.
+    pub(crate) fn record(&mut self, at: Instant) {
+        self.recent.push_back(at);
+        while self.recent.len() > self.burst {
+            self.recent.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn book(limit: u32) -> TokenBook {
+        let opts = BotOptions { quota_per_context: limit, ..Default::default() };
+        TokenBook::new(AccountId::new("a"), Arc::new(MemoryStore::new()), &opts)
+    }
+
+    #[test]
+    fn quota_counts_per_token_and_resets_on_a_new_one() {
+        let b = book(2);
+        assert!(matches!(b.reserve("u", 1), Err(SendError::NoContext { .. })));
+        b.observe("u", "t1".into(), now_ms()).unwrap();
+        let (t, _, _) = b.reserve("u", 1).unwrap();
+        b.count_sent("u", &t).unwrap();
+        b.count_sent("u", &t).unwrap();
+        assert!(matches!(b.reserve("u", 1), Err(SendError::QuotaExhausted { sent: 2, .. })));
+        // A redelivery of the same token does not reset the count.
+        b.observe("u", "t1".into(), now_ms()).unwrap();
+        assert!(b.reserve("u", 1).is_err());
+        b.observe("u", "t2".into(), now_ms()).unwrap();
+        assert_eq!(b.state("u").unwrap().remaining, 2);
+        assert!(matches!(b.reserve("u", 3), Err(SendError::QuotaExhausted { .. })));
+    }
+
+    #[test]
+    fn old_tokens_are_expired() {
+        let b = book(10);
+        b.observe("u", "t".into(), now_ms() - 25 * 3600 * 1000).unwrap();
+        assert!(matches!(b.reserve("u", 1), Err(SendError::ContextExpired { .. })));
+        assert!(b.state("u").unwrap().expired);
+    }
+
+    #[test]
+    fn pacer_waits_for_the_window() {
+        let mut p = Pacer::new(2, Duration::from_millis(1000));
+        let t0 = Instant::now();
+        assert_eq!(p.delay(t0), Duration::ZERO);
+        p.record(t0);
+        assert_eq!(p.delay(t0), Duration::ZERO);
+        p.record(t0 + Duration::from_millis(100));
+        assert_eq!(p.delay(t0 + Duration::from_millis(200)), Duration::from_millis(800));
+        assert_eq!(p.delay(t0 + Duration::from_millis(1000)), Duration::ZERO);
+    }
+}

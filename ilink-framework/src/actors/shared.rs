@@ -1,0 +1,116 @@
+//! What every actor of one account shares: the protocol client (replaceable
+//! when new credentials arrive), the store, the options, the account's
+//! health, and the event sink.
+
+use std::sync::{Arc, RwLock};
+
+use ilink_core::ILinkClient;
+use tokio::sync::{broadcast, watch};
+
+use crate::account::AccountId;
+use crate::events::{AccountEvent, AccountEventKind};
+use crate::handler::Handler;
+use crate::options::BotOptions;
+use crate::store::StateStore;
+
+/// Whether the account's token works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// Calls go through.
+    Ok,
+    /// The server answered `-14`; calls pause until a probe works or new
+    /// credentials arrive.
+    SessionExpired,
+}
+
+/// Delivers account events to subscribers and to the handler's hook.
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    tx: broadcast::Sender<AccountEvent>,
+    handler: Arc<dyn Handler>,
+}
+
+impl EventSink {
+    pub(crate) fn new(tx: broadcast::Sender<AccountEvent>, handler: Arc<dyn Handler>) -> Self {
+        Self { tx, handler }
+    }
+
+    pub(crate) fn emit(&self, account: &AccountId, kind: AccountEventKind) {
+        let event = AccountEvent { account: account.clone(), kind };
+        tracing::info!(account = %account, event = ?event.kind, "account event");
+        // No subscriber is fine: events are informational.
+        let _ = self.tx.send(event.clone());
+        let handler = self.handler.clone();
+        // The hook runs on its own task so a slow hook never stalls an actor.
+        tokio::spawn(async move { handler.on_account_event(&event).await });
+    }
+}
+
+/// State shared by the poller, router, sessions and sender of one account.
+pub(crate) struct AccountShared {
+    pub(crate) account: AccountId,
+    client: RwLock<ILinkClient>,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) options: Arc<BotOptions>,
+    health: watch::Sender<Health>,
+    pub(crate) events: EventSink,
+}
+
+impl AccountShared {
+    pub(crate) fn new(
+        account: AccountId,
+        client: ILinkClient,
+        store: Arc<dyn StateStore>,
+        options: Arc<BotOptions>,
+        events: EventSink,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            account,
+            client: RwLock::new(client),
+            store,
+            options,
+            health: watch::Sender::new(Health::Ok),
+            events,
+        })
+    }
+
+    /// The current client (cheap clone; replaced on new credentials).
+    pub(crate) fn client(&self) -> ILinkClient {
+        self.client
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swaps in a client with new credentials and marks the account healthy.
+    pub(crate) fn replace_client(&self, client: ILinkClient) {
+        *self.client.write().unwrap_or_else(|e| e.into_inner()) = client;
+        self.events
+            .emit(&self.account, AccountEventKind::CredentialsReplaced);
+        self.set_health(Health::Ok);
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        *self.health.borrow()
+    }
+
+    pub(crate) fn subscribe_health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
+    }
+
+    /// Records a health change and tells the application once per change.
+    pub(crate) fn set_health(&self, health: Health) {
+        let changed = self.health.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
+        if changed {
+            let kind = match health {
+                Health::Ok => AccountEventKind::Recovered,
+                Health::SessionExpired => AccountEventKind::SessionExpired,
+            };
+            self.events.emit(&self.account, kind);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The AccountSupervisor actor: one per account. It starts the account's
+//! Sender, Router and Poller, restarts them (with backoff) if one fails, and
+//! runs the account's orderly shutdown.
+//!
+//! It overrides ractor's default supervision, which would stop it when any
+//! child exits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::in_flight::InFlight;
+use super::poller::{Poller, PollerArgs, PollerMsg};
+use super::router::{Router, RouterArgs, RouterMsg};
+use super::sender::quota::TokenBook;
+use super::sender::{Outbox, Sender, SenderArgs, SenderMsg};
+use super::shared::AccountShared;
+use crate::conversation::KeyFn;
+use crate::events::AccountEventKind;
+use crate::handler::Handler;
+
+/// How long notifystop may take during shutdown.
+const NOTIFY_STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a stopping child may take before it is killed.
+const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What an account's shutdown left undone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Messages still being handled when the deadline passed (they stay in
+    /// the inbox and are handled at the next start).
+    pub unhandled: usize,
+    /// Outgoing messages still queued when the deadline passed.
+    pub unsent: usize,
+}
+
+/// Messages of the AccountSupervisor.
+pub(crate) enum SupervisorMsg {
+    /// Stop the account in order and report what was left.
+    Shutdown(RpcReplyPort<ShutdownReport>),
+}
+
+/// The AccountSupervisor actor.
+pub(crate) struct AccountSupervisor;
+
+/// Start-up arguments of an account.
+pub(crate) struct AccountArgs {
+    pub(crate) shared: Arc<AccountShared>,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) limiter: Arc<Semaphore>,
+    pub(crate) key_fn: KeyFn,
+}
+
+struct Children {
+    poller: ActorRef<PollerMsg>,
+    router: ActorRef<RouterMsg>,
+    sender: ActorRef<SenderMsg>,
+    cancel: CancellationToken,
+    outbox: Outbox,
+    handling: Arc<InFlight>,
+}
+
+/// State of the AccountSupervisor.
+pub(crate) struct SupervisorState {
+    args: AccountArgs,
+    children: Option<Children>,
+    restarts: u32,
+    stopping: bool,
+}
+
+impl Actor for AccountSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = AccountArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: AccountArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let children = spawn_children(&myself, &args).await?;
+        Ok(SupervisorState { args, children: Some(children), restarts: 0, stopping: false })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Shutdown(reply) => {
+                let report = state.shutdown().await;
+                let _ = reply.send(report);
+                myself.stop(Some("shutdown".into()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.stopping {
+            return Ok(());
+        }
+        let (SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, _, _)) = &event
+        else {
+            return Ok(());
+        };
+        let is_child = state.children.as_ref().is_some_and(|c| {
+            let id = cell.get_id();
+            id == c.poller.get_id() || id == c.router.get_id() || id == c.sender.get_id()
+        });
+        if !is_child {
+            return Ok(());
+        }
+        if let SupervisionEvent::ActorFailed(_, err) = &event {
+            tracing::error!(account = %state.args.shared.account, error = %err, "an account actor failed; restarting the account's actors");
+        }
+        // Restart the whole set: the poller and sessions hold references to
+        // the router and sender, and the inbox makes a restart lose nothing.
+        if let Some(old) = state.children.take() {
+            stop_children(old).await;
+        }
+        state.restarts += 1;
+        let delay = Duration::from_secs(1)
+            .saturating_mul(2u32.saturating_pow(state.restarts.min(6) - 1))
+            .min(Duration::from_secs(60));
+        tokio::time::sleep(delay).await;
+        state.children = Some(spawn_children(&myself, &state.args).await?);
+        Ok(())
+    }
+}
+
+async fn spawn_children(
+    myself: &ActorRef<SupervisorMsg>,
+    args: &AccountArgs,
+) -> Result<Children, ActorProcessingErr> {
+    let shared = args.shared.clone();
+    let tokens = Arc::new(TokenBook::new(shared.account.clone(), shared.store.clone(), &shared.options));
+    let in_flight = Arc::new(InFlight::default());
+    let (sender, _) = Actor::spawn_linked(
+        None,
+        Sender,
+        SenderArgs { shared: shared.clone(), tokens: tokens.clone(), in_flight: in_flight.clone() },
+        myself.get_cell(),
+    )
+    .await?;
+    let outbox = Outbox::new(shared.account.clone(), sender.clone(), tokens, in_flight);
+    let handling = Arc::new(InFlight::default());
+    let (router, _) = Actor::spawn_linked(
+        None,
+        Router,
+        RouterArgs {
+            shared: shared.clone(),
+            handler: args.handler.clone(),
+            outbox: outbox.clone(),
+            limiter: args.limiter.clone(),
+            key_fn: args.key_fn.clone(),
+            handling: handling.clone(),
+        },
+        myself.get_cell(),
+    )
+    .await?;
+    let cancel = CancellationToken::new();
+    let (poller, _) = Actor::spawn_linked(
+        None,
+        Poller,
+        PollerArgs { shared, router: router.clone(), cancel: cancel.clone() },
+        myself.get_cell(),
+    )
+    .await?;
+    Ok(Children { poller, router, sender, cancel, outbox, handling })
+}
+
+async fn stop_children(c: Children) {
+    c.cancel.cancel();
+    let _ = c.poller.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+    let _ = c.router.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+    let _ = c.sender.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+}
+
+impl SupervisorState {
+    /// Stop polling, let handlers finish, flush the sender, say notifystop.
+    async fn shutdown(&mut self) -> ShutdownReport {
+        self.stopping = true;
+        let shared = self.args.shared.clone();
+        let Some(c) = self.children.take() else {
+            return ShutdownReport::default();
+        };
+        let deadline = Instant::now() + shared.options.shutdown_deadline;
+        c.cancel.cancel();
+        let _ = c.poller.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+        let _ = tokio::time::timeout_at(deadline.into(), c.handling.wait_idle()).await;
+        let unhandled = c.handling.count();
+        c.outbox.typing_stop_all();
+        let unsent = c
+            .outbox
+            .flush(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        if unhandled > 0 || unsent > 0 {
+            tracing::warn!(
+                account = %shared.account, unhandled, unsent,
+                "shutdown deadline passed: unhandled messages stay in the inbox for the next start; unsent replies are dropped"
+            );
+        }
+        if unhandled > 0 {
+            c.router.get_cell().kill();
+        }
+        let _ = c.router.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+        match tokio::time::timeout(NOTIFY_STOP_TIMEOUT, shared.client().notify_stop()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(account = %shared.account, error = %e, "notifystop failed"),
+            Err(_) => tracing::warn!(account = %shared.account, "notifystop timed out"),
+        }
+        let _ = c.sender.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+        shared.events.emit(&shared.account, AccountEventKind::Stopped);
+        ShutdownReport { unhandled, unsent }
+    }
+}

@@ -1,0 +1,175 @@
+//! Errors of the framework: what a handler can fail with, what a send can
+//! fail with, and [`FrameworkError`], the one enum every failure around a
+//! handler flows through to [`Handler::on_error`](crate::Handler::on_error).
+
+use std::time::Duration;
+
+use crate::account::AccountId;
+use crate::store::StoreError;
+
+/// The error type handlers return: anything that is an error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What handlers return; `?` works on any error type.
+pub type HandlerResult<T = ()> = Result<T, BoxError>;
+
+/// Why an outgoing message was not sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The user's newest context token has been used for as many messages as
+    /// the server allows; the user must write again first.
+    #[error(
+        "send quota used up for {user}: {sent} of {limit} messages sent since their last message \
+         ({}s ago); they must write again before the bot can send more",
+        token_age.as_secs()
+    )]
+    QuotaExhausted {
+        /// The recipient.
+        user: String,
+        /// Messages sent with the current token.
+        sent: u32,
+        /// The configured quota per inbound message.
+        limit: u32,
+        /// How old the token is.
+        token_age: Duration,
+    },
+    /// The user has never written to this account (no context token stored).
+    #[error("no context token for {user}: the user has not written to this bot yet")]
+    NoContext {
+        /// The recipient.
+        user: String,
+    },
+    /// The user's last message is too old for the server to accept replies.
+    #[error("conversation with {user} expired: their last message is {}h old", age.as_secs() / 3600)]
+    ContextExpired {
+        /// The recipient.
+        user: String,
+        /// Age of the newest token.
+        age: Duration,
+    },
+    /// The account's token is stale (`-14`); sending resumes after recovery.
+    #[error("account {account} session expired (-14): waiting for recovery or a new login")]
+    SessionExpired {
+        /// The account.
+        account: AccountId,
+    },
+    /// The server refused the message (`ret -2`), with what the client knows.
+    #[error(
+        "server rejected the message to {user} (ret -2): {sent} sent with this token, token {}s old, \
+         text {text_len} chars; likely quota, throttling, expired context or a too long text",
+        token_age.as_secs()
+    )]
+    Rejected {
+        /// The recipient.
+        user: String,
+        /// Messages sent with the current token before this one.
+        sent: u32,
+        /// Age of the token.
+        token_age: Duration,
+        /// Length of the text, when the message was text.
+        text_len: usize,
+        /// The server's message.
+        errmsg: Option<String>,
+    },
+    /// Any other failure from the protocol client, after retries.
+    #[error(transparent)]
+    Client(#[from] ilink_core::Error),
+    /// The bot is shutting down and no longer sends.
+    #[error("the bot is shutting down")]
+    ShuttingDown,
+    /// Persisting the send count failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Every failure around a handler, passed to [`Handler::on_error`](crate::Handler::on_error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameworkError {
+    /// The handler returned an error.
+    #[error("handler error: {0}")]
+    Handler(BoxError),
+    /// The handler panicked; the session survived.
+    #[error("handler panicked: {0}")]
+    Panic(String),
+    /// The message started with the command prefix but named no known command.
+    #[error("unknown command {name:?}")]
+    UnknownCommand {
+        /// The command word as typed.
+        name: String,
+    },
+    /// A command's arguments could not be parsed.
+    #[error("{message}")]
+    Argument {
+        /// The command.
+        command: String,
+        /// What is wrong, for people.
+        message: String,
+        /// The command's usage line.
+        usage: String,
+    },
+    /// A command's check refused the sender.
+    #[error("not allowed to run /{command}")]
+    CheckFailed {
+        /// The command.
+        command: String,
+    },
+    /// A command is on cooldown for this user.
+    #[error("/{command} is on cooldown for {}s", remaining.as_secs().max(1))]
+    Cooldown {
+        /// The command.
+        command: String,
+        /// Time left.
+        remaining: Duration,
+    },
+}
+
+impl FrameworkError {
+    /// A short text for the user, used by the default error hook.
+    pub fn user_message(&self) -> String {
+        match self {
+            Self::Handler(_) | Self::Panic(_) => {
+                "Sorry, something went wrong while handling your message.".to_owned()
+            }
+            Self::UnknownCommand { name } => {
+                format!("Unknown command: {name}. Send /help to see the commands.")
+            }
+            Self::Argument { message, usage, .. } => format!("{message}\nUsage: {usage}"),
+            Self::CheckFailed { command } => format!("You are not allowed to use /{command}."),
+            Self::Cooldown { command, remaining } => format!(
+                "/{command} is cooling down; try again in {}s.",
+                remaining.as_secs().max(1)
+            ),
+        }
+    }
+}
+
+/// Errors of the bot runtime itself (starting, adding accounts, shutting down).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BotError {
+    /// The account already runs in this process (only one poller per bot).
+    #[error("account {0} is already running in this process")]
+    AccountAlreadyRunning(AccountId),
+    /// No such account runs.
+    #[error("account {0} is not running")]
+    UnknownAccount(AccountId),
+    /// A configuration value is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An actor could not be spawned.
+    #[error("could not start the {actor} actor: {message}")]
+    Spawn {
+        /// Which actor.
+        actor: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The runtime has stopped.
+    #[error("the bot has stopped")]
+    Stopped,
+}
