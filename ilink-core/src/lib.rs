@@ -9,15 +9,18 @@ pub mod agent;
 pub mod api;
 pub mod cdn;
 pub mod chunk;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod endpoint;
 pub mod error;
+pub mod login;
 pub mod secret;
 mod transport;
 pub mod types;
 
 pub use api::Api;
+pub use client::{ClientBuilder, ILinkClient, MediaKind, SentMessage};
 pub use config::{ApiConfig, ClientVersion};
 pub use endpoint::Endpoint;
 pub use error::{ApiCode, ApiError, Error, Result, TransportKind};
