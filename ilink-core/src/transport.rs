@@ -86,6 +86,16 @@ pub(crate) fn decode_checked<T: DeserializeOwned + ApiStatus>(
     endpoint: Endpoint,
     body: &[u8],
 ) -> Result<T, Error> {
+    // serde would accept a JSON array as a struct (fields in order); the
+    // server only ever sends objects, so anything else is unreadable.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(Error::Decode {
+            endpoint,
+            message: "expected a JSON object".into(),
+            body: body_excerpt(body),
+        });
+    }
     let value: T = serde_json::from_slice(body).map_err(|e| Error::Decode {
         endpoint,
         message: redact_quoted(&e.to_string()),
