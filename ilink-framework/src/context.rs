@@ -25,7 +25,7 @@ use crate::store::StoreError;
 /// Typed per-conversation state: one value per type, living as long as the
 /// conversation's session.
 #[derive(Default)]
-pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send>>);
+pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
 
 /// The handler's view of the world while it handles one message.
 pub struct Context {
@@ -148,7 +148,7 @@ impl Context {
     /// ctx.state::<Counter>().0 += 1;
     /// # }
     /// ```
-    pub fn state<T: Default + Send + 'static>(&mut self) -> &mut T {
+    pub fn state<T: Default + Send + Sync + 'static>(&mut self) -> &mut T {
         self.state
             .0
             .entry(TypeId::of::<T>())
@@ -158,7 +158,7 @@ impl Context {
     }
 
     /// Removes and returns this conversation's value of type `T`.
-    pub fn take_state<T: Send + 'static>(&mut self) -> Option<T> {
+    pub fn take_state<T: Send + Sync + 'static>(&mut self) -> Option<T> {
         self.state
             .0
             .remove(&TypeId::of::<T>())

@@ -226,11 +226,6 @@ impl Outbox {
         let _ = self.actor.send_message(SenderMsg::TypingStopAll);
     }
 
-    /// Messages queued or being sent.
-    pub(crate) fn pending(&self) -> usize {
-        self.in_flight.count()
-    }
-
     /// Waits until every queued message has been answered, up to `deadline`;
     /// returns how many were still pending then.
     pub(crate) async fn flush(&self, deadline: Duration) -> usize {

@@ -1,0 +1,181 @@
+//! Failure guarantees: handler errors and panics, retries, quota, pacing.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use ilink_core::Endpoint;
+use ilink_framework::prelude::*;
+use ilink_testkit::{BurstLimit, Fault, FaultAction, SendOutcome};
+
+#[derive(Default)]
+struct Flaky {
+    errors: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Handler for Flaky {
+    async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
+        match msg.text() {
+            Some("fail") => Err("the database is down".into()),
+            Some("panic") => panic!("boom"),
+            Some(other) => {
+                ctx.reply(format!("ok {other}")).await?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn on_error(&self, ctx: &mut Context, error: FrameworkError) {
+        let kind = match &error {
+            FrameworkError::Handler(e) => format!("handler: {e}"),
+            FrameworkError::Panic(p) => format!("panic: {p}"),
+            other => format!("other: {other}"),
+        };
+        self.errors.lock().unwrap().push(kind);
+        ilink_framework::default_on_error(ctx, &error).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_or_a_panic_costs_only_that_message() {
+    let sim = sim().await;
+    let bot = sim.add_account("flaky");
+    let flaky = Arc::new(Flaky::default());
+    let handle = start(&sim, &bot, flaky.clone(), fast_options()).await;
+    let user = sim.user(&bot, "u@im.wechat");
+    for text in ["fail", "panic", "after"] {
+        user.say(text).await;
+    }
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT).await.unwrap();
+    let texts = texts_to(&sim, &bot, "u@im.wechat");
+    assert!(texts[0].starts_with("Sorry"), "{texts:?}");
+    assert!(texts[1].starts_with("Sorry"), "{texts:?}");
+    assert_eq!(texts[2], "ok after");
+    assert_eq!(
+        *flaky.errors.lock().unwrap(),
+        vec!["handler: the database is down".to_owned(), "panic: boom".to_owned()]
+    );
+    handle.shutdown().await;
+}
+
+struct Echo;
+
+#[async_trait]
+impl Handler for Echo {
+    async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
+        ctx.reply(format!("Echo: {}", msg.text().unwrap_or_default())).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_retried_after_5xx_is_delivered_exactly_once_with_one_client_id() {
+    let sim = sim().await;
+    let bot = sim.add_account("retry");
+    let handle = start(&sim, &bot, Echo, fast_options()).await;
+    sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Status { status: 500 }).times(2));
+    sim.user(&bot, "u@im.wechat").say("hello").await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT).await.unwrap();
+    // Give a stray duplicate the chance to show up before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let attempts = sim
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(Endpoint::SendMessage))
+        .count();
+    assert_eq!(attempts, 3, "two failures and one success");
+    let delivered = sim.delivered_to(&bot, "u@im.wechat");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].text().as_deref(), Some("Echo: hello"));
+    handle.shutdown().await;
+}
+
+struct Chatty {
+    result: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl Handler for Chatty {
+    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
+        for i in 0..10 {
+            ctx.reply(format!("part {i}")).await?;
+        }
+        let eleventh = ctx.reply("one too many").await;
+        *self.result.lock().unwrap() = Some(match eleventh {
+            Err(SendError::QuotaExhausted { sent, limit, .. }) => format!("quota {sent}/{limit}"),
+            other => format!("unexpected: {other:?}"),
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eleventh_reply_is_refused_before_it_reaches_the_server() {
+    let sim = sim().await;
+    let bot = sim.add_account("quota");
+    let chatty = Arc::new(Chatty { result: Mutex::new(None) });
+    let handle = start(&sim, &bot, chatty.clone(), fast_options()).await;
+    sim.user(&bot, "u@im.wechat").say("talk").await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 10, WAIT).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while chatty.result.lock().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(chatty.result.lock().unwrap().as_deref(), Some("quota 10/10"));
+    let rejected = sim
+        .sent(&bot)
+        .iter()
+        .filter(|m| matches!(m.outcome, SendOutcome::Rejected { .. }))
+        .count();
+    assert_eq!(rejected, 0, "the server never saw an over-quota send");
+    handle.shutdown().await;
+}
+
+struct Burst;
+
+#[async_trait]
+impl Handler for Burst {
+    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
+        for i in 0..5 {
+            ctx.reply(format!("burst {i}")).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_keeps_a_burst_under_the_servers_throttle() {
+    let sim = sim().await;
+    sim.configure(|c| {
+        c.burst = Some(BurstLimit {
+            sends: 3,
+            window: Duration::from_millis(1000),
+            block: Duration::from_secs(60),
+        })
+    });
+    let bot = sim.add_account("pace");
+    let options = BotOptions {
+        pacing_burst: 2,
+        pacing_window: Duration::from_millis(1100),
+        ..fast_options()
+    };
+    let handle = start(&sim, &bot, Burst, options).await;
+    sim.user(&bot, "u@im.wechat").say("go").await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 5, WAIT).await.unwrap();
+    let texts = texts_to(&sim, &bot, "u@im.wechat");
+    assert_eq!(texts, (0..5).map(|i| format!("burst {i}")).collect::<Vec<_>>());
+    let rejected = sim
+        .sent(&bot)
+        .iter()
+        .filter(|m| matches!(m.outcome, SendOutcome::Rejected { .. }))
+        .count();
+    assert_eq!(rejected, 0);
+    handle.shutdown().await;
+}
