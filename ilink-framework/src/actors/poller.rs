@@ -22,6 +22,10 @@ use crate::store::{InboxEntry, now_ms};
 /// The long-poll timeout the server may ask for is trusted within these bounds.
 const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The client waits this much longer than the server holds a poll: a
+/// response the server sends just as the client gives up would carry
+/// messages that are then lost (the cursor has moved on server-side).
+const POLL_TIMEOUT_MARGIN: Duration = Duration::from_secs(3);
 
 /// Messages of the Poller actor.
 pub(crate) enum PollerMsg {
@@ -89,10 +93,11 @@ impl Actor for Poller {
         state: &mut PollerState,
     ) -> Result<(), ActorProcessingErr> {
         let shared = &state.args.shared;
-        if let Err(e) = shared.client().notify_start().await {
+        let (generation, client) = shared.current();
+        if let Err(e) = client.notify_start().await {
             tracing::warn!(account = %shared.account, error = %e, "notifystart failed");
             if e.is_session_expired() {
-                shared.set_health(Health::SessionExpired);
+                shared.session_expired(generation);
             }
         }
         shared.events.emit(&shared.account, AccountEventKind::Started);
@@ -125,14 +130,14 @@ impl PollerState {
     /// One long-poll; returns how long to wait before the next one.
     async fn poll_once(&mut self) -> Option<Duration> {
         let shared = self.args.shared.clone();
-        let client = shared.client();
+        let (generation, client) = shared.current();
         let result = tokio::select! {
-            r = client.api().get_updates(&self.cursor, Some(self.timeout)) => r,
+            r = client.api().get_updates(&self.cursor, Some(self.timeout + POLL_TIMEOUT_MARGIN)) => r,
             _ = self.args.cancel.cancelled() => return None,
         };
         match result {
             Ok(resp) => {
-                if shared.health() == Health::SessionExpired {
+                if shared.health() == Health::SessionExpired && shared.current().0 == generation {
                     shared.set_health(Health::Ok);
                 }
                 self.failures = 0;
@@ -144,7 +149,11 @@ impl PollerState {
                 None
             }
             Err(e) if e.is_session_expired() => {
-                shared.set_health(Health::SessionExpired);
+                if shared.current().0 != generation {
+                    // Answered to a token replaced meanwhile: poll again now.
+                    return None;
+                }
+                shared.session_expired(generation);
                 Some(shared.options.session_probe_interval)
             }
             Err(e) => {

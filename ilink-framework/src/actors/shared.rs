@@ -49,7 +49,9 @@ impl EventSink {
 /// State shared by the poller, router, sessions and sender of one account.
 pub(crate) struct AccountShared {
     pub(crate) account: AccountId,
-    client: RwLock<ILinkClient>,
+    /// The client and its generation, bumped on every replacement so a late
+    /// `-14` answered to the old token is not blamed on the new one.
+    client: RwLock<(u64, ILinkClient)>,
     pub(crate) store: Arc<dyn StateStore>,
     pub(crate) options: Arc<BotOptions>,
     health: watch::Sender<Health>,
@@ -66,7 +68,7 @@ impl AccountShared {
     ) -> Arc<Self> {
         Arc::new(Self {
             account,
-            client: RwLock::new(client),
+            client: RwLock::new((0, client)),
             store,
             options,
             health: watch::Sender::new(Health::Ok),
@@ -76,6 +78,11 @@ impl AccountShared {
 
     /// The current client (cheap clone; replaced on new credentials).
     pub(crate) fn client(&self) -> ILinkClient {
+        self.current().1
+    }
+
+    /// The current client with its generation.
+    pub(crate) fn current(&self) -> (u64, ILinkClient) {
         self.client
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -84,7 +91,10 @@ impl AccountShared {
 
     /// Swaps in a client with new credentials and marks the account healthy.
     pub(crate) fn replace_client(&self, client: ILinkClient) {
-        *self.client.write().unwrap_or_else(|e| e.into_inner()) = client;
+        {
+            let mut slot = self.client.write().unwrap_or_else(|e| e.into_inner());
+            *slot = (slot.0 + 1, client);
+        }
         self.events
             .emit(&self.account, AccountEventKind::CredentialsReplaced);
         self.set_health(Health::Ok);
@@ -96,6 +106,14 @@ impl AccountShared {
 
     pub(crate) fn subscribe_health(&self) -> watch::Receiver<Health> {
         self.health.subscribe()
+    }
+
+    /// Marks the session expired, unless the `-14` was answered to a client
+    /// that has since been replaced.
+    pub(crate) fn session_expired(&self, generation: u64) {
+        if self.current().0 == generation {
+            self.set_health(Health::SessionExpired);
+        }
     }
 
     /// Records a health change and tells the application once per change.

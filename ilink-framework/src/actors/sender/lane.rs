@@ -117,13 +117,13 @@ async fn send_media(
     ensure_healthy(ctx)?;
     let item = {
         let _permit = ctx.permits.acquire().await.map_err(|_| SendError::ShuttingDown)?;
-        let client = ctx.shared.client();
+        let (generation, client) = ctx.shared.current();
         let mut attempt = 0;
         loop {
             match client.upload_media(user, kind, bytes, file_name).await {
                 Ok(item) => break item,
                 Err(e) => {
-                    note_session_expiry(ctx, &e);
+                    note_session_expiry(ctx, generation, &e);
                     if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
                         return Err(classify(ctx, e, user, 0, Duration::ZERO, 0));
                     }
@@ -143,9 +143,9 @@ fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
     Ok(())
 }
 
-fn note_session_expiry(ctx: &LaneContext, e: &CoreError) {
+fn note_session_expiry(ctx: &LaneContext, generation: u64, e: &CoreError) {
     if e.is_session_expired() {
-        ctx.shared.set_health(Health::SessionExpired);
+        ctx.shared.session_expired(generation);
     }
 }
 
@@ -173,11 +173,11 @@ async fn send_item(
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        let (generation, client) = ctx.shared.current();
         let result = {
             let _permit = ctx.permits.acquire().await.map_err(|_| SendError::ShuttingDown)?;
             pacer.record(Instant::now());
-            ctx.shared
-                .client()
+            client
                 .send_item(user, item.clone(), Some(&token), Some(client_id.clone()))
                 .await
         };
@@ -193,7 +193,7 @@ async fn send_item(
                 return Ok(sent);
             }
             Err(e) => {
-                note_session_expiry(ctx, &e);
+                note_session_expiry(ctx, generation, &e);
                 if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
                     return Err(classify(ctx, e, user, sent_before, token_age, text_len));
                 }
