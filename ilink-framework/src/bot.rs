@@ -110,7 +110,9 @@ impl BotBuilder {
             (Some(s), _) => s,
             (None, Some(dir)) => Arc::new(FileStore::open(dir)?),
             (None, None) => {
-                tracing::warn!("no state directory: cursors, inbox and context tokens live in memory only");
+                tracing::warn!(
+                    "no state directory: cursors, inbox and context tokens live in memory only"
+                );
                 Arc::new(MemoryStore::new())
             }
         };
@@ -190,7 +192,11 @@ impl Bot {
                 std::process::exit(130);
             }
         };
-        tracing::info!(unhandled = report.unhandled, unsent = report.unsent, "stopped");
+        tracing::info!(
+            unhandled = report.unhandled,
+            unsent = report.unsent,
+            "stopped"
+        );
         Ok(())
     }
 }
@@ -227,7 +233,10 @@ impl BotHandle {
     fn client_for(&self, creds: &Credentials) -> Result<ILinkClient, BotError> {
         let o = &self.inner.options;
         let mut b = ILinkClient::builder(
-            creds.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            creds
+                .base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             creds.bot_token.clone(),
         )
         .cdn_base_url(
@@ -273,7 +282,10 @@ impl BotHandle {
         };
         let (supervisor, _) = Actor::spawn(None, AccountSupervisor, args)
             .await
-            .map_err(|e| BotError::Spawn { actor: "account supervisor", message: e.to_string() })?;
+            .map_err(|e| BotError::Spawn {
+                actor: "account supervisor",
+                message: e.to_string(),
+            })?;
         running.insert(creds.account_id, RunningAccount { supervisor, shared });
         Ok(())
     }
@@ -316,13 +328,23 @@ impl BotHandle {
 
     /// Stops every account in order; returns the summed report.
     pub async fn shutdown(&self) -> ShutdownReport {
-        let entries: Vec<RunningAccount> = self.inner.running.lock().await.drain().map(|(_, e)| e).collect();
+        let entries: Vec<RunningAccount> = self
+            .inner
+            .running
+            .lock()
+            .await
+            .drain()
+            .map(|(_, e)| e)
+            .collect();
         let deadline = self.inner.options.shutdown_deadline;
-        let reports = futures::future::join_all(entries.into_iter().map(|e| stop_account(e, deadline))).await;
-        reports.into_iter().fold(ShutdownReport::default(), |acc, r| ShutdownReport {
-            unhandled: acc.unhandled + r.unhandled,
-            unsent: acc.unsent + r.unsent,
-        })
+        let reports =
+            futures::future::join_all(entries.into_iter().map(|e| stop_account(e, deadline))).await;
+        reports
+            .into_iter()
+            .fold(ShutdownReport::default(), |acc, r| ShutdownReport {
+                unhandled: acc.unhandled + r.unhandled,
+                unsent: acc.unsent + r.unsent,
+            })
     }
 }
 
@@ -330,7 +352,11 @@ async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownRepo
     // The supervisor's own deadline bounds the drain; the margin covers the
     // poller, router and sender stops and notifystop.
     let wait = deadline + Duration::from_secs(30);
-    match ractor::call_t!(entry.supervisor, SupervisorMsg::Shutdown, wait.as_millis() as u64) {
+    match ractor::call_t!(
+        entry.supervisor,
+        SupervisorMsg::Shutdown,
+        wait.as_millis() as u64
+    ) {
         Ok(report) => report,
         Err(e) => {
             tracing::error!(account = %entry.shared.account, error = %e, "account did not shut down in time");

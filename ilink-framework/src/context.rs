@@ -45,7 +45,14 @@ impl Context {
         outbox: Outbox,
         state: StateMap,
     ) -> Self {
-        Self { shared, conversation, message, outbox, state, typing: false }
+        Self {
+            shared,
+            conversation,
+            message,
+            outbox,
+            state,
+            typing: false,
+        }
     }
 
     /// Hands the state back to the session and stops "typing…".
@@ -106,7 +113,8 @@ impl Context {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "file".to_owned());
-        self.reply_media(MediaKind::from_path(path), bytes, name).await
+        self.reply_media(MediaKind::from_path(path), bytes, name)
+            .await
     }
 
     /// Shows "typing…" to the sender until the handler returns.
@@ -119,7 +127,11 @@ impl Context {
 
     /// Sends text to another user of this account who has written before
     /// (their stored context token is used; the quota applies).
-    pub async fn send_to(&self, user: &str, text: impl Into<String>) -> Result<Vec<SentMessage>, SendError> {
+    pub async fn send_to(
+        &self,
+        user: &str,
+        text: impl Into<String>,
+    ) -> Result<Vec<SentMessage>, SendError> {
         self.outbox.send_text(user, text).await
     }
 

@@ -62,7 +62,10 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(default_key(&m).as_str(), "group:g");
-        let m = Message::new(WeixinMessage { from_user_id: Some("u".into()), ..Default::default() });
+        let m = Message::new(WeixinMessage {
+            from_user_id: Some("u".into()),
+            ..Default::default()
+        });
         assert_eq!(default_key(&m).as_str(), "u");
     }
 }

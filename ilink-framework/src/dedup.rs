@@ -26,7 +26,10 @@ pub fn dedup_keys(msg: &WeixinMessage) -> Vec<String> {
     if let Some(at) = msg.create_time_ms.filter(|t| *t != 0) {
         let content = serde_json::to_string(&msg.item_list).unwrap_or_default();
         let group = msg.group_id.as_deref().unwrap_or_default();
-        keys.push(format!("f:{}", md5_hex(format!("{from}\u{1}{group}\u{1}{at}\u{1}{content}").as_bytes())));
+        keys.push(format!(
+            "f:{}",
+            md5_hex(format!("{from}\u{1}{group}\u{1}{at}\u{1}{content}").as_bytes())
+        ));
     }
     keys
 }
@@ -34,7 +37,9 @@ pub fn dedup_keys(msg: &WeixinMessage) -> Vec<String> {
 /// Keys are stored one per line with tab separators; ids never legitimately
 /// contain control characters, so they are replaced rather than escaped.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! Depend on this crate; it re-exports the protocol client as [`core`].
 //! Start with the [`prelude`].
 
-mod actors;
 pub mod account;
+mod actors;
 pub mod bot;
 pub mod context;
 pub mod conversation;
@@ -39,4 +39,11 @@ pub mod prelude {
         Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, async_trait,
     };
     pub use ilink_core::MediaKind;
+}
+
+/// The Rust code blocks of the guides in `docs/`, compiled as doc tests.
+#[cfg(doctest)]
+pub mod guides {
+    #[doc = include_str!("../../docs/handlers.md")]
+    pub struct Handlers;
 }

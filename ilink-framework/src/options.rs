@@ -102,12 +102,24 @@ impl BotOptions {
     /// Checks values that would make the runtime misbehave.
     pub fn validate(&self) -> Result<(), String> {
         let checks = [
-            (self.max_concurrent_handlers == 0, "max_concurrent_handlers must be at least 1"),
-            (self.session_queue_cap == 0, "session_queue_cap must be at least 1"),
+            (
+                self.max_concurrent_handlers == 0,
+                "max_concurrent_handlers must be at least 1",
+            ),
+            (
+                self.session_queue_cap == 0,
+                "session_queue_cap must be at least 1",
+            ),
             (self.chunk_limit == 0, "chunk_limit must be at least 1"),
             (self.pacing_burst == 0, "pacing_burst must be at least 1"),
-            (self.max_concurrent_sends == 0, "max_concurrent_sends must be at least 1"),
-            (self.typing_interval.is_zero(), "typing_interval must be positive"),
+            (
+                self.max_concurrent_sends == 0,
+                "max_concurrent_sends must be at least 1",
+            ),
+            (
+                self.typing_interval.is_zero(),
+                "typing_interval must be positive",
+            ),
             (self.poll_timeout.is_zero(), "poll_timeout must be positive"),
         ];
         match checks.iter().find(|(bad, _)| *bad) {
@@ -141,7 +153,10 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        let o = BotOptions { chunk_limit: 0, ..Default::default() };
+        let o = BotOptions {
+            chunk_limit: 0,
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().contains("chunk_limit"));
         assert!(BotOptions::default().validate().is_ok());
     }

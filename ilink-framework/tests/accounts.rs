@@ -29,8 +29,13 @@ impl Handler for Thinker {
 async fn typing_is_kept_alive_while_the_handler_runs_and_cancelled_after() {
     let sim = sim().await;
     let bot = sim.add_account("typing");
-    let thinker = Arc::new(Thinker { release: Notify::new() });
-    let options = BotOptions { typing_interval: Duration::from_millis(100), ..fast_options() };
+    let thinker = Arc::new(Thinker {
+        release: Notify::new(),
+    });
+    let options = BotOptions {
+        typing_interval: Duration::from_millis(100),
+        ..fast_options()
+    };
     let handle = start(&sim, &bot, thinker.clone(), options).await;
     sim.user(&bot, "u@im.wechat").say("think").await;
     sim.wait_for_state("three typing keepalives", WAIT, |r| {
@@ -38,7 +43,10 @@ async fn typing_is_kept_alive_while_the_handler_runs_and_cancelled_after() {
     })
     .await
     .unwrap();
-    assert!(sim.typing_events().iter().all(|t| t.status == 1), "no cancel while running");
+    assert!(
+        sim.typing_events().iter().all(|t| t.status == 1),
+        "no cancel while running"
+    );
     thinker.release.notify_one();
     sim.wait_for_state("typing cancelled", WAIT, |r| {
         r.typing.iter().any(|t| t.status == 2).then_some(())
@@ -46,7 +54,10 @@ async fn typing_is_kept_alive_while_the_handler_runs_and_cancelled_after() {
     .await
     .unwrap();
     let events = sim.typing_events();
-    assert!(events.iter().all(|t| t.ticket_ok && t.ret == 0), "{events:?}");
+    assert!(
+        events.iter().all(|t| t.ticket_ok && t.ret == 0),
+        "{events:?}"
+    );
     assert_eq!(events.last().unwrap().status, 2, "cancel comes last");
     assert_eq!(sim.config_calls().len(), 1, "the typing ticket is cached");
     handle.shutdown().await;
@@ -57,7 +68,12 @@ struct Echo;
 #[async_trait]
 impl Handler for Echo {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-        ctx.reply(format!("{} says {}", ctx.account(), msg.text().unwrap_or_default())).await?;
+        ctx.reply(format!(
+            "{} says {}",
+            ctx.account(),
+            msg.text().unwrap_or_default()
+        ))
+        .await?;
         Ok(())
     }
 }
@@ -82,14 +98,22 @@ async fn session_expiry_pauses_one_account_only_and_recovers() {
     assert_eq!(expired.account.as_str(), a.bot_id);
 
     sim.user(&b, "u@im.wechat").say("still there?").await;
-    let sent = sim.wait_for_sent_to(&b, "u@im.wechat", 1, WAIT).await.unwrap();
-    assert_eq!(sent[0].text().unwrap(), format!("{} says still there?", b.bot_id));
+    let sent = sim
+        .wait_for_sent_to(&b, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent[0].text().unwrap(),
+        format!("{} says still there?", b.bot_id)
+    );
 
     sim.clear_session_expiry(&a);
     let recovered = wait_event(&mut events, |e| e.kind == AccountEventKind::Recovered).await;
     assert_eq!(recovered.account.as_str(), a.bot_id);
     sim.user(&a, "v@im.wechat").say("back?").await;
-    sim.wait_for_sent_to(&a, "v@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&a, "v@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
     handle.shutdown().await;
 }
 
@@ -97,7 +121,10 @@ async fn session_expiry_pauses_one_account_only_and_recovers() {
 async fn new_credentials_replace_a_stale_token_while_running() {
     let sim = sim().await;
     let a = sim.add_account("gamma");
-    let options = BotOptions { session_probe_interval: Duration::from_secs(3600), ..fast_options() };
+    let options = BotOptions {
+        session_probe_interval: Duration::from_secs(3600),
+        ..fast_options()
+    };
     let handle = start(&sim, &a, Echo, options).await;
     let mut events = handle.events();
     sim.expire_session(&a, ExpiryMode::Both);
@@ -105,10 +132,15 @@ async fn new_credentials_replace_a_stale_token_while_running() {
     // A fresh login issues a new token for the same bot id.
     let renewed = sim.add_account_with("gamma", None);
     assert_ne!(renewed.token, a.token);
-    handle.replace_credentials(creds(&sim, &renewed)).await.unwrap();
+    handle
+        .replace_credentials(creds(&sim, &renewed))
+        .await
+        .unwrap();
     wait_event(&mut events, |e| e.kind == AccountEventKind::Recovered).await;
     sim.user(&renewed, "u@im.wechat").say("hello again").await;
-    sim.wait_for_sent_to(&renewed, "u@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&renewed, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
     handle.shutdown().await;
 }
 
@@ -125,15 +157,25 @@ async fn accounts_can_be_added_and_removed_while_running() {
     handle.add_account(creds(&sim, &b)).await.unwrap();
     assert_eq!(handle.accounts().await.len(), 2);
     sim.user(&b, "u@im.wechat").say("hi b").await;
-    sim.wait_for_sent_to(&b, "u@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&b, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
 
-    let report = handle.remove_account(&AccountId::new(&a.bot_id)).await.unwrap();
+    let report = handle
+        .remove_account(&AccountId::new(&a.bot_id))
+        .await
+        .unwrap();
     assert_eq!(report, ilink_framework::ShutdownReport::default());
     assert_eq!(handle.accounts().await, vec![AccountId::new(&b.bot_id)]);
     sim.user(&a, "u@im.wechat").say("anyone?").await;
     sim.user(&b, "u@im.wechat").say("hi again").await;
-    sim.wait_for_sent_to(&b, "u@im.wechat", 2, WAIT).await.unwrap();
-    assert!(sim.delivered_to(&a, "u@im.wechat").is_empty(), "removed account no longer answers");
+    sim.wait_for_sent_to(&b, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        sim.delivered_to(&a, "u@im.wechat").is_empty(),
+        "removed account no longer answers"
+    );
     handle.shutdown().await;
 }
 
@@ -145,7 +187,8 @@ impl Handler for Mirror {
         if let Some(item) = msg.media_items().first() {
             let bytes = ctx.download(item).await?;
             ctx.reply(format!("got {} bytes", bytes.len())).await?;
-            ctx.reply_media(MediaKind::File, bytes, "mirror.bin").await?;
+            ctx.reply_media(MediaKind::File, bytes, "mirror.bin")
+                .await?;
         }
         Ok(())
     }
@@ -158,10 +201,16 @@ async fn media_is_downloaded_and_sent_back_byte_exact() {
     let handle = start(&sim, &bot, Mirror, fast_options()).await;
     let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
     sim.user(&bot, "u@im.wechat").send_image(&payload).await;
-    let sent = sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT).await.unwrap();
+    let sent = sim
+        .wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
     assert_eq!(sent[0].text().unwrap(), "got 70000 bytes");
     let item = &sent[1].message.item_list[0];
     assert_eq!(sim.decrypt_media(item).unwrap(), payload);
-    assert_eq!(item.file_item.as_ref().unwrap().file_name.as_deref(), Some("mirror.bin"));
+    assert_eq!(
+        item.file_item.as_ref().unwrap().file_name.as_deref(),
+        Some("mirror.bin")
+    );
     handle.shutdown().await;
 }

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use ilink_framework::ShutdownReport;
 use ilink_framework::prelude::*;
 use ilink_framework::store::{FileStore, InboxEntry, StateStore, now_ms};
-use ilink_framework::ShutdownReport;
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -42,13 +42,17 @@ async fn redeliveries_reach_the_handler_once() {
     let handle = start(&sim, &bot, counter.clone(), fast_options()).await;
     let user = sim.user(&bot, "u@im.wechat");
     let original = user.say("once").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
     sim.redeliver(&bot, &original, Duration::from_millis(10), false);
     sim.redeliver(&bot, &original, Duration::from_millis(300), true);
     // A marker after the redeliveries: once it is answered, they were polled too.
     tokio::time::sleep(Duration::from_millis(400)).await;
     user.say("marker").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
     assert_eq!(counter.handled(), vec!["once", "marker"]);
     handle.shutdown().await;
 }
@@ -64,7 +68,9 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
     let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path()).unwrap());
     let handle = start_with_store(&sim, &bot, first.clone(), fast_options(), store).await;
     let original = user.say("one").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
     handle.shutdown().await;
 
     // While the bot is down: a new message, and a late redelivery of the old one.
@@ -75,9 +81,13 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
     let second = Arc::new(Counter::default());
     let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path()).unwrap());
     let handle = start_with_store(&sim, &bot, second.clone(), fast_options(), store).await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
     user.say("three").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT)
+        .await
+        .unwrap();
     assert_eq!(first.handled(), vec!["one"]);
     assert_eq!(second.handled(), vec!["two", "three"]);
     handle.shutdown().await;
@@ -93,21 +103,38 @@ async fn messages_left_in_the_inbox_by_a_crash_are_handled_first() {
     let store = Arc::new(ilink_framework::store::MemoryStore::new());
     let account = AccountId::new(&bot.bot_id);
     store
-        .inbox_put(&account, &[InboxEntry { id: 1, msg: received, received_at_ms: now_ms() }])
+        .inbox_put(
+            &account,
+            &[InboxEntry {
+                id: 1,
+                msg: received,
+                received_at_ms: now_ms(),
+            }],
+        )
         .unwrap();
     // Skip what the simulator still queues for the bot: the crashed run had polled it.
     let drained = ilink_core::ILinkClient::new(sim.base_url(), bot.token.clone()).unwrap();
     let batch = drained.poll().await.unwrap();
-    store.save_cursor(&account, drained.cursor().as_str()).unwrap();
+    store
+        .save_cursor(&account, drained.cursor().as_str())
+        .unwrap();
     assert_eq!(batch.msgs.len(), 1);
 
     let counter = Arc::new(Counter::default());
     let handle = start_with_store(&sim, &bot, counter.clone(), fast_options(), store.clone()).await;
     user.say("after the restart").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT).await.unwrap();
-    assert_eq!(counter.handled(), vec!["before the crash", "after the restart"]);
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        counter.handled(),
+        vec!["before the crash", "after the restart"]
+    );
     handle.shutdown().await;
-    assert!(store.inbox_load(&account).unwrap().is_empty(), "handled entries leave the inbox");
+    assert!(
+        store.inbox_load(&account).unwrap().is_empty(),
+        "handled entries leave the inbox"
+    );
 }
 
 struct Slow {
@@ -130,25 +157,37 @@ impl Handler for Slow {
 async fn shutdown_lets_a_running_handler_finish_and_says_notifystop() {
     let sim = sim().await;
     let bot = sim.add_account("drain");
-    let slow = Arc::new(Slow { started: Notify::new(), finished: AtomicUsize::new(0) });
+    let slow = Arc::new(Slow {
+        started: Notify::new(),
+        finished: AtomicUsize::new(0),
+    });
     let store = Arc::new(ilink_framework::store::MemoryStore::new());
     let handle = start_with_store(&sim, &bot, slow.clone(), fast_options(), store.clone()).await;
     let mut events = handle.events();
     sim.user(&bot, "u@im.wechat").say("take your time").await;
-    tokio::time::timeout(WAIT, slow.started.notified()).await.unwrap();
+    tokio::time::timeout(WAIT, slow.started.notified())
+        .await
+        .unwrap();
     let report = handle.shutdown().await;
     assert_eq!(report, ShutdownReport::default());
     assert_eq!(slow.finished.load(Ordering::SeqCst), 1);
     assert_eq!(sim.delivered_to(&bot, "u@im.wechat").len(), 1);
     let account = AccountId::new(&bot.bot_id);
-    assert!(store.load_cursor(&account).unwrap().is_some(), "cursor persisted");
+    assert!(
+        store.load_cursor(&account).unwrap().is_some(),
+        "cursor persisted"
+    );
     assert!(store.inbox_load(&account).unwrap().is_empty());
     let notes: Vec<_> = sim.notifications().into_iter().map(|n| n.kind).collect();
-    assert_eq!(notes, vec![ilink_testkit::NotifyKind::Start, ilink_testkit::NotifyKind::Stop]);
+    assert_eq!(
+        notes,
+        vec![
+            ilink_testkit::NotifyKind::Start,
+            ilink_testkit::NotifyKind::Stop
+        ]
+    );
     wait_event(&mut events, |e| e.kind == AccountEventKind::Stopped).await;
 }
-
-
 
 struct Blocked {
     release: Notify,
@@ -160,7 +199,8 @@ impl Handler for Blocked {
         if msg.text() == Some("first") {
             self.release.notified().await;
         }
-        ctx.reply(format!("handled {}", msg.text().unwrap_or_default())).await?;
+        ctx.reply(format!("handled {}", msg.text().unwrap_or_default()))
+            .await?;
         Ok(())
     }
 }
@@ -169,7 +209,9 @@ impl Handler for Blocked {
 async fn a_full_conversation_queue_refuses_visibly() {
     let sim = sim().await;
     let bot = sim.add_account("cap");
-    let blocked = Arc::new(Blocked { release: Notify::new() });
+    let blocked = Arc::new(Blocked {
+        release: Notify::new(),
+    });
     let options = BotOptions {
         session_queue_cap: 2,
         overflow_reply: Some("busy".into()),
@@ -181,11 +223,18 @@ async fn a_full_conversation_queue_refuses_visibly() {
     user.say("first").await;
     user.say("second").await;
     user.say("third").await;
-    let dropped = wait_event(&mut events, |e| matches!(e.kind, AccountEventKind::MessageDropped { .. })).await;
+    let dropped = wait_event(&mut events, |e| {
+        matches!(e.kind, AccountEventKind::MessageDropped { .. })
+    })
+    .await;
     assert_eq!(dropped.account.as_str(), bot.bot_id);
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
     blocked.release.notify_one();
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT)
+        .await
+        .unwrap();
     let texts = texts_to(&sim, &bot, "u@im.wechat");
     assert_eq!(texts, vec!["busy", "handled first", "handled second"]);
     handle.shutdown().await;
@@ -203,17 +252,27 @@ impl Handler for Lifecycle {
         struct Seen(u32);
         ctx.state::<Seen>().0 += 1;
         let n = ctx.state::<Seen>().0;
-        self.log.lock().unwrap().push(format!("msg {} #{n}", msg.text().unwrap_or_default()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("msg {} #{n}", msg.text().unwrap_or_default()));
         ctx.reply(format!("#{n}")).await?;
         Ok(())
     }
 
     async fn on_conversation_start(&self, ctx: &mut Context) -> HandlerResult {
-        self.log.lock().unwrap().push(format!("start {}", ctx.conversation()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("start {}", ctx.conversation()));
         Ok(())
     }
 
-    async fn on_conversation_end(&self, _account: &AccountId, conversation: &ilink_framework::ConversationKey) {
+    async fn on_conversation_end(
+        &self,
+        _account: &AccountId,
+        conversation: &ilink_framework::ConversationKey,
+    ) {
         self.log.lock().unwrap().push(format!("end {conversation}"));
     }
 }
@@ -223,21 +282,34 @@ async fn idle_sessions_are_evicted_with_their_state() {
     let sim = sim().await;
     let bot = sim.add_account("idle");
     let life = Arc::new(Lifecycle::default());
-    let options = BotOptions { idle_timeout: Duration::from_millis(200), ..fast_options() };
+    let options = BotOptions {
+        idle_timeout: Duration::from_millis(200),
+        ..fast_options()
+    };
     let handle = start(&sim, &bot, life.clone(), options).await;
     let user = sim.user(&bot, "u@im.wechat");
     user.say("a").await;
     user.say("b").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
     tokio::time::timeout(WAIT, async {
-        while !life.log.lock().unwrap().iter().any(|l| l.starts_with("end")) {
+        while !life
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("end"))
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
     .unwrap();
     user.say("c").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT)
+        .await
+        .unwrap();
     let log = life.log.lock().unwrap().clone();
     assert_eq!(
         log,
@@ -252,4 +324,3 @@ async fn idle_sessions_are_evicted_with_their_state() {
     );
     handle.shutdown().await;
 }
-

@@ -50,14 +50,19 @@ async fn an_error_or_a_panic_costs_only_that_message() {
     for text in ["fail", "panic", "after"] {
         user.say(text).await;
     }
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 3, WAIT)
+        .await
+        .unwrap();
     let texts = texts_to(&sim, &bot, "u@im.wechat");
     assert!(texts[0].starts_with("Sorry"), "{texts:?}");
     assert!(texts[1].starts_with("Sorry"), "{texts:?}");
     assert_eq!(texts[2], "ok after");
     assert_eq!(
         *flaky.errors.lock().unwrap(),
-        vec!["handler: the database is down".to_owned(), "panic: boom".to_owned()]
+        vec![
+            "handler: the database is down".to_owned(),
+            "panic: boom".to_owned()
+        ]
     );
     handle.shutdown().await;
 }
@@ -67,7 +72,8 @@ struct Echo;
 #[async_trait]
 impl Handler for Echo {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-        ctx.reply(format!("Echo: {}", msg.text().unwrap_or_default())).await?;
+        ctx.reply(format!("Echo: {}", msg.text().unwrap_or_default()))
+            .await?;
         Ok(())
     }
 }
@@ -79,7 +85,9 @@ async fn a_send_retried_after_5xx_is_delivered_exactly_once_with_one_client_id()
     let handle = start(&sim, &bot, Echo, fast_options()).await;
     sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Status { status: 500 }).times(2));
     sim.user(&bot, "u@im.wechat").say("hello").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
     // Give a stray duplicate the chance to show up before counting.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let attempts = sim
@@ -117,10 +125,14 @@ impl Handler for Chatty {
 async fn the_eleventh_reply_is_refused_before_it_reaches_the_server() {
     let sim = sim().await;
     let bot = sim.add_account("quota");
-    let chatty = Arc::new(Chatty { result: Mutex::new(None) });
+    let chatty = Arc::new(Chatty {
+        result: Mutex::new(None),
+    });
     let handle = start(&sim, &bot, chatty.clone(), fast_options()).await;
     sim.user(&bot, "u@im.wechat").say("talk").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 10, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 10, WAIT)
+        .await
+        .unwrap();
     tokio::time::timeout(WAIT, async {
         while chatty.result.lock().unwrap().is_none() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -128,7 +140,10 @@ async fn the_eleventh_reply_is_refused_before_it_reaches_the_server() {
     })
     .await
     .unwrap();
-    assert_eq!(chatty.result.lock().unwrap().as_deref(), Some("quota 10/10"));
+    assert_eq!(
+        chatty.result.lock().unwrap().as_deref(),
+        Some("quota 10/10")
+    );
     let rejected = sim
         .sent(&bot)
         .iter()
@@ -168,9 +183,14 @@ async fn pacing_keeps_a_burst_under_the_servers_throttle() {
     };
     let handle = start(&sim, &bot, Burst, options).await;
     sim.user(&bot, "u@im.wechat").say("go").await;
-    sim.wait_for_sent_to(&bot, "u@im.wechat", 5, WAIT).await.unwrap();
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 5, WAIT)
+        .await
+        .unwrap();
     let texts = texts_to(&sim, &bot, "u@im.wechat");
-    assert_eq!(texts, (0..5).map(|i| format!("burst {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        texts,
+        (0..5).map(|i| format!("burst {i}")).collect::<Vec<_>>()
+    );
     let rejected = sim
         .sent(&bot)
         .iter()

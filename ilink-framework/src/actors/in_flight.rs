@@ -41,7 +41,6 @@ impl InFlight {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,7 +84,12 @@ impl Actor for Poller {
             .load_cursor(&args.shared.account)?
             .unwrap_or_default();
         let timeout = args.shared.options.poll_timeout;
-        Ok(PollerState { args, cursor, failures: 0, timeout })
+        Ok(PollerState {
+            args,
+            cursor,
+            failures: 0,
+            timeout,
+        })
     }
 
     async fn post_start(
@@ -100,7 +105,9 @@ impl Actor for Poller {
                 shared.session_expired(generation);
             }
         }
-        shared.events.emit(&shared.account, AccountEventKind::Started);
+        shared
+            .events
+            .emit(&shared.account, AccountEventKind::Started);
         let _ = myself.send_message(PollerMsg::Poll);
         Ok(())
     }
@@ -142,7 +149,8 @@ impl PollerState {
                 }
                 self.failures = 0;
                 if let Some(ms) = resp.longpolling_timeout_ms {
-                    self.timeout = Duration::from_millis(ms).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
+                    self.timeout =
+                        Duration::from_millis(ms).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
                 }
                 let next_cursor = resp.cursor().map(str::to_owned);
                 self.accept(resp.msgs, next_cursor);
@@ -161,7 +169,10 @@ impl PollerState {
                 tracing::warn!(account = %shared.account, error = %e, failures = self.failures, "poll failed");
                 shared.events.emit(
                     &shared.account,
-                    AccountEventKind::PollError { error: e.to_string(), consecutive: self.failures },
+                    AccountEventKind::PollError {
+                        error: e.to_string(),
+                        consecutive: self.failures,
+                    },
                 );
                 Some(shared.options.poll_backoff(self.failures))
             }
@@ -174,7 +185,11 @@ impl PollerState {
         let received_at_ms = now_ms();
         let entries: Vec<InboxEntry> = msgs
             .into_iter()
-            .map(|msg| InboxEntry { id: next_entry_id(), msg, received_at_ms })
+            .map(|msg| InboxEntry {
+                id: next_entry_id(),
+                msg,
+                received_at_ms,
+            })
             .collect();
         if !entries.is_empty() {
             if let Err(e) = shared.store.inbox_put(&shared.account, &entries) {
@@ -189,7 +204,12 @@ impl PollerState {
             self.cursor = cursor;
         }
         for entry in entries {
-            if self.args.router.send_message(RouterMsg::Inbound(entry)).is_err() {
+            if self
+                .args
+                .router
+                .send_message(RouterMsg::Inbound(Box::new(entry)))
+                .is_err()
+            {
                 tracing::error!(account = %shared.account, "router is gone; message stays in the inbox");
             }
         }

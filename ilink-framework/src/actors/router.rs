@@ -28,7 +28,7 @@ use crate::store::{InboxEntry, now_ms};
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
     /// A message from the inbox, to dispatch.
-    Inbound(InboxEntry),
+    Inbound(Box<InboxEntry>),
     /// A session finished handling an entry.
     Done {
         /// Its conversation.
@@ -83,7 +83,11 @@ impl Actor for Router {
         _myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<RouterState, ActorProcessingErr> {
-        Ok(RouterState { args, sessions: HashMap::new(), by_actor: HashMap::new() })
+        Ok(RouterState {
+            args,
+            sessions: HashMap::new(),
+            by_actor: HashMap::new(),
+        })
     }
 
     async fn post_start(
@@ -92,7 +96,12 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         // What a previous run received but did not finish is handled first.
-        match state.args.shared.store.inbox_load(&state.args.shared.account) {
+        match state
+            .args
+            .shared
+            .store
+            .inbox_load(&state.args.shared.account)
+        {
             Ok(entries) => {
                 if !entries.is_empty() {
                     tracing::info!(account = %state.args.shared.account, count = entries.len(), "replaying the inbox");
@@ -101,7 +110,9 @@ impl Actor for Router {
                     state.inbound(&myself, entry, true).await;
                 }
             }
-            Err(e) => tracing::error!(account = %state.args.shared.account, error = %e, "could not read the inbox"),
+            Err(e) => {
+                tracing::error!(account = %state.args.shared.account, error = %e, "could not read the inbox")
+            }
         }
         let tick = eviction_tick(state.args.shared.options.idle_timeout);
         myself.send_interval(tick, || RouterMsg::Evict);
@@ -115,7 +126,7 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Inbound(entry) => state.inbound(&myself, entry, false).await,
+            RouterMsg::Inbound(entry) => state.inbound(&myself, *entry, false).await,
             RouterMsg::Done { key, entry } => state.done(&key, entry),
             RouterMsg::Evict => state.evict_idle(),
         }
@@ -177,12 +188,16 @@ impl RouterState {
             }
             Ok(None) => {}
             // Handling a message twice is better than losing it.
-            Err(e) => tracing::error!(account = %account, error = %e, "dedup store failed; handling the message"),
+            Err(e) => {
+                tracing::error!(account = %account, error = %e, "dedup store failed; handling the message")
+            }
         }
         let message = Message::new(entry.msg.clone());
         if let Some(token) = message.context_token() {
             let at = message.created_at_ms().unwrap_or(entry.received_at_ms);
-            self.args.outbox.observe_token(message.sender(), token.clone(), at);
+            self.args
+                .outbox
+                .observe_token(message.sender(), token.clone(), at);
         }
         let key = (self.args.key_fn)(&message);
         if !replay {
@@ -196,20 +211,31 @@ impl RouterState {
         self.dispatch(myself, key, entry).await;
     }
 
-    async fn dispatch(&mut self, myself: &ActorRef<RouterMsg>, key: ConversationKey, entry: InboxEntry) {
+    async fn dispatch(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        key: ConversationKey,
+        entry: InboxEntry,
+    ) {
         if !self.sessions.contains_key(&key) {
             match self.spawn_session(myself, &key).await {
                 Some(actor) => {
                     self.by_actor.insert(actor.get_id(), key.clone());
                     self.sessions.insert(
                         key.clone(),
-                        Slot { actor, pending: VecDeque::new(), last_active: Instant::now() },
+                        Slot {
+                            actor,
+                            pending: VecDeque::new(),
+                            last_active: Instant::now(),
+                        },
                     );
                 }
                 None => return,
             }
         }
-        let Some(slot) = self.sessions.get_mut(&key) else { return };
+        let Some(slot) = self.sessions.get_mut(&key) else {
+            return;
+        };
         self.args.handling.begin();
         slot.pending.push_back(entry.clone());
         slot.last_active = Instant::now();
@@ -220,7 +246,11 @@ impl RouterState {
         }
     }
 
-    async fn spawn_session(&self, myself: &ActorRef<RouterMsg>, key: &ConversationKey) -> Option<ActorRef<SessionMsg>> {
+    async fn spawn_session(
+        &self,
+        myself: &ActorRef<RouterMsg>,
+        key: &ConversationKey,
+    ) -> Option<ActorRef<SessionMsg>> {
         let args = SessionArgs {
             shared: self.args.shared.clone(),
             key: key.clone(),
@@ -253,7 +283,10 @@ impl RouterState {
             AccountEventKind::MessageDropped {
                 conversation: key.clone(),
                 message_id: message.message_id(),
-                reason: format!("conversation queue full ({} waiting)", shared.options.session_queue_cap),
+                reason: format!(
+                    "conversation queue full ({} waiting)",
+                    shared.options.session_queue_cap
+                ),
             },
         );
         if let Some(text) = shared.options.overflow_reply.clone() {
@@ -302,7 +335,11 @@ impl RouterState {
         let Some(key) = self.by_actor.remove(&id) else {
             return Vec::new();
         };
-        if !self.sessions.get(&key).is_some_and(|s| s.actor.get_id() == id) {
+        if self
+            .sessions
+            .get(&key)
+            .is_none_or(|s| s.actor.get_id() != id)
+        {
             return Vec::new();
         }
         let pending: Vec<InboxEntry> = self

@@ -58,7 +58,11 @@ impl Actor for Session {
         _myself: ActorRef<Self::Msg>,
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
-        Ok(SessionState { args, state: Some(StateMap::default()), started: false })
+        Ok(SessionState {
+            args,
+            state: Some(StateMap::default()),
+            started: false,
+        })
     }
 
     async fn handle(
@@ -138,7 +142,10 @@ async fn report(handler: &dyn Handler, ctx: &mut Context, result: Caught) {
         Ok(Err(e)) => FrameworkError::Handler(e),
         Err(panic) => FrameworkError::Panic(panic_message(&*panic)),
     };
-    if let Err(panic) = AssertUnwindSafe(handler.on_error(ctx, error)).catch_unwind().await {
+    if let Err(panic) = AssertUnwindSafe(handler.on_error(ctx, error))
+        .catch_unwind()
+        .await
+    {
         tracing::error!(
             conversation = %ctx.conversation(),
             panic = %panic_message(&*panic),

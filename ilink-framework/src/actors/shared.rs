@@ -36,7 +36,10 @@ impl EventSink {
     }
 
     pub(crate) fn emit(&self, account: &AccountId, kind: AccountEventKind) {
-        let event = AccountEvent { account: account.clone(), kind };
+        let event = AccountEvent {
+            account: account.clone(),
+            kind,
+        };
         tracing::info!(account = %account, event = ?event.kind, "account event");
         // No subscriber is fine: events are informational.
         let _ = self.tx.send(event.clone());

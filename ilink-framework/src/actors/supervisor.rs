@@ -82,7 +82,12 @@ impl Actor for AccountSupervisor {
         args: AccountArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let children = spawn_children(&myself, &args).await?;
-        Ok(SupervisorState { args, children: Some(children), restarts: 0, stopping: false })
+        Ok(SupervisorState {
+            args,
+            children: Some(children),
+            restarts: 0,
+            stopping: false,
+        })
     }
 
     async fn handle(
@@ -110,7 +115,8 @@ impl Actor for AccountSupervisor {
         if state.stopping {
             return Ok(());
         }
-        let (SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, _, _)) = &event
+        let (SupervisionEvent::ActorFailed(cell, _)
+        | SupervisionEvent::ActorTerminated(cell, _, _)) = &event
         else {
             return Ok(());
         };
@@ -144,12 +150,20 @@ async fn spawn_children(
     args: &AccountArgs,
 ) -> Result<Children, ActorProcessingErr> {
     let shared = args.shared.clone();
-    let tokens = Arc::new(TokenBook::new(shared.account.clone(), shared.store.clone(), &shared.options));
+    let tokens = Arc::new(TokenBook::new(
+        shared.account.clone(),
+        shared.store.clone(),
+        &shared.options,
+    ));
     let in_flight = Arc::new(InFlight::default());
     let (sender, _) = Actor::spawn_linked(
         None,
         Sender,
-        SenderArgs { shared: shared.clone(), tokens: tokens.clone(), in_flight: in_flight.clone() },
+        SenderArgs {
+            shared: shared.clone(),
+            tokens: tokens.clone(),
+            in_flight: in_flight.clone(),
+        },
         myself.get_cell(),
     )
     .await?;
@@ -173,18 +187,41 @@ async fn spawn_children(
     let (poller, _) = Actor::spawn_linked(
         None,
         Poller,
-        PollerArgs { shared, router: router.clone(), cancel: cancel.clone() },
+        PollerArgs {
+            shared,
+            router: router.clone(),
+            cancel: cancel.clone(),
+        },
         myself.get_cell(),
     )
     .await?;
-    Ok(Children { poller, router, sender, cancel, outbox, handling })
+    Ok(Children {
+        poller,
+        router,
+        sender,
+        cancel,
+        outbox,
+        handling,
+    })
 }
 
 async fn stop_children(c: Children) {
     c.cancel.cancel();
-    let _ = c.poller.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
-    let _ = c.router.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
-    let _ = c.sender.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+    let _ = c
+        .poller
+        .get_cell()
+        .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+        .await;
+    let _ = c
+        .router
+        .get_cell()
+        .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+        .await;
+    let _ = c
+        .sender
+        .get_cell()
+        .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+        .await;
 }
 
 impl SupervisorState {
@@ -197,7 +234,11 @@ impl SupervisorState {
         };
         let deadline = Instant::now() + shared.options.shutdown_deadline;
         c.cancel.cancel();
-        let _ = c.poller.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+        let _ = c
+            .poller
+            .get_cell()
+            .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+            .await;
         let _ = tokio::time::timeout_at(deadline.into(), c.handling.wait_idle()).await;
         let unhandled = c.handling.count();
         c.outbox.typing_stop_all();
@@ -214,14 +255,26 @@ impl SupervisorState {
         if unhandled > 0 {
             c.router.get_cell().kill();
         }
-        let _ = c.router.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
+        let _ = c
+            .router
+            .get_cell()
+            .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+            .await;
         match tokio::time::timeout(NOTIFY_STOP_TIMEOUT, shared.client().notify_stop()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(account = %shared.account, error = %e, "notifystop failed"),
+            Ok(Err(e)) => {
+                tracing::warn!(account = %shared.account, error = %e, "notifystop failed")
+            }
             Err(_) => tracing::warn!(account = %shared.account, "notifystop timed out"),
         }
-        let _ = c.sender.get_cell().stop_and_wait(None, Some(CHILD_STOP_TIMEOUT)).await;
-        shared.events.emit(&shared.account, AccountEventKind::Stopped);
+        let _ = c
+            .sender
+            .get_cell()
+            .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+            .await;
+        shared
+            .events
+            .emit(&shared.account, AccountEventKind::Stopped);
         ShutdownReport { unhandled, unsent }
     }
 }

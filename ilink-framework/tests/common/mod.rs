@@ -29,7 +29,9 @@ pub fn fast_options() -> BotOptions {
 }
 
 pub async fn sim() -> Simulator {
-    Simulator::start_with(SimConfig::for_tests()).await.expect("simulator starts")
+    Simulator::start_with(SimConfig::for_tests())
+        .await
+        .expect("simulator starts")
 }
 
 pub fn creds(sim: &Simulator, bot: &BotAccount) -> Credentials {

@@ -10,10 +10,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ilink_core::types::MessageItem;
 use ilink_core::client::new_client_id;
+use ilink_core::types::MessageItem;
 use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument as _;
 
 use super::quota::{Pacer, TokenBook};
 use crate::actors::in_flight::InFlight;
@@ -40,6 +41,8 @@ pub(crate) struct Job {
     pub(crate) user: String,
     pub(crate) payload: Payload,
     pub(crate) reply: oneshot::Sender<Result<Vec<SentMessage>, SendError>>,
+    /// The span of the message being handled, so its sends are traced under it.
+    pub(crate) span: tracing::Span,
 }
 
 /// Everything lanes of one account share.
@@ -51,7 +54,11 @@ pub(crate) struct LaneContext {
 }
 
 /// Runs one user's lane until it has been idle for a while.
-pub(crate) async fn run_lane(ctx: Arc<LaneContext>, user: String, mut rx: mpsc::UnboundedReceiver<Job>) {
+pub(crate) async fn run_lane(
+    ctx: Arc<LaneContext>,
+    user: String,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
     let opts = &ctx.shared.options;
     let mut pacer = Pacer::new(opts.pacing_burst, opts.pacing_window);
     loop {
@@ -74,12 +81,19 @@ pub(crate) async fn run_lane(ctx: Arc<LaneContext>, user: String, mut rx: mpsc::
 }
 
 async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
-    let result = match job.payload {
-        Payload::Text(text) => send_text(ctx, pacer, &job.user, &text).await,
-        Payload::Media { kind, bytes, file_name } => {
-            send_media(ctx, pacer, &job.user, kind, &bytes, &file_name).await
+    let span = tracing::debug_span!(parent: &job.span, "send", user = %job.user);
+    let result = async {
+        match job.payload {
+            Payload::Text(text) => send_text(ctx, pacer, &job.user, &text).await,
+            Payload::Media {
+                kind,
+                bytes,
+                file_name,
+            } => send_media(ctx, pacer, &job.user, kind, &bytes, &file_name).await,
         }
-    };
+    }
+    .instrument(span)
+    .await;
     if let Err(e) = &result {
         tracing::warn!(account = %ctx.shared.account, user = %job.user, error = %e, "send failed");
     }
@@ -116,7 +130,11 @@ async fn send_media(
     ctx.tokens.reserve(user, 1)?;
     ensure_healthy(ctx)?;
     let item = {
-        let _permit = ctx.permits.acquire().await.map_err(|_| SendError::ShuttingDown)?;
+        let _permit = ctx
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SendError::ShuttingDown)?;
         let (generation, client) = ctx.shared.current();
         let mut attempt = 0;
         loop {
@@ -138,7 +156,9 @@ async fn send_media(
 
 fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
     if ctx.shared.health() == Health::SessionExpired {
-        return Err(SendError::SessionExpired { account: ctx.shared.account.clone() });
+        return Err(SendError::SessionExpired {
+            account: ctx.shared.account.clone(),
+        });
     }
     Ok(())
 }
@@ -175,7 +195,11 @@ async fn send_item(
         }
         let (generation, client) = ctx.shared.current();
         let result = {
-            let _permit = ctx.permits.acquire().await.map_err(|_| SendError::ShuttingDown)?;
+            let _permit = ctx
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| SendError::ShuttingDown)?;
             pacer.record(Instant::now());
             client
                 .send_item(user, item.clone(), Some(&token), Some(client_id.clone()))
@@ -216,7 +240,9 @@ fn classify(
     text_len: usize,
 ) -> SendError {
     if e.is_session_expired() {
-        return SendError::SessionExpired { account: ctx.shared.account.clone() };
+        return SendError::SessionExpired {
+            account: ctx.shared.account.clone(),
+        };
     }
     if let Some(api) = e.api() {
         if api.code() == ApiCode::Rejected {

@@ -18,9 +18,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use self::lane::{Job, LaneContext, Payload, run_lane};
-use super::in_flight::InFlight;
 use self::quota::{QuotaState, TokenBook};
 use self::typing::Typing;
+use super::in_flight::InFlight;
 use super::shared::AccountShared;
 use crate::account::AccountId;
 use crate::error::SendError;
@@ -96,7 +96,11 @@ impl Actor for Sender {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SenderMsg::Send(job) => state.enqueue(job),
-            SenderMsg::ObserveToken { user, token, received_at_ms } => {
+            SenderMsg::ObserveToken {
+                user,
+                token,
+                received_at_ms,
+            } => {
                 if let Err(e) = state.ctx.tokens.observe(&user, token, received_at_ms) {
                     tracing::error!(account = %state.ctx.shared.account, error = %e, "could not store context token");
                 }
@@ -162,7 +166,12 @@ impl Outbox {
         tokens: Arc<TokenBook>,
         in_flight: Arc<InFlight>,
     ) -> Self {
-        Self { account, actor, tokens, in_flight }
+        Self {
+            account,
+            actor,
+            tokens,
+            in_flight,
+        }
     }
 
     /// The account this outbox sends for.
@@ -173,7 +182,12 @@ impl Outbox {
     async fn submit(&self, user: &str, payload: Payload) -> Result<Vec<SentMessage>, SendError> {
         let (reply, rx) = oneshot::channel();
         self.in_flight.begin();
-        let job = Job { user: user.to_owned(), payload, reply };
+        let job = Job {
+            user: user.to_owned(),
+            payload,
+            reply,
+            span: tracing::Span::current(),
+        };
         if let Err(e) = self.actor.send_message(SenderMsg::Send(job)) {
             self.in_flight.end();
             tracing::warn!(account = %self.account, error = %e, "sender is gone");
@@ -184,7 +198,11 @@ impl Outbox {
 
     /// Sends text to `user`, split into chunks as needed; returns one
     /// [`SentMessage`] per chunk, in order.
-    pub async fn send_text(&self, user: &str, text: impl Into<String>) -> Result<Vec<SentMessage>, SendError> {
+    pub async fn send_text(
+        &self,
+        user: &str,
+        text: impl Into<String>,
+    ) -> Result<Vec<SentMessage>, SendError> {
         self.submit(user, Payload::Text(text.into())).await
     }
 
@@ -196,7 +214,11 @@ impl Outbox {
         bytes: Vec<u8>,
         file_name: impl Into<String>,
     ) -> Result<SentMessage, SendError> {
-        let payload = Payload::Media { kind, bytes, file_name: file_name.into() };
+        let payload = Payload::Media {
+            kind,
+            bytes,
+            file_name: file_name.into(),
+        };
         let mut sent = self.submit(user, payload).await?;
         sent.pop().ok_or(SendError::ShuttingDown)
     }
@@ -215,11 +237,15 @@ impl Outbox {
     }
 
     pub(crate) fn typing_start(&self, user: &str) {
-        let _ = self.actor.send_message(SenderMsg::TypingStart(user.to_owned()));
+        let _ = self
+            .actor
+            .send_message(SenderMsg::TypingStart(user.to_owned()));
     }
 
     pub(crate) fn typing_stop(&self, user: &str) {
-        let _ = self.actor.send_message(SenderMsg::TypingStop(user.to_owned()));
+        let _ = self
+            .actor
+            .send_message(SenderMsg::TypingStop(user.to_owned()));
     }
 
     pub(crate) fn typing_stop_all(&self) {
@@ -233,4 +259,3 @@ impl Outbox {
         self.in_flight.count()
     }
 }
-

@@ -44,7 +44,11 @@ pub(crate) struct TokenBook {
 }
 
 impl TokenBook {
-    pub(crate) fn new(account: AccountId, store: Arc<dyn StateStore>, options: &BotOptions) -> Self {
+    pub(crate) fn new(
+        account: AccountId,
+        store: Arc<dyn StateStore>,
+        options: &BotOptions,
+    ) -> Self {
         Self {
             account,
             store,
@@ -66,14 +70,23 @@ impl TokenBook {
     }
 
     /// Records the token of a new inbound message; the count restarts.
-    pub(crate) fn observe(&self, user: &str, token: Secret, received_at_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn observe(
+        &self,
+        user: &str,
+        token: Secret,
+        received_at_ms: i64,
+    ) -> Result<(), StoreError> {
         if let Some(existing) = self.load(user)? {
             // A redelivered message carries the token already counted.
             if existing.token == token || existing.received_at_ms > received_at_ms {
                 return Ok(());
             }
         }
-        let rec = ContextTokenRecord { token, received_at_ms, sent: 0 };
+        let rec = ContextTokenRecord {
+            token,
+            received_at_ms,
+            sent: 0,
+        };
         self.store.put_context_token(&self.account, user, &rec)?;
         self.cache.insert(user.to_owned(), rec);
         Ok(())
@@ -81,12 +94,15 @@ impl TokenBook {
 
     /// The token to send `n` messages with, or why they may not be sent.
     pub(crate) fn reserve(&self, user: &str, n: u32) -> Result<(Secret, u32, Duration), SendError> {
-        let rec = self
-            .load(user)?
-            .ok_or_else(|| SendError::NoContext { user: user.to_owned() })?;
+        let rec = self.load(user)?.ok_or_else(|| SendError::NoContext {
+            user: user.to_owned(),
+        })?;
         let age = age_of(rec.received_at_ms);
         if age > self.ttl {
-            return Err(SendError::ContextExpired { user: user.to_owned(), age });
+            return Err(SendError::ContextExpired {
+                user: user.to_owned(),
+                age,
+            });
         }
         if rec.sent.saturating_add(n) > self.limit {
             return Err(SendError::QuotaExhausted {
@@ -127,7 +143,11 @@ impl TokenBook {
                 QuotaState {
                     has_context: true,
                     sent: r.sent,
-                    remaining: if expired { 0 } else { self.limit.saturating_sub(r.sent) },
+                    remaining: if expired {
+                        0
+                    } else {
+                        self.limit.saturating_sub(r.sent)
+                    },
                     token_age: age,
                     expired,
                 }
@@ -157,7 +177,11 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     pub(crate) fn new(burst: u32, window: Duration) -> Self {
-        Self { burst: burst.max(1) as usize, window, recent: VecDeque::new() }
+        Self {
+            burst: burst.max(1) as usize,
+            window,
+            recent: VecDeque::new(),
+        }
     }
 
     /// How long to wait, at `now`, before the next send is within the pace.
@@ -191,32 +215,48 @@ mod tests {
     use crate::store::MemoryStore;
 
     fn book(limit: u32) -> TokenBook {
-        let opts = BotOptions { quota_per_context: limit, ..Default::default() };
+        let opts = BotOptions {
+            quota_per_context: limit,
+            ..Default::default()
+        };
         TokenBook::new(AccountId::new("a"), Arc::new(MemoryStore::new()), &opts)
     }
 
     #[test]
     fn quota_counts_per_token_and_resets_on_a_new_one() {
         let b = book(2);
-        assert!(matches!(b.reserve("u", 1), Err(SendError::NoContext { .. })));
+        assert!(matches!(
+            b.reserve("u", 1),
+            Err(SendError::NoContext { .. })
+        ));
         b.observe("u", "t1".into(), now_ms()).unwrap();
         let (t, _, _) = b.reserve("u", 1).unwrap();
         b.count_sent("u", &t).unwrap();
         b.count_sent("u", &t).unwrap();
-        assert!(matches!(b.reserve("u", 1), Err(SendError::QuotaExhausted { sent: 2, .. })));
+        assert!(matches!(
+            b.reserve("u", 1),
+            Err(SendError::QuotaExhausted { sent: 2, .. })
+        ));
         // A redelivery of the same token does not reset the count.
         b.observe("u", "t1".into(), now_ms()).unwrap();
         assert!(b.reserve("u", 1).is_err());
         b.observe("u", "t2".into(), now_ms()).unwrap();
         assert_eq!(b.state("u").unwrap().remaining, 2);
-        assert!(matches!(b.reserve("u", 3), Err(SendError::QuotaExhausted { .. })));
+        assert!(matches!(
+            b.reserve("u", 3),
+            Err(SendError::QuotaExhausted { .. })
+        ));
     }
 
     #[test]
     fn old_tokens_are_expired() {
         let b = book(10);
-        b.observe("u", "t".into(), now_ms() - 25 * 3600 * 1000).unwrap();
-        assert!(matches!(b.reserve("u", 1), Err(SendError::ContextExpired { .. })));
+        b.observe("u", "t".into(), now_ms() - 25 * 3600 * 1000)
+            .unwrap();
+        assert!(matches!(
+            b.reserve("u", 1),
+            Err(SendError::ContextExpired { .. })
+        ));
         assert!(b.state("u").unwrap().expired);
     }
 
@@ -228,7 +268,10 @@ mod tests {
         p.record(t0);
         assert_eq!(p.delay(t0), Duration::ZERO);
         p.record(t0 + Duration::from_millis(100));
-        assert_eq!(p.delay(t0 + Duration::from_millis(200)), Duration::from_millis(800));
+        assert_eq!(
+            p.delay(t0 + Duration::from_millis(200)),
+            Duration::from_millis(800)
+        );
         assert_eq!(p.delay(t0 + Duration::from_millis(1000)), Duration::ZERO);
     }
 }

@@ -25,8 +25,14 @@ const TICKET_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug)]
 enum Ticket {
-    Valid { ticket: Secret, refresh_at: Instant },
-    Failing { retry_at: Instant, backoff: Duration },
+    Valid {
+        ticket: Secret,
+        refresh_at: Instant,
+    },
+    Failing {
+        retry_at: Instant,
+        backoff: Duration,
+    },
 }
 
 struct Keepalive {
@@ -60,7 +66,13 @@ impl Typing {
             return;
         }
         let cancel = CancellationToken::new();
-        active.insert(user.to_owned(), Keepalive { cancel: cancel.clone(), holders: 1 });
+        active.insert(
+            user.to_owned(),
+            Keepalive {
+                cancel: cancel.clone(),
+                holders: 1,
+            },
+        );
         let this = self.clone();
         let user = user.to_owned();
         tokio::spawn(async move { this.keepalive(user, cancel).await });
@@ -93,7 +105,11 @@ impl Typing {
         let interval = self.shared.options.typing_interval;
         loop {
             let client = self.shared.client();
-            if let Err(e) = client.api().send_typing(&user, &ticket, TypingStatus::Typing).await {
+            if let Err(e) = client
+                .api()
+                .send_typing(&user, &ticket, TypingStatus::Typing)
+                .await
+            {
                 tracing::debug!(account = %self.shared.account, error = %e, "typing failed");
                 if e.is_session_expired() {
                     return;
@@ -105,7 +121,11 @@ impl Typing {
             }
         }
         let client = self.shared.client();
-        if let Err(e) = client.api().send_typing(&user, &ticket, TypingStatus::Cancel).await {
+        if let Err(e) = client
+            .api()
+            .send_typing(&user, &ticket, TypingStatus::Cancel)
+            .await
+        {
             tracing::debug!(account = %self.shared.account, error = %e, "typing cancel failed");
         }
     }
@@ -137,7 +157,13 @@ impl Typing {
                 let ticket = resp.typing_ticket.unwrap_or_default();
                 let jitter = rand::rng().random_range(0.5..1.0);
                 let refresh_at = now + TICKET_MAX_AGE.mul_f64(jitter);
-                tickets.insert(user.to_owned(), Ticket::Valid { ticket: ticket.clone(), refresh_at });
+                tickets.insert(
+                    user.to_owned(),
+                    Ticket::Valid {
+                        ticket: ticket.clone(),
+                        refresh_at,
+                    },
+                );
                 Some(ticket)
             }
             other => {
@@ -148,7 +174,13 @@ impl Typing {
                 if let Err(e) = other {
                     tracing::debug!(account = %self.shared.account, error = %e, "getconfig failed");
                 }
-                tickets.insert(user.to_owned(), Ticket::Failing { retry_at: now + backoff, backoff });
+                tickets.insert(
+                    user.to_owned(),
+                    Ticket::Failing {
+                        retry_at: now + backoff,
+                        backoff,
+                    },
+                );
                 None
             }
         }
