@@ -4,4 +4,6 @@
 //! This crate is built by a later issue; for now it re-exports the protocol
 //! client so that depending on it already gives access to [`ilink_core`].
 
+pub mod command;
+
 pub use ilink_core as core;
