@@ -42,17 +42,22 @@
 //! ```
 //!
 //! The pieces: [`spec`] describes commands, [`set`] registers and matches
-//! them, [`lex`] tokenizes arguments, [`args`] converts them to types
-//! and [`error`] holds what can go wrong.
+//! them, [`lex`] tokenizes arguments, [`args`] converts them to types,
+//! [`help`] writes `/help`, [`cooldown`] limits how often a user may run a
+//! command, and [`error`] holds what can go wrong.
 
 pub mod args;
+pub mod cooldown;
 pub mod error;
+pub mod help;
 pub mod lex;
 pub mod set;
 pub mod spec;
 
 pub use args::{Args, ParseArg};
+pub use cooldown::{Clock, Cooldowns, ManualClock, SystemClock};
 pub use error::{CommandError, MatchError, SpecError};
+pub use help::help_spec;
 pub use lex::{LexError, Lexer, Token};
 pub use set::{CommandSet, DEFAULT_PREFIX, Invocation};
 pub use spec::{ArgKind, ArgSpec, CommandSpec};
