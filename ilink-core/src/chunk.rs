@@ -70,8 +70,7 @@ pub fn text_units(s: &str) -> usize {
 /// 1. a paragraph break: after two consecutive line breaks (`\n\n`,
 ///    `\r\n\r\n`, …), after the last one of the run;
 /// 2. a line break: after `\n`, `\r\n` or `\r`;
-/// 3. a sentence end: after `。`, `！`, `？` (and their half-width forms
-///    `｡`), or after the whitespace following `.`, `!`, `?` or `…` (so that
+/// 3. a sentence end: after `。`, `！`, `？` or the half-width `｡`, or after the whitespace following `.`, `!`, `?` or `…` (so that
 ///    `3.14` is not a sentence end and the next chunk starts with a word);
 /// 4. whitespace: after any whitespace character, including U+3000;
 /// 5. any grapheme boundary, as late as possible.
