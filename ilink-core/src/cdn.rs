@@ -1,0 +1,355 @@
+//! CDN media transfers: encrypting and uploading a blob, downloading and
+//! decrypting one, and choosing the right key for an inbound item.
+//!
+//! ```
+//! use ilink_core::cdn::prepare_upload;
+//! let prepared = prepare_upload(b"hello");
+//! assert_eq!(prepared.rawsize, 5);
+//! assert_eq!(prepared.filesize, 16);
+//! assert_eq!(prepared.key.decrypt(&prepared.ciphertext).unwrap(), b"hello");
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use tracing::Instrument as _;
+
+use crate::config::join_url;
+use crate::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result, body_excerpt};
+use crate::secret::Secret;
+use crate::transport::transport_error;
+use crate::types::{CdnMedia, ItemType, MessageItem};
+
+/// Tries per transfer (the first one included).
+pub const MAX_TRIES: u32 = 3;
+/// Header of a successful upload: the download parameter.
+pub const ENCRYPTED_PARAM_HEADER: &str = "x-encrypted-param";
+/// Header carrying the reason of a refused upload.
+pub const ERROR_MESSAGE_HEADER: &str = "x-error-message";
+
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// A plaintext made ready for the CDN: sizes, digest, key and ciphertext.
+#[derive(Clone)]
+pub struct PreparedUpload {
+    /// Random 32 hex chars naming the upload.
+    pub filekey: String,
+    /// Fresh AES-128 key.
+    pub key: AesKey,
+    /// Plaintext size.
+    pub rawsize: u64,
+    /// Hex MD5 of the plaintext.
+    pub rawfilemd5: String,
+    /// Ciphertext size.
+    pub filesize: u64,
+    /// The encrypted bytes to upload.
+    pub ciphertext: Vec<u8>,
+}
+
+impl fmt::Debug for PreparedUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedUpload")
+            .field("filekey", &self.filekey)
+            .field("key", &self.key)
+            .field("rawsize", &self.rawsize)
+            .field("rawfilemd5", &self.rawfilemd5)
+            .field("filesize", &self.filesize)
+            .field(
+                "ciphertext",
+                &format_args!("<{} bytes>", self.ciphertext.len()),
+            )
+            .finish()
+    }
+}
+
+/// Encrypts a plaintext with a fresh key and describes it for `getuploadurl`.
+pub fn prepare_upload(plaintext: &[u8]) -> PreparedUpload {
+    let key = AesKey::random();
+    let rawsize = plaintext.len() as u64;
+    PreparedUpload {
+        filekey: random_filekey(),
+        rawsize,
+        rawfilemd5: md5_hex(plaintext),
+        filesize: ciphertext_size(rawsize),
+        ciphertext: key.encrypt(plaintext),
+        key,
+    }
+}
+
+/// Uploads a ciphertext and returns the download parameter (`x-encrypted-param`).
+///
+/// Posts to `upload_full_url` when the server gave one (needed above ~50 KB),
+/// else to `<cdn>/upload?encrypted_query_param=…&filekey=…`. A 4xx fails at
+/// once with the server's `x-error-message`; 5xx and network failures are
+/// tried [`MAX_TRIES`] times in all.
+pub async fn upload(
+    http: &reqwest::Client,
+    cdn_base: &str,
+    upload_full_url: Option<&Secret>,
+    upload_param: Option<&Secret>,
+    filekey: &str,
+    ciphertext: Vec<u8>,
+) -> Result<Secret> {
+    let endpoint = Endpoint::CdnUpload;
+    let url = match (upload_full_url.filter(|u| !u.is_empty()), upload_param) {
+        (Some(full), _) => full.expose().to_owned(),
+        (None, Some(param)) => {
+            let mut url = url::Url::parse(&join_url(cdn_base, endpoint.path()))
+                .map_err(|e| Error::InvalidInput(format!("CDN base URL is not a URL: {e}")))?;
+            url.query_pairs_mut()
+                .append_pair("encrypted_query_param", param.expose())
+                .append_pair("filekey", filekey);
+            url.to_string()
+        }
+        (None, None) => {
+            return Err(Error::InvalidInput(
+                "getuploadurl returned neither upload_full_url nor upload_param".into(),
+            ));
+        }
+    };
+    let body = bytes::Bytes::from(ciphertext);
+    let span = tracing::debug_span!("ilink.cdn", endpoint = endpoint.name(), bytes = body.len());
+    with_retries(endpoint, || async {
+        let response = http
+            .post(&url)
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
+            .timeout(endpoint.default_timeout())
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint, e))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let header = response
+                .headers()
+                .get(ERROR_MESSAGE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(Error::HttpStatus {
+                endpoint,
+                status,
+                body: header.unwrap_or_else(|| body_excerpt(&body)),
+            });
+        }
+        let param = response
+            .headers()
+            .get(ENCRYPTED_PARAM_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(Secret::new);
+        param.ok_or_else(|| Error::Decode {
+            endpoint,
+            message: format!("upload answered 200 without the {ENCRYPTED_PARAM_HEADER} header"),
+            body: String::new(),
+        })
+    })
+    .instrument(span)
+    .await
+}
+
+/// Downloads the ciphertext of a media reference: `full_url` when present,
+/// else `<cdn>/download?encrypted_query_param=…`.
+pub async fn download(http: &reqwest::Client, cdn_base: &str, media: &CdnMedia) -> Result<Vec<u8>> {
+    let endpoint = Endpoint::CdnDownload;
+    let url = match (&media.full_url, &media.encrypt_query_param) {
+        (Some(full), _) if !full.is_empty() => full.expose().to_owned(),
+        (_, Some(param)) if !param.is_empty() => {
+            let mut url = url::Url::parse(&join_url(cdn_base, endpoint.path()))
+                .map_err(|e| Error::InvalidInput(format!("CDN base URL is not a URL: {e}")))?;
+            url.query_pairs_mut()
+                .append_pair("encrypted_query_param", param.expose());
+            url.to_string()
+        }
+        _ => {
+            return Err(Error::Media(
+                "media has neither full_url nor encrypt_query_param".into(),
+            ));
+        }
+    };
+    with_retries(endpoint, || async {
+        let response = http
+            .get(&url)
+            .timeout(endpoint.default_timeout())
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint, e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(endpoint, e))?;
+        if !(200..300).contains(&status) {
+            return Err(Error::HttpStatus {
+                endpoint,
+                status,
+                body: body_excerpt(&body),
+            });
+        }
+        Ok(body.to_vec())
+    })
+    .await
+}
+
+/// The media reference of an item and the key that decrypts it.
+///
+/// Images prefer `image_item.aeskey` (hex); otherwise `media.aes_key` is
+/// read in either of its encodings.
+pub fn item_media(item: &MessageItem) -> Result<(&CdnMedia, AesKey)> {
+    let (media, hex_key) = match item.item_type {
+        ItemType::Image => {
+            let image = item.image_item.as_ref();
+            (
+                image.and_then(|i| i.media.as_ref()),
+                image.and_then(|i| i.aeskey.as_ref()),
+            )
+        }
+        ItemType::Voice => (
+            item.voice_item.as_ref().and_then(|v| v.media.as_ref()),
+            None,
+        ),
+        ItemType::File => (item.file_item.as_ref().and_then(|f| f.media.as_ref()), None),
+        ItemType::Video => (
+            item.video_item.as_ref().and_then(|v| v.media.as_ref()),
+            None,
+        ),
+        other => {
+            return Err(Error::Media(format!(
+                "item of type {} carries no media",
+                other.code()
+            )));
+        }
+    };
+    let media = media.ok_or_else(|| Error::Media("media item has no media reference".into()))?;
+    let key = match hex_key.filter(|k| !k.is_empty()) {
+        Some(hex_key) => AesKey::from_hex(hex_key.expose())?,
+        None => {
+            let encoded = media
+                .aes_key
+                .as_ref()
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| Error::Media("media has no aes_key".into()))?;
+            AesKey::from_media_key(encoded.expose())?
+        }
+    };
+    Ok((media, key))
+}
+
+/// Downloads and decrypts the media of an inbound item.
+pub async fn download_item(
+    http: &reqwest::Client,
+    cdn_base: &str,
+    item: &MessageItem,
+) -> Result<Vec<u8>> {
+    let (media, key) = item_media(item)?;
+    let ciphertext = download(http, cdn_base, media).await?;
+    key.decrypt(&ciphertext)
+}
+
+async fn with_retries<T, F, Fut>(endpoint: Endpoint, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let started = std::time::Instant::now();
+        let result = attempt().await;
+        let status = match &result {
+            Err(Error::HttpStatus { status, .. }) => Some(*status),
+            _ => None,
+        };
+        tracing::debug!(
+            endpoint = endpoint.name(),
+            try_ = tries,
+            status,
+            ok = result.is_ok(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "cdn transfer"
+        );
+        match result {
+            Err(e) if tries < MAX_TRIES && is_transient(&e) => {
+                tokio::time::sleep(BACKOFF * tries).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(e: &Error) -> bool {
+    match e {
+        Error::Transport { .. } => true,
+        Error::HttpStatus { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{FileItem, ImageItem};
+
+    fn media_with(key: Option<String>) -> CdnMedia {
+        CdnMedia {
+            encrypt_query_param: Some(Secret::new("p")),
+            aes_key: key.map(Secret::new),
+            ..CdnMedia::default()
+        }
+    }
+
+    #[test]
+    fn images_prefer_the_hex_key() {
+        let right = AesKey::random();
+        let wrong = AesKey::random();
+        let item = MessageItem::image(ImageItem {
+            media: Some(media_with(Some(wrong.to_media_key()))),
+            aeskey: Some(Secret::new(right.to_hex())),
+            ..ImageItem::default()
+        });
+        assert_eq!(item_media(&item).unwrap().1, right);
+    }
+
+    #[test]
+    fn media_keys_are_read_in_both_encodings() {
+        let key = AesKey::random();
+        for encoded in [key.to_media_key(), key.to_raw_base64()] {
+            let item = MessageItem::file(FileItem {
+                media: Some(media_with(Some(encoded))),
+                ..FileItem::default()
+            });
+            assert_eq!(item_media(&item).unwrap().1, key);
+        }
+    }
+
+    #[test]
+    fn unusable_items_are_errors() {
+        assert!(item_media(&MessageItem::text("hi")).is_err());
+        let no_key = MessageItem::file(FileItem {
+            media: Some(media_with(None)),
+            ..FileItem::default()
+        });
+        assert!(item_media(&no_key).is_err());
+        let garbage = MessageItem::file(FileItem {
+            media: Some(media_with(Some("@@not base64@@".into()))),
+            ..FileItem::default()
+        });
+        assert!(matches!(item_media(&garbage), Err(Error::Media(_))));
+        assert!(item_media(&MessageItem::file(FileItem::default())).is_err());
+    }
+
+    #[test]
+    fn prepared_upload_debug_hides_bytes() {
+        let p = prepare_upload(&[7u8; 100]);
+        let s = format!("{p:?}");
+        assert!(s.contains("<112 bytes>"), "{s}");
+        assert_eq!(p.filesize, 112);
+        assert_eq!(p.rawfilemd5, md5_hex(&[7u8; 100]));
+    }
+}

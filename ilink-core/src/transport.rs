@@ -1,0 +1,146 @@
+//! Turning HTTP exchanges into this crate's typed errors, shared by the API
+//! and the CDN: transport failures, HTTP status, and body decoding.
+//!
+//! Error messages never carry a URL, since URLs of the QR and CDN calls hold
+//! secrets in their query.
+
+use std::error::Error as _;
+
+use serde::de::DeserializeOwned;
+
+use crate::endpoint::Endpoint;
+use crate::error::{Error, TransportKind, body_excerpt};
+use crate::types::ApiStatus;
+
+/// Maps a `reqwest` failure to [`Error::Transport`], with the URL removed.
+pub(crate) fn transport_error(endpoint: Endpoint, err: reqwest::Error) -> Error {
+    let kind = transport_kind(&err);
+    let err = err.without_url();
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Transport {
+        endpoint,
+        kind,
+        message: crate::error::redact_json_secrets(&strip_urls(&message)),
+    }
+}
+
+fn transport_kind(err: &reqwest::Error) -> TransportKind {
+    if err.is_timeout() {
+        return TransportKind::Timeout;
+    }
+    if chain_mentions(err, &["certificate", "tls", "handshake"]) {
+        return TransportKind::Tls;
+    }
+    if err.is_connect() {
+        TransportKind::Connect
+    } else if err.is_redirect() {
+        TransportKind::Redirect
+    } else if err.is_body() || err.is_decode() || err.is_request() {
+        TransportKind::Io
+    } else {
+        TransportKind::Other
+    }
+}
+
+fn chain_mentions(err: &reqwest::Error, words: &[&str]) -> bool {
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string().to_ascii_lowercase();
+        if words.iter().any(|w| text.contains(w)) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Removes anything that looks like a URL; lower layers sometimes embed one.
+fn strip_urls(text: &str) -> String {
+    text.split(' ')
+        .map(|word| if word.contains("://") { "<url>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Fails on a non-2xx status, with a redacted excerpt of the body.
+pub(crate) fn check_status(endpoint: Endpoint, status: u16, body: &[u8]) -> Result<(), Error> {
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(Error::HttpStatus {
+            endpoint,
+            status,
+            body: body_excerpt(body),
+        })
+    }
+}
+
+/// Decodes a JSON body and turns a non-zero `ret`/`errcode` into an error.
+pub(crate) fn decode_checked<T: DeserializeOwned + ApiStatus>(
+    endpoint: Endpoint,
+    body: &[u8],
+) -> Result<T, Error> {
+    // serde would accept a JSON array as a struct (fields in order); the
+    // server only ever sends objects, so anything else is unreadable.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(Error::Decode {
+            endpoint,
+            message: "expected a JSON object".into(),
+            body: body_excerpt(body),
+        });
+    }
+    let value: T = serde_json::from_slice(body).map_err(|e| Error::Decode {
+        endpoint,
+        message: redact_quoted(&e.to_string()),
+        body: body_excerpt(body),
+    })?;
+    match Error::from_status(endpoint, value.ret(), value.errcode(), value.errmsg()) {
+        Some(err) => Err(err),
+        None => Ok(value),
+    }
+}
+
+/// serde quotes offending string values in its messages; they may be secrets.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_do_not_repeat_string_values() {
+        let s = redact_quoted(r#"invalid type: string "secret-value", expected u64 at line 1"#);
+        assert_eq!(s, r#"invalid type: string "…", expected u64 at line 1"#);
+    }
+
+    #[test]
+    fn urls_are_removed() {
+        assert_eq!(
+            strip_urls("error sending request for http://h/x?qrcode=abc now"),
+            "error sending request for <url> now"
+        );
+    }
+}
