@@ -70,9 +70,9 @@ pub fn text_units(s: &str) -> usize {
 /// 1. a paragraph break: after two consecutive line breaks (`\n\n`,
 ///    `\r\n\r\n`, …), after the last one of the run;
 /// 2. a line break: after `\n`, `\r\n` or `\r`;
-/// 3. a sentence end: after `。`, `！`, `？` (and their half-width forms
-///    `｡`), or after the whitespace following `.`, `!`, `?` or `…` (so that
-///    `3.14` is not a sentence end and the next chunk starts with a word);
+/// 3. a sentence end: after `。`, `！`, `？` or the half-width `｡`, or
+///    after the whitespace following `.`, `!`, `?` or `…` (so that `3.14`
+///    is not a sentence end and the next chunk starts with a word);
 /// 4. whitespace: after any whitespace character, including U+3000;
 /// 5. any grapheme boundary, as late as possible.
 ///
@@ -100,15 +100,20 @@ pub fn split_text(text: &str, max_units: usize) -> Vec<&str> {
     let max = max_units.max(1);
     let mut chunks = Vec::new();
     let mut start = 0;
+    // The last grapheme before `start`: a chunk that begins with a line
+    // break may complete a paragraph break begun by the chunk before.
+    let mut before = "";
     while start < text.len() {
         let rest = &text[start..];
-        match next_cut(rest, max) {
+        match next_cut(rest, before, max) {
             Cut::At(len) => {
                 chunks.push(&rest[..len]);
+                before = rest[..len].graphemes(true).next_back().unwrap_or("");
                 start += len;
             }
             Cut::Oversized(len) => {
                 split_chars(&rest[..len], max, &mut chunks);
+                before = &rest[..len];
                 start += len;
             }
         }
@@ -131,20 +136,21 @@ const LINE: usize = 1;
 const SENTENCE: usize = 2;
 const SPACE: usize = 3;
 
-/// Finds the end of the chunk that starts at the beginning of `rest`.
+/// Finds the end of the chunk that starts at the beginning of `rest`;
+/// `before` is the grapheme cluster that precedes `rest` in the text.
 ///
 /// Restarting the grapheme segmentation at `rest` is sound because `rest`
 /// always begins at a grapheme boundary of the whole text (or right after an
 /// oversized cluster), and segmentation started at a boundary finds the same
 /// later boundaries: the rules that look backwards (emoji ZWJ sequences,
 /// regional-indicator pairs, Indic conjuncts) never reach across a boundary.
-fn next_cut(rest: &str, max: usize) -> Cut {
+fn next_cut(rest: &str, before: &str, max: usize) -> Cut {
     let min_fill = max / 2;
     // Byte offset of the last boundary of each kind with at least `min_fill`
     // units before it.
     let mut candidates: [Option<usize>; 4] = [None; 4];
     let mut units = 0;
-    let mut prev = "";
+    let mut prev = before;
     for (offset, grapheme) in rest.grapheme_indices(true) {
         let width = text_units(grapheme);
         if units + width > max {
@@ -279,6 +285,14 @@ mod tests {
         );
         let chunks = assert_valid(&text, 50);
         assert_eq!(chunks[0], format!("{}\r\n\r\n", "a".repeat(30)));
+    }
+
+    #[test]
+    fn a_paragraph_break_may_start_in_the_previous_chunk() {
+        // The first cut falls between the two newlines; the second chunk's
+        // leading newline completes a paragraph break and is preferred.
+        let chunks = assert_valid("aa\n\na\na", 3);
+        assert_eq!(chunks, ["aa\n", "\n", "a\na"]);
     }
 
     #[test]

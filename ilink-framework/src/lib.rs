@@ -7,6 +7,7 @@
 pub mod account;
 mod actors;
 pub mod bot;
+pub mod command;
 pub mod context;
 pub mod conversation;
 pub mod dedup;

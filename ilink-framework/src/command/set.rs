@@ -1,0 +1,330 @@
+//! The registry of commands and the matching of a text against it.
+//!
+//! # Matching rules
+//!
+//! - Leading whitespace of the text is ignored.
+//! - The text must start with the prefix (default `/`); otherwise it is
+//!   [`MatchError::NotACommand`] and goes to the fallback handler.
+//! - The command word runs from the prefix to the first whitespace. An empty
+//!   word (`/` alone, `/ hello`) is also `NotACommand`: people type a lone
+//!   slash in conversation more often than they mean a command.
+//! - Full-width forms count as their ASCII counterparts in the prefix and the
+//!   command word: U+FF01–U+FF5E map to U+0021–U+007E, so `／ｈｅｌｐ` typed
+//!   with a Chinese input method in full-width mode is `/help`. The
+//!   ideographic space U+3000 is whitespace everywhere. Argument values are
+//!   never folded: what the user typed after the command word is theirs.
+//! - The command word is compared case-insensitively (Unicode lowercase)
+//!   against names and aliases.
+//!
+//! ```
+//! use ilink_framework::command::{CommandSet, CommandSpec, MatchError};
+//!
+//! let mut set = CommandSet::new();
+//! set.add(CommandSpec::new("add").alias("plus")).unwrap();
+//! let found = set.find("／PLUS 1 2").unwrap();
+//! assert_eq!(found.spec.name, "add");
+//! assert_eq!(found.args, " 1 2");
+//! assert_eq!(set.find("hello").unwrap_err(), MatchError::NotACommand);
+//! ```
+
+use std::collections::HashMap;
+
+use super::args::Args;
+use super::error::{CommandError, MatchError, SpecError};
+use super::spec::CommandSpec;
+
+/// The prefix used when none is configured.
+pub const DEFAULT_PREFIX: &str = "/";
+
+/// A set of commands with a common prefix.
+#[derive(Debug, Clone)]
+pub struct CommandSet {
+    prefix: String,
+    specs: Vec<CommandSpec>,
+    /// Folded name or alias → index into `specs`.
+    index: HashMap<String, usize>,
+}
+
+/// A text that names a registered command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation<'s, 'i> {
+    /// The command.
+    pub spec: &'s CommandSpec,
+    /// The prefix of the set (for usage lines).
+    pub prefix: &'s str,
+    /// The command word as typed (an alias, mixed case, full-width…).
+    pub invoked_as: &'i str,
+    /// Everything after the command word, untouched.
+    pub args: &'i str,
+}
+
+impl<'s, 'i> Invocation<'s, 'i> {
+    /// The usage line of the command.
+    pub fn usage(&self) -> String {
+        self.spec.usage(self.prefix)
+    }
+
+    /// Splits the argument text according to the command's arguments.
+    pub fn split_args(&self) -> Result<Args<'s, 'i>, CommandError> {
+        Args::split(self.spec, self.prefix, self.args)
+    }
+}
+
+impl Default for CommandSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CommandSet {
+    /// An empty set with the prefix `/`.
+    pub fn new() -> Self {
+        Self::with_prefix(DEFAULT_PREFIX)
+    }
+
+    /// An empty set with another prefix, such as `!` or `#`. An empty prefix
+    /// makes every text a command attempt, so unknown words become
+    /// [`MatchError::UnknownCommand`] rather than `NotACommand`.
+    pub fn with_prefix(prefix: impl Into<String>) -> Self {
+        CommandSet {
+            prefix: prefix.into(),
+            specs: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Registers a command after [validating](CommandSpec::validate) it; a
+    /// name or alias that is already taken (after folding) is refused.
+    pub fn add(&mut self, spec: CommandSpec) -> Result<&mut Self, SpecError> {
+        spec.validate()?;
+        let keys: Vec<String> = spec.names().map(fold_word).collect();
+        for (i, key) in keys.iter().enumerate() {
+            if self.index.contains_key(key) || keys[..i].contains(key) {
+                return Err(SpecError::DuplicateName { name: key.clone() });
+            }
+        }
+        let position = self.specs.len();
+        self.index.extend(keys.into_iter().map(|k| (k, position)));
+        self.specs.push(spec);
+        Ok(self)
+    }
+
+    /// The commands, in registration order.
+    pub fn specs(&self) -> &[CommandSpec] {
+        &self.specs
+    }
+
+    /// The command with this name or alias, compared as in matching; a
+    /// leading prefix is allowed (`add`, `/add` and `／ＡＤＤ` all work).
+    pub fn get(&self, name: &str) -> Option<&CommandSpec> {
+        let name = name.trim();
+        let name = strip_prefix(name, &self.prefix).unwrap_or(name);
+        self.index.get(&fold_word(name)).map(|&i| &self.specs[i])
+    }
+
+    /// Finds the command a text invokes; see the [module docs](self) for the
+    /// rules.
+    pub fn find<'s, 'i>(&'s self, text: &'i str) -> Result<Invocation<'s, 'i>, MatchError> {
+        let text = text.trim_start();
+        let after = strip_prefix(text, &self.prefix).ok_or(MatchError::NotACommand)?;
+        let word_len = after.find(char::is_whitespace).unwrap_or(after.len());
+        let (word, args) = after.split_at(word_len);
+        if word.is_empty() {
+            return Err(MatchError::NotACommand);
+        }
+        match self.index.get(&fold_word(word)) {
+            Some(&i) => Ok(Invocation {
+                spec: &self.specs[i],
+                prefix: &self.prefix,
+                invoked_as: word,
+                args,
+            }),
+            None => Err(MatchError::UnknownCommand {
+                name: word.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Full-width ASCII forms to ASCII, the ideographic space to a space.
+pub(crate) fn fold_char(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// The key a command word is looked up by.
+fn fold_word(word: &str) -> String {
+    word.chars()
+        .map(fold_char)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// `text` after `prefix`, comparing folded characters.
+fn strip_prefix<'i>(text: &'i str, prefix: &str) -> Option<&'i str> {
+    let mut rest = text.chars();
+    for expected in prefix.chars() {
+        if rest.next().map(fold_char) != Some(fold_char(expected)) {
+            return None;
+        }
+    }
+    Some(rest.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::ArgSpec;
+    use proptest::prelude::*;
+
+    fn set() -> CommandSet {
+        let mut set = CommandSet::new();
+        set.add(
+            CommandSpec::new("add")
+                .alias("plus")
+                .arg(ArgSpec::required("a", "i64"))
+                .arg(ArgSpec::required("b", "i64")),
+        )
+        .unwrap();
+        set.add(CommandSpec::new("echo").arg(ArgSpec::rest("text", "String")))
+            .unwrap();
+        set.add(CommandSpec::new("ping")).unwrap();
+        set
+    }
+
+    fn name_of(set: &CommandSet, text: &str) -> Result<String, MatchError> {
+        set.find(text).map(|i| i.spec.name.clone())
+    }
+
+    #[test]
+    fn plain_text_is_not_a_command() {
+        let set = set();
+        for text in [
+            "hello",
+            "",
+            "  ",
+            "add 1 2",
+            "/",
+            "/ add",
+            "／\u{3000}add",
+            "1/2",
+        ] {
+            assert_eq!(set.find(text), Err(MatchError::NotACommand), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_commands_are_reported_as_typed() {
+        let set = set();
+        assert_eq!(
+            set.find("/Sub 1 2"),
+            Err(MatchError::UnknownCommand { name: "Sub".into() })
+        );
+        assert_eq!(
+            set.find("//x"),
+            Err(MatchError::UnknownCommand { name: "/x".into() })
+        );
+    }
+
+    #[test]
+    fn names_aliases_and_case() {
+        let set = set();
+        for text in [
+            "/add 1 2",
+            "/ADD 1 2",
+            "/Plus 1 2",
+            "  /add",
+            "/add\n1",
+            "/ping",
+        ] {
+            assert!(set.find(text).is_ok(), "{text:?}");
+        }
+        let found = set.find("/PLUS  1 2").unwrap();
+        assert_eq!(found.spec.name, "add");
+        assert_eq!(found.invoked_as, "PLUS");
+        assert_eq!(found.args, "  1 2");
+        assert_eq!(found.usage(), "/add <a> <b>");
+    }
+
+    #[test]
+    fn full_width_prefix_word_and_space() {
+        let set = set();
+        assert_eq!(name_of(&set, "／add 1 2").unwrap(), "add");
+        assert_eq!(name_of(&set, "／ＡＤＤ\u{3000}1\u{3000}2").unwrap(), "add");
+        assert_eq!(name_of(&set, "\u{3000}/ping").unwrap(), "ping");
+        let found = set.find("／echo\u{3000}ｆｕｌｌ　width").unwrap();
+        // Argument values keep their full-width characters.
+        let args = found.split_args().unwrap();
+        assert_eq!(args.raw(0), Some("ｆｕｌｌ　width"));
+    }
+
+    #[test]
+    fn other_prefixes() {
+        let mut set = CommandSet::with_prefix("!");
+        set.add(CommandSpec::new("ping")).unwrap();
+        assert!(set.find("!ping").is_ok());
+        assert!(set.find("！ping").is_ok());
+        assert_eq!(set.find("/ping"), Err(MatchError::NotACommand));
+
+        let mut set = CommandSet::with_prefix("bot,");
+        set.add(CommandSpec::new("ping")).unwrap();
+        assert!(
+            set.find("BOT，ping").is_err(),
+            "the prefix is not case-folded"
+        );
+        assert!(set.find("bot，ping").is_ok());
+
+        let mut set = CommandSet::with_prefix("");
+        set.add(CommandSpec::new("ping")).unwrap();
+        assert!(set.find("Ping").is_ok());
+        assert!(matches!(
+            set.find("hi"),
+            Err(MatchError::UnknownCommand { .. })
+        ));
+    }
+
+    #[test]
+    fn get_accepts_names_aliases_and_prefixes() {
+        let set = set();
+        for name in ["add", "PLUS", "/add", "／ａｄｄ", " add "] {
+            assert_eq!(
+                set.get(name).map(|s| s.name.as_str()),
+                Some("add"),
+                "{name}"
+            );
+        }
+        assert!(set.get("sub").is_none());
+        assert!(set.get("").is_none());
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let mut set = set();
+        assert!(matches!(
+            set.add(CommandSpec::new("PLUS")),
+            Err(SpecError::DuplicateName { .. })
+        ));
+        assert!(set.add(CommandSpec::new("x").alias("X")).is_err());
+        assert!(set.add(CommandSpec::new("ｐｉｎｇ")).is_err());
+        assert!(set.add(CommandSpec::new("bad name")).is_err());
+        assert_eq!(set.specs().len(), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn find_never_panics(text in r#"[ /／a-zA-Zａ"\u{3000}é👍\n]{0,20}"#) {
+            let set = set();
+            if let Ok(found) = set.find(&text) {
+                let _ = found.split_args();
+            }
+        }
+    }
+}
