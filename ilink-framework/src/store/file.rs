@@ -170,6 +170,31 @@ fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), StoreErr
     result.map_err(|e| io_err(path, e))
 }
 
+/// Reads every `*.json` file of `dir` (none if it does not exist), skipping
+/// the hidden temporary files an interrupted write may leave.
+fn read_json_dir<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<Vec<T>, StoreError> {
+    let read = match fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    let mut out = Vec::new();
+    for item in read {
+        let path = item.map_err(|e| io_err(dir, e))?.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden || path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        if let Some(value) = FileStore::read_json::<T>(&path)? {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
 fn load_dedup_log(path: &Path) -> Result<DedupLog, StoreError> {
     let mut index = DedupIndex::default();
     let mut lines_written = 0;
@@ -249,27 +274,7 @@ impl StateStore for FileStore {
     }
 
     fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
-        let dir = self.account_dir(account).join("inbox");
-        let read = match fs::read_dir(&dir) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for item in read {
-            let path = item.map_err(|e| io_err(&dir, e))?.path();
-            let is_entry = path.extension().is_some_and(|x| x == "json")
-                && !path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'));
-            if !is_entry {
-                continue;
-            }
-            if let Some(entry) = Self::read_json::<InboxEntry>(&path)? {
-                out.push(entry);
-            }
-        }
+        let mut out: Vec<InboxEntry> = read_json_dir(&self.account_dir(account).join("inbox"))?;
         out.sort_by_key(|e| e.id);
         Ok(out)
     }
@@ -344,26 +349,7 @@ impl StateStore for FileStore {
     }
 
     fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
-        let dir = self.credentials_dir();
-        let read = match fs::read_dir(&dir) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for item in read {
-            let path = item.map_err(|e| io_err(&dir, e))?.path();
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden || path.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            if let Some(c) = Self::read_json::<Credentials>(&path)? {
-                out.push(c);
-            }
-        }
+        let mut out: Vec<Credentials> = read_json_dir(&self.credentials_dir())?;
         out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         Ok(out)
     }
