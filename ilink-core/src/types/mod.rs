@@ -12,11 +12,13 @@
 
 mod api;
 mod enums;
+mod items;
 pub mod lenient;
 mod message;
 
 pub use api::*;
 pub use enums::*;
+pub use items::*;
 pub use message::*;
 
 #[cfg(test)]
