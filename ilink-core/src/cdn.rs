@@ -181,20 +181,63 @@ pub async fn download(http: &reqwest::Client, cdn_base: &str, media: &CdnMedia) 
             .await
             .map_err(|e| transport_error(endpoint, e))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(endpoint, e))?;
         if !(200..300).contains(&status) {
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(endpoint, e))?;
             return Err(Error::HttpStatus {
                 endpoint,
                 status,
                 body: body_excerpt(&body),
             });
         }
-        Ok(body.to_vec())
+        read_capped(response, MAX_DOWNLOAD_BYTES).await
     })
     .await
+}
+
+/// The server caps inbound media at 100 MB; a ciphertext adds at most one
+/// block of padding. A larger body is refused rather than buffered.
+pub const MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024 + 16;
+
+async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>> {
+    let endpoint = Endpoint::CdnDownload;
+    let too_big =
+        |n: u64| Error::Media(format!("download of {n} bytes exceeds the {cap}-byte cap"));
+    if let Some(len) = response.content_length() {
+        if len > cap {
+            return Err(too_big(len));
+        }
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(endpoint, e))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > cap {
+            return Err(too_big(body.len() as u64));
+        }
+    }
+    Ok(body)
+}
+
+/// The SILK payload of a decrypted voice note: inbound SILK may start with a
+/// `0x02` byte before the `#!SILK` header, which decoders reject.
+///
+/// ```
+/// use ilink_core::cdn::silk_payload;
+/// assert_eq!(silk_payload(b"\x02#!SILK_V3rest"), b"#!SILK_V3rest");
+/// assert_eq!(silk_payload(b"#!SILK_V3rest"), b"#!SILK_V3rest");
+/// assert_eq!(silk_payload(b"\x02other"), b"\x02other");
+/// ```
+pub fn silk_payload(bytes: &[u8]) -> &[u8] {
+    match bytes.split_first() {
+        Some((0x02, rest)) if rest.starts_with(b"#!SILK") => rest,
+        _ => bytes,
+    }
 }
 
 /// The media reference of an item and the key that decrypts it.
@@ -351,5 +394,49 @@ mod tests {
         assert!(s.contains("<112 bytes>"), "{s}");
         assert_eq!(p.filesize, 112);
         assert_eq!(p.rawfilemd5, md5_hex(&[7u8; 100]));
+    }
+
+    async fn serve(body: Vec<u8>, with_length: bool) -> String {
+        use axum::body::Body;
+        use axum::response::Response;
+        let app = axum::Router::new().route(
+            "/blob",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move {
+                    if with_length {
+                        Response::new(Body::from(body))
+                    } else {
+                        // A stream has no Content-Length, so the cap must hold while reading.
+                        let stream = futures::stream::iter(
+                            body.chunks(8)
+                                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                                .collect::<Vec<_>>(),
+                        );
+                        Response::new(Body::from_stream(stream))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/blob")
+    }
+
+    #[tokio::test]
+    async fn downloads_over_the_cap_are_refused() {
+        let http = reqwest::Client::new();
+        for with_length in [true, false] {
+            let url = serve(vec![7u8; 64], with_length).await;
+            let ok = read_capped(http.get(&url).send().await.unwrap(), 64)
+                .await
+                .unwrap();
+            assert_eq!(ok.len(), 64);
+            let err = read_capped(http.get(&url).send().await.unwrap(), 32)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("exceeds the 32-byte cap"), "{err}");
+        }
     }
 }
