@@ -642,7 +642,7 @@ fn read_on_error(sig: &Signature) -> syn::Result<()> {
     if !returns_unit {
         return Err(syn::Error::new_spanned(
             &sig.output,
-            format!("{what} returns nothing: it is the last stop for errors: `{shape}`"),
+            format!("{what} returns nothing (it is the last stop for errors): `{shape}`"),
         ));
     }
     Ok(())
