@@ -9,7 +9,7 @@
 //! `ilink_framework::command`, where matching, parsing, `/help`, checks'
 //! errors and cooldowns are ordinary, unit-tested code.
 //!
-//! ```ignore
+//! ```
 //! use ilink_framework::prelude::*;
 //!
 //! struct Calc;
