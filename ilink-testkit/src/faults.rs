@@ -216,7 +216,9 @@ pub(crate) async fn intercept(State(sh): State<Arc<Shared>>, req: Request, next:
         at: std::time::SystemTime::now(),
     };
     let Some(endpoint) = endpoint else {
-        if !path.starts_with("/mock") {
+        // The control API and the chat page are the tester's, not the bot's traffic.
+        let tester = path.starts_with("/mock") || path == "/" || path == "/chat";
+        if !tester {
             sh.with(|i| i.log.requests.push(record));
         }
         return next.run(req).await;

@@ -4,7 +4,8 @@
 //! JSON control API on 127.0.0.1. It is strict like the real server (headers, bodies,
 //! `client_id` dedup, send quota, burst throttling, context expiry, `-14`), encrypts
 //! media on its CDN, and records everything the bot did. The `ilink-sim` binary serves
-//! the same thing for tests in other languages; see `docs/testing.md`.
+//! the same thing for tests in other languages, and a web chat page at `/chat` lets a
+//! person talk to a bot in a browser; see `docs/testing.md`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -26,6 +27,7 @@
 mod api;
 mod auth;
 mod cdn;
+mod chat;
 mod config;
 mod control;
 mod error;

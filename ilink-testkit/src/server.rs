@@ -1,5 +1,5 @@
 //! The HTTP side: binds 127.0.0.1, assembles the router (bot API, CDN under `/c2c`, QR
-//! login, `/mock/*` control API) and serves each connection in its own task so that a
+//! login, `/mock/*` control API, the chat page) and serves each connection in its own task so that a
 //! fault can drop one connection and shutdown can drop them all.
 
 use std::io;
@@ -34,6 +34,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(crate::cdn::routes())
         .merge(crate::qr::routes())
         .merge(crate::control::routes())
+        .merge(crate::chat::routes())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             intercept,

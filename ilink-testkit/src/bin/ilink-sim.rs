@@ -78,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  CDN base URL: {}", sim.cdn_base_url());
     println!("  redirect URL: {}", sim.alt_base_url());
     println!("  control API:  {}/mock/", sim.base_url());
+    println!("  chat page:    {}/chat", sim.base_url());
     for acct in sim.accounts() {
         // Printing the token is the point here: it is a local test server.
         println!("  account {}  token {}", acct.bot_id, acct.token.expose());

@@ -101,3 +101,28 @@ impl TestBot {
 pub async fn start() -> Simulator {
     Simulator::start_with(SimConfig::for_tests()).await.unwrap()
 }
+
+/// An `ilink-core` client of `bot`, pointed at the simulator's API and CDN.
+pub fn core_client(sim: &Simulator, bot: &BotAccount) -> ilink_core::ILinkClient {
+    ilink_core::ILinkClient::builder(sim.base_url(), bot.token.clone())
+        .cdn_base_url(sim.cdn_base_url())
+        .build()
+        .unwrap()
+}
+
+/// Polls with the `ilink-core` client until at least `n` messages arrived.
+pub async fn core_poll(
+    client: &ilink_core::ILinkClient,
+    n: usize,
+) -> Vec<ilink_core::types::WeixinMessage> {
+    let mut msgs = Vec::new();
+    let collect = async {
+        while msgs.len() < n {
+            msgs.extend(client.poll().await.unwrap().msgs);
+        }
+    };
+    tokio::time::timeout(WAIT, collect)
+        .await
+        .unwrap_or_else(|_| panic!("{n} messages did not arrive"));
+    msgs
+}
