@@ -1,0 +1,3 @@
+//! `ilink-sim`: the iLink server simulator as a standalone process.
+
+fn main() {}

@@ -1,0 +1,297 @@
+//! Fault injection: per endpoint, for the next N requests or with a seeded probability,
+//! answer with an HTTP status, a delay, a hang, a dropped connection, a malformed or
+//! truncated body, or any `ret`/`errcode`.
+//!
+//! ```no_run
+//! # async fn demo(sim: &ilink_testkit::Simulator) {
+//! use ilink_core::Endpoint;
+//! use ilink_testkit::{Fault, FaultAction};
+//!
+//! // The next two sendmessage calls get HTTP 502, then the server behaves again.
+//! sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Status { status: 502 }).times(2));
+//! // A third of all getupdates calls drop the connection (deterministic: seeded).
+//! sim.inject(Fault::on(Endpoint::GetUpdates, FaultAction::Reset).with_probability(0.33));
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ilink_core::Endpoint;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::records::RequestRecord;
+use crate::state::Shared;
+
+/// What an injected fault does to the request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer with this HTTP status and a short text body, without running the endpoint.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// Wait, then run the endpoint normally.
+    Delay {
+        /// The delay in milliseconds.
+        ms: u64,
+    },
+    /// Hold the request past any client timeout (`SimConfig::hang_duration`), then 504.
+    Hang,
+    /// Drop the TCP connection (with a reset) without answering.
+    Reset,
+    /// Answer 200 with a body that is not JSON.
+    Malformed,
+    /// Run the endpoint and cut its JSON answer in half.
+    Truncated,
+    /// Answer 200 with this application error instead of running the endpoint.
+    Api {
+        /// `ret`, if present.
+        #[serde(default)]
+        ret: Option<i64>,
+        /// `errcode`, if present.
+        #[serde(default)]
+        errcode: Option<i64>,
+        /// `errmsg`, if present.
+        #[serde(default)]
+        errmsg: Option<String>,
+    },
+}
+
+/// A fault rule: where it applies, what it does and how often.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    /// The endpoint it applies to; `None` for every bot, QR and CDN endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// What it does.
+    pub action: FaultAction,
+    /// For how many matching requests (when `probability` is `None`).
+    pub times: u32,
+    /// If set, each matching request is hit with this probability, without a count.
+    pub probability: Option<f64>,
+}
+
+impl Fault {
+    /// A fault on the next request to `endpoint`.
+    pub fn on(endpoint: Endpoint, action: FaultAction) -> Self {
+        Self {
+            endpoint: Some(endpoint),
+            action,
+            times: 1,
+            probability: None,
+        }
+    }
+
+    /// A fault on the next request to any endpoint.
+    pub fn any(action: FaultAction) -> Self {
+        Self {
+            endpoint: None,
+            action,
+            times: 1,
+            probability: None,
+        }
+    }
+
+    /// Applies to the next `n` matching requests.
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = n;
+        self
+    }
+
+    /// Applies to each matching request with probability `p` (seeded by
+    /// `SimConfig::fault_seed`), until the faults are cleared.
+    pub fn with_probability(mut self, p: f64) -> Self {
+        self.probability = Some(p.clamp(0.0, 1.0));
+        self
+    }
+}
+
+/// The active fault rules and the seeded generator that decides probabilistic ones.
+pub(crate) struct FaultStore {
+    pub rules: Vec<Fault>,
+    rng: StdRng,
+}
+
+impl FaultStore {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rules: Vec::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    pub fn clear(&mut self, seed: u64) {
+        *self = Self::new(seed);
+    }
+
+    /// The action to apply to one request to `endpoint`, consuming a count.
+    fn take(&mut self, endpoint: Endpoint) -> Option<FaultAction> {
+        let idx = self
+            .rules
+            .iter()
+            .position(|r| r.endpoint.is_none_or(|e| e == endpoint))?;
+        let rule = &mut self.rules[idx];
+        if let Some(p) = rule.probability {
+            return self.rng.random_bool(p).then(|| rule.action.clone());
+        }
+        let action = rule.action.clone();
+        rule.times = rule.times.saturating_sub(1);
+        if rule.times == 0 {
+            self.rules.remove(idx);
+        }
+        Some(action)
+    }
+}
+
+/// Parses an endpoint name as used by the control API and the CLI.
+pub fn parse_endpoint(name: &str) -> Option<Endpoint> {
+    let n = name.trim().trim_start_matches('/').to_ascii_lowercase();
+    let n = n
+        .rsplit('/')
+        .next()
+        .unwrap_or(&n)
+        .replace(['_', ' ', '-'], "");
+    Some(match n.as_str() {
+        "getupdates" => Endpoint::GetUpdates,
+        "sendmessage" => Endpoint::SendMessage,
+        "getconfig" => Endpoint::GetConfig,
+        "sendtyping" => Endpoint::SendTyping,
+        "getuploadurl" => Endpoint::GetUploadUrl,
+        "notifystart" => Endpoint::NotifyStart,
+        "notifystop" => Endpoint::NotifyStop,
+        "getbotqrcode" => Endpoint::GetBotQrcode,
+        "getqrcodestatus" => Endpoint::GetQrcodeStatus,
+        "cdnupload" | "upload" => Endpoint::CdnUpload,
+        "cdndownload" | "download" => Endpoint::CdnDownload,
+        _ => return None,
+    })
+}
+
+/// The endpoint a request path maps to.
+pub(crate) fn endpoint_of(path: &str) -> Option<Endpoint> {
+    let p = path.trim_start_matches('/');
+    if let Some(cdn) = p.strip_prefix("c2c/") {
+        return match cdn {
+            "upload" => Some(Endpoint::CdnUpload),
+            "download" => Some(Endpoint::CdnDownload),
+            _ => None,
+        };
+    }
+    if p.starts_with("ilink/") {
+        return parse_endpoint(p);
+    }
+    None
+}
+
+/// Lets a handler drop its own TCP connection.
+#[derive(Clone, Default)]
+pub(crate) struct ConnKill(pub Arc<Notify>);
+
+/// Middleware on every route: records the request, then applies a matching fault.
+pub(crate) async fn intercept(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let endpoint = endpoint_of(&path);
+    let body_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let record = RequestRecord {
+        method: req.method().to_string(),
+        path: path.clone(),
+        query: req.uri().query().unwrap_or_default().into(),
+        endpoint,
+        headers: req.headers().clone(),
+        body_len,
+        at: std::time::SystemTime::now(),
+    };
+    let Some(endpoint) = endpoint else {
+        if !path.starts_with("/mock") {
+            sh.with(|i| i.log.requests.push(record));
+        }
+        return next.run(req).await;
+    };
+    let (action, hang) = sh.with(|i| {
+        i.log.requests.push(record);
+        (i.faults.take(endpoint), i.config.hang_duration)
+    });
+    let Some(action) = action else {
+        return next.run(req).await;
+    };
+    tracing::debug!(%endpoint, ?action, "ilink-sim: injecting fault");
+    match action {
+        FaultAction::Status { status } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, format!("injected fault: HTTP {}", status.as_u16())).into_response()
+        }
+        FaultAction::Delay { ms } => {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => next.run(req).await,
+                _ = sh.shutdown_signal() => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
+        }
+        FaultAction::Hang => {
+            tokio::select! {
+                _ = tokio::time::sleep(hang) => {}
+                _ = sh.shutdown_signal() => {}
+            }
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        FaultAction::Reset => {
+            if let Some(kill) = req.extensions().get::<ConnKill>() {
+                kill.0.notify_one();
+            }
+            // The connection task drops this future together with the socket.
+            sh.shutdown_signal().await;
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        FaultAction::Malformed => json_body("{\"ret\":0,\"msgs\":[{\"seq\":1,}".into()),
+        FaultAction::Truncated => {
+            let res = next.run(req).await;
+            let (parts, body) = res.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let cut = bytes.slice(..bytes.len() / 2);
+            let mut res = Response::from_parts(parts, Body::from(cut));
+            res.headers_mut().remove(header::CONTENT_LENGTH);
+            res
+        }
+        FaultAction::Api {
+            ret,
+            errcode,
+            errmsg,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(r) = ret {
+                body.insert("ret".into(), r.into());
+            }
+            if let Some(c) = errcode {
+                body.insert("errcode".into(), c.into());
+            }
+            if let Some(m) = errmsg {
+                body.insert("errmsg".into(), m.into());
+            }
+            json_body(serde_json::Value::Object(body).to_string())
+        }
+    }
+}
+
+fn json_body(body: String) -> Response {
+    let mut res = Response::new(Body::from(body));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}

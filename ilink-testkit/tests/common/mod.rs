@@ -1,0 +1,103 @@
+//! A minimal well-behaved bot client over plain reqwest, for the simulator's own tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ilink_testkit::{BotAccount, SimConfig, Simulator};
+use serde_json::{Value, json};
+
+/// Generous: the machine may be loaded.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestBot {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub next_client_id: std::sync::atomic::AtomicU64,
+}
+
+pub fn base_info() -> Value {
+    json!({ "channel_version": "1.0.11", "bot_agent": "ilink-tests/0.1" })
+}
+
+impl TestBot {
+    pub fn new(sim: &Simulator, bot: &BotAccount) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: sim.base_url(),
+            token: bot.token.expose().to_owned(),
+            next_client_id: 0.into(),
+        }
+    }
+
+    pub fn request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/{path}", self.base))
+            .header("AuthorizationType", "ilink_bot_token")
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("X-WECHAT-UIN", BASE64.encode("123456789"))
+            .header("iLink-App-Id", "bot")
+            .header("iLink-App-ClientVersion", "65547")
+    }
+
+    /// POSTs `body` (with base_info added) and returns (HTTP status, JSON body).
+    pub async fn post(&self, path: &str, mut body: Value) -> (u16, Value) {
+        body["base_info"] = base_info();
+        let res = self.request(path).json(&body).send().await.unwrap();
+        let status = res.status().as_u16();
+        let v = res.json().await.unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    pub async fn poll(&self, cursor: &str) -> Value {
+        self.post("ilink/bot/getupdates", json!({ "get_updates_buf": cursor }))
+            .await
+            .1
+    }
+
+    /// Polls until at least one message arrives.
+    pub async fn poll_msgs(&self) -> Vec<Value> {
+        for _ in 0..20 {
+            let r = self.poll("").await;
+            let msgs = r["msgs"].as_array().cloned().unwrap_or_default();
+            if !msgs.is_empty() {
+                return msgs;
+            }
+        }
+        panic!("no messages arrived");
+    }
+
+    pub fn client_id(&self) -> String {
+        let n = self
+            .next_client_id
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!("cid-{n}")
+    }
+
+    pub async fn send_text(&self, to: &str, ctx: &Value, text: &str) -> Value {
+        let cid = self.client_id();
+        self.send_text_cid(to, ctx, text, &cid).await
+    }
+
+    pub async fn send_text_cid(&self, to: &str, ctx: &Value, text: &str, cid: &str) -> Value {
+        self.post(
+            "ilink/bot/sendmessage",
+            json!({ "msg": {
+                "from_user_id": "", "to_user_id": to, "client_id": cid,
+                "message_type": 2, "message_state": 2, "context_token": ctx,
+                "item_list": [{ "type": 1, "text_item": { "text": text } }],
+            }}),
+        )
+        .await
+        .1
+    }
+}
+
+pub async fn start() -> Simulator {
+    Simulator::start_with(SimConfig::for_tests()).await.unwrap()
+}
