@@ -6,6 +6,7 @@
 //! ilink accounts                           # list stored accounts
 //! ilink tail --account BOT                 # print incoming messages, store context tokens
 //! ilink send --account BOT --to USER "hi"  # proactive message within the quota
+//! ilink sim --save                         # a local simulator to try it all
 //! ```
 //!
 //! Exit codes are documented in [`exit`] and in `docs/cli.md`.
@@ -16,6 +17,7 @@ mod login;
 mod render;
 mod send;
 mod settings;
+mod sim;
 mod state_dir;
 mod tail;
 
@@ -53,6 +55,8 @@ enum Command {
     Send(send::SendArgs),
     /// Print incoming messages of an account and store their context tokens
     Tail(tail::TailArgs),
+    /// Run the iLink server simulator on 127.0.0.1 until ctrl-c
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Accounts(args) => accounts::run(g, args),
         Command::Send(args) => send::run(g, args).await,
         Command::Tail(args) => tail::run(g, args).await,
+        Command::Sim(args) => sim::run(g, args).await,
     }
 }
 
