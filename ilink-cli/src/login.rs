@@ -68,9 +68,10 @@ pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
         qr_codes: 0,
         max_qr_codes: options.max_qr_codes,
     };
+    let ctrl_c = crate::interrupt::listen().await;
     let outcome = tokio::select! {
         r = login_with_qr(&api, &mut callbacks, options) => r?,
-        _ = tokio::signal::ctrl_c() => return Err(CliError::Interrupted),
+        _ = ctrl_c => return Err(CliError::Interrupted),
     };
     match outcome {
         LoginOutcome::AlreadyBound => {

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod exit;
+mod interrupt;
 mod login;
 mod render;
 mod send;

@@ -81,8 +81,9 @@ pub async fn run(global: &Global, args: &SimArgs) -> Result<(), CliError> {
             store.save_credentials(&creds)?;
         }
     }
+    let ctrl_c = crate::interrupt::listen().await;
     announce(global.json, &sim, &accounts, args.save);
-    let _ = tokio::signal::ctrl_c().await;
+    ctrl_c.await;
     sim.shutdown().await;
     Ok(())
 }

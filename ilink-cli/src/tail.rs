@@ -50,6 +50,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
     if let Some(cursor) = store.load_cursor(&account)? {
         client.set_cursor(cursor);
     }
+    let mut ctrl_c = crate::interrupt::listen().await;
     if !global.json {
         eprintln!("tailing {account}; ctrl-c stops");
     }
@@ -59,7 +60,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
     loop {
         let polled = tokio::select! {
             r = client.poll() => r,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut ctrl_c => return Ok(()),
         };
         match polled {
             Ok(batch) => {
@@ -99,7 +100,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                    _ = &mut ctrl_c => return Ok(()),
                 }
             }
         }
@@ -204,6 +205,8 @@ mod tests {
 
     #[test]
     fn duplicates_are_printed_once() {
+        // One listener for the whole run: a ctrl-c that arrives while a batch
+        // is being stored must still be seen by the next wait.
         let mut seen = Seen::default();
         assert!(seen.first_time(&msg(7, "t", 1)));
         assert!(!seen.first_time(&msg(7, "t", 1)));

@@ -141,3 +141,17 @@ async fn closing_stdin_instead_of_a_code_fails_with_a_hint() {
     assert!(err.contains("hint: type the number"), "{err}");
     assert!(env.store().list_credentials().unwrap().is_empty());
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_login_exits_130_and_stores_nothing() {
+    let env = Env::new().await;
+    let mut cli = env.spawn(&["login", "--base-url", &env.sim.base_url()]);
+    env.sim.wait_for_qr(WAIT).await.unwrap();
+    cli.until("or open: ").await;
+    cli.interrupt();
+    let (code, _out, err) = cli.finish().await;
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("error: interrupted"), "{err}");
+    assert!(env.store().list_credentials().unwrap().is_empty());
+}

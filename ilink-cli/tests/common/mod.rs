@@ -193,19 +193,25 @@ impl Running {
     pub async fn finish(mut self) -> (Option<i32>, String, String) {
         use tokio::io::AsyncReadExt as _;
         drop(self.child.stdin.take());
-        let mut rest = Vec::new();
-        while let Ok(Some(line)) = self.lines.next_line().await {
-            rest.push(line);
-        }
-        let mut err = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
+        let mut stderr = self.child.stderr.take().expect("piped stderr");
+        let lines = &mut self.lines;
+        let transcript = &mut self.transcript;
+        let child = &mut self.child;
+        let ended = tokio::time::timeout(WAIT, async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                transcript.push(line);
+            }
+            let mut err = String::new();
             let _ = stderr.read_to_string(&mut err).await;
-        }
-        let status = tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .expect("ilink exits")
-            .expect("exit status");
-        self.transcript.extend(rest);
+            (child.wait().await.expect("exit status"), err)
+        })
+        .await;
+        let Ok((status, err)) = ended else {
+            panic!(
+                "ilink did not exit; stdout so far:\n{}",
+                self.transcript.join("\n")
+            );
+        };
         (status.code(), self.transcript.join("\n"), err)
     }
 }
