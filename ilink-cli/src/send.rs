@@ -26,7 +26,12 @@ use crate::settings::{Global, env_token, resolve_credentials};
 #[command(group(ArgGroup::new("content").required(true).args(["text", "file"])))]
 pub struct SendArgs {
     /// The bot account to send from (default: the only stored one)
-    #[arg(long, env = "ILINK_ACCOUNT_ID", value_name = "ID")]
+    #[arg(
+        long,
+        env = "ILINK_ACCOUNT_ID",
+        hide_env_values = true,
+        value_name = "ID"
+    )]
     pub account: Option<String>,
 
     /// The user to write to, byte-exact, e.g. `o9cq8…@im.wechat`

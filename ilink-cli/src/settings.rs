@@ -20,22 +20,47 @@ pub const TOKEN_ENV: &str = "ILINK_TOKEN";
 
 /// Flags every subcommand accepts.
 #[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Directory with credentials, cursors and context tokens
     /// [default: $XDG_STATE_HOME/ilink, ~/.local/state/ilink, ~/Library/Application Support/ilink or %APPDATA%\ilink]
-    #[arg(long, global = true, env = "ILINK_STATE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "ILINK_STATE_DIR",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub state_dir: Option<PathBuf>,
 
     /// API base URL (login host, or override of the stored one)
-    #[arg(long, global = true, env = "ILINK_BASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "ILINK_BASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub base_url: Option<String>,
 
     /// CDN base URL for media
-    #[arg(long, global = true, env = "ILINK_CDN_BASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "ILINK_CDN_BASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub cdn_base_url: Option<String>,
 
     /// SKRouteTag header value, when the deployment needs one
-    #[arg(long, global = true, env = "ILINK_ROUTE_TAG", value_name = "TAG")]
+    #[arg(
+        long,
+        global = true,
+        env = "ILINK_ROUTE_TAG",
+        hide_env_values = true,
+        value_name = "TAG"
+    )]
     pub route_tag: Option<String>,
 
     /// Print machine-readable JSON on stdout

@@ -24,7 +24,12 @@ use crate::settings::{Global, env_token, resolve_credentials};
 #[derive(Args, Debug)]
 pub struct TailArgs {
     /// The bot account to poll (default: the only stored one)
-    #[arg(long, env = "ILINK_ACCOUNT_ID", value_name = "ID")]
+    #[arg(
+        long,
+        env = "ILINK_ACCOUNT_ID",
+        hide_env_values = true,
+        value_name = "ID"
+    )]
     pub account: Option<String>,
 
     /// Stop after printing this many messages
