@@ -3,6 +3,9 @@
 //! `iLink-App-ClientVersion`, `Content-Type`), the JSON body and its `base_info`, and the
 //! account's session state (`-14`).
 
+// Error paths return the finished HTTP answer; they are cold, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::Json;

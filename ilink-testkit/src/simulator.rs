@@ -251,7 +251,7 @@ impl Simulator {
         timeout: Duration,
         mut check: impl FnMut(&[SentMessage]) -> Option<T>,
     ) -> Result<T, SimError> {
-        self.wait_for_state(what, timeout, |s| check(&s.sent)).await
+        self.wait_for_state(what, timeout, |s| check(s.sent)).await
     }
 
     /// Waits until `check` over everything recorded returns `Some`.

@@ -1,0 +1,219 @@
+//! Fault injection and the `/mock/*` control API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestBot, WAIT, start};
+use ilink_core::Endpoint;
+use ilink_testkit::{Fault, FaultAction};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn status_api_malformed_truncated_faults_then_recovery() {
+    let sim = start().await;
+    let bot = sim.add_account("bot-a");
+    let client = TestBot::new(&sim, &bot);
+    let call = || {
+        client
+            .request("ilink/bot/msg/notifystart")
+            .json(&json!({ "base_info": common::base_info() }))
+            .send()
+    };
+    sim.inject(Fault::on(Endpoint::NotifyStart, FaultAction::Status { status: 503 }).times(2));
+    assert_eq!(call().await.unwrap().status(), 503);
+    assert_eq!(call().await.unwrap().status(), 503);
+    assert_eq!(call().await.unwrap().status(), 200);
+    sim.inject(Fault::on(
+        Endpoint::NotifyStart,
+        FaultAction::Api {
+            ret: Some(-14),
+            errcode: None,
+            errmsg: None,
+        },
+    ));
+    assert_eq!(
+        call().await.unwrap().json::<Value>().await.unwrap()["ret"],
+        -14
+    );
+    sim.inject(Fault::on(Endpoint::NotifyStart, FaultAction::Malformed));
+    assert!(call().await.unwrap().json::<Value>().await.is_err());
+    sim.inject(Fault::on(Endpoint::NotifyStart, FaultAction::Truncated));
+    assert!(call().await.unwrap().json::<Value>().await.is_err());
+    sim.inject(Fault::on(
+        Endpoint::NotifyStart,
+        FaultAction::Delay { ms: 50 },
+    ));
+    assert_eq!(call().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn reset_and_hang_faults_fail_the_client() {
+    let sim = start().await;
+    let bot = sim.add_account("bot-a");
+    let client = TestBot::new(&sim, &bot);
+    sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Reset));
+    let r = client
+        .request("ilink/bot/sendmessage")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    sim.inject(Fault::any(FaultAction::Hang));
+    let r = client
+        .request("ilink/bot/getconfig")
+        .timeout(Duration::from_millis(300))
+        .json(&json!({}))
+        .send()
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    // Shutdown ends hanging requests instead of waiting for them.
+    sim.inject(Fault::any(FaultAction::Hang));
+    let pending = client
+        .request("ilink/bot/getconfig")
+        .json(&json!({}))
+        .send();
+    let h = tokio::spawn(pending);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(WAIT, sim.shutdown()).await.unwrap();
+    let _ = tokio::time::timeout(WAIT, h).await.unwrap();
+}
+
+#[tokio::test]
+async fn probabilistic_faults_are_deterministic_per_seed() {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let sim = start().await;
+        let bot = sim.add_account("bot-a");
+        let client = TestBot::new(&sim, &bot);
+        sim.inject(
+            Fault::on(Endpoint::NotifyStop, FaultAction::Status { status: 500 })
+                .with_probability(0.5),
+        );
+        let mut pattern = Vec::new();
+        for _ in 0..20 {
+            let r = client
+                .request("ilink/bot/msg/notifystop")
+                .json(&json!({ "base_info": {} }))
+                .send()
+                .await
+                .unwrap();
+            pattern.push(r.status().as_u16());
+        }
+        assert!(pattern.contains(&500) && pattern.contains(&200));
+        runs.push(pattern);
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test]
+async fn control_api_drives_a_conversation() {
+    let sim = start().await;
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let acct: Value = http
+        .post(format!("{base}/mock/accounts"))
+        .json(&json!({ "bot_id": "ctl" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(acct["bot_id"], "ctl@im.bot");
+    let bot = sim.accounts().into_iter().next().unwrap();
+    let client = TestBot::new(&sim, &bot);
+    let msg: Value = http
+        .post(format!("{base}/mock/inbound"))
+        .json(&json!({ "sender": "carol@im.wechat", "text": "hi",
+            "items": [{ "type": "image", "data": "aGVsbG8=" }], "group_id": "g@chatroom" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(msg["item_list"].as_array().unwrap().len(), 2);
+    let got = client.poll_msgs().await;
+    assert_eq!(got[0]["group_id"], "g@chatroom");
+    let r = client
+        .send_text("carol@im.wechat", &got[0]["context_token"], "hello carol")
+        .await;
+    assert_eq!(r["ret"], 0);
+    let sent: Value = http
+        .get(format!("{base}/mock/sent?recipient=carol@im.wechat"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent[0]["text"], "hello carol");
+    assert_eq!(sent[0]["ret"], 0);
+
+    let ok = |p: &'static str, body: Value| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.post(format!("{base}{p}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        ok("/mock/session/expire", json!({ "mode": "errcode" })).await,
+        200
+    );
+    assert_eq!(
+        client.post("ilink/bot/msg/notifystart", json!({})).await.1["errcode"],
+        -14
+    );
+    assert_eq!(ok("/mock/session/clear", json!({})).await, 200);
+    assert_eq!(
+        ok(
+            "/mock/faults",
+            json!({ "endpoint": "notifystart", "action": { "kind": "status", "status": 502 } })
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        client.post("ilink/bot/msg/notifystart", json!({})).await.0,
+        502
+    );
+    assert_eq!(
+        ok("/mock/config", json!({ "upload_full_url": false })).await,
+        200
+    );
+    assert_eq!(ok("/mock/reset", json!({})).await, 200);
+    let v: Value = http
+        .get(format!("{base}/mock/violations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v.as_array().unwrap().is_empty());
+
+    http.post(format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok("/mock/qr/scan", json!({})).await, 200);
+    let c: Value = http
+        .post(format!("{base}/mock/qr/confirm"))
+        .json(&json!({ "bot_id": "new@im.bot" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["ilink_bot_id"], "new@im.bot");
+    assert_eq!(sim.accounts().len(), 2);
+}
