@@ -4,8 +4,9 @@
 mod common;
 
 use common::{Env, WAIT};
+use ilink_core::Endpoint;
 use ilink_framework::store::StateStore;
-use ilink_testkit::ExpiryMode;
+use ilink_testkit::{ExpiryMode, Fault, FaultAction};
 use predicates::prelude::*;
 
 const ALICE: &str = "alice@im.wechat";
@@ -186,4 +187,60 @@ async fn environment_credentials_work_without_a_stored_account() {
         .wait_for_sent_to(&bot, ALICE, 1, WAIT)
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_without_message_id_is_reported() {
+    let env = Env::new().await;
+    let bot = env.stored_account("bot");
+    let alice = env.sim.user(&bot, ALICE);
+    alice.say("hi").await;
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0);
+    // `ret 0` without a `message_id`: accepted, but perhaps never delivered.
+    env.sim.inject(Fault::on(
+        Endpoint::SendMessage,
+        FaultAction::Api {
+            ret: Some(0),
+            errcode: None,
+            errmsg: None,
+        },
+    ));
+    env.run(&["send", "--to", ALICE, "hello"])
+        .await
+        .success()
+        .stdout(predicate::str::contains(
+            "accepted but no message_id: the server may not deliver it",
+        ));
+    let out = env
+        .run(&["send", "--json", "--to", ALICE, "again"])
+        .await
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v["quota_before"]["sent"], 1,
+        "the accepted message was counted: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_old_context_is_refused_unless_forced() {
+    let env = Env::new().await;
+    let bot = env.stored_account("bot");
+    let alice = env.sim.user(&bot, ALICE);
+    alice.say("hi").await;
+    let day = std::time::Duration::from_secs(25 * 3600);
+    env.store_token_aged(&bot, ALICE, alice.context_token().unwrap(), 0, day);
+    env.run(&["send", "--to", ALICE, "late reply"])
+        .await
+        .code(4)
+        .stderr(predicate::str::contains(
+            "is 1d 01h old; replies are allowed for 1d 00h",
+        ));
+    // The simulator's token is fresh, so a forced send goes through.
+    env.run(&["send", "--force", "--to", ALICE, "late reply"])
+        .await
+        .success();
 }

@@ -15,23 +15,21 @@ async fn sim_prints_its_urls_and_saves_accounts_for_the_other_commands() {
         "--json",
         "--fast",
         "--save",
-        "--account",
-        "one",
-        "--account",
-        "two",
+        "--port",
+        "0",
+        "--accounts",
+        "1",
+        "--token",
+        "one@im.bot:first-secret",
     ]);
     let line = sim.until("base_url").await;
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let base = v["base_url"].as_str().unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     assert_eq!(v["cdn_base_url"], format!("{base}/c2c"));
-    assert_eq!(v["accounts"][1]["bot_id"], "two@im.bot");
-    assert!(
-        v["accounts"][0]["token"]
-            .as_str()
-            .unwrap()
-            .starts_with("one@im.bot:")
-    );
+    assert_eq!(v["accounts"][0]["bot_id"], "one@im.bot");
+    assert_eq!(v["accounts"][0]["token"], "one@im.bot:first-secret");
+    assert_eq!(v["accounts"][1]["bot_id"], "bot-1@im.bot");
 
     env.run(&["accounts"]).await.success().stdout(
         predicate::str::contains("one@im.bot").and(predicate::str::contains(base.as_str())),

@@ -29,6 +29,7 @@ const ILINK_VARS: &[&str] = &[
     "ILINK_ROUTE_TAG",
     "ILINK_TOKEN",
     "ILINK_ACCOUNT_ID",
+    "ILINK_SIM_PORT",
     "RUST_LOG",
 ];
 
@@ -75,9 +76,21 @@ impl Env {
 
     /// Stores a context token for `user` as `ilink tail` would, with `sent` messages counted.
     pub fn store_token(&self, bot: &BotAccount, user: &str, token: ilink_core::Secret, sent: u32) {
+        self.store_token_aged(bot, user, token, sent, Duration::ZERO);
+    }
+
+    /// Stores a context token that arrived `age` ago.
+    pub fn store_token_aged(
+        &self,
+        bot: &BotAccount,
+        user: &str,
+        token: ilink_core::Secret,
+        sent: u32,
+        age: Duration,
+    ) {
         let record = ContextTokenRecord {
             token,
-            received_at_ms: now_ms(),
+            received_at_ms: now_ms() - age.as_millis() as i64,
             sent,
         };
         self.store()
@@ -158,13 +171,20 @@ impl Running {
             }
             None
         };
-        match tokio::time::timeout(WAIT, read).await {
-            Ok(Some(line)) => line,
-            _ => panic!(
-                "no line with {needle:?} on stdout; got:\n{}",
-                self.transcript.join("\n")
-            ),
+        if let Ok(Some(line)) = tokio::time::timeout(WAIT, read).await {
+            return line;
         }
+        let mut err = String::new();
+        if let Some(stderr) = self.child.stderr.as_mut() {
+            use tokio::io::AsyncReadExt as _;
+            // Bounded: a process still running keeps stderr open.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), stderr.read_to_string(&mut err)).await;
+        }
+        panic!(
+            "no line with {needle:?} on stdout; got:\n{}\nstderr:\n{err}",
+            self.transcript.join("\n")
+        );
     }
 
     /// Writes one line to stdin.
