@@ -145,6 +145,12 @@ pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
             "give the text to send, or --file PATH",
         ));
     }
+    if let Some(path) = args.file.as_deref().filter(|p| !p.is_file()) {
+        return Err(CliError::usage(
+            format!("{} is not a readable file", path.display()),
+            "give the path of an existing file to --file",
+        ));
+    }
     let planned = if args.file.is_some() {
         1
     } else {

@@ -22,6 +22,26 @@ async fn bad_arguments_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_file_is_a_usage_error_and_nothing_is_sent() {
+    let env = Env::new().await;
+    let bot = env.stored_account("bot");
+    env.store_token(&bot, "u@im.wechat", "ctx".into(), 0);
+    env.run(&[
+        "send",
+        "--to",
+        "u@im.wechat",
+        "--file",
+        "/nonexistent/report.pdf",
+    ])
+    .await
+    .code(2)
+    .stderr(predicate::str::contains(
+        "error: /nonexistent/report.pdf is not a readable file",
+    ));
+    assert!(env.sim.sent(&bot).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_credentials_exit_3_with_a_hint() {
     let env = Env::new().await;
     env.run(&["tail"])
