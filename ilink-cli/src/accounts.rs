@@ -1,0 +1,114 @@
+//! `ilink accounts`: list the stored accounts (the default) or remove one.
+//!
+//! Tokens are never shown, only a redacted prefix and their length.
+
+use clap::{Args, Subcommand};
+use ilink_framework::store::StateStore;
+use ilink_framework::{AccountId, Credentials};
+use serde_json::{Value, json};
+
+use crate::exit::CliError;
+use crate::render::print_json;
+use crate::settings::Global;
+
+/// Flags of `ilink accounts`.
+#[derive(Args, Debug)]
+pub struct AccountsArgs {
+    /// What to do (default: list)
+    #[command(subcommand)]
+    pub action: Option<Action>,
+}
+
+/// The actions of `ilink accounts`.
+#[derive(Subcommand, Debug)]
+pub enum Action {
+    /// List the stored accounts
+    List,
+    /// Forget an account's credentials (its cursor and context tokens stay)
+    Remove {
+        /// The bot account id, e.g. `e06c1ceea05e@im.bot`
+        account: String,
+    },
+}
+
+/// Runs `ilink accounts`.
+pub fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
+    let store = global.store()?;
+    match &args.action {
+        None | Some(Action::List) => {
+            let all = store.list_credentials()?;
+            if global.json {
+                print_json(&Value::Array(all.iter().map(account_json).collect()));
+            } else if all.is_empty() {
+                println!(
+                    "no accounts in {}; `ilink login` adds one",
+                    store.dir().display()
+                );
+            } else {
+                for c in &all {
+                    println!("{}", account_line(c));
+                }
+            }
+        }
+        Some(Action::Remove { account }) => {
+            if !store.remove_credentials(&AccountId::new(account))? {
+                return Err(CliError::UnknownAccount {
+                    account: account.clone(),
+                    state_dir: store.dir().display().to_string(),
+                });
+            }
+            if global.json {
+                print_json(&json!({ "removed": account }));
+            } else {
+                println!("removed {account}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One human line per account: id, who scanned, host, redacted token.
+fn account_line(c: &Credentials) -> String {
+    let mut line = c.account_id.to_string();
+    if let Some(user) = &c.user_id {
+        line.push_str(&format!("  owner {user}"));
+    }
+    line.push_str(&format!(
+        "  base {}",
+        c.base_url.as_deref().unwrap_or("(default)")
+    ));
+    if let Some(cdn) = &c.cdn_base_url {
+        line.push_str(&format!("  cdn {cdn}"));
+    }
+    line.push_str(&format!("  token {}", c.bot_token.redacted()));
+    line
+}
+
+/// The `--json` object of an account.
+fn account_json(c: &Credentials) -> Value {
+    json!({
+        "account_id": c.account_id.as_str(),
+        "user_id": c.user_id,
+        "base_url": c.base_url,
+        "cdn_base_url": c.cdn_base_url,
+        "token": c.bot_token.redacted(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_never_show_the_token() {
+        let c = Credentials::new("abc@im.bot", "abc@im.bot:TOPSECRETVALUE")
+            .with_base_url("http://127.0.0.1:1");
+        let line = account_line(&c);
+        assert!(
+            line.starts_with("abc@im.bot  base http://127.0.0.1:1  token abc@…<"),
+            "{line}"
+        );
+        assert!(!line.contains("TOPSECRET"));
+        assert!(!account_json(&c).to_string().contains("TOPSECRET"));
+    }
+}
