@@ -98,6 +98,8 @@ pub enum FrameworkError {
     UnknownCommand {
         /// The command word as typed.
         name: String,
+        /// How to ask for the list of commands (e.g. `/help`), when there is one.
+        help: Option<String>,
     },
     /// A command's arguments could not be parsed.
     #[error("{message}")]
@@ -110,13 +112,13 @@ pub enum FrameworkError {
         usage: String,
     },
     /// A command's check refused the sender.
-    #[error("not allowed to run /{command}")]
+    #[error("not allowed to run the {command} command")]
     CheckFailed {
         /// The command.
         command: String,
     },
     /// A command is on cooldown for this user.
-    #[error("/{command} is on cooldown for {}s", remaining.as_secs().max(1))]
+    #[error("the {command} command is on cooldown for {}s", ceil_secs(*remaining))]
     Cooldown {
         /// The command.
         command: String,
@@ -132,17 +134,25 @@ impl FrameworkError {
             Self::Handler(_) | Self::Panic(_) => {
                 "Sorry, something went wrong while handling your message.".to_owned()
             }
-            Self::UnknownCommand { name } => {
-                format!("Unknown command: {name}. Send /help to see the commands.")
-            }
+            Self::UnknownCommand { name, help } => match help {
+                Some(help) => format!("Unknown command: {name}. Send {help} to see the commands."),
+                None => format!("Unknown command: {name}."),
+            },
             Self::Argument { message, usage, .. } => format!("{message}\nUsage: {usage}"),
-            Self::CheckFailed { command } => format!("You are not allowed to use /{command}."),
+            Self::CheckFailed { command } => {
+                format!("You are not allowed to use the {command} command.")
+            }
             Self::Cooldown { command, remaining } => format!(
-                "/{command} is cooling down; try again in {}s.",
-                remaining.as_secs().max(1)
+                "The {command} command is cooling down; try again in {}s.",
+                ceil_secs(*remaining)
             ),
         }
     }
+}
+
+/// Whole seconds left, rounded up: "59s" for a wait of 59.2 s would be wrong.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Errors of the bot runtime itself (starting, adding accounts, shutting down).

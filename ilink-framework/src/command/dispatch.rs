@@ -147,7 +147,11 @@ impl<C: Clock> Router<C> {
                 return Route::NotACommand;
             }
             Err(MatchError::UnknownCommand { name }) => {
-                return Route::Error(FrameworkError::UnknownCommand { name });
+                let help = self
+                    .set
+                    .get("help")
+                    .map(|_| format!("{}help", self.set.prefix()));
+                return Route::Error(FrameworkError::UnknownCommand { name, help });
             }
         };
         let args = match invocation.split_args() {
@@ -198,9 +202,10 @@ impl From<CommandError> for FrameworkError {
     fn from(error: CommandError) -> Self {
         let command = error.command().unwrap_or_default().to_owned();
         match error {
-            CommandError::UnknownCommand { name } => {
-                FrameworkError::UnknownCommand { name: name.into() }
-            }
+            CommandError::UnknownCommand { name } => FrameworkError::UnknownCommand {
+                name: name.into(),
+                help: None,
+            },
             CommandError::Cooldown { remaining, .. } => {
                 FrameworkError::Cooldown { command, remaining }
             }
@@ -265,7 +270,10 @@ mod tests {
     fn unknown_commands_and_bad_arguments_are_errors() {
         let router = builder().build().unwrap();
         match router.route("/sub 1 2") {
-            Route::Error(FrameworkError::UnknownCommand { name }) => assert_eq!(name, "sub"),
+            Route::Error(FrameworkError::UnknownCommand { name, help }) => {
+                assert_eq!(name, "sub");
+                assert_eq!(help.as_deref(), Some("/help"));
+            }
             other => panic!("{other:?}"),
         }
         match router.route("/add 1") {
