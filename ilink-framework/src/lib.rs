@@ -47,4 +47,10 @@ pub mod prelude {
 pub mod guides {
     #[doc = include_str!("../../docs/handlers.md")]
     pub struct Handlers;
+
+    #[doc = include_str!("../../docs/deployment.md")]
+    pub struct Deployment;
+
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
 }
