@@ -1,7 +1,8 @@
 //! The framework for WeChat iLink bots: a [`Handler`] trait, command routes and
 //! a multi-account actor runtime (poller, router, sessions, sender).
 //!
-//! Depend on this crate; it re-exports the protocol client as [`core`].
+//! Depend on this crate; it re-exports the protocol client as [`core`] and
+//! the [`commands`] macro (see `docs/commands.md`).
 //! Start with the [`prelude`].
 
 pub mod account;
@@ -30,6 +31,7 @@ pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};
 pub use events::{AccountEvent, AccountEventKind};
 pub use handler::{Handler, default_on_error};
 pub use ilink_core as core;
+pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
 
@@ -38,6 +40,7 @@ pub mod prelude {
     pub use crate::{
         AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Context,
         Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, async_trait,
+        commands,
     };
     pub use ilink_core::MediaKind;
 }
@@ -47,6 +50,9 @@ pub mod prelude {
 pub mod guides {
     #[doc = include_str!("../../docs/handlers.md")]
     pub struct Handlers;
+
+    #[doc = include_str!("../../docs/commands.md")]
+    pub struct Commands;
 
     #[doc = include_str!("../../docs/deployment.md")]
     pub struct Deployment;

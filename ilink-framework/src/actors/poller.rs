@@ -122,9 +122,8 @@ impl Actor for Poller {
         if state.args.cancel.is_cancelled() {
             return Ok(());
         }
-        let delay = state.poll_once().await;
-        if let Some(delay) = delay {
-            state.pause(delay).await;
+        if let Some(wait) = state.poll_once().await {
+            state.pause(wait).await;
         }
         if !state.args.cancel.is_cancelled() {
             let _ = myself.send_message(PollerMsg::Poll);
@@ -135,7 +134,7 @@ impl Actor for Poller {
 
 impl PollerState {
     /// One long-poll; returns how long to wait before the next one.
-    async fn poll_once(&mut self) -> Option<Duration> {
+    async fn poll_once(&mut self) -> Option<Wait> {
         let shared = self.args.shared.clone();
         let (generation, client) = shared.current();
         let result = tokio::select! {
@@ -162,7 +161,7 @@ impl PollerState {
                     return None;
                 }
                 shared.session_expired(generation);
-                Some(shared.options.session_probe_interval)
+                Some(Wait::Probe(shared.options.session_probe_interval))
             }
             Err(e) => {
                 self.failures += 1;
@@ -174,7 +173,7 @@ impl PollerState {
                         consecutive: self.failures,
                     },
                 );
-                Some(shared.options.poll_backoff(self.failures))
+                Some(Wait::Backoff(shared.options.poll_backoff(self.failures)))
             }
         }
     }
@@ -215,16 +214,29 @@ impl PollerState {
         }
     }
 
-    /// Waits `delay`, cut short by shutdown or by the account becoming
-    /// healthy again (new credentials).
-    async fn pause(&self, delay: Duration) {
-        let shared = &self.args.shared;
-        let was = shared.health();
-        let mut health = shared.subscribe_health();
+    /// Waits, cut short by shutdown, or — while the session is expired — by
+    /// the account being healthy. The check is on the current health, not on
+    /// a change seen from here, so credentials replaced just before the pause
+    /// still end it at once.
+    async fn pause(&self, wait: Wait) {
+        let mut health = self.args.shared.subscribe_health();
+        let (delay, until_healthy) = match wait {
+            Wait::Backoff(d) => (d, false),
+            Wait::Probe(d) => (d, true),
+        };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = self.args.cancel.cancelled() => {}
-            _ = health.wait_for(|h| *h != was) => {}
+            _ = health.wait_for(|h| *h == Health::Ok), if until_healthy => {}
         }
     }
+}
+
+/// Why the poller waits before the next poll.
+enum Wait {
+    /// After an error.
+    Backoff(Duration),
+    /// While the session is expired: until the probe interval passes or the
+    /// account is healthy again.
+    Probe(Duration),
 }

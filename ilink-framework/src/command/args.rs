@@ -34,6 +34,12 @@ use super::spec::CommandSpec;
 /// (integers, floats, `bool`, `char`, `String`, `IpAddr`, …). Implement it
 /// for a type of your own to control how it is parsed; for a type you do not
 /// own, pass a function to [`Args::get_with`] instead.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a command argument: it implements neither `FromStr` nor `ParseArg`",
+    label = "not parsable from the command text",
+    note = "implement `FromStr` (its error must implement `Display`) or `ParseArg` for `{Self}`, \
+            or parse it with `#[arg(parse_with = my_fn)]`"
+)]
 pub trait ParseArg: Sized {
     /// Parses the argument text (quotes already removed), or explains in a
     /// few words why it cannot.

@@ -44,10 +44,12 @@
 //! The pieces: [`spec`] describes commands, [`set`] registers and matches
 //! them, [`lex`] tokenizes arguments, [`args`] converts them to types,
 //! [`help`] writes `/help`, [`cooldown`] limits how often a user may run a
-//! command, and [`error`] holds what can go wrong.
+//! command, [`error`] holds what can go wrong, and [`dispatch`] ties them
+//! together for the code the macro generates.
 
 pub mod args;
 pub mod cooldown;
+pub mod dispatch;
 pub mod error;
 pub mod help;
 pub mod lex;
@@ -56,6 +58,7 @@ pub mod spec;
 
 pub use args::{Args, ParseArg};
 pub use cooldown::{Clock, Cooldowns, ManualClock, SystemClock};
+pub use dispatch::{Route, Router, RouterBuilder};
 pub use error::{CommandError, MatchError, SpecError};
 pub use help::help_spec;
 pub use lex::{LexError, Lexer, Token};

@@ -112,7 +112,7 @@ pub struct CommandSpec {
     pub name: String,
     /// Other names that invoke the command.
     pub aliases: Vec<String>,
-    /// One line for the command list: the first line of the doc comment.
+    /// One line for the command list: the first paragraph of the doc comment.
     pub description: Option<String>,
     /// The rest of the doc comment, shown by `/help <command>`.
     pub details: Option<String>,
@@ -157,15 +157,21 @@ impl CommandSpec {
         self
     }
 
-    /// Sets description and details from a doc comment: the first non-empty
-    /// line is the description, the rest (trimmed) the details. Lines are
-    /// trimmed of the single leading space rustdoc comments carry.
+    /// Sets description and details from a doc comment: the first
+    /// paragraph, its lines joined with spaces (rustdoc comments wrap long
+    /// sentences), is the description; the paragraphs after it are the
+    /// details. Lines lose the single leading space doc comments carry.
     pub fn docs(mut self, doc: &str) -> Self {
         let mut lines = doc
             .lines()
             .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end())
-            .skip_while(|l| l.trim().is_empty());
-        self.description = lines.next().map(|l| l.trim().to_owned());
+            .skip_while(|l| l.trim().is_empty())
+            .peekable();
+        let mut summary = Vec::new();
+        while let Some(line) = lines.next_if(|l| !l.trim().is_empty()) {
+            summary.push(line.trim());
+        }
+        self.description = (!summary.is_empty()).then(|| summary.join(" "));
         let details = lines.collect::<Vec<_>>().join("\n");
         let details = details.trim_matches('\n');
         self.details = (!details.trim().is_empty()).then(|| details.to_owned());
@@ -273,6 +279,9 @@ mod tests {
         assert_eq!(spec.details, None);
         let spec = CommandSpec::new("x").docs("");
         assert_eq!((spec.description, spec.details), (None, None));
+        let spec = CommandSpec::new("x").docs(" A summary that\n wraps.\n\n More.\n\n Even more.");
+        assert_eq!(spec.description.as_deref(), Some("A summary that wraps."));
+        assert_eq!(spec.details.as_deref(), Some("More.\n\nEven more."));
     }
 
     #[test]
