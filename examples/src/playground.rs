@@ -34,7 +34,7 @@ use crate::LaunchError;
 pub const REPLY_WAIT: Duration = Duration::from_secs(120);
 
 /// Longest content shown on one transcript line; the rest is summarized.
-const SHOWN_CHARS: usize = 160;
+const SHOWN_CHARS: usize = 400;
 
 /// What a scripted user does in one step.
 #[derive(Clone, Debug)]

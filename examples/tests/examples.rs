@@ -6,6 +6,9 @@ mod common;
 // The examples are compiled into this test as modules, so the tests run
 // exactly the code a reader sees; their `main`s are not called here.
 #[allow(dead_code)]
+#[path = "../examples/commands.rs"]
+mod commands;
+#[allow(dead_code)]
 #[path = "../examples/echo_bot.rs"]
 mod echo_bot;
 #[allow(dead_code)]
@@ -178,5 +181,41 @@ async fn multi_account_serves_every_account_and_one_added_while_running() {
             ),
         ]
     );
+    stop(playground, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_parse_help_alias_check_cooldown_and_fallback() {
+    let bot = commands::Calc {
+        admins: vec!["root@im.wechat".to_owned()],
+    };
+    let (playground, handle, transcript) = run(bot, &commands::script()).await;
+    let alice = transcript.bot_said_to("alice@im.wechat");
+    assert_eq!(alice.len(), 7, "{transcript}");
+    assert!(alice[0].starts_with("Commands:"), "{}", alice[0]);
+    for usage in ["/add <a> <b>", "/roll [sides]", "/reset"] {
+        assert!(
+            alice[0].contains(usage),
+            "{usage} missing from {}",
+            alice[0]
+        );
+    }
+    assert_eq!(alice[1], "2 + 40 = 42");
+    assert_eq!(
+        alice[2],
+        "invalid <b>: `x` is not a valid i64 (invalid digit found in string)\nUsage: /add <a> <b>"
+    );
+    assert_eq!(alice[3], "You rolled 11 (d20)");
+    assert!(
+        alice[4].starts_with("/roll is cooling down"),
+        "{}",
+        alice[4]
+    );
+    assert_eq!(alice[5], "You are not allowed to use /reset.");
+    assert_eq!(
+        alice[6],
+        "You said \"what is the total?\"; the total is 42. Try /help."
+    );
+    assert_eq!(transcript.bot_said_to("root@im.wechat"), ["Total reset."]);
     stop(playground, handle).await;
 }
