@@ -1,1 +1,51 @@
-//! Example bots for ilink-rs; each file under `examples/` teaches one thing.
+//! Example bots for ilink-rs, and the launcher they share.
+//!
+//! Each file under `examples/examples/` teaches one thing and runs with
+//! `cargo run --example NAME` from the workspace root. They all read the
+//! same environment (see [`settings`]): with credentials they run against
+//! real WeChat; without, against the embedded simulator, where a scripted
+//! user holds a short conversation and the transcript is printed. Either
+//! way they run until ctrl-c and then shut down cleanly.
+//!
+//! - [`launch`] / [`Launch`]: the shared `main` of the examples.
+//! - [`playground`]: the embedded simulator, scripts and transcripts.
+//! - [`settings`]: credentials from the environment or `ilink login`.
+
+pub mod launcher;
+pub mod playground;
+pub mod settings;
+
+pub use launcher::{Launch, launch};
+
+/// A tiny valid PNG (1×1 pixel), for examples that send or receive an image.
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Why an example could not run.
+#[derive(thiserror::Error)]
+pub enum LaunchError {
+    /// The environment is set up inconsistently.
+    #[error("{0}")]
+    Config(String),
+    /// The state directory could not be read.
+    #[error(transparent)]
+    Store(#[from] ilink_framework::store::StoreError),
+    /// The bot could not be built or started.
+    #[error(transparent)]
+    Bot(#[from] ilink_framework::BotError),
+    /// The embedded simulator could not start.
+    #[error("the embedded simulator could not start: {0}")]
+    Simulator(#[from] ilink_testkit::SimError),
+}
+
+// `main` returning `Err` prints the Debug form; make that the readable one.
+impl std::fmt::Debug for LaunchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

@@ -53,4 +53,10 @@ pub mod guides {
 
     #[doc = include_str!("../../docs/commands.md")]
     pub struct Commands;
+
+    #[doc = include_str!("../../docs/deployment.md")]
+    pub struct Deployment;
+
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
 }

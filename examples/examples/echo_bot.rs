@@ -1,0 +1,41 @@
+//! Echo bot: replies `Echo: <text>` to every text message, showing
+//! "typing…" while it works.
+//!
+//! ```sh
+//! cargo run --example echo_bot
+//! ```
+//!
+//! Without credentials it talks to the embedded simulator; see
+//! `docs/deployment.md` for running it on a real account.
+
+use ilink_examples::playground::Script;
+use ilink_framework::prelude::*;
+
+/// The whole bot: one `Handler` implementation.
+pub struct EchoBot;
+
+#[async_trait]
+impl Handler for EchoBot {
+    async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
+        // Stays on until this function returns; no need to switch it off.
+        ctx.typing().await;
+        match msg.text() {
+            Some(text) => ctx.reply(format!("Echo: {text}")).await?,
+            None => ctx.reply("I can only echo text.").await?,
+        };
+        Ok(())
+    }
+}
+
+/// What the scripted user says in simulator mode.
+pub fn script() -> Script {
+    Script::new()
+        .say("alice@im.wechat", "hello", 1)
+        .say("alice@im.wechat", "你好，世界", 1)
+        .image("alice@im.wechat", ilink_examples::TINY_PNG, 1)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), ilink_examples::LaunchError> {
+    ilink_examples::launch(EchoBot, script()).await
+}

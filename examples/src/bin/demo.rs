@@ -1,0 +1,50 @@
+//! The demo bot of the README: `cargo run --bin demo`.
+//!
+//! It answers texts, a `/add` command and pictures. Without credentials it
+//! starts the simulator in this process, has a scripted user chat with the
+//! bot, prints the transcript, and keeps running until ctrl-c. With
+//! credentials (`ilink login`, or `ILINK_TOKEN` and `ILINK_ACCOUNT_ID`) the
+//! same command serves real WeChat users.
+
+use ilink_examples::TINY_PNG;
+use ilink_examples::playground::Script;
+use ilink_framework::prelude::*;
+
+/// Greets, adds numbers and looks at pictures.
+struct DemoBot;
+
+#[async_trait]
+impl Handler for DemoBot {
+    async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
+        ctx.typing().await;
+        if let Some(image) = msg.media_items().first() {
+            let bytes = ctx.download(image).await?;
+            ctx.reply(format!("Nice picture! It is {} bytes.", bytes.len()))
+                .await?;
+            return Ok(());
+        }
+        let text = msg.text().unwrap_or_default().trim();
+        let reply = match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["/add", a, b] => match (a.parse::<i64>(), b.parse::<i64>()) {
+                (Ok(a), Ok(b)) => format!("{a} + {b} = {}", a.saturating_add(b)),
+                _ => "Usage: /add <a> <b> (two integers)".to_owned(),
+            },
+            ["/help"] => "I know /add <a> <b>; send me a text or a picture too.".to_owned(),
+            [cmd, ..] if cmd.starts_with('/') => {
+                format!("I don't know {cmd}; try /help.")
+            }
+            _ => format!("Hello! You said: {text}"),
+        };
+        ctx.reply(reply).await?;
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), ilink_examples::LaunchError> {
+    let script = Script::new()
+        .say("alice@im.wechat", "hi there", 1)
+        .say("alice@im.wechat", "/add 2 40", 1)
+        .image("alice@im.wechat", TINY_PNG, 1);
+    ilink_examples::launch(DemoBot, script).await
+}
