@@ -207,11 +207,11 @@ async fn commands_parse_help_alias_check_cooldown_and_fallback() {
     );
     assert_eq!(alice[3], "You rolled 11 (d20)");
     assert!(
-        alice[4].starts_with("/roll is cooling down"),
+        alice[4].starts_with("The roll command is cooling down"),
         "{}",
         alice[4]
     );
-    assert_eq!(alice[5], "You are not allowed to use /reset.");
+    assert_eq!(alice[5], "You are not allowed to use the reset command.");
     assert_eq!(
         alice[6],
         "You said \"what is the total?\"; the total is 42. Try /help."
