@@ -155,16 +155,8 @@ impl Launch {
     /// Waits for ctrl-c or SIGTERM, then shuts the bot down cleanly; a second
     /// signal quits at once.
     pub async fn until_stopped(self, handle: BotHandle) -> Result<(), LaunchError> {
-        println!("Press ctrl-c to stop.");
-        wait_for_signal().await;
-        println!("Shutting down: finishing running handlers (ctrl-c again quits at once)…");
-        let report = tokio::select! {
-            report = handle.shutdown() => report,
-            _ = wait_for_signal() => {
-                eprintln!("second signal: quitting without draining");
-                std::process::exit(130);
-            }
-        };
+        println!("Press ctrl-c to stop (a second ctrl-c quits without draining).");
+        let report = handle.run_until_signal().await;
         self.report(&report).await;
         Ok(())
     }
@@ -183,22 +175,6 @@ impl Launch {
             playground.shutdown().await;
         }
     }
-}
-
-/// Resolves on ctrl-c or (on Unix) SIGTERM.
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: warnings), so stdout

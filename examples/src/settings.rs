@@ -12,7 +12,7 @@
 //! 3. Otherwise: the embedded simulator.
 //!
 //! The state directory is `ILINK_STATE_DIR`, else the one `ilink login`
-//! uses by default ([`default_state_dir`]).
+//! uses by default ([`default_state_dir`](ilink_framework::store::default_state_dir)).
 //!
 //! ```
 //! use std::path::PathBuf;
@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use ilink_framework::Credentials;
 use ilink_framework::core::Secret;
-use ilink_framework::store::{FileStore, StateStore, StoreError};
+use ilink_framework::store::{FileStore, StateStore, StoreError, default_state_dir};
 
 use crate::LaunchError;
 
@@ -147,31 +147,6 @@ fn no_state_dir() -> LaunchError {
     LaunchError::Config(format!(
         "no home directory is known to keep state in: set {STATE_DIR}"
     ))
-}
-
-/// The state directory `ilink login` uses when `ILINK_STATE_DIR` is not set:
-/// `$XDG_STATE_HOME/ilink` or `~/.local/state/ilink` on Linux and other
-/// Unixes, `~/Library/Application Support/ilink` on macOS, `%APPDATA%\ilink`
-/// on Windows.
-pub fn default_state_dir() -> Option<PathBuf> {
-    // Relative values are ignored, as the XDG specification asks: the
-    // directory must not depend on where the command was run.
-    let var = |key: &str| {
-        std::env::var_os(key)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    if cfg!(target_os = "macos") {
-        var("HOME").map(|h| h.join("Library").join("Application Support").join("ilink"))
-    } else if cfg!(windows) {
-        var("APPDATA")
-            .or_else(|| var("USERPROFILE").map(|p| p.join("AppData").join("Roaming")))
-            .map(|base| base.join("ilink"))
-    } else {
-        var("XDG_STATE_HOME")
-            .or_else(|| var("HOME").map(|h| h.join(".local").join("state")))
-            .map(|base| base.join("ilink"))
-    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ mod render;
 mod send;
 mod settings;
 mod sim;
-mod state_dir;
 mod tail;
 
 use std::process::ExitCode;

@@ -13,7 +13,7 @@ use ilink_framework::store::{FileStore, StateStore};
 use ilink_framework::{AccountId, Credentials};
 
 use crate::exit::CliError;
-use crate::state_dir::default_state_dir;
+use ilink_framework::store::default_state_dir;
 
 /// Environment variable with a bot token, used when no stored account is named.
 pub const TOKEN_ENV: &str = "ILINK_TOKEN";

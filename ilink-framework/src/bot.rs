@@ -183,15 +183,7 @@ impl Bot {
     /// within the shutdown deadline, a second one exits at once.
     pub async fn run(self) -> Result<(), BotError> {
         let handle = self.start().await?;
-        wait_for_signal().await;
-        tracing::info!("shutting down; press ctrl-c again to quit at once");
-        let report = tokio::select! {
-            r = handle.shutdown() => r,
-            _ = wait_for_signal() => {
-                tracing::warn!("second signal: quitting without draining");
-                std::process::exit(130);
-            }
-        };
+        let report = handle.run_until_signal().await;
         tracing::info!(
             unhandled = report.unhandled,
             unsent = report.unsent,
@@ -201,26 +193,20 @@ impl Bot {
     }
 }
 
-async fn wait_for_signal() {
+/// Resolves on ctrl-c or, on Unix, SIGTERM (what `docker stop` and systemd send).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Controls a running [`Bot`]. Cheap to clone.
@@ -324,6 +310,20 @@ impl BotHandle {
     /// Account events from now on.
     pub fn events(&self) -> broadcast::Receiver<AccountEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Waits for ctrl-c or SIGTERM, then shuts down in order; a second signal
+    /// during the drain exits the process at once (status 130).
+    pub async fn run_until_signal(&self) -> ShutdownReport {
+        wait_for_signal().await;
+        tracing::info!("shutting down; press ctrl-c again to quit at once");
+        tokio::select! {
+            report = self.shutdown() => report,
+            _ = wait_for_signal() => {
+                tracing::warn!("second signal: quitting without draining");
+                std::process::exit(130);
+            }
+        }
     }
 
     /// Stops every account in order; returns the summed report.

@@ -24,7 +24,7 @@ pub use actors::sender::Outbox;
 pub use actors::sender::quota::QuotaState;
 pub use actors::supervisor::ShutdownReport;
 pub use async_trait::async_trait;
-pub use bot::{Bot, BotBuilder, BotHandle};
+pub use bot::{Bot, BotBuilder, BotHandle, wait_for_signal};
 pub use context::Context;
 pub use conversation::{ConversationKey, KeyFn, default_key};
 pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};

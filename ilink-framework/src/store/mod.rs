@@ -12,6 +12,7 @@
 
 mod file;
 mod memory;
+mod state_dir;
 
 use ilink_core::Secret;
 use ilink_core::types::WeixinMessage;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use state_dir::{Platform, default_state_dir, state_dir_for};
 
 use crate::account::{AccountId, Credentials};
 

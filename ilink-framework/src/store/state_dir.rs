@@ -1,4 +1,5 @@
-//! Where `ilink` keeps its state when `--state-dir`/`ILINK_STATE_DIR` is not given.
+//! The default state directory: where `ilink login` saves credentials and
+//! where bots and examples look for them when no directory is given.
 //!
 //! The rule follows each platform's convention for per-user application
 //! state:
