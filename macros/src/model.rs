@@ -369,7 +369,7 @@ fn read_command(
         ""
     };
     let params = read_head(&f.sig, "a command", &shape, hint)?;
-    if f.sig.output == ReturnType::Default {
+    if matches!(f.sig.output, ReturnType::Default) {
         return Err(syn::Error::new(
             f.sig.paren_token.span.close(),
             format!("a command returns `HandlerResult`: `{shape}`"),
@@ -595,7 +595,7 @@ fn read_fallback(sig: &Signature) -> syn::Result<Fallback> {
             ));
         }
     };
-    if sig.output == ReturnType::Default {
+    if matches!(sig.output, ReturnType::Default) {
         return Err(syn::Error::new(
             sig.paren_token.span.close(),
             format!("{what} returns `HandlerResult`: `{shape}`"),
