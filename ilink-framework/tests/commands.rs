@@ -1,10 +1,15 @@
 //! Command routes end to end: a `#[commands]` bot against the simulator,
 //! typed arguments, usage replies, `/help`, aliases, case, cooldowns,
-//! checks, the fallback, per-conversation state and the error hook.
+//! checks, the fallback, per-conversation state, the error hook and the
+//! conversation and account hooks.
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use common::*;
+use ilink_framework::ConversationKey;
 use ilink_framework::prelude::*;
 use ilink_testkit::{BotAccount, Simulator};
 
@@ -280,6 +285,110 @@ async fn without_fallback_other_text_is_ignored_and_on_error_is_overridden() {
     assert_eq!(
         ask(&sim, &bot, U, "!ping now").await,
         "too many arguments: `now` was not expected\nUsage: !ping"
+    );
+    handle.shutdown().await;
+}
+
+/// A bot that writes down every hook the macro wired, in the order they ran.
+#[derive(Clone, Default)]
+struct Hooked {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+#[commands]
+impl Hooked {
+    async fn ping(&self, ctx: &mut Context) -> HandlerResult {
+        self.record(format!("ping {}", ctx.conversation()));
+        ctx.reply("pong").await?;
+        Ok(())
+    }
+
+    #[on_conversation_start]
+    async fn hello(&self, ctx: &mut Context) -> HandlerResult {
+        self.record(format!("start {}", ctx.conversation()));
+        ctx.reply("welcome").await?;
+        Ok(())
+    }
+
+    #[on_conversation_end]
+    async fn bye(&self, account: &AccountId, conversation: &ConversationKey) {
+        self.record(format!("end {account} {conversation}"));
+    }
+
+    #[on_account_event]
+    async fn event(&self, event: &AccountEvent) {
+        // Polls may fail or time out on a loaded machine; only the start is
+        // certain to happen exactly once.
+        if event.kind == AccountEventKind::Started {
+            self.record(format!("started {}", event.account));
+        }
+    }
+
+    fn record(&self, line: String) {
+        self.log.lock().unwrap().push(line);
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until `line` was recorded.
+    async fn wait_for(&self, line: &str) {
+        tokio::time::timeout(WAIT, async {
+            while !self.log().iter().any(|l| l == line) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("`{line}` was never recorded: {:?}", self.log()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_and_account_hooks_are_called() {
+    let sim = sim().await;
+    let bot = sim.add_account("hooked");
+    let hooked = Hooked::default();
+    let options = BotOptions {
+        // Long enough that the two first pings are never split by an
+        // eviction, short enough to wait for one.
+        idle_timeout: Duration::from_secs(1),
+        ..fast_options()
+    };
+    let handle = start(&sim, &bot, hooked.clone(), options).await;
+    let account = bot.bot_id.as_str();
+    hooked.wait_for(&format!("started {account}")).await;
+
+    // The start hook runs before the first command, and only before it.
+    // Back to back, so no eviction can fall between them; not the same
+    // text, which in the same millisecond would be dropped as a redelivery.
+    sim.user(&bot, U).say("/ping").await;
+    sim.user(&bot, U).say("/PING").await;
+    sim.wait_for_sent_to(&bot, U, 3, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", texts_to(&sim, &bot, U), hooked.log()));
+    assert_eq!(texts_to(&sim, &bot, U), ["welcome", "pong", "pong"]);
+
+    // Idle past the timeout: the conversation is evicted and ends…
+    hooked.wait_for(&format!("end {account} {U}")).await;
+    // …and coming back starts it again.
+    sim.user(&bot, U).say("/ping").await;
+    sim.wait_for_sent_to(&bot, U, 5, WAIT).await.unwrap();
+    assert_eq!(
+        texts_to(&sim, &bot, U)[3..],
+        ["welcome".to_owned(), "pong".to_owned()]
+    );
+    assert_eq!(
+        hooked.log(),
+        [
+            format!("started {account}"),
+            format!("start {U}"),
+            format!("ping {U}"),
+            format!("ping {U}"),
+            format!("end {account} {U}"),
+            format!("start {U}"),
+            format!("ping {U}"),
+        ]
     );
     handle.shutdown().await;
 }

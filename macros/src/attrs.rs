@@ -1,6 +1,8 @@
 //! Parsing of the attribute arguments: `#[commands(…)]` on the impl block,
 //! `#[command(…)]` on a method, `#[arg(…)]` on a parameter, and the marker
-//! attributes `#[fallback]`, `#[on_error]`, `#[skip]`.
+//! attributes `#[fallback]`, `#[skip]` and the hooks (`#[on_error]`,
+//! `#[on_conversation_start]`, `#[on_conversation_end]`,
+//! `#[on_account_event]`).
 //!
 //! Every key is checked here, so a typo is an error at the key rather than
 //! an option silently ignored.
@@ -224,8 +226,8 @@ impl ArgOptions {
     }
 }
 
-/// Checks that a marker attribute (`#[fallback]`, `#[skip]`, `#[on_error]`)
-/// has no arguments.
+/// Checks that a marker attribute (`#[fallback]`, `#[skip]`, a hook) has no
+/// arguments.
 pub fn marker(attr: &Attribute) -> syn::Result<()> {
     match &attr.meta {
         syn::Meta::Path(_) => Ok(()),

@@ -1,6 +1,8 @@
 //! Writing the output: the impl block as it was (our attributes removed), a
 //! hidden function holding the `Router` built from plain `CommandSpec`s, and
-//! a `Handler` impl whose `handle` routes the text and calls the methods.
+//! a `Handler` impl whose `handle` routes the text and calls the methods,
+//! plus one forwarding method per hook the user marked (the others keep the
+//! trait's defaults).
 //!
 //! The generated code only makes calls; every decision (matching, help,
 //! errors, cooldowns) is made by `ilink_framework::command::dispatch`.
@@ -76,10 +78,45 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
         }
         None => quote!(::core::result::Result::Ok(())),
     };
+    // Each hook's call is spanned at the user's method, so a parameter type
+    // that only looks right (another crate's `Context`) is reported there.
     let on_error = routes.on_error.as_ref().map(|method| {
+        let call = quote_spanned!(method.span()=> Self::#method(self, __ctx, __error).await);
         quote! {
-            async fn on_error(&self, ctx: &mut #krate::Context, error: #krate::FrameworkError) {
-                Self::#method(self, ctx, error).await
+            async fn on_error(&self, __ctx: &mut #krate::Context, __error: #krate::FrameworkError) {
+                #call
+            }
+        }
+    });
+    let on_conversation_start = routes.on_conversation_start.as_ref().map(|method| {
+        let call = quote_spanned!(method.span()=> Self::#method(self, __ctx).await);
+        quote! {
+            async fn on_conversation_start(
+                &self,
+                __ctx: &mut #krate::Context,
+            ) -> #krate::HandlerResult {
+                ::core::result::Result::map_err(#call, ::core::convert::Into::into)
+            }
+        }
+    });
+    let on_conversation_end = routes.on_conversation_end.as_ref().map(|method| {
+        let call =
+            quote_spanned!(method.span()=> Self::#method(self, __account, __conversation).await);
+        quote! {
+            async fn on_conversation_end(
+                &self,
+                __account: &#krate::AccountId,
+                __conversation: &#krate::ConversationKey,
+            ) {
+                #call
+            }
+        }
+    });
+    let on_account_event = routes.on_account_event.as_ref().map(|method| {
+        let call = quote_spanned!(method.span()=> Self::#method(self, __event).await);
+        quote! {
+            async fn on_account_event(&self, __event: &#krate::AccountEvent) {
+                #call
             }
         }
     });
@@ -143,6 +180,9 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
             }
 
             #on_error
+            #on_conversation_start
+            #on_conversation_end
+            #on_account_event
         }
     }
 }

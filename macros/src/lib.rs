@@ -37,8 +37,11 @@ use proc_macro::TokenStream;
 /// Options: `prefix = "/"`, `rename_all = "kebab-case"` (also `snake_case`,
 /// `lowercase`, `camelCase`), `help = false`, `crate = path`. Inside the
 /// block: `#[command(name, aliases, description, hidden, check, cooldown)]`,
-/// `#[arg(parse_with, rest)]` on parameters, `#[fallback]`, `#[on_error]` and
-/// `#[skip]`. See `docs/commands.md` for each with an example.
+/// `#[arg(parse_with, rest)]` on parameters, `#[fallback]`, `#[skip]`, and
+/// the hooks `#[on_error]`, `#[on_conversation_start]`,
+/// `#[on_conversation_end]` and `#[on_account_event]`, which override the
+/// `Handler` method of the same name. See `docs/commands.md` for each with an
+/// example.
 #[proc_macro_attribute]
 pub fn commands(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::commands(args.into(), item.into()).into()

@@ -1,5 +1,6 @@
 //! Reading the impl block: which methods are commands, the fallback and the
-//! error hook, and whether their signatures fit.
+//! hooks (`#[on_error]`, `#[on_conversation_start]`, `#[on_conversation_end]`,
+//! `#[on_account_event]`), and whether their signatures fit.
 //!
 //! A method is a command when it has `#[command]`, or when it is not marked
 //! otherwise and takes a `&mut Context` parameter: the signature says what
@@ -13,7 +14,6 @@
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
-use syn::spanned::Spanned;
 use syn::{
     Attribute, Expr, FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, Path,
     PathArguments, ReturnType, Signature, Type,
@@ -29,6 +29,75 @@ pub struct Routes {
     pub fallback: Option<Fallback>,
     /// The `#[on_error]` method.
     pub on_error: Option<Ident>,
+    /// The `#[on_conversation_start]` method.
+    pub on_conversation_start: Option<Ident>,
+    /// The `#[on_conversation_end]` method.
+    pub on_conversation_end: Option<Ident>,
+    /// The `#[on_account_event]` method.
+    pub on_account_event: Option<Ident>,
+}
+
+/// A method marker that overrides one `Handler` hook of the same name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    OnError,
+    ConversationStart,
+    ConversationEnd,
+    AccountEvent,
+}
+
+impl Hook {
+    const ALL: [Hook; 4] = [
+        Hook::OnError,
+        Hook::ConversationStart,
+        Hook::ConversationEnd,
+        Hook::AccountEvent,
+    ];
+
+    /// The attribute's name, which is also the `Handler` method's name.
+    fn name(self) -> &'static str {
+        match self {
+            Hook::OnError => "on_error",
+            Hook::ConversationStart => "on_conversation_start",
+            Hook::ConversationEnd => "on_conversation_end",
+            Hook::AccountEvent => "on_account_event",
+        }
+    }
+
+    /// What the duplicate error calls the method already chosen.
+    fn role(self) -> &'static str {
+        match self {
+            Hook::OnError => "the error hook",
+            Hook::ConversationStart => "the conversation-start hook",
+            Hook::ConversationEnd => "the conversation-end hook",
+            Hook::AccountEvent => "the account-event hook",
+        }
+    }
+
+    fn of(attr: &Attribute) -> Option<Hook> {
+        Hook::ALL
+            .into_iter()
+            .find(|h| attr.path().is_ident(h.name()))
+    }
+
+    /// Checks the method's signature against the hook's.
+    fn read(self, sig: &Signature) -> syn::Result<()> {
+        match self {
+            Hook::OnError => read_on_error(sig),
+            Hook::ConversationStart => read_on_conversation_start(sig),
+            Hook::ConversationEnd => read_on_conversation_end(sig),
+            Hook::AccountEvent => read_on_account_event(sig),
+        }
+    }
+
+    fn slot(self, routes: &mut Routes) -> &mut Option<Ident> {
+        match self {
+            Hook::OnError => &mut routes.on_error,
+            Hook::ConversationStart => &mut routes.on_conversation_start,
+            Hook::ConversationEnd => &mut routes.on_conversation_end,
+            Hook::AccountEvent => &mut routes.on_account_event,
+        }
+    }
 }
 
 /// One command method.
@@ -105,13 +174,21 @@ impl Errors {
 enum Role {
     Command(CommandOptions),
     Fallback,
-    OnError,
+    Hook(Hook),
     Skip,
     /// No attribute of ours: a command if it takes `&mut Context`.
     Unmarked,
 }
 
-const OURS: [&str; 4] = ["command", "fallback", "on_error", "skip"];
+const OURS: [&str; 7] = [
+    "command",
+    "fallback",
+    "on_error",
+    "on_conversation_start",
+    "on_conversation_end",
+    "on_account_event",
+    "skip",
+];
 
 /// Reads `item`, removing the attributes this macro understands so that the
 /// impl can be emitted as it is.
@@ -121,6 +198,9 @@ pub fn read(item: &mut ItemImpl, options: &ImplOptions) -> syn::Result<Routes> {
         commands: Vec::new(),
         fallback: None,
         on_error: None,
+        on_conversation_start: None,
+        on_conversation_end: None,
+        on_account_event: None,
     };
     if let Some((_, path, _)) = &item.trait_ {
         errors.push(syn::Error::new_spanned(
@@ -132,7 +212,9 @@ pub fn read(item: &mut ItemImpl, options: &ImplOptions) -> syn::Result<Routes> {
     // Where each taken name came from, for duplicate errors.
     let mut taken: Vec<(String, String)> = Vec::new();
     let mut fallback_attr_seen: Option<Ident> = None;
-    let mut on_error_seen: Option<Ident> = None;
+    // The first method marked with each hook, even if its signature was
+    // wrong: a second marker is a duplicate either way.
+    let mut hooks_seen: Vec<(Hook, Ident)> = Vec::new();
 
     for impl_item in &mut item.items {
         let ImplItem::Fn(f) = impl_item else { continue };
@@ -140,11 +222,12 @@ pub fn read(item: &mut ItemImpl, options: &ImplOptions) -> syn::Result<Routes> {
             f.attrs.retain(|a| !is_ours(a));
             continue;
         };
-        let marker_span = f
-            .attrs
-            .iter()
-            .find(|a| is_ours(a))
-            .map_or_else(|| f.sig.ident.span(), |a| a.span());
+        // The whole marker (`#[fallback]`), where a duplicate is reported.
+        let marker = f.attrs.iter().find(|a| is_ours(a)).cloned();
+        let duplicate = |message: String| match &marker {
+            Some(attr) => syn::Error::new_spanned(attr, message),
+            None => syn::Error::new(f.sig.ident.span(), message),
+        };
         f.attrs.retain(|a| !is_ours(a));
         match role {
             Role::Skip => {}
@@ -165,12 +248,9 @@ pub fn read(item: &mut ItemImpl, options: &ImplOptions) -> syn::Result<Routes> {
             }
             Role::Fallback => {
                 if let Some(first) = &fallback_attr_seen {
-                    errors.push(syn::Error::new(
-                        marker_span,
-                        format!(
-                            "only one #[fallback] per impl block; `{first}` is already the fallback"
-                        ),
-                    ));
+                    errors.push(duplicate(format!(
+                        "only one #[fallback] per impl block; `{first}` is already the fallback"
+                    )));
                     continue;
                 }
                 fallback_attr_seen = Some(f.sig.ident.clone());
@@ -178,17 +258,18 @@ pub fn read(item: &mut ItemImpl, options: &ImplOptions) -> syn::Result<Routes> {
                     routes.fallback = Some(fallback);
                 }
             }
-            Role::OnError => {
-                if let Some(first) = &on_error_seen {
-                    errors.push(syn::Error::new(
-                        marker_span,
-                        format!("only one #[on_error] per impl block; `{first}` is already the error hook"),
-                    ));
+            Role::Hook(hook) => {
+                if let Some((_, first)) = hooks_seen.iter().find(|(h, _)| *h == hook) {
+                    errors.push(duplicate(format!(
+                        "only one #[{}] per impl block; `{first}` is already {}",
+                        hook.name(),
+                        hook.role()
+                    )));
                     continue;
                 }
-                on_error_seen = Some(f.sig.ident.clone());
-                if errors.check(read_on_error(&f.sig)).is_some() {
-                    routes.on_error = Some(f.sig.ident.clone());
+                hooks_seen.push((hook, f.sig.ident.clone()));
+                if errors.check(hook.read(&f.sig)).is_some() {
+                    *hook.slot(&mut routes) = Some(f.sig.ident.clone());
                 }
             }
         }
@@ -224,8 +305,8 @@ fn role_of(attrs: &[Attribute]) -> syn::Result<Role> {
             attrs::marker(attr)?;
             if attr.path().is_ident("fallback") {
                 Role::Fallback
-            } else if attr.path().is_ident("on_error") {
-                Role::OnError
+            } else if let Some(hook) = Hook::of(attr) {
+                Role::Hook(hook)
             } else {
                 Role::Skip
             }
@@ -288,14 +369,14 @@ fn option_inner(ty: &Type) -> Option<&Type> {
     }
 }
 
-/// The common shape: `async`, `&self`, then `ctx: &mut Context`. Returns the
-/// parameters after `ctx`.
-fn read_head<'s>(
+/// The shape every method of ours shares: `async`, not generic, `&self`
+/// first. Returns the parameters after `&self`.
+fn read_receiver<'s>(
     sig: &'s Signature,
     what: &str,
     shape: &str,
     hint: &str,
-) -> syn::Result<Vec<&'s syn::PatType>> {
+) -> syn::Result<syn::punctuated::Iter<'s, FnArg>> {
     if sig.asyncness.is_none() {
         return Err(syn::Error::new_spanned(
             sig.fn_token,
@@ -332,6 +413,18 @@ fn read_head<'s>(
             ));
         }
     }
+    Ok(inputs)
+}
+
+/// The common shape: `async`, `&self`, then `ctx: &mut Context`. Returns the
+/// parameters after `ctx`.
+fn read_head<'s>(
+    sig: &'s Signature,
+    what: &str,
+    shape: &str,
+    hint: &str,
+) -> syn::Result<Vec<&'s syn::PatType>> {
+    let mut inputs = read_receiver(sig, what, shape, hint)?;
     match inputs.next() {
         Some(FnArg::Typed(p)) if is_ref_to(&p.ty, "Context", true) => {}
         Some(FnArg::Typed(p)) => {
@@ -369,7 +462,7 @@ fn read_command(
         ""
     };
     let params = read_head(&f.sig, "a command", &shape, hint)?;
-    if f.sig.output == ReturnType::Default {
+    if matches!(f.sig.output, ReturnType::Default) {
         return Err(syn::Error::new(
             f.sig.paren_token.span.close(),
             format!("a command returns `HandlerResult`: `{shape}`"),
@@ -595,7 +688,7 @@ fn read_fallback(sig: &Signature) -> syn::Result<Fallback> {
             ));
         }
     };
-    if sig.output == ReturnType::Default {
+    if matches!(sig.output, ReturnType::Default) {
         return Err(syn::Error::new(
             sig.paren_token.span.close(),
             format!("{what} returns `HandlerResult`: `{shape}`"),
@@ -635,14 +728,118 @@ fn read_on_error(sig: &Signature) -> syn::Result<()> {
             ));
         }
     }
-    let returns_unit = match &sig.output {
-        ReturnType::Default => true,
-        ReturnType::Type(_, ty) => matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()),
-    };
-    if !returns_unit {
+    if !returns_unit(sig) {
         return Err(syn::Error::new_spanned(
             &sig.output,
             format!("{what} returns nothing (it is the last stop for errors): `{shape}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the method returns `()`, written or not.
+fn returns_unit(sig: &Signature) -> bool {
+    match &sig.output {
+        ReturnType::Default => true,
+        ReturnType::Type(_, ty) => matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()),
+    }
+}
+
+fn read_on_conversation_start(sig: &Signature) -> syn::Result<()> {
+    let shape = format!(
+        "async fn {}(&self, ctx: &mut Context) -> HandlerResult",
+        sig.ident
+    );
+    let what = "the #[on_conversation_start] method";
+    let params = read_head(sig, what, &shape, "")?;
+    if let Some(extra) = params.first() {
+        return Err(syn::Error::new_spanned(
+            extra,
+            format!("{what} takes nothing after the context: `{shape}`"),
+        ));
+    }
+    // Unlike the other hooks it can fail: the error goes to the error hook
+    // and the message is still handled.
+    if matches!(sig.output, ReturnType::Default) {
+        return Err(syn::Error::new(
+            sig.paren_token.span.close(),
+            format!("{what} returns `HandlerResult`: `{shape}`"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_on_conversation_end(sig: &Signature) -> syn::Result<()> {
+    let shape = format!(
+        "async fn {}(&self, account: &AccountId, conversation: &ConversationKey)",
+        sig.ident
+    );
+    read_notification(
+        sig,
+        "the #[on_conversation_end] method",
+        &shape,
+        &[
+            ("account", "AccountId"),
+            ("conversation", "ConversationKey"),
+        ],
+        "the conversation has ended, no message is being handled",
+    )
+}
+
+fn read_on_account_event(sig: &Signature) -> syn::Result<()> {
+    let shape = format!("async fn {}(&self, event: &AccountEvent)", sig.ident);
+    read_notification(
+        sig,
+        "the #[on_account_event] method",
+        &shape,
+        &[("event", "AccountEvent")],
+        "account events are not about one message",
+    )
+}
+
+/// A hook that is told something and has no `Context` to answer with:
+/// `&self`, then `params` by shared reference (`(name, type)`), returning
+/// `()`. `why_no_ctx` explains the missing context to whoever copied the
+/// shape of the other hooks.
+fn read_notification(
+    sig: &Signature,
+    what: &str,
+    shape: &str,
+    params: &[(&str, &str)],
+    why_no_ctx: &str,
+) -> syn::Result<()> {
+    let mut inputs = read_receiver(sig, what, shape, "")?.filter_map(|arg| match arg {
+        FnArg::Typed(p) => Some(p),
+        FnArg::Receiver(_) => None,
+    });
+    for (name, ty) in params {
+        let Some(param) = inputs.next() else {
+            return Err(syn::Error::new(
+                sig.paren_token.span.join(),
+                format!("{what} takes `{name}: &{ty}`: `{shape}`"),
+            ));
+        };
+        if is_ref_to(&param.ty, ty, false) {
+            continue;
+        }
+        let message =
+            if is_ref_to(&param.ty, "Context", true) || is_ref_to(&param.ty, "Context", false) {
+                format!("{what} takes no `Context` ({why_no_ctx}): `{shape}`")
+            } else {
+                format!("{what} takes the {name} as `&{ty}`: `{shape}`")
+            };
+        return Err(syn::Error::new_spanned(&param.ty, message));
+    }
+    if let Some(extra) = inputs.next() {
+        return Err(syn::Error::new_spanned(
+            extra,
+            format!("{what} takes nothing more: `{shape}`"),
+        ));
+    }
+    if !returns_unit(sig) {
+        return Err(syn::Error::new_spanned(
+            &sig.output,
+            format!("{what} returns nothing: `{shape}`"),
         ));
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! Every option at once, state, an error hook, a generic bot, helpers kept.
+//! Every option at once, state, every hook, a generic bot, helpers kept.
 use std::marker::PhantomData;
 use std::net::IpAddr;
 
@@ -94,6 +94,24 @@ impl<T: Send + Sync + 'static> Bot<T> {
                 let _ = ctx.reply("admins only").await;
             }
             other => ilink_framework::default_on_error(ctx, &other).await,
+        }
+    }
+
+    #[on_conversation_start]
+    async fn hello(&self, ctx: &mut Context) -> Result<(), std::io::Error> {
+        ctx.state::<Count>().0 = 0;
+        Ok(())
+    }
+
+    #[on_conversation_end]
+    async fn bye(&self, account: &AccountId, conversation: &ilink_framework::ConversationKey) {
+        let _ = (account, conversation);
+    }
+
+    #[on_account_event]
+    async fn event(&self, event: &AccountEvent) -> () {
+        if event.kind == AccountEventKind::SessionExpired {
+            let _ = Self::GREETING;
         }
     }
 }
