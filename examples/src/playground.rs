@@ -280,7 +280,8 @@ impl Playground {
         format!(
             "Simulator (embedded; no credentials found, nothing leaves this machine)\n  \
              API: {base}\n  CDN: {cdn}\n  accounts: {accounts}\n\
-             Talk to the bot from another terminal with its control API (docs/testing.md):\n  \
+             Chat with the bot in a browser: {base}/chat\n\
+             Or from another terminal with the control API (docs/testing.md):\n  \
              curl -s -X POST {base}/mock/inbound -d '{{\"recipient\":\"{bot}\",\"sender\":\"bob@im.wechat\",\"text\":\"hello\"}}'\n  \
              curl -s '{base}/mock/sent?recipient=bob@im.wechat'",
             cdn = self.sim.cdn_base_url(),
