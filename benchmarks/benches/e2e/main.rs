@@ -54,6 +54,11 @@ fn main() {
         sim::child_main(ms.parse().unwrap_or(1000));
         return;
     }
+    let scale = Scale::from_env();
+    if let Ok(name) = std::env::var(RUN_ENV) {
+        run_scenario(&name, scale);
+        return;
+    }
     // `cargo bench` passes `--bench`; other words select scenarios.
     let wanted: Vec<String> = std::env::args()
         .skip(1)
@@ -61,35 +66,65 @@ fn main() {
         .map(|a| a.to_lowercase())
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    let scale = Scale::from_env();
     println!(
         "ilink-rs end-to-end benchmarks, scale {scale:?}, {} CPUs ({})",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
+    let mut rows: Vec<Row> = Vec::new();
+    for name in ["p1", "p2", "p3", "p4", "p5"]
+        .into_iter()
+        .filter(|n| run(n))
+    {
+        rows.extend(run_in_own_process(name));
+    }
+    print_table(&rows);
+}
+
+/// Environment variable that makes the executable run one scenario.
+const RUN_ENV: &str = "ILINK_BENCH_RUN";
+
+/// Runs a scenario in a fresh process, so that memory one scenario leaves
+/// behind (allocators rarely give it back) cannot blur the next one's figures.
+fn run_in_own_process(name: &str) -> Vec<Row> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().expect("own executable");
+    let mut child = std::process::Command::new(exe)
+        .env(RUN_ENV, name)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("scenario process starts");
+    let mut rows = Vec::new();
+    let out = child.stdout.take().expect("piped stdout");
+    for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+        match Row::from_line(&line) {
+            Some(row) => rows.push(row),
+            None => println!("{line}"),
+        }
+    }
+    let _ = child.wait();
+    rows
+}
+
+/// The body of a scenario process: runs it and prints its rows.
+fn run_scenario(name: &str, scale: Scale) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let mut rows: Vec<Row> = Vec::new();
-    rt.block_on(async {
-        if run("p1") {
-            rows.extend(scenarios::p1(scale).await);
-        }
-        if run("p2") {
-            rows.extend(scenarios::p2(scale).await);
-        }
-        if run("p3") {
-            rows.extend(scenarios::p3(scale).await);
-        }
-        if run("p4") {
-            rows.extend(scenarios::p4(scale).await);
-        }
-        if run("p5") {
-            rows.extend(scenarios::p5(scale).await);
+    let rows = rt.block_on(async {
+        match name {
+            "p1" => scenarios::p1(scale).await,
+            "p2" => scenarios::p2(scale).await,
+            "p3" => scenarios::p3(scale).await,
+            "p4" => scenarios::p4(scale).await,
+            "p5" => scenarios::p5(scale).await,
+            _ => Vec::new(),
         }
     });
-    print_table(&rows);
+    for r in rows {
+        println!("{}", r.to_line());
+    }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
 }
 

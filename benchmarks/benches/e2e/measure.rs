@@ -49,12 +49,38 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 /// One line of the final table.
 pub struct Row {
-    pub scenario: &'static str,
+    pub scenario: String,
     pub metric: String,
     pub framework: String,
     pub baseline: String,
     pub ratio: String,
     pub goal: String,
+}
+
+impl Row {
+    /// One tab-separated line, how a scenario process hands its rows over.
+    pub fn to_line(&self) -> String {
+        format!(
+            "ROW\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.scenario, self.metric, self.framework, self.baseline, self.ratio, self.goal
+        )
+    }
+
+    /// Parses [`Row::to_line`].
+    pub fn from_line(line: &str) -> Option<Row> {
+        let f: Vec<&str> = line.strip_prefix("ROW\t")?.split('\t').collect();
+        let [scenario, metric, framework, baseline, ratio, goal] = f.as_slice() else {
+            return None;
+        };
+        Some(Row {
+            scenario: (*scenario).to_owned(),
+            metric: (*metric).to_owned(),
+            framework: (*framework).to_owned(),
+            baseline: (*baseline).to_owned(),
+            ratio: (*ratio).to_owned(),
+            goal: (*goal).to_owned(),
+        })
+    }
 }
 
 /// Prints the rows as a Markdown table (pasteable into `docs/benchmarks.md`).
