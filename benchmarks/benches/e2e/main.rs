@@ -117,6 +117,7 @@ fn run_scenario(name: &str, scale: Scale) {
             "p1" => scenarios::p1(scale).await,
             "p2" => scenarios::p2(scale).await,
             "p3" => scenarios::p3(scale).await,
+            "p3floor" => scenarios::p3_floor(scale).await,
             "p4" => scenarios::p4(scale).await,
             "p5" => scenarios::p5(scale).await,
             _ => Vec::new(),

@@ -541,3 +541,62 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
         ),
     ]
 }
+
+/// An actor that does nothing: what one ractor actor costs at least.
+struct Idle;
+
+impl ractor::Actor for Idle {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ractor::ActorRef<()>,
+        _args: (),
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// P3's floor, in a process of its own: RSS per idle ractor actor (what a
+/// session costs before any of its own state), next to a plain tokio task
+/// waiting on an unbounded channel of boxed messages.
+pub async fn p3_floor(scale: Scale) -> Vec<Row> {
+    let n = scale.pick(10_000, 100_000);
+    let rss0 = rss_kib();
+    let mut actors = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (actor, _) = ractor::Actor::spawn(None, Idle, ())
+            .await
+            .expect("actor spawns");
+        actors.push(actor);
+    }
+    let rss1 = rss_kib();
+    // Kept alive while the tasks are measured, so their memory is not reused.
+    let mut senders = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Box<u64>>();
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        senders.push(tx);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss2 = rss_kib();
+    let per_actor = rss1.saturating_sub(rss0) as f64 * 1024.0 / n as f64;
+    let per_task = rss2.saturating_sub(rss1) as f64 * 1024.0 / n as f64;
+    println!(
+        "\nP3 floor: {n} idle ractor actors: {per_actor:.0} B each; {n} tokio tasks with a channel: {per_task:.0} B each"
+    );
+    for a in &actors {
+        a.stop(None);
+    }
+    drop(senders);
+    vec![row(
+        "P3",
+        "floor: RSS per idle ractor actor vs tokio task + channel (B)",
+        format!("{per_actor:.0}"),
+        format!("{per_task:.0}"),
+        per_actor / per_task,
+        "-",
+    )]
+}
