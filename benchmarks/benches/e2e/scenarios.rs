@@ -94,7 +94,7 @@ pub async fn p1(scale: Scale) -> Vec<Row> {
     let mut sim = SimChild::spawn(Duration::from_secs(1)).await;
     let accts = sim.accounts(2).await;
 
-    let c = Counters::default();
+    let c = Counters::with_latency();
     let options = ilink_framework::BotOptions {
         // One running handler per conversation: the default of 256 would
         // queue the rest (documented in docs/benchmarks.md).
@@ -118,6 +118,21 @@ pub async fn p1(scale: Scale) -> Vec<Row> {
     let wall = start.elapsed();
     bot.shutdown().await;
     let ideal = delay * per as u32;
+    // The k-th conversation's k-th round starts at k x 200 ms plus what the
+    // framework adds; the slowest start of each round shows where it adds it.
+    let starts = c.sorted_starts();
+    let rounds: Vec<String> = (1..=per)
+        .map(|k| {
+            format!(
+                "{:.0}",
+                starts.get(k * convs - 1).copied().unwrap_or(0) as f64 / 1000.0
+            )
+        })
+        .collect();
+    println!(
+        "  slowest handler start of each round (ms after enqueue): {}",
+        rounds.join(", ")
+    );
     println!(
         "  framework: {:.2} s for {total} messages ({} failed); ideal {:.2} s",
         wall.as_secs_f64(),
