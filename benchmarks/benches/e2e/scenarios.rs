@@ -217,6 +217,12 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
     let (fw_cpu, fw_sim) = (cpu_seconds() - cpu0, sim.number("cpu").await - sim0);
     bot.shutdown().await;
 
+    let (raw_polls, fw_polls) = (sim.number("polls 1").await, sim.number("polls 0").await);
+    println!(
+        "  messages per getupdates: raw {:.1}, framework {:.1}",
+        total as f64 / raw_polls,
+        total as f64 / fw_polls
+    );
     let rate = |w: Duration| total as f64 / w.as_secs_f64();
     let us = |s: f64| s * 1e6 / total as f64;
     for (name, wall, cpu, simcpu, c) in [

@@ -15,6 +15,7 @@
 //!   over the users; answers `ok <seconds it took>`.
 //! - `latency A`: from enqueue (the text echoed back) to the reply being recorded
 //!   by the simulator: `ok <count> <p50 µs> <p99 µs> <max µs>`.
+//! - `polls A`: how many `getupdates` account `A` made.
 //! - `cpu`, `rss`: the child's own CPU seconds and resident KiB.
 
 use std::io::{BufRead as _, Write as _};
@@ -215,6 +216,22 @@ pub fn child_main(longpoll_ms: u64) {
                     percentile(&lat, 0.99),
                     lat.last().copied().unwrap_or(0)
                 )
+            }
+            Some("polls") => {
+                let bearer = format!("Bearer {}", accounts[num(1)].token.expose());
+                let count = rt.block_on(sim.wait_for_state("polls", Duration::from_secs(1), |r| {
+                    Some(
+                        r.requests
+                            .iter()
+                            .filter(|q| q.endpoint == Some(ilink_core::Endpoint::GetUpdates))
+                            .filter(|q| {
+                                q.headers.get("authorization").and_then(|v| v.to_str().ok())
+                                    == Some(bearer.as_str())
+                            })
+                            .count(),
+                    )
+                }));
+                count.unwrap_or(0).to_string()
             }
             Some("cpu") => format!("{:.3}", cpu_seconds()),
             Some("rss") => rss_kib().to_string(),
