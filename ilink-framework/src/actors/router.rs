@@ -310,6 +310,11 @@ impl RouterState {
                 slot.pending.remove(pos);
                 self.args.handling.end();
             }
+            if slot.pending.is_empty() {
+                // An idle conversation should not keep a buffer of entries
+                // (hundreds of bytes each) until it is evicted.
+                slot.pending = VecDeque::new();
+            }
             slot.last_active = Instant::now();
         }
     }

@@ -79,7 +79,9 @@ impl Actor for Session {
             conversation = %state.args.key,
             message_id = entry.msg.message_id,
         );
-        state.run(entry).instrument(span).await;
+        // Boxed so that an idle session's task stays small: ractor keeps
+        // the largest `handle` future's size for the actor's whole life.
+        Box::pin(state.run(entry).instrument(span)).await;
         // The router takes the entry out of the inbox and counts it done.
         let _ = state.args.router.send_message(RouterMsg::Done {
             key: state.args.key.clone(),

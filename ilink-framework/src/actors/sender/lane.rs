@@ -57,7 +57,7 @@ pub(crate) struct LaneContext {
 pub(crate) async fn run_lane(
     ctx: Arc<LaneContext>,
     user: String,
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    mut rx: mpsc::UnboundedReceiver<Box<Job>>,
 ) {
     let opts = &ctx.shared.options;
     let mut pacer = Pacer::new(opts.pacing_burst, opts.pacing_window);
@@ -70,12 +70,14 @@ pub(crate) async fn run_lane(
                 // actor sees the closed lane and opens a new one.
                 rx.close();
                 while let Some(job) = rx.recv().await {
-                    process(&ctx, &mut pacer, job).await;
+                    Box::pin(process(&ctx, &mut pacer, *job)).await;
                 }
                 break;
             }
         };
-        process(&ctx, &mut pacer, job).await;
+        // Boxed: the sending future (retries, chunks, uploads) is large, and
+        // inline it would make every idle lane task that large too.
+        Box::pin(process(&ctx, &mut pacer, *job)).await;
     }
     tracing::trace!(account = %ctx.shared.account, user = %user, "lane closed");
 }

@@ -29,7 +29,7 @@ use crate::store::StoreError;
 /// Messages of the Sender actor.
 pub(crate) enum SenderMsg {
     /// Queue a message for its recipient's lane.
-    Send(Job),
+    Send(Box<Job>),
     /// A user wrote: their newest context token, which restarts the quota.
     ObserveToken {
         user: String,
@@ -49,7 +49,9 @@ pub(crate) struct Sender;
 
 /// State of the Sender actor.
 pub(crate) struct SenderState {
-    lanes: HashMap<String, mpsc::UnboundedSender<Job>>,
+    // Boxed jobs keep a channel's first block (32 slots, allocated when the
+    // lane opens) at 32 pointers instead of 32 whole jobs per recipient.
+    lanes: HashMap<String, mpsc::UnboundedSender<Box<Job>>>,
     lanes_at_last_sweep: usize,
     ctx: Arc<LaneContext>,
     typing: Arc<Typing>,
@@ -123,7 +125,7 @@ impl Actor for Sender {
 }
 
 impl SenderState {
-    fn enqueue(&mut self, job: Job) {
+    fn enqueue(&mut self, job: Box<Job>) {
         let user = job.user.clone();
         let job = match self.lanes.get(&user) {
             Some(tx) => match tx.send(job) {
@@ -182,12 +184,12 @@ impl Outbox {
     async fn submit(&self, user: &str, payload: Payload) -> Result<Vec<SentMessage>, SendError> {
         let (reply, rx) = oneshot::channel();
         self.in_flight.begin();
-        let job = Job {
+        let job = Box::new(Job {
             user: user.to_owned(),
             payload,
             reply,
             span: tracing::Span::current(),
-        };
+        });
         if let Err(e) = self.actor.send_message(SenderMsg::Send(job)) {
             self.in_flight.end();
             tracing::warn!(account = %self.account, error = %e, "sender is gone");

@@ -1,0 +1,143 @@
+//! End-to-end benchmarks: the real framework against the simulator over
+//! loopback HTTP, each scenario with a baseline measured in the same run.
+//!
+//! ```text
+//! cargo bench -p ilink-benchmarks --bench e2e                 # all, reduced size
+//! ILINK_BENCH_SCALE=full cargo bench -p ilink-benchmarks --bench e2e -- p2 p5
+//! ```
+//!
+//! Scenarios (see `docs/benchmarks.md` for how to read the figures):
+//! - `p1` slow (LLM-like) handlers vs the ideal and the seed SDK's loop;
+//! - `p2` overhead of an instant echo vs raw ilink-core calls;
+//! - `p3` memory per live conversation and after idle eviction;
+//! - `p4` many idle accounts in one process;
+//! - `p5` latency at a steady rate.
+//!
+//! The simulator runs in a child process (see [`sim`]) so that its CPU and
+//! memory stay out of the figures. Nothing here asserts on time: it prints.
+
+mod bots;
+mod measure;
+mod scenarios;
+mod sim;
+
+use measure::{Row, print_table};
+
+/// Reduced or full size, from `ILINK_BENCH_SCALE` (`small`, the default, or `full`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Quick: every scenario in well under a minute.
+    Small,
+    /// The sizes of issue #7 (minutes in total).
+    Full,
+}
+
+impl Scale {
+    fn from_env() -> Self {
+        match std::env::var("ILINK_BENCH_SCALE").as_deref() {
+            Ok("full") => Scale::Full,
+            _ => Scale::Small,
+        }
+    }
+
+    /// `small` or `full` size of a parameter.
+    pub fn pick<T>(self, small: T, full: T) -> T {
+        match self {
+            Scale::Small => small,
+            Scale::Full => full,
+        }
+    }
+}
+
+fn main() {
+    if let Ok(ms) = std::env::var(sim::CHILD_ENV) {
+        sim::child_main(ms.parse().unwrap_or(1000));
+        return;
+    }
+    let scale = Scale::from_env();
+    if let Ok(name) = std::env::var(RUN_ENV) {
+        run_scenario(&name, scale);
+        return;
+    }
+    // `cargo bench` passes `--bench`; other words select scenarios.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(|a| a.to_lowercase())
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    println!(
+        "ilink-rs end-to-end benchmarks, scale {scale:?}, {} CPUs ({})",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    // The P3 floor runs with P3, in a process of its own.
+    let run = |name: &str| run(name.trim_end_matches("floor"));
+    for name in ["p1", "p2", "p3", "p3floor", "p4", "p5"]
+        .into_iter()
+        .filter(|n| run(n))
+    {
+        rows.extend(run_in_own_process(name));
+    }
+    print_table(&rows);
+}
+
+/// Environment variable that makes the executable run one scenario.
+const RUN_ENV: &str = "ILINK_BENCH_RUN";
+
+/// Runs a scenario in a fresh process, so that memory one scenario leaves
+/// behind (allocators rarely give it back) cannot blur the next one's figures.
+fn run_in_own_process(name: &str) -> Vec<Row> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().expect("own executable");
+    let mut child = std::process::Command::new(exe)
+        .env(RUN_ENV, name)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("scenario process starts");
+    let mut rows = Vec::new();
+    let out = child.stdout.take().expect("piped stdout");
+    for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+        match Row::from_line(&line) {
+            Some(row) => rows.push(row),
+            None => println!("{line}"),
+        }
+    }
+    let _ = child.wait();
+    rows
+}
+
+/// The body of a scenario process: runs it and prints its rows.
+fn run_scenario(name: &str, scale: Scale) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rows = rt.block_on(async {
+        match name {
+            "p1" => scenarios::p1(scale).await,
+            "p2" => scenarios::p2(scale).await,
+            "p3" => scenarios::p3(scale).await,
+            "p3floor" => scenarios::p3_floor(scale).await,
+            "p4" => scenarios::p4(scale).await,
+            "p5" => scenarios::p5(scale).await,
+            _ => Vec::new(),
+        }
+    });
+    for r in rows {
+        println!("{}", r.to_line());
+    }
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

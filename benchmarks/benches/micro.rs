@@ -1,0 +1,155 @@
+//! Criterion micro benchmarks of the hot pure functions: decoding a
+//! `getupdates` batch, chunking a long reply, matching and parsing a command,
+//! and the CDN's AES-128-ECB on 1 MB.
+//!
+//! `cargo bench -p ilink-benchmarks --bench micro`; with `ILINK_BENCH_SCALE=small`
+//! each benchmark samples for a fraction of the usual time (a quick look, not a
+//! figure to publish).
+
+// criterion_group! generates a public function without docs.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ilink_core::Secret;
+use ilink_core::crypto::AesKey;
+use ilink_core::types::{
+    GetUpdatesResponse, MessageItem, MessageState, MessageType, WeixinMessage,
+};
+use ilink_framework::command::{ArgSpec, CommandSet, CommandSpec};
+
+/// A batch shaped like what the server sends: ids above 2^53, a context
+/// token, one text item each.
+fn updates_batch(n: usize) -> String {
+    let msgs: Vec<WeixinMessage> = (0..n)
+        .map(|i| WeixinMessage {
+            seq: Some(i as i64 + 1),
+            message_id: Some((1u64 << 53) + 7919 * i as u64),
+            from_user_id: Some(format!("user-{i}@im.wechat")),
+            to_user_id: Some("bot@im.bot".into()),
+            create_time_ms: Some(1_760_000_000_000 + i as i64),
+            session_id: Some(format!("user-{i}@im.wechat#bot@im.bot")),
+            message_type: Some(MessageType::User),
+            message_state: Some(MessageState::Finish),
+            item_list: vec![MessageItem::text(format!("hello number {i}, how are you?"))],
+            context_token: Some(Secret::new(format!("ctx-{i:032}"))),
+            ..WeixinMessage::default()
+        })
+        .collect();
+    serde_json::json!({
+        "ret": 0,
+        "msgs": msgs,
+        "get_updates_buf": "Ym90QGltLmJvdDo0MjpkZWFkYmVlZg==",
+        "longpolling_timeout_ms": 35000,
+    })
+    .to_string()
+}
+
+/// About 100 KB of mixed prose: paragraphs, lines, CJK and emoji, so every
+/// boundary rule of the splitter is exercised.
+fn long_text() -> String {
+    let para = "The quick brown fox jumps over the lazy dog. 敏捷的棕色狐狸跳过了懒狗。 \
+                Emoji 👩‍👩‍👧 and flags 🇨🇳 stay whole.\nA second line of the paragraph.\n\n";
+    para.repeat(100_000 / para.len() + 1)
+}
+
+fn commands() -> CommandSet {
+    let mut set = CommandSet::new();
+    set.add(
+        CommandSpec::new("add")
+            .alias("plus")
+            .docs("Add two integers.")
+            .arg(ArgSpec::required("a", "i64"))
+            .arg(ArgSpec::required("b", "i64")),
+    )
+    .expect("valid spec");
+    set.add(
+        CommandSpec::new("say")
+            .docs("Repeat a text.")
+            .arg(ArgSpec::required("who", "String"))
+            .arg(ArgSpec::rest("rest", "String")),
+    )
+    .expect("valid spec");
+    for name in ["help", "weather", "remind", "todo", "stats", "ping"] {
+        set.add(CommandSpec::new(name).docs("Something."))
+            .expect("valid spec");
+    }
+    set
+}
+
+fn micro(c: &mut Criterion) {
+    let batch = updates_batch(100);
+    let mut g = c.benchmark_group("getupdates_decode");
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("100_messages", |b| {
+        b.iter(|| serde_json::from_str::<GetUpdatesResponse>(black_box(&batch)).expect("decodes"))
+    });
+    g.finish();
+
+    let text = long_text();
+    let mut g = c.benchmark_group("split_text");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("100KB_at_4000", |b| {
+        b.iter(|| ilink_core::chunk::split_text(black_box(&text), 4000))
+    });
+    g.finish();
+
+    let set = commands();
+    let mut g = c.benchmark_group("command");
+    g.bench_function("find_and_parse_add", |b| {
+        b.iter(|| {
+            let inv = set.find(black_box("／plus 40 2")).expect("a command");
+            let args = inv.split_args().expect("args");
+            let (a, b): (i64, i64) = (args.get(0).expect("a"), args.get(1).expect("b"));
+            a + b
+        })
+    });
+    g.bench_function("find_and_parse_quoted", |b| {
+        b.iter(|| {
+            let inv = set
+                .find(black_box(r#"/say "Alice Smith" hello there, how are you"#))
+                .expect("a command");
+            let args = inv.split_args().expect("args");
+            args.get::<String>(0).expect("who")
+        })
+    });
+    g.bench_function("not_a_command", |b| {
+        b.iter(|| {
+            set.find(black_box("just chatting, nothing to see"))
+                .is_err()
+        })
+    });
+    g.finish();
+
+    let key = AesKey::from_bytes(*b"0123456789abcdef");
+    let plain = vec![0x5au8; 1 << 20];
+    let cipher = key.encrypt(&plain);
+    let mut g = c.benchmark_group("aes128_ecb");
+    g.throughput(Throughput::Bytes(plain.len() as u64));
+    g.bench_function("encrypt_1MB", |b| b.iter(|| key.encrypt(black_box(&plain))));
+    g.bench_function("decrypt_1MB", |b| {
+        b.iter(|| key.decrypt(black_box(&cipher)).expect("decrypts"))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    let small = std::env::var("ILINK_BENCH_SCALE").is_ok_and(|s| s == "small");
+    let c = Criterion::default();
+    if small {
+        c.sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
+    } else {
+        c
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = micro
+}
+criterion_main!(benches);
