@@ -40,6 +40,13 @@ pub enum FaultAction {
         /// The HTTP status code.
         status: u16,
     },
+    /// The request is processed (a message is delivered), but its answer is
+    /// lost: the client sees this HTTP status, as when a gateway fails after
+    /// the server did its work. A retry must reuse the `client_id`.
+    LostResponse {
+        /// The status the client sees instead of the real answer.
+        status: u16,
+    },
     /// Wait, then run the endpoint normally.
     Delay {
         /// The delay in milliseconds.
@@ -235,6 +242,16 @@ pub(crate) async fn intercept(State(sh): State<Arc<Shared>>, req: Request, next:
         FaultAction::Status { status } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             (status, format!("injected fault: HTTP {}", status.as_u16())).into_response()
+        }
+        FaultAction::LostResponse { status } => {
+            // Let the request take effect, then throw the answer away.
+            let _ = next.run(req).await;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (
+                status,
+                format!("injected fault: answer lost, HTTP {}", status.as_u16()),
+            )
+                .into_response()
         }
         FaultAction::Delay { ms } => {
             tokio::select! {

@@ -217,3 +217,31 @@ async fn control_api_drives_a_conversation() {
     assert_eq!(c["ilink_bot_id"], "new@im.bot");
     assert_eq!(sim.accounts().len(), 2);
 }
+
+#[tokio::test]
+async fn a_lost_response_still_delivers_the_message() {
+    let sim = start().await;
+    let bot = sim.add_account("bot-a");
+    let client = TestBot::new(&sim, &bot);
+    sim.user(&bot, "u@im.wechat").say("hi").await;
+    let msgs = client.poll_msgs().await;
+    let ctx = msgs[0]["context_token"].clone();
+    sim.inject(Fault::on(
+        Endpoint::SendMessage,
+        FaultAction::LostResponse { status: 502 },
+    ));
+    let (status, _) = client
+        .post(
+            "ilink/bot/sendmessage",
+            json!({"msg": {
+                "from_user_id": "", "to_user_id": "u@im.wechat", "client_id": "lost-1",
+                "message_type": 2, "message_state": 2, "context_token": ctx,
+                "item_list": [{"type": 1, "text_item": {"text": "hello"}}]
+            }}),
+        )
+        .await;
+    assert_eq!(status, 502, "the client never sees the real answer");
+    let delivered = sim.delivered_to(&bot, "u@im.wechat");
+    assert_eq!(delivered.len(), 1, "but the server did deliver");
+    assert_eq!(delivered[0].client_id.as_deref(), Some("lost-1"));
+}
