@@ -8,13 +8,12 @@
 //! up with every accepted message.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 use ilink_core::chunk::{DEFAULT_CHUNK_LIMIT, split_text};
 use ilink_core::{Api, ApiCode, Error as CoreError, ILinkClient, SentMessage};
 use ilink_framework::store::{ContextTokenRecord, FileStore, StateStore, now_ms};
-use ilink_framework::{AccountId, BotOptions};
+use ilink_framework::{AccountId, BotOptions, QuotaState, SendError};
 use serde_json::{Value, json};
 
 use crate::exit::CliError;
@@ -50,71 +49,53 @@ pub struct SendArgs {
     pub force: bool,
 }
 
-/// Where a user's quota stands before the send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Quota {
-    /// Messages sent with the newest token.
-    pub sent: u32,
-    /// Messages allowed per token.
-    pub limit: u32,
-    /// Age of the newest token.
-    pub age: Duration,
-    /// How long a token allows replies.
-    pub ttl: Duration,
-}
+/// The framework's quota rule (the one the Sender enforces), with the
+/// CLI's wording and exit codes.
+pub struct Quota(QuotaState);
 
 impl Quota {
     fn of(record: &ContextTokenRecord, options: &BotOptions, now_ms: i64) -> Self {
-        Self {
-            sent: record.sent,
-            limit: options.quota_per_context,
-            age: Duration::from_millis(now_ms.saturating_sub(record.received_at_ms).max(0) as u64),
-            ttl: options.context_ttl,
-        }
-    }
-
-    /// Messages still allowed.
-    pub fn remaining(&self) -> u32 {
-        self.limit.saturating_sub(self.sent)
+        Self(QuotaState::of(Some(record), options, now_ms))
     }
 
     /// Whether `n` more messages may be sent to `user`; the error says why not.
     pub fn check(&self, user: &str, n: u32) -> Result<(), CliError> {
-        if self.age > self.ttl {
-            return Err(CliError::ContextExpired {
+        let q = &self.0;
+        match q.check(user, n) {
+            Ok(()) => Ok(()),
+            Err(SendError::ContextExpired { age, .. }) => Err(CliError::ContextExpired {
                 user: user.to_owned(),
-                age: self.age,
-                ttl: self.ttl,
-            });
-        }
-        if self.sent.saturating_add(n) > self.limit {
-            return Err(CliError::QuotaExhausted {
+                age,
+                ttl: q.ttl,
+            }),
+            Err(_) => Err(CliError::QuotaExhausted {
                 user: user.to_owned(),
-                sent: self.sent,
-                limit: self.limit,
-            });
+                sent: q.sent,
+                limit: q.limit,
+            }),
         }
-        Ok(())
     }
 
     /// The human line shown before sending.
     pub fn line(&self, user: &str) -> String {
+        let q = &self.0;
         format!(
             "quota for {user}: {} of {} sent, {} remaining; context token age {}",
-            self.sent,
-            self.limit,
-            self.remaining(),
-            human_duration(self.age)
+            q.sent,
+            q.limit,
+            q.remaining,
+            human_duration(q.token_age)
         )
     }
 
     fn json(&self) -> Value {
+        let q = &self.0;
         json!({
-            "sent": self.sent,
-            "limit": self.limit,
-            "remaining": self.remaining(),
-            "token_age_secs": self.age.as_secs(),
-            "expired": self.age > self.ttl,
+            "sent": q.sent,
+            "limit": q.limit,
+            "remaining": q.remaining,
+            "token_age_secs": q.token_age.as_secs(),
+            "expired": q.expired,
         })
     }
 }
@@ -254,9 +235,9 @@ fn send_error(
     if e.api().is_some_and(|a| a.code() == ApiCode::Rejected) {
         let mut context = format!(
             "{} of {} messages were sent with this context token, which is {} old",
-            quota.sent + accepted,
-            quota.limit,
-            human_duration(quota.age)
+            quota.0.sent + accepted,
+            quota.0.limit,
+            human_duration(quota.0.token_age)
         );
         if let Some(n) = text_chars {
             context.push_str(&format!("; the text has {n} characters"));
@@ -284,7 +265,7 @@ mod tests {
     #[test]
     fn quota_allows_ten_messages_per_token() {
         let q = quota(9, 60);
-        assert_eq!(q.remaining(), 1);
+        assert_eq!(q.0.remaining, 1);
         assert!(q.check("u", 1).is_ok());
         assert_eq!(q.check("u", 2).unwrap_err().code(), crate::exit::REFUSED);
         assert_eq!(

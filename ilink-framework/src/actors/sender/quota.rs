@@ -19,19 +19,99 @@ use crate::error::SendError;
 use crate::options::BotOptions;
 use crate::store::{ContextTokenRecord, StateStore, StoreError, now_ms};
 
-/// Where a user's quota stands.
+/// Where a user's quota stands: the one rule for "may the bot send now",
+/// shared by the Sender and tools such as `ilink send`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ilink_framework::{BotOptions, QuotaState};
+/// use ilink_framework::store::ContextTokenRecord;
+///
+/// let record = ContextTokenRecord { token: "ctx".into(), received_at_ms: 1_000, sent: 9 };
+/// let quota = QuotaState::of(Some(&record), &BotOptions::default(), 61_000);
+/// assert_eq!(quota.remaining, 1);
+/// assert_eq!(quota.token_age, Duration::from_secs(60));
+/// assert!(quota.check("u", 1).is_ok());
+/// assert!(quota.check("u", 2).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QuotaState {
     /// Whether the user has ever written (a context token is stored).
     pub has_context: bool,
     /// Messages sent with the newest token.
     pub sent: u32,
+    /// Messages allowed per inbound message.
+    pub limit: u32,
     /// Messages still allowed before the user must write again.
     pub remaining: u32,
     /// Age of the newest token.
     pub token_age: Duration,
+    /// How long a token allows replies.
+    pub ttl: Duration,
     /// Whether the token is too old to reply with.
     pub expired: bool,
+}
+
+impl QuotaState {
+    /// The quota given the user's newest token record (if any) at `now_ms`.
+    pub fn of(record: Option<&ContextTokenRecord>, options: &BotOptions, now_ms: i64) -> Self {
+        let limit = options.quota_per_context;
+        let ttl = options.context_ttl;
+        match record {
+            Some(r) => {
+                let token_age =
+                    Duration::from_millis(now_ms.saturating_sub(r.received_at_ms).max(0) as u64);
+                let expired = token_age > ttl;
+                Self {
+                    has_context: true,
+                    sent: r.sent,
+                    limit,
+                    remaining: if expired {
+                        0
+                    } else {
+                        limit.saturating_sub(r.sent)
+                    },
+                    token_age,
+                    ttl,
+                    expired,
+                }
+            }
+            None => Self {
+                has_context: false,
+                sent: 0,
+                limit,
+                remaining: 0,
+                token_age: Duration::ZERO,
+                ttl,
+                expired: false,
+            },
+        }
+    }
+
+    /// Whether `n` more messages may be sent to `user`; the error says why not.
+    pub fn check(&self, user: &str, n: u32) -> Result<(), SendError> {
+        if !self.has_context {
+            return Err(SendError::NoContext {
+                user: user.to_owned(),
+            });
+        }
+        if self.expired {
+            return Err(SendError::ContextExpired {
+                user: user.to_owned(),
+                age: self.token_age,
+            });
+        }
+        if self.sent.saturating_add(n) > self.limit {
+            return Err(SendError::QuotaExhausted {
+                user: user.to_owned(),
+                sent: self.sent,
+                limit: self.limit,
+                token_age: self.token_age,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Newest context token per user, with send counts; memory in front of the store.
@@ -39,8 +119,7 @@ pub(crate) struct TokenBook {
     account: AccountId,
     store: Arc<dyn StateStore>,
     cache: DashMap<String, ContextTokenRecord>,
-    limit: u32,
-    ttl: Duration,
+    options: BotOptions,
 }
 
 impl TokenBook {
@@ -53,8 +132,7 @@ impl TokenBook {
             account,
             store,
             cache: DashMap::new(),
-            limit: options.quota_per_context,
-            ttl: options.context_ttl,
+            options: options.clone(),
         }
     }
 
@@ -94,25 +172,11 @@ impl TokenBook {
 
     /// The token to send `n` messages with, or why they may not be sent.
     pub(crate) fn reserve(&self, user: &str, n: u32) -> Result<(Secret, u32, Duration), SendError> {
-        let rec = self.load(user)?.ok_or_else(|| SendError::NoContext {
-            user: user.to_owned(),
-        })?;
-        let age = age_of(rec.received_at_ms);
-        if age > self.ttl {
-            return Err(SendError::ContextExpired {
-                user: user.to_owned(),
-                age,
-            });
-        }
-        if rec.sent.saturating_add(n) > self.limit {
-            return Err(SendError::QuotaExhausted {
-                user: user.to_owned(),
-                sent: rec.sent,
-                limit: self.limit,
-                token_age: age,
-            });
-        }
-        Ok((rec.token, rec.sent, age))
+        let record = self.load(user)?;
+        let quota = QuotaState::of(record.as_ref(), &self.options, now_ms());
+        quota.check(user, n)?;
+        let token = record.map(|r| r.token).unwrap_or_default();
+        Ok((token, quota.sent, quota.token_age))
     }
 
     /// Counts one message sent with `token` (if it is still the newest).
@@ -136,35 +200,12 @@ impl TokenBook {
     }
 
     pub(crate) fn state(&self, user: &str) -> Result<QuotaState, StoreError> {
-        Ok(match self.load(user)? {
-            Some(r) => {
-                let age = age_of(r.received_at_ms);
-                let expired = age > self.ttl;
-                QuotaState {
-                    has_context: true,
-                    sent: r.sent,
-                    remaining: if expired {
-                        0
-                    } else {
-                        self.limit.saturating_sub(r.sent)
-                    },
-                    token_age: age,
-                    expired,
-                }
-            }
-            None => QuotaState {
-                has_context: false,
-                sent: 0,
-                remaining: 0,
-                token_age: Duration::ZERO,
-                expired: false,
-            },
-        })
+        Ok(QuotaState::of(
+            self.load(user)?.as_ref(),
+            &self.options,
+            now_ms(),
+        ))
     }
-}
-
-fn age_of(received_at_ms: i64) -> Duration {
-    Duration::from_millis(now_ms().saturating_sub(received_at_ms).max(0) as u64)
 }
 
 /// Sliding-window pacing of sends to one user.
