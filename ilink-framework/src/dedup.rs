@@ -7,6 +7,8 @@
 //! sender and `seq`, or a fingerprint of sender, group, content and
 //! `create_time_ms` (which survives a new `message_id`).
 
+use std::borrow::Cow;
+
 use ilink_core::crypto::md5_hex;
 use ilink_core::types::WeixinMessage;
 
@@ -24,22 +26,37 @@ pub fn dedup_keys(msg: &WeixinMessage) -> Vec<String> {
         keys.push(format!("s:{}:{seq}", sanitize(from)));
     }
     if let Some(at) = msg.create_time_ms.filter(|t| *t != 0) {
-        let content = serde_json::to_string(&msg.item_list).unwrap_or_default();
-        let group = msg.group_id.as_deref().unwrap_or_default();
-        keys.push(format!(
-            "f:{}",
-            md5_hex(format!("{from}\u{1}{group}\u{1}{at}\u{1}{content}").as_bytes())
-        ));
+        keys.push(format!("f:{}", fingerprint(msg, from, at)));
     }
     keys
 }
 
+/// md5 of `{from}\u{1}{group}\u{1}{at}\u{1}{items as JSON}`, built in one
+/// buffer (the items are serialized straight into it).
+fn fingerprint(msg: &WeixinMessage, from: &str, at: i64) -> String {
+    use std::io::Write as _;
+    let group = msg.group_id.as_deref().unwrap_or_default();
+    let mut buf = Vec::with_capacity(from.len() + group.len() + 256);
+    let _ = write!(buf, "{from}\u{1}{group}\u{1}{at}\u{1}");
+    let start = buf.len();
+    if serde_json::to_writer(&mut buf, &msg.item_list).is_err() {
+        // As before: content that cannot be serialized counts as empty.
+        buf.truncate(start);
+    }
+    md5_hex(&buf)
+}
+
 /// Keys are stored one per line with tab separators; ids never legitimately
 /// contain control characters, so they are replaced rather than escaped.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -74,6 +91,19 @@ mod tests {
         let a = dedup_keys(&msg(1));
         let b = dedup_keys(&other);
         assert!(a.iter().all(|k| !b.contains(k)), "{a:?} vs {b:?}");
+    }
+
+    #[test]
+    fn fingerprint_is_md5_of_the_serialized_items() {
+        let mut m = msg(1);
+        m.group_id = Some("g".into());
+        m.item_list.push(MessageItem::text("two"));
+        let content = serde_json::to_string(&m.item_list).unwrap();
+        let expected = format!(
+            "f:{}",
+            md5_hex(format!("u@im.wechat\u{1}g\u{1}1700000000000\u{1}{content}").as_bytes())
+        );
+        assert!(dedup_keys(&m).contains(&expected));
     }
 
     #[test]

@@ -206,7 +206,7 @@ impl PollerState {
             if self
                 .args
                 .router
-                .send_message(RouterMsg::Inbound(Box::new(entry)))
+                .send_message(RouterMsg::Inbound(entry.into()))
                 .is_err()
             {
                 tracing::error!(account = %shared.account, "router is gone; message stays in the inbox");

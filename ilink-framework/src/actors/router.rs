@@ -25,10 +25,33 @@ use crate::handler::Handler;
 use crate::message::Message;
 use crate::store::{InboxEntry, now_ms};
 
+/// An inbox entry on its way to be handled. The message is wrapped once,
+/// when it leaves the inbox, and then shared (not copied) by the router's
+/// pending list, the session and the handler.
+#[derive(Clone)]
+pub(crate) struct Inbound {
+    /// The inbox entry's id.
+    pub(crate) id: u64,
+    /// The message.
+    pub(crate) message: Message,
+    /// When it was received, milliseconds since the epoch.
+    pub(crate) received_at_ms: i64,
+}
+
+impl From<InboxEntry> for Inbound {
+    fn from(entry: InboxEntry) -> Self {
+        Self {
+            id: entry.id,
+            message: Message::new(entry.msg),
+            received_at_ms: entry.received_at_ms,
+        }
+    }
+}
+
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
     /// A message from the inbox, to dispatch.
-    Inbound(Box<InboxEntry>),
+    Inbound(Inbound),
     /// A session finished handling an entry.
     Done {
         /// Its conversation.
@@ -58,7 +81,7 @@ struct Slot {
     actor: ActorRef<SessionMsg>,
     /// Dispatched, unfinished entries in order, kept so a session that dies
     /// can be restarted with them.
-    pending: VecDeque<InboxEntry>,
+    pending: VecDeque<Inbound>,
     last_active: Instant,
 }
 
@@ -107,7 +130,7 @@ impl Actor for Router {
                     tracing::info!(account = %state.args.shared.account, count = entries.len(), "replaying the inbox");
                 }
                 for entry in entries {
-                    state.inbound(&myself, entry, true).await;
+                    state.inbound(&myself, entry.into(), true).await;
                 }
             }
             Err(e) => {
@@ -126,7 +149,7 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Inbound(entry) => state.inbound(&myself, *entry, false).await,
+            RouterMsg::Inbound(entry) => state.inbound(&myself, entry, false).await,
             RouterMsg::Done { key, entry } => state.done(&key, entry),
             RouterMsg::Evict => state.evict_idle(),
         }
@@ -172,12 +195,12 @@ impl Actor for Router {
 }
 
 impl RouterState {
-    async fn inbound(&mut self, myself: &ActorRef<RouterMsg>, entry: InboxEntry, replay: bool) {
+    async fn inbound(&mut self, myself: &ActorRef<RouterMsg>, entry: Inbound, replay: bool) {
         let shared = self.args.shared.clone();
         let account = &shared.account;
         let store = &shared.store;
         let window = shared.options.dedup_window.as_millis() as i64;
-        let keys = dedup_keys(&entry.msg);
+        let keys = dedup_keys(entry.message.raw());
         match store.dedup_check_insert(account, &keys, entry.id, now_ms(), window) {
             Ok(Some(first)) => {
                 tracing::debug!(account = %account, entry = entry.id, first, "duplicate message dropped");
@@ -192,18 +215,18 @@ impl RouterState {
                 tracing::error!(account = %account, error = %e, "dedup store failed; handling the message")
             }
         }
-        let message = Message::new(entry.msg.clone());
+        let message = &entry.message;
         if let Some(token) = message.context_token() {
             let at = message.created_at_ms().unwrap_or(entry.received_at_ms);
             self.args
                 .outbox
                 .observe_token(message.sender(), token.clone(), at);
         }
-        let key = (self.args.key_fn)(&message);
+        let key = (self.args.key_fn)(message);
         if !replay {
             if let Some(slot) = self.sessions.get(&key) {
                 if slot.pending.len() >= shared.options.session_queue_cap {
-                    self.overflow(&key, &message, entry.id);
+                    self.overflow(&key, message, entry.id);
                     return;
                 }
             }
@@ -215,7 +238,7 @@ impl RouterState {
         &mut self,
         myself: &ActorRef<RouterMsg>,
         key: ConversationKey,
-        entry: InboxEntry,
+        entry: Inbound,
     ) {
         if !self.sessions.contains_key(&key) {
             match self.spawn_session(myself, &key).await {
@@ -312,7 +335,7 @@ impl RouterState {
             }
             if slot.pending.is_empty() {
                 // An idle conversation should not keep a buffer of entries
-                // (hundreds of bytes each) until it is evicted.
+                // until it is evicted.
                 slot.pending = VecDeque::new();
             }
             slot.last_active = Instant::now();
@@ -336,7 +359,7 @@ impl RouterState {
     }
 
     /// Forgets a session that ended; returns its unfinished entries.
-    fn forget(&mut self, id: ActorId) -> Vec<InboxEntry> {
+    fn forget(&mut self, id: ActorId) -> Vec<Inbound> {
         let Some(key) = self.by_actor.remove(&id) else {
             return Vec::new();
         };
@@ -347,7 +370,7 @@ impl RouterState {
         {
             return Vec::new();
         }
-        let pending: Vec<InboxEntry> = self
+        let pending: Vec<Inbound> = self
             .sessions
             .remove(&key)
             .map(|s| s.pending.into())

@@ -12,20 +12,18 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
-use super::router::RouterMsg;
+use super::router::{Inbound, RouterMsg};
 use super::sender::Outbox;
 use super::shared::AccountShared;
 use crate::context::{Context, StateMap};
 use crate::conversation::ConversationKey;
 use crate::error::FrameworkError;
 use crate::handler::Handler;
-use crate::message::Message;
-use crate::store::InboxEntry;
 
 /// Messages of a Session actor.
 pub(crate) enum SessionMsg {
     /// Handle this inbox entry.
-    Handle(InboxEntry),
+    Handle(Inbound),
 }
 
 /// The Session actor.
@@ -77,7 +75,7 @@ impl Actor for Session {
             "message",
             account = %state.args.shared.account,
             conversation = %state.args.key,
-            message_id = entry.msg.message_id,
+            message_id = entry.message.message_id(),
         );
         // Boxed so that an idle session's task stays small: ractor keeps
         // the largest `handle` future's size for the actor's whole life.
@@ -107,11 +105,11 @@ impl Actor for Session {
 }
 
 impl SessionState {
-    async fn run(&mut self, entry: InboxEntry) {
+    async fn run(&mut self, entry: Inbound) {
         // Bounded across all accounts; a closed semaphore only happens at
         // teardown, where running without a permit is harmless.
         let _permit = self.args.limiter.clone().acquire_owned().await.ok();
-        let message = Message::new(entry.msg);
+        let message = entry.message;
         let mut ctx = Context::new(
             self.args.shared.clone(),
             self.args.key.clone(),

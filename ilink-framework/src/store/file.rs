@@ -210,7 +210,7 @@ fn load_dedup_log(path: &Path) -> Result<DedupLog, StoreError> {
                     continue;
                 };
                 if let (Ok(at), Ok(entry)) = (at.parse::<i64>(), entry.parse::<u64>()) {
-                    index.insert(key.to_owned(), entry, at);
+                    index.insert(key, entry, at);
                 }
             }
         }

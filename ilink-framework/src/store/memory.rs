@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the state store for tests and throwaway bots.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::{ContextTokenRecord, InboxEntry, StateStore, StoreError};
 use crate::account::{AccountId, Credentials};
@@ -35,10 +35,11 @@ impl MemoryStore {
 }
 
 /// Recent dedup keys of one account with the entry that first carried them.
+/// Each key is allocated once and shared by the map and the expiry order.
 #[derive(Debug, Default)]
 pub(crate) struct DedupIndex {
-    keys: HashMap<String, (u64, i64)>,
-    order: VecDeque<(i64, String)>,
+    keys: HashMap<Arc<str>, (u64, i64)>,
+    order: VecDeque<(i64, Arc<str>)>,
 }
 
 impl DedupIndex {
@@ -51,22 +52,26 @@ impl DedupIndex {
     ) -> Option<u64> {
         self.expire(now_ms, window_ms);
         for key in keys {
-            if let Some((owner, _)) = self.keys.get(key) {
+            if let Some((owner, _)) = self.keys.get(key.as_str()) {
                 if *owner != entry {
                     return Some(*owner);
                 }
             }
         }
         for key in keys {
-            self.insert(key.clone(), entry, now_ms);
+            self.insert(key, entry, now_ms);
         }
         None
     }
 
-    pub(crate) fn insert(&mut self, key: String, entry: u64, at_ms: i64) {
-        if self.keys.insert(key.clone(), (entry, at_ms)).is_none() {
-            self.order.push_back((at_ms, key));
+    pub(crate) fn insert(&mut self, key: &str, entry: u64, at_ms: i64) {
+        if let Some(value) = self.keys.get_mut(key) {
+            *value = (entry, at_ms);
+            return;
         }
+        let key: Arc<str> = Arc::from(key);
+        self.keys.insert(key.clone(), (entry, at_ms));
+        self.order.push_back((at_ms, key));
     }
 
     fn expire(&mut self, now_ms: i64, window_ms: i64) {
@@ -75,15 +80,15 @@ impl DedupIndex {
                 break;
             }
             if let Some((_, key)) = self.order.pop_front() {
-                self.keys.remove(&key);
+                self.keys.remove(&*key);
             }
         }
     }
 
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&String, u64, i64)> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, u64, i64)> {
         self.order
             .iter()
-            .filter_map(|(_, k)| self.keys.get(k).map(|(e, at)| (k, *e, *at)))
+            .filter_map(|(_, k)| self.keys.get(k).map(|(e, at)| (&**k, *e, *at)))
     }
 }
 
