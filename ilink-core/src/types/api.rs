@@ -31,14 +31,42 @@ pub trait ApiStatus {
     fn errmsg(&self) -> Option<&str>;
 }
 
-macro_rules! impl_status {
-    ($($ty:ty),+) => {$(
-        impl ApiStatus for $ty {
-            fn ret(&self) -> i64 { self.ret }
-            fn errcode(&self) -> Option<i64> { self.errcode }
-            fn errmsg(&self) -> Option<&str> { self.errmsg.as_deref() }
+/// Declares a response body: its own fields plus the `ret`/`errcode`/`errmsg`
+/// status every response carries, and its [`ApiStatus`] impl.
+macro_rules! response {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
         }
-    )+};
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub struct $name {
+            /// 0 on success (for sendmessage: accepted, not necessarily delivered).
+            #[serde(default, with = "lenient::i64_or_zero")]
+            pub ret: i64,
+            /// Application error code.
+            #[serde(default, with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+            pub errcode: Option<i64>,
+            /// Application error message.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub errmsg: Option<String>,
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl ApiStatus for $name {
+            fn ret(&self) -> i64 {
+                self.ret
+            }
+            fn errcode(&self) -> Option<i64> {
+                self.errcode
+            }
+            fn errmsg(&self) -> Option<&str> {
+                self.errmsg.as_deref()
+            }
+        }
+    };
 }
 
 /// Body of `ilink/bot/getupdates`.
@@ -52,38 +80,26 @@ pub struct GetUpdatesRequest {
     pub base_info: Option<BaseInfo>,
 }
 
-/// Response of `ilink/bot/getupdates`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GetUpdatesResponse {
-    /// 0 on success.
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// New messages.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub msgs: Vec<WeixinMessage>,
-    /// The next cursor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub get_updates_buf: Option<String>,
-    /// Deprecated alias of the cursor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_buf: Option<String>,
-    /// Timeout the server wants for the next poll.
-    #[serde(
-        default,
-        with = "lenient::opt_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub longpolling_timeout_ms: Option<u64>,
+response! {
+    /// Response of `ilink/bot/getupdates`.
+    pub struct GetUpdatesResponse {
+        /// New messages.
+        #[serde(default, deserialize_with = "null_as_empty")]
+        pub msgs: Vec<WeixinMessage>,
+        /// The next cursor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub get_updates_buf: Option<String>,
+        /// Deprecated alias of the cursor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sync_buf: Option<String>,
+        /// Timeout the server wants for the next poll.
+        #[serde(
+            default,
+            with = "lenient::opt_u64",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub longpolling_timeout_ms: Option<u64>,
+    }
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
@@ -109,29 +125,17 @@ pub struct SendMessageRequest {
     pub base_info: Option<BaseInfo>,
 }
 
-/// Response of `ilink/bot/sendmessage`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SendMessageResponse {
-    /// 0 means accepted (not necessarily delivered).
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// Server id of the delivered message; absent for messages never delivered.
-    #[serde(
-        default,
-        with = "lenient::opt_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub message_id: Option<u64>,
+response! {
+    /// Response of `ilink/bot/sendmessage`.
+    pub struct SendMessageResponse {
+        /// Server id of the delivered message; absent for messages never delivered.
+        #[serde(
+            default,
+            with = "lenient::opt_u64",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub message_id: Option<u64>,
+    }
 }
 
 /// Body of `ilink/bot/getconfig`.
@@ -147,25 +151,13 @@ pub struct GetConfigRequest {
     pub base_info: Option<BaseInfo>,
 }
 
-/// Response of `ilink/bot/getconfig`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GetConfigResponse {
-    /// 0 on success; -4 when no inbound context exists yet.
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// Ticket for `sendtyping` (base64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub typing_ticket: Option<Secret>,
+response! {
+    /// Response of `ilink/bot/getconfig`.
+    pub struct GetConfigResponse {
+        /// Ticket for `sendtyping` (base64).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub typing_ticket: Option<Secret>,
+    }
 }
 
 /// Body of `ilink/bot/sendtyping`.
@@ -216,31 +208,19 @@ pub struct GetUploadUrlRequest {
     pub base_info: Option<BaseInfo>,
 }
 
-/// Response of `getuploadurl`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GetUploadUrlResponse {
-    /// 0 on success; -1 when the upload is refused.
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// Query parameter for `<cdn>/upload`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_param: Option<Secret>,
-    /// Query parameter for the thumbnail upload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thumb_upload_param: Option<Secret>,
-    /// Complete upload URL; preferred when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_full_url: Option<Secret>,
+response! {
+    /// Response of `getuploadurl`.
+    pub struct GetUploadUrlResponse {
+        /// Query parameter for `<cdn>/upload`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub upload_param: Option<Secret>,
+        /// Query parameter for the thumbnail upload.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub thumb_upload_param: Option<Secret>,
+        /// Complete upload URL; preferred when present.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub upload_full_url: Option<Secret>,
+    }
 }
 
 /// Body of the calls that carry nothing but `base_info` (notifystart/notifystop).
@@ -251,22 +231,9 @@ pub struct BaseRequest {
     pub base_info: Option<BaseInfo>,
 }
 
-/// Response of the calls that return only a status.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct BaseResponse {
-    /// 0 on success.
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
+response! {
+    /// Response of the calls that return only a status.
+    pub struct BaseResponse {}
 }
 
 /// Body of `get_bot_qrcode`.
@@ -277,72 +244,38 @@ pub struct GetBotQrcodeRequest {
     pub local_token_list: Vec<Secret>,
 }
 
-/// Response of `get_bot_qrcode`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GetBotQrcodeResponse {
-    /// 0 on success.
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// The QR value to poll the status with; a secret.
-    #[serde(default)]
-    pub qrcode: Secret,
-    /// What to render as a QR code (a URL); a secret.
-    #[serde(default)]
-    pub qrcode_img_content: Secret,
+response! {
+    /// Response of `get_bot_qrcode`.
+    pub struct GetBotQrcodeResponse {
+        /// The QR value to poll the status with; a secret.
+        #[serde(default)]
+        pub qrcode: Secret,
+        /// What to render as a QR code (a URL); a secret.
+        #[serde(default)]
+        pub qrcode_img_content: Secret,
+    }
 }
 
-/// Response of `get_qrcode_status`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct QrStatusResponse {
-    /// 0 on success.
-    #[serde(default, with = "lenient::i64_or_zero")]
-    pub ret: i64,
-    /// Application error code.
-    #[serde(
-        default,
-        with = "lenient::opt_i64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub errcode: Option<i64>,
-    /// Application error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// Login state.
-    #[serde(default)]
-    pub status: QrStatus,
-    /// The bot token (on `confirmed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_token: Option<Secret>,
-    /// The bot account id (on `confirmed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ilink_bot_id: Option<String>,
-    /// API base URL to use from now on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseurl: Option<String>,
-    /// The person who scanned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ilink_user_id: Option<String>,
-    /// Host to keep polling at (on `scaned_but_redirect`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_host: Option<String>,
+response! {
+    /// Response of `get_qrcode_status`.
+    pub struct QrStatusResponse {
+        /// Login state.
+        #[serde(default)]
+        pub status: QrStatus,
+        /// The bot token (on `confirmed`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bot_token: Option<Secret>,
+        /// The bot account id (on `confirmed`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ilink_bot_id: Option<String>,
+        /// API base URL to use from now on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub baseurl: Option<String>,
+        /// The person who scanned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ilink_user_id: Option<String>,
+        /// Host to keep polling at (on `scaned_but_redirect`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub redirect_host: Option<String>,
+    }
 }
-
-impl_status!(
-    GetUpdatesResponse,
-    SendMessageResponse,
-    GetConfigResponse,
-    GetUploadUrlResponse,
-    BaseResponse,
-    GetBotQrcodeResponse,
-    QrStatusResponse
-);
