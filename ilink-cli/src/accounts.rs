@@ -51,12 +51,14 @@ pub fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
             }
         }
         Some(Action::Remove { account }) => {
-            if !store.remove_credentials(&AccountId::new(account))? {
+            let id = AccountId::new(account);
+            if !store.remove_credentials(&id)? {
                 return Err(CliError::UnknownAccount {
                     account: account.clone(),
                     state_dir: store.dir().display().to_string(),
                 });
             }
+            store.forget_account(&id)?;
             if global.json {
                 print_json(&json!({ "removed": account }));
             } else {

@@ -3,6 +3,8 @@
 mod common;
 
 use common::Env;
+use ilink_framework::AccountId;
+use ilink_framework::store::StateStore;
 use predicates::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,10 +43,24 @@ async fn list_and_remove_accounts() {
     assert_eq!(v[0]["base_url"], env.sim.base_url());
     assert!(!String::from_utf8_lossy(&out).contains(a.token.expose()));
 
+    env.store_token(&a, "u@im.wechat", "ctx-alpha".into(), 0);
+    env.store_token(&b, "u@im.wechat", "ctx-beta".into(), 0);
     env.run(&["accounts", "remove", "alpha@im.bot"])
         .await
         .success()
         .stdout("removed alpha@im.bot\n");
+    let alpha = AccountId::new("alpha@im.bot");
+    let beta = AccountId::new("beta@im.bot");
+    let store = env.store();
+    assert_eq!(
+        store.context_token(&alpha, "u@im.wechat").unwrap(),
+        None,
+        "alpha's state is gone"
+    );
+    assert!(
+        store.context_token(&beta, "u@im.wechat").unwrap().is_some(),
+        "beta's stays"
+    );
     env.run(&["accounts", "remove", "alpha@im.bot"])
         .await
         .code(3)

@@ -121,3 +121,41 @@ fn credentials_list_and_remove() {
         assert_eq!(s.list_credentials().unwrap().len(), 1);
     }
 }
+
+#[test]
+fn forgetting_an_account_keeps_only_its_credentials_and_other_accounts() {
+    for (s, _d) in stores() {
+        let a = AccountId::new("a");
+        let b = AccountId::new("b");
+        for acct in [&a, &b] {
+            s.save_cursor(acct, "c").unwrap();
+            s.inbox_put(acct, &[entry(1, "x")]).unwrap();
+            let rec = ContextTokenRecord {
+                token: "t".into(),
+                received_at_ms: 1,
+                sent: 0,
+            };
+            s.put_context_token(acct, "u", &rec).unwrap();
+            s.dedup_check_insert(acct, &["m:1".into()], 1, 0, 100)
+                .unwrap();
+        }
+        s.save_credentials(&Credentials::new("a", "tok-a")).unwrap();
+        s.forget_account(&a).unwrap();
+        s.forget_account(&AccountId::new("never-seen")).unwrap();
+        assert_eq!(s.load_cursor(&a).unwrap(), None);
+        assert!(s.inbox_load(&a).unwrap().is_empty());
+        assert_eq!(s.context_token(&a, "u").unwrap(), None);
+        assert_eq!(
+            s.dedup_check_insert(&a, &["m:1".into()], 2, 10, 100)
+                .unwrap(),
+            None
+        );
+        assert_eq!(s.list_credentials().unwrap().len(), 1);
+        assert_eq!(s.load_cursor(&b).unwrap().as_deref(), Some("c"));
+        assert_eq!(
+            s.dedup_check_insert(&b, &["m:1".into()], 2, 10, 100)
+                .unwrap(),
+            Some(1)
+        );
+    }
+}

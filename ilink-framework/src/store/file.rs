@@ -341,6 +341,19 @@ impl StateStore for FileStore {
         })
     }
 
+    fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
+        self.dedup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account);
+        let dir = self.account_dir(account);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&dir, e)),
+        }
+    }
+
     fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
         let dir = self.credentials_dir();
         ensure_dir(&dir, true)?;

@@ -169,6 +169,15 @@ impl StateStore for MemoryStore {
             .check_insert(keys, entry, now_ms, window_ms))
     }
 
+    fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.cursors.remove(account);
+        inner.inbox.remove(account);
+        inner.tokens.retain(|(a, _), _| a != account);
+        inner.dedup.remove(account);
+        Ok(())
+    }
+
     fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
         self.lock()
             .credentials

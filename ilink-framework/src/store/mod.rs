@@ -112,6 +112,10 @@ pub trait StateStore: Send + Sync + 'static {
         window_ms: i64,
     ) -> Result<Option<u64>, StoreError>;
 
+    /// Forgets everything stored for an account except its credentials:
+    /// cursor, inbox, context tokens and dedup keys.
+    fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
+
     /// Saves an account's credentials (owner-only permissions on disk).
     fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError>;
     /// All saved credentials, sorted by account id.
