@@ -130,17 +130,10 @@ fn observe_token(
         return Ok(());
     }
     let at = msg.create_time_ms.filter(|t| *t > 0).unwrap_or_else(now_ms);
-    if let Some(existing) = store.context_token(account, user)? {
-        if &existing.token == token || existing.received_at_ms > at {
-            return Ok(());
-        }
+    let existing = store.context_token(account, user)?;
+    if let Some(record) = ContextTokenRecord::after_inbound(existing.as_ref(), token.clone(), at) {
+        store.put_context_token(account, user, &record)?;
     }
-    let record = ContextTokenRecord {
-        token: token.clone(),
-        received_at_ms: at,
-        sent: 0,
-    };
-    store.put_context_token(account, user, &record)?;
     Ok(())
 }
 

@@ -68,6 +68,29 @@ pub struct ContextTokenRecord {
     pub sent: u32,
 }
 
+impl ContextTokenRecord {
+    /// The record a newly received token gives the user, or `None` when the
+    /// stored one already covers it: a redelivered message carries the token
+    /// already counted, and an older message arriving late must not replace a
+    /// newer token. A new token restarts the send count.
+    pub fn after_inbound(
+        existing: Option<&Self>,
+        token: Secret,
+        received_at_ms: i64,
+    ) -> Option<Self> {
+        if let Some(e) = existing {
+            if e.token == token || e.received_at_ms > received_at_ms {
+                return None;
+            }
+        }
+        Some(Self {
+            token,
+            received_at_ms,
+            sent: 0,
+        })
+    }
+}
+
 /// Persistent state of one process's accounts.
 ///
 /// Methods are synchronous and short; implementations must be safe to call

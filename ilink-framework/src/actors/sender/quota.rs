@@ -154,16 +154,10 @@ impl TokenBook {
         token: Secret,
         received_at_ms: i64,
     ) -> Result<(), StoreError> {
-        if let Some(existing) = self.load(user)? {
-            // A redelivered message carries the token already counted.
-            if existing.token == token || existing.received_at_ms > received_at_ms {
-                return Ok(());
-            }
-        }
-        let rec = ContextTokenRecord {
-            token,
-            received_at_ms,
-            sent: 0,
+        let existing = self.load(user)?;
+        let Some(rec) = ContextTokenRecord::after_inbound(existing.as_ref(), token, received_at_ms)
+        else {
+            return Ok(());
         };
         self.store.put_context_token(&self.account, user, &rec)?;
         self.cache.insert(user.to_owned(), rec);
