@@ -73,6 +73,16 @@ pub struct BenchHandler {
     pub counters: Counters,
 }
 
+impl BenchHandler {
+    /// A handler that replies at once, counting into `counters`.
+    pub fn instant(counters: Counters) -> Self {
+        Self {
+            delay: Duration::ZERO,
+            counters,
+        }
+    }
+}
+
 #[async_trait]
 impl Handler for BenchHandler {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {

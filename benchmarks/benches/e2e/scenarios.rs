@@ -205,10 +205,7 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
     let bot = start_bot(
         &sim.base_url,
         &accts[..1],
-        BenchHandler {
-            delay: Duration::ZERO,
-            counters: f.clone(),
-        },
+        BenchHandler::instant(f.clone()),
         bench_options(),
     )
     .await;
@@ -317,10 +314,7 @@ pub async fn p3(scale: Scale) -> Vec<Row> {
     let bot = start_bot(
         &sim.base_url,
         &accts[..1],
-        BenchHandler {
-            delay: Duration::ZERO,
-            counters: f.clone(),
-        },
+        BenchHandler::instant(f.clone()),
         options,
     )
     .await;
@@ -479,10 +473,7 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
     let bot = start_bot(
         &sim.base_url,
         &accts[..1],
-        BenchHandler {
-            delay: Duration::ZERO,
-            counters: f.clone(),
-        },
+        BenchHandler::instant(f.clone()),
         bench_options(),
     )
     .await;
