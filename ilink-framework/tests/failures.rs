@@ -234,3 +234,38 @@ async fn pacing_keeps_a_burst_under_the_servers_throttle() {
     assert_eq!(rejected, 0);
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_send_to_one_user_does_not_hold_back_another_users_reply() {
+    let sim = sim().await;
+    sim.configure(|c| c.hang_duration = Duration::from_secs(3));
+    let bot = sim.add_account("lanes");
+    let handle = start(&sim, &bot, Echo, fast_options()).await;
+    // The next sendmessage hangs on the server: it will be A's reply.
+    sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Hang));
+    sim.user(&bot, "a@im.wechat").say("first").await;
+    tokio::time::timeout(WAIT, async {
+        while !sim
+            .requests()
+            .iter()
+            .any(|r| r.endpoint == Some(Endpoint::SendMessage))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    sim.user(&bot, "b@im.wechat").say("second").await;
+    sim.wait_for_sent_to(&bot, "b@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        sim.delivered_to(&bot, "a@im.wechat").is_empty(),
+        "B was answered while A's send still hung"
+    );
+    // A's reply is retried after the hang and arrives too.
+    sim.wait_for_sent_to(&bot, "a@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    handle.shutdown().await;
+}
