@@ -189,6 +189,71 @@ async fn shutdown_lets_a_running_handler_finish_and_says_notifystop() {
     wait_event(&mut events, |e| e.kind == AccountEventKind::Stopped).await;
 }
 
+/// Never finishes "stuck"; records that it started and whether its run was
+/// torn down (its future dropped) rather than left running.
+#[derive(Default)]
+struct Stuck {
+    started: Notify,
+    torn_down: AtomicUsize,
+}
+
+struct TornDown<'a>(&'a AtomicUsize);
+
+impl Drop for TornDown<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Handler for Stuck {
+    async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
+        let _guard = TornDown(&self.torn_down);
+        self.started.notify_one();
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_still_running_at_the_shutdown_deadline_is_handled_at_the_next_start() {
+    let sim = sim().await;
+    let bot = sim.add_account("deadline");
+    let store = Arc::new(ilink_framework::store::MemoryStore::new());
+    let account = AccountId::new(&bot.bot_id);
+    let stuck = Arc::new(Stuck::default());
+    let options = BotOptions {
+        shutdown_deadline: Duration::from_millis(300),
+        ..fast_options()
+    };
+    let handle = start_with_store(&sim, &bot, stuck.clone(), options, store.clone()).await;
+    sim.user(&bot, "u@im.wechat").say("never done").await;
+    tokio::time::timeout(WAIT, stuck.started.notified())
+        .await
+        .unwrap();
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 1);
+    // The run was stopped with the account, not left running behind it.
+    assert_eq!(stuck.torn_down.load(Ordering::SeqCst), 1);
+    let left: Vec<String> = store
+        .inbox_load(&account)
+        .unwrap()
+        .into_iter()
+        .map(|e| Message::new(e.msg).text().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(left, vec!["never done"]);
+
+    let counter = Arc::new(Counter::default());
+    let handle = start_with_store(&sim, &bot, counter.clone(), fast_options(), store.clone()).await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(counter.handled(), vec!["never done"]);
+    assert_eq!(texts_to(&sim, &bot, "u@im.wechat"), vec!["got never done"]);
+    handle.shutdown().await;
+    assert!(store.inbox_load(&account).unwrap().is_empty());
+}
+
 struct Blocked {
     release: Notify,
 }

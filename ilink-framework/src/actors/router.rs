@@ -3,21 +3,22 @@
 //! message's conversation, caps what waits per session, and evicts idle
 //! sessions.
 //!
-//! Sessions are spawned linked, without global names (a stopping session
-//! must never block the spawn of its successor), and the Router overrides
-//! ractor's default supervision, which would stop it when any child exits.
+//! Sessions are not actors of their own: each is an entry in the Router's
+//! map with a task while it has work (see [`super::session`]), so there is
+//! no supervision of sessions to override and no name to collide.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
 
 use super::in_flight::InFlight;
 use super::sender::Outbox;
-use super::session::{Session, SessionArgs, SessionMsg};
+use super::session::{Session, SessionEnv, end_conversation};
 use super::shared::AccountShared;
+use crate::context::StateMap;
 use crate::conversation::{ConversationKey, KeyFn};
 use crate::dedup::dedup_keys;
 use crate::events::AccountEventKind;
@@ -52,12 +53,15 @@ impl From<InboxEntry> for Inbound {
 pub(crate) enum RouterMsg {
     /// A message from the inbox, to dispatch.
     Inbound(Inbound),
-    /// A session finished handling an entry.
+    /// A session's run of an entry ended.
     Done {
         /// Its conversation.
         key: ConversationKey,
         /// The inbox entry.
         entry: u64,
+        /// The conversation's state after the run; `None` when the run was
+        /// lost (its task torn down), which leaves the entry in the inbox.
+        state: Option<StateMap>,
     },
     /// Time to evict idle sessions.
     Evict,
@@ -77,19 +81,26 @@ pub(crate) struct RouterArgs {
     pub(crate) handling: Arc<InFlight>,
 }
 
-struct Slot {
-    actor: ActorRef<SessionMsg>,
-    /// Dispatched, unfinished entries in order, kept so a session that dies
-    /// can be restarted with them.
-    pending: VecDeque<Inbound>,
-    last_active: Instant,
-}
-
 /// State of the Router.
 pub(crate) struct RouterState {
-    args: RouterArgs,
-    sessions: HashMap<ConversationKey, Slot>,
-    by_actor: HashMap<ActorId, ConversationKey>,
+    env: Arc<SessionEnv>,
+    key_fn: KeyFn,
+    handling: Arc<InFlight>,
+    sessions: Sessions,
+}
+
+/// The sessions of the account. Dropping it (the Router stopped or failed)
+/// aborts runs in progress: their entries stay in the inbox, and a Router
+/// that takes over replays them, so they must not also finish here.
+#[derive(Default)]
+struct Sessions(HashMap<ConversationKey, Session>);
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        for session in self.0.values_mut() {
+            session.abort();
+        }
+    }
 }
 
 fn eviction_tick(idle: Duration) -> Duration {
@@ -103,13 +114,20 @@ impl Actor for Router {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<RouterState, ActorProcessingErr> {
         Ok(RouterState {
-            args,
-            sessions: HashMap::new(),
-            by_actor: HashMap::new(),
+            env: Arc::new(SessionEnv {
+                shared: args.shared,
+                handler: args.handler,
+                outbox: args.outbox,
+                limiter: args.limiter,
+                router: myself,
+            }),
+            key_fn: args.key_fn,
+            handling: args.handling,
+            sessions: Sessions::default(),
         })
     }
 
@@ -119,61 +137,39 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         // What a previous run received but did not finish is handled first.
-        match state
-            .args
-            .shared
-            .store
-            .inbox_load(&state.args.shared.account)
-        {
+        let shared = state.env.shared.clone();
+        match shared.store.inbox_load(&shared.account) {
             Ok(entries) => {
                 if !entries.is_empty() {
-                    tracing::info!(account = %state.args.shared.account, count = entries.len(), "replaying the inbox");
+                    tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
                 }
                 for entry in entries {
-                    state.inbound(&myself, entry.into(), true).await;
+                    state.inbound(entry.into(), true);
                 }
             }
             Err(e) => {
-                tracing::error!(account = %state.args.shared.account, error = %e, "could not read the inbox")
+                tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
             }
         }
-        let tick = eviction_tick(state.args.shared.options.idle_timeout);
+        let tick = eviction_tick(shared.options.idle_timeout);
         myself.send_interval(tick, || RouterMsg::Evict);
         Ok(())
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         msg: RouterMsg,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Inbound(entry) => state.inbound(&myself, entry, false).await,
-            RouterMsg::Done { key, entry } => state.done(&key, entry),
+            RouterMsg::Inbound(entry) => state.inbound(entry, false),
+            RouterMsg::Done {
+                key,
+                entry,
+                state: conversation,
+            } => state.done(&key, entry, conversation),
             RouterMsg::Evict => state.evict_idle(),
-        }
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        event: SupervisionEvent,
-        state: &mut RouterState,
-    ) -> Result<(), ActorProcessingErr> {
-        let cell = match &event {
-            SupervisionEvent::ActorTerminated(cell, _, _) => cell,
-            SupervisionEvent::ActorFailed(cell, err) => {
-                tracing::error!(account = %state.args.shared.account, error = %err, "a session failed");
-                cell
-            }
-            _ => return Ok(()),
-        };
-        // A session that ends with work still pending (it failed, or was
-        // stopping when a message came) gets a successor with that work.
-        for entry in state.forget(cell.get_id()) {
-            state.inbound(&myself, entry, true).await;
         }
         Ok(())
     }
@@ -183,20 +179,25 @@ impl Actor for Router {
         _myself: ActorRef<Self::Msg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        for (_, slot) in state.sessions.drain() {
-            let _ = slot
-                .actor
-                .get_cell()
-                .stop_and_wait(None, Some(Duration::from_secs(5)))
-                .await;
+        // Conversations end with the Router; runs still in progress (the
+        // shutdown deadline passed) are aborted and stay in the inbox.
+        let mut sessions = std::mem::take(&mut state.sessions.0);
+        for session in sessions.values_mut() {
+            session.abort();
+        }
+        for (key, mut session) in sessions {
+            session.stop().await;
+            if session.started() {
+                end_conversation(&state.env, &key).await;
+            }
         }
         Ok(())
     }
 }
 
 impl RouterState {
-    async fn inbound(&mut self, myself: &ActorRef<RouterMsg>, entry: Inbound, replay: bool) {
-        let shared = self.args.shared.clone();
+    fn inbound(&mut self, entry: Inbound, replay: bool) {
+        let shared = &*self.env.shared;
         let account = &shared.account;
         let store = &shared.store;
         let window = shared.options.dedup_window.as_millis() as i64;
@@ -218,82 +219,27 @@ impl RouterState {
         let message = &entry.message;
         if let Some(token) = message.context_token() {
             let at = message.created_at_ms().unwrap_or(entry.received_at_ms);
-            self.args
+            self.env
                 .outbox
                 .observe_token(message.sender(), token.clone(), at);
         }
-        let key = (self.args.key_fn)(message);
-        if !replay {
-            if let Some(slot) = self.sessions.get(&key) {
-                if slot.pending.len() >= shared.options.session_queue_cap {
-                    self.overflow(&key, message, entry.id);
-                    return;
-                }
-            }
-        }
-        self.dispatch(myself, key, entry).await;
-    }
-
-    async fn dispatch(
-        &mut self,
-        myself: &ActorRef<RouterMsg>,
-        key: ConversationKey,
-        entry: Inbound,
-    ) {
-        if !self.sessions.contains_key(&key) {
-            match self.spawn_session(myself, &key).await {
-                Some(actor) => {
-                    self.by_actor.insert(actor.get_id(), key.clone());
-                    self.sessions.insert(
-                        key.clone(),
-                        Slot {
-                            actor,
-                            pending: VecDeque::new(),
-                            last_active: Instant::now(),
-                        },
-                    );
-                }
-                None => return,
-            }
-        }
-        let Some(slot) = self.sessions.get_mut(&key) else {
+        let key = (self.key_fn)(message);
+        let waiting = self.sessions.0.get(&key).map_or(0, Session::pending);
+        // What a previous run left in the inbox is handled whatever its size.
+        if !replay && waiting >= shared.options.session_queue_cap {
+            self.overflow(&key, message, entry.id);
             return;
-        };
-        self.args.handling.begin();
-        slot.pending.push_back(entry.clone());
-        slot.last_active = Instant::now();
-        if slot.actor.send_message(SessionMsg::Handle(entry)).is_err() {
-            // The session is stopping (evicted a moment ago): the supervision
-            // event restarts its pending entries; this one is among them.
-            tracing::debug!(conversation = %key, "session was stopping; message will be redispatched");
         }
-    }
-
-    async fn spawn_session(
-        &self,
-        myself: &ActorRef<RouterMsg>,
-        key: &ConversationKey,
-    ) -> Option<ActorRef<SessionMsg>> {
-        let args = SessionArgs {
-            shared: self.args.shared.clone(),
-            key: key.clone(),
-            handler: self.args.handler.clone(),
-            outbox: self.args.outbox.clone(),
-            limiter: self.args.limiter.clone(),
-            router: myself.clone(),
-        };
-        match Actor::spawn_linked(None, Session, args, myself.get_cell()).await {
-            Ok((actor, _)) => Some(actor),
-            Err(e) => {
-                // The entry stays in the inbox and is retried at the next start.
-                tracing::error!(conversation = %key, error = %e, "could not spawn a session");
-                None
-            }
-        }
+        self.handling.begin();
+        self.sessions
+            .0
+            .entry(key.clone())
+            .or_insert_with(Session::new)
+            .push(&self.env, &key, entry);
     }
 
     fn overflow(&self, key: &ConversationKey, message: &Message, entry: u64) {
-        let shared = &self.args.shared;
+        let shared = &self.env.shared;
         tracing::warn!(
             account = %shared.account, conversation = %key, cap = shared.options.session_queue_cap,
             "conversation over its queue cap; message refused"
@@ -313,7 +259,7 @@ impl RouterState {
             },
         );
         if let Some(text) = shared.options.overflow_reply.clone() {
-            let outbox = self.args.outbox.clone();
+            let outbox = self.env.outbox.clone();
             let user = message.sender().to_owned();
             tokio::spawn(async move {
                 if let Err(e) = outbox.send_text(&user, text).await {
@@ -323,61 +269,47 @@ impl RouterState {
         }
     }
 
-    fn done(&mut self, key: &ConversationKey, entry: u64) {
-        let shared = &self.args.shared;
-        if let Err(e) = shared.store.inbox_remove(&shared.account, entry) {
-            tracing::error!(account = %shared.account, error = %e, "could not remove a handled message from the inbox");
+    fn done(&mut self, key: &ConversationKey, entry: u64, state: Option<StateMap>) {
+        let shared = &self.env.shared;
+        let Some(session) = self.sessions.0.get_mut(key) else {
+            return;
+        };
+        let lost = state.is_none();
+        if !session.finished(&self.env, key, entry, state) {
+            return;
         }
-        if let Some(slot) = self.sessions.get_mut(key) {
-            if let Some(pos) = slot.pending.iter().position(|e| e.id == entry) {
-                slot.pending.remove(pos);
-                self.args.handling.end();
-            }
-            if slot.pending.is_empty() {
-                // An idle conversation should not keep a buffer of entries
-                // until it is evicted.
-                slot.pending = VecDeque::new();
-            }
-            slot.last_active = Instant::now();
+        self.handling.end();
+        if lost {
+            tracing::error!(
+                account = %shared.account, conversation = %key, entry,
+                "a session's run ended without finishing; the message stays in the inbox for the next start"
+            );
+        } else if let Err(e) = shared.store.inbox_remove(&shared.account, entry) {
+            tracing::error!(account = %shared.account, error = %e, "could not remove a handled message from the inbox");
         }
     }
 
     fn evict_idle(&mut self) {
-        let idle = self.args.shared.options.idle_timeout;
-        let stale: Vec<ConversationKey> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.pending.is_empty() && s.last_active.elapsed() >= idle)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in stale {
-            if let Some(slot) = self.sessions.remove(&key) {
-                self.by_actor.remove(&slot.actor.get_id());
-                slot.actor.stop(Some("idle".into()));
+        let idle = self.env.shared.options.idle_timeout;
+        let mut ended = Vec::new();
+        self.sessions.0.retain(|key, session| {
+            if !session.is_idle_for(idle) {
+                return true;
             }
+            if session.started() {
+                ended.push(key.clone());
+            }
+            false
+        });
+        if ended.is_empty() {
+            return;
         }
-    }
-
-    /// Forgets a session that ended; returns its unfinished entries.
-    fn forget(&mut self, id: ActorId) -> Vec<Inbound> {
-        let Some(key) = self.by_actor.remove(&id) else {
-            return Vec::new();
-        };
-        if self
-            .sessions
-            .get(&key)
-            .is_none_or(|s| s.actor.get_id() != id)
-        {
-            return Vec::new();
-        }
-        let pending: Vec<Inbound> = self
-            .sessions
-            .remove(&key)
-            .map(|s| s.pending.into())
-            .unwrap_or_default();
-        for _ in &pending {
-            self.args.handling.end();
-        }
-        pending
+        let env = self.env.clone();
+        // The hooks run on their own task so a slow one never stalls routing.
+        tokio::spawn(async move {
+            for key in ended {
+                end_conversation(&env, &key).await;
+            }
+        });
     }
 }

@@ -1,15 +1,27 @@
-//! The Session actor: one conversation, one message at a time.
+//! Sessions: one per conversation, handling its messages one at a time.
 //!
-//! Handler errors and panics are caught here and turned into a
-//! [`FrameworkError`] for the error hook: an `Err` from an actor's `handle`
-//! would kill the actor and its queued messages with it.
+//! A session is a lightweight actor owned by the Router: its mailbox (the
+//! messages waiting, in order) and its typed state live in the Router's map,
+//! and a task runs the handler on one message at a time. The task exists only
+//! while there is work, so an idle conversation costs a map entry and its
+//! state (a few hundred bytes) rather than a task with its own channels; a
+//! ractor actor per conversation cost ~7.7 KB idle (see docs/benchmarks.md).
+//!
+//! Handler errors and panics are caught in the task and turned into a
+//! [`FrameworkError`] for the error hook, so a failed message costs only
+//! itself. The task always reports back to the Router: with the state when
+//! the run finished, or as lost if the task was torn down before it could
+//! (the message then stays in the inbox for the next start).
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::FutureExt as _;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorRef;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::router::{Inbound, RouterMsg};
@@ -20,116 +32,222 @@ use crate::conversation::ConversationKey;
 use crate::error::FrameworkError;
 use crate::handler::Handler;
 
-/// Messages of a Session actor.
-pub(crate) enum SessionMsg {
-    /// Handle this inbox entry.
-    Handle(Inbound),
-}
-
-/// The Session actor.
-pub(crate) struct Session;
-
-/// Start-up arguments of a session.
-pub(crate) struct SessionArgs {
+/// What every session of one account shares (one allocation per Router).
+pub(crate) struct SessionEnv {
     pub(crate) shared: Arc<AccountShared>,
-    pub(crate) key: ConversationKey,
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) outbox: Outbox,
     pub(crate) limiter: Arc<Semaphore>,
     pub(crate) router: ActorRef<RouterMsg>,
 }
 
-/// State of a session: its arguments and the conversation's typed state.
-pub(crate) struct SessionState {
-    args: SessionArgs,
+/// One conversation's session, as the Router keeps it.
+pub(crate) struct Session {
+    /// Dispatched, unfinished entries in arrival order; while a run is in
+    /// progress its entry is the front one.
+    pending: VecDeque<Inbound>,
+    /// The conversation's typed state; `None` while a run holds it.
     state: Option<StateMap>,
+    /// The running task, so it can be aborted when the Router goes away.
+    running: Option<JoinHandle<()>>,
+    /// Whether `on_conversation_start` has run.
     started: bool,
+    last_active: Instant,
 }
 
-impl Actor for Session {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = SessionArgs;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        args: SessionArgs,
-    ) -> Result<SessionState, ActorProcessingErr> {
-        Ok(SessionState {
-            args,
+impl Session {
+    pub(crate) fn new() -> Self {
+        Self {
+            pending: VecDeque::new(),
             state: Some(StateMap::default()),
+            running: None,
             started: false,
-        })
+            last_active: Instant::now(),
+        }
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: SessionMsg,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        let SessionMsg::Handle(entry) = msg;
-        let id = entry.id;
+    /// Messages dispatched and not yet finished (the running one included).
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether `on_conversation_start` has run, so the end hook is due.
+    pub(crate) fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Whether the session has nothing to do and has had nothing for `idle`.
+    pub(crate) fn is_idle_for(&self, idle: std::time::Duration) -> bool {
+        self.running.is_none() && self.pending.is_empty() && self.last_active.elapsed() >= idle
+    }
+
+    /// Queues an entry and starts a run if none is in progress.
+    pub(crate) fn push(&mut self, env: &Arc<SessionEnv>, key: &ConversationKey, entry: Inbound) {
+        self.pending.push_back(entry);
+        self.last_active = Instant::now();
+        self.run_next(env, key);
+    }
+
+    /// A run finished: takes its entry off the queue, keeps the state, and
+    /// starts the next run. Returns whether `entry` was the one running.
+    pub(crate) fn finished(
+        &mut self,
+        env: &Arc<SessionEnv>,
+        key: &ConversationKey,
+        entry: u64,
+        state: Option<StateMap>,
+    ) -> bool {
+        if self.pending.front().is_none_or(|e| e.id != entry) {
+            return false;
+        }
+        self.pending.pop_front();
+        self.running = None;
+        // A lost run's state went with its task; the conversation goes on
+        // with a fresh one rather than stopping.
+        self.state = Some(state.unwrap_or_default());
+        self.last_active = Instant::now();
+        if self.pending.is_empty() {
+            // An idle conversation should not keep a buffer of entries
+            // until it is evicted.
+            self.pending = VecDeque::new();
+        } else {
+            self.run_next(env, key);
+        }
+        true
+    }
+
+    fn run_next(&mut self, env: &Arc<SessionEnv>, key: &ConversationKey) {
+        if self.running.is_some() {
+            return;
+        }
+        let (Some(entry), Some(state)) = (self.pending.front(), self.state.take()) else {
+            return;
+        };
+        let run = Run {
+            env: env.clone(),
+            key: key.clone(),
+            entry: entry.clone(),
+            first: !self.started,
+        };
+        // The start hook runs at the head of this run, so the end hook is
+        // due from now on, even if the run is torn down.
+        self.started = true;
+        self.running = Some(tokio::spawn(run.execute(state)));
+    }
+
+    /// Stops a run in progress (the Router is going away; its entry stays in
+    /// the inbox) without waiting for it.
+    pub(crate) fn abort(&mut self) {
+        if let Some(task) = &self.running {
+            task.abort();
+        }
+    }
+
+    /// Stops a run in progress and waits until its handler has been dropped.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+            // Cancelled (or finished just now): either way it is over.
+            let _ = task.await;
+        }
+    }
+}
+
+/// One handler run: a message of a conversation, with the state it needs.
+struct Run {
+    env: Arc<SessionEnv>,
+    key: ConversationKey,
+    entry: Inbound,
+    /// The conversation's first message: `on_conversation_start` runs first.
+    first: bool,
+}
+
+impl Run {
+    async fn execute(self, state: StateMap) {
+        let report = Report {
+            router: self.env.router.clone(),
+            key: self.key.clone(),
+            entry: self.entry.id,
+            sent: false,
+        };
         let span = tracing::info_span!(
             "message",
-            account = %state.args.shared.account,
-            conversation = %state.args.key,
-            message_id = entry.message.message_id(),
+            account = %self.env.shared.account,
+            conversation = %self.key,
+            message_id = self.entry.message.message_id(),
         );
-        // Boxed so that an idle session's task stays small: ractor keeps
-        // the largest `handle` future's size for the actor's whole life.
-        Box::pin(state.run(entry).instrument(span)).await;
-        // The router takes the entry out of the inbox and counts it done.
-        let _ = state.args.router.send_message(RouterMsg::Done {
-            key: state.args.key.clone(),
-            entry: id,
-        });
-        Ok(())
+        let state = self.handle(state).instrument(span).await;
+        report.done(state);
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        if state.started {
-            let handler = state.args.handler.clone();
-            let fut = handler.on_conversation_end(&state.args.shared.account, &state.args.key);
-            if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
-                tracing::error!(conversation = %state.args.key, "on_conversation_end panicked");
-            }
-        }
-        Ok(())
-    }
-}
-
-impl SessionState {
-    async fn run(&mut self, entry: Inbound) {
+    async fn handle(self, state: StateMap) -> StateMap {
+        let env = &*self.env;
         // Bounded across all accounts; a closed semaphore only happens at
         // teardown, where running without a permit is harmless.
-        let _permit = self.args.limiter.clone().acquire_owned().await.ok();
-        let message = entry.message;
+        let _permit = env.limiter.clone().acquire_owned().await.ok();
+        let message = self.entry.message;
         let mut ctx = Context::new(
-            self.args.shared.clone(),
-            self.args.key.clone(),
+            env.shared.clone(),
+            self.key,
             message.clone(),
-            self.args.outbox.clone(),
-            self.state.take().unwrap_or_default(),
+            env.outbox.clone(),
+            state,
         );
-        let handler = self.args.handler.clone();
-        if !self.started {
-            self.started = true;
+        let handler = &*env.handler;
+        if self.first {
             let result = AssertUnwindSafe(handler.on_conversation_start(&mut ctx))
                 .catch_unwind()
                 .await;
-            report(&*handler, &mut ctx, result).await;
+            report(handler, &mut ctx, result).await;
         }
         let result = AssertUnwindSafe(handler.handle(&mut ctx, message))
             .catch_unwind()
             .await;
-        report(&*handler, &mut ctx, result).await;
-        self.state = Some(ctx.finish());
+        report(handler, &mut ctx, result).await;
+        ctx.finish()
+    }
+}
+
+/// Tells the Router how a run ended, exactly once: with the state when it
+/// finished, or (on drop, when the task was aborted or failed outside the
+/// caught handler) as lost.
+struct Report {
+    router: ActorRef<RouterMsg>,
+    key: ConversationKey,
+    entry: u64,
+    sent: bool,
+}
+
+impl Report {
+    fn done(mut self, state: StateMap) {
+        self.send(Some(state));
+    }
+
+    fn send(&mut self, state: Option<StateMap>) {
+        self.sent = true;
+        // A Router that is gone no longer needs to know; the entry is still
+        // in the inbox unless the Router removed it.
+        let _ = self.router.send_message(RouterMsg::Done {
+            key: self.key.clone(),
+            entry: self.entry,
+            state,
+        });
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.send(None);
+        }
+    }
+}
+
+/// Runs the end hook of a conversation that was started, catching a panic.
+pub(crate) async fn end_conversation(env: &SessionEnv, key: &ConversationKey) {
+    let fut = env.handler.on_conversation_end(&env.shared.account, key);
+    if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
+        tracing::error!(conversation = %key, "on_conversation_end panicked");
     }
 }
 

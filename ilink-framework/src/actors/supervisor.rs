@@ -252,9 +252,8 @@ impl SupervisorState {
                 "shutdown deadline passed: unhandled messages stay in the inbox for the next start; unsent replies are dropped"
             );
         }
-        if unhandled > 0 {
-            c.router.get_cell().kill();
-        }
+        // Stopping the Router aborts handlers still running; their messages
+        // stay in the inbox for the next start.
         let _ = c
             .router
             .get_cell()
