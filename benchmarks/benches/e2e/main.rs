@@ -72,9 +72,7 @@ fn main() {
         cpu_model()
     );
     let mut rows: Vec<Row> = Vec::new();
-    // The P3 floor runs with P3, in a process of its own.
-    let run = |name: &str| run(name.trim_end_matches("floor"));
-    for name in ["p1", "p2", "p3", "p3floor", "p4", "p5"]
+    for name in ["p1", "p2", "p3", "p4", "p5"]
         .into_iter()
         .filter(|n| run(n))
     {
@@ -119,7 +117,6 @@ fn run_scenario(name: &str, scale: Scale) {
             "p1" => scenarios::p1(scale).await,
             "p2" => scenarios::p2(scale).await,
             "p3" => scenarios::p3(scale).await,
-            "p3floor" => scenarios::p3_floor(scale).await,
             "p4" => scenarios::p4(scale).await,
             "p5" => scenarios::p5(scale).await,
             _ => Vec::new(),
