@@ -23,6 +23,7 @@ pub use memory::MemoryStore;
 pub use state_dir::{Platform, default_state_dir, state_dir_for};
 
 use crate::account::{AccountId, Credentials};
+use crate::dedup::DedupKey;
 
 /// A failure of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -122,14 +123,15 @@ pub trait StateStore: Send + Sync + 'static {
         record: &ContextTokenRecord,
     ) -> Result<(), StoreError>;
 
-    /// Records the dedup keys of inbox entry `entry`, unless one of them was
+    /// Records the dedup keys of inbox entry `entry` (from
+    /// [`dedup_keys`](crate::dedup::dedup_keys)), unless one of them was
     /// already recorded for another entry within `window_ms`: then returns
     /// that entry's id and records nothing. Keys older than the window are
     /// forgotten.
     fn dedup_check_insert(
         &self,
         account: &AccountId,
-        keys: &[String],
+        keys: &[DedupKey],
         entry: u64,
         now_ms: i64,
         window_ms: i64,
