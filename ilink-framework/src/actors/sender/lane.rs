@@ -102,11 +102,13 @@ async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
     let result = async {
         match job.payload {
             Payload::Text(text) => send_text(ctx, pacer, &job.user, &text).await,
+            // Boxed: the upload makes this future the larger one, and every
+            // text job would otherwise be moved (copied) at that size.
             Payload::Media {
                 kind,
                 bytes,
                 file_name,
-            } => send_media(ctx, pacer, &job.user, kind, &bytes, &file_name).await,
+            } => Box::pin(send_media(ctx, pacer, &job.user, kind, &bytes, &file_name)).await,
         }
     }
     .instrument(span)
@@ -130,7 +132,7 @@ async fn send_text(
     ctx.tokens.reserve(user, chunks.len() as u32)?;
     let mut sent = Vec::with_capacity(chunks.len());
     for chunk in chunks {
-        let item = MessageItem::text(chunk);
+        let item = Box::new(MessageItem::text(chunk));
         sent.push(send_item(ctx, pacer, user, item, chunk.chars().count()).await?);
     }
     Ok(sent)
@@ -168,7 +170,7 @@ async fn send_media(
             }
         }
     };
-    Ok(vec![send_item(ctx, pacer, user, item, 0).await?])
+    Ok(vec![send_item(ctx, pacer, user, Box::new(item), 0).await?])
 }
 
 fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
@@ -194,11 +196,12 @@ fn backoff(ctx: &LaneContext, attempt: u32) -> Duration {
 }
 
 /// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
+/// The item is boxed so that this future, alive for every retry, stays small.
 async fn send_item(
     ctx: &LaneContext,
     pacer: &mut Pacer,
     user: &str,
-    item: MessageItem,
+    item: Box<MessageItem>,
     text_len: usize,
 ) -> Result<SentMessage, SendError> {
     let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
@@ -219,7 +222,7 @@ async fn send_item(
                 .map_err(|_| SendError::ShuttingDown)?;
             pacer.record(Instant::now());
             client
-                .send_item(user, item.clone(), Some(&token), Some(client_id.clone()))
+                .send_item(user, (*item).clone(), Some(&token), Some(client_id.clone()))
                 .await
         };
         match result {
