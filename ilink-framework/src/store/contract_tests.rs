@@ -23,7 +23,8 @@ fn entry(id: u64, text: &str) -> InboxEntry {
         msg: WeixinMessage {
             item_list: vec![MessageItem::text(text)],
             ..Default::default()
-        },
+        }
+        .into(),
         received_at_ms: 1,
     }
 }

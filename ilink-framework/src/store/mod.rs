@@ -14,6 +14,8 @@ mod file;
 mod memory;
 mod state_dir;
 
+use std::sync::Arc;
+
 use ilink_core::Secret;
 use ilink_core::types::WeixinMessage;
 use serde::{Deserialize, Serialize};
@@ -52,8 +54,9 @@ pub enum StoreError {
 pub struct InboxEntry {
     /// Local id, unique per account and increasing in arrival order.
     pub id: u64,
-    /// The message as received.
-    pub msg: WeixinMessage,
+    /// The message as received; shared, not copied, by the stores that keep
+    /// it in memory and by the handler.
+    pub msg: Arc<WeixinMessage>,
     /// When it was received, milliseconds since the epoch.
     pub received_at_ms: i64,
 }
