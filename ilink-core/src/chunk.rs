@@ -98,6 +98,16 @@ pub fn text_units(s: &str) -> usize {
 /// ```
 pub fn split_text(text: &str, max_units: usize) -> Vec<&str> {
     let max = max_units.max(1);
+    // Most replies fit whole: no need to walk their grapheme clusters. A
+    // byte length within the limit is enough (a UTF-16 unit takes at least
+    // one byte of UTF-8).
+    if text.len() <= max || text_units(text) <= max {
+        return if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![text]
+        };
+    }
     let mut chunks = Vec::new();
     let mut start = 0;
     // The last grapheme before `start`: a chunk that begins with a line

@@ -188,34 +188,42 @@ impl ILinkClient {
     /// Pass the `client_id` of an earlier attempt to retry it: the server
     /// drops a repeated `client_id`, so a retry can never duplicate the
     /// message. `None` makes a fresh one.
-    pub async fn send_item(
+    pub fn send_item(
         &self,
         to: &str,
         item: MessageItem,
         context_token: Option<&Secret>,
         client_id: Option<String>,
-    ) -> Result<SentMessage> {
-        if to.is_empty() {
-            return Err(Error::InvalidInput(
+    ) -> impl Future<Output = Result<SentMessage>> + Send {
+        // The message is built before the future rather than in it: an item
+        // inlines every item kind (over 1.5 KB), and callers move and box
+        // this future, so it should hold the message's heap buffer instead.
+        let prepared = if to.is_empty() {
+            Err(Error::InvalidInput(
                 "the recipient (to_user_id) is empty".into(),
-            ));
-        }
-        let client_id = client_id.unwrap_or_else(new_client_id);
-        let msg = WeixinMessage {
-            from_user_id: Some(String::new()),
-            to_user_id: Some(to.to_owned()),
-            client_id: Some(client_id.clone()),
-            message_type: Some(MessageType::Bot),
-            message_state: Some(MessageState::Finish),
-            item_list: vec![item],
-            context_token: context_token.cloned(),
-            ..WeixinMessage::default()
+            ))
+        } else {
+            let client_id = client_id.unwrap_or_else(new_client_id);
+            let msg = WeixinMessage {
+                from_user_id: Some(String::new()),
+                to_user_id: Some(to.to_owned()),
+                client_id: Some(client_id.clone()),
+                message_type: Some(MessageType::Bot),
+                message_state: Some(MessageState::Finish),
+                item_list: vec![item],
+                context_token: context_token.cloned(),
+                ..WeixinMessage::default()
+            };
+            Ok((msg, client_id))
         };
-        let resp = self.api.send_message(msg).await?;
-        Ok(SentMessage {
-            client_id,
-            message_id: resp.message_id,
-        })
+        async move {
+            let (msg, client_id) = prepared?;
+            let resp = self.api.send_message(msg).await?;
+            Ok(SentMessage {
+                client_id,
+                message_id: resp.message_id,
+            })
+        }
     }
 
     /// Sends a long text as several messages of at most `max_len` characters

@@ -27,9 +27,9 @@ pub struct Message {
 }
 
 impl Message {
-    /// Wraps a protocol message.
-    pub fn new(raw: WeixinMessage) -> Self {
-        Self { raw: Arc::new(raw) }
+    /// Wraps a protocol message (or shares one already in an `Arc`).
+    pub fn new(raw: impl Into<Arc<WeixinMessage>>) -> Self {
+        Self { raw: raw.into() }
     }
 
     /// The protocol message as received.

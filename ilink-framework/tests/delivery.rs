@@ -107,7 +107,7 @@ async fn messages_left_in_the_inbox_by_a_crash_are_handled_first() {
             &account,
             &[InboxEntry {
                 id: 1,
-                msg: received,
+                msg: received.into(),
                 received_at_ms: now_ms(),
             }],
         )

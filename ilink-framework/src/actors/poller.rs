@@ -186,7 +186,7 @@ impl PollerState {
             .into_iter()
             .map(|msg| InboxEntry {
                 id: next_entry_id(),
-                msg,
+                msg: Arc::new(msg),
                 received_at_ms,
             })
             .collect();

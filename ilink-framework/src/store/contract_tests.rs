@@ -3,6 +3,11 @@
 use ilink_core::types::{MessageItem, WeixinMessage};
 
 use super::*;
+use crate::dedup::DedupKey;
+
+fn key(text: &str) -> DedupKey {
+    DedupKey::parse(text).unwrap()
+}
 
 fn stores() -> Vec<(Box<dyn StateStore>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
@@ -18,7 +23,8 @@ fn entry(id: u64, text: &str) -> InboxEntry {
         msg: WeixinMessage {
             item_list: vec![MessageItem::text(text)],
             ..Default::default()
-        },
+        }
+        .into(),
         received_at_ms: 1,
     }
 }
@@ -75,7 +81,7 @@ fn context_tokens_per_user() {
 fn dedup_recognizes_other_entries_only_within_window() {
     for (s, _d) in stores() {
         let a = AccountId::new("a");
-        let k = |x: &str| vec![x.to_owned()];
+        let k = |x: &str| vec![key(x)];
         assert_eq!(
             s.dedup_check_insert(&a, &k("m:1"), 1, 0, 100).unwrap(),
             None
@@ -91,7 +97,7 @@ fn dedup_recognizes_other_entries_only_within_window() {
         );
         // Any shared key is enough.
         assert_eq!(
-            s.dedup_check_insert(&a, &["m:9".into(), "m:1".into()], 3, 30, 100)
+            s.dedup_check_insert(&a, &[key("m:9"), key("m:1")], 3, 30, 100)
                 .unwrap(),
             Some(1)
         );
@@ -136,7 +142,7 @@ fn forgetting_an_account_keeps_only_its_credentials_and_other_accounts() {
                 sent: 0,
             };
             s.put_context_token(acct, "u", &rec).unwrap();
-            s.dedup_check_insert(acct, &["m:1".into()], 1, 0, 100)
+            s.dedup_check_insert(acct, &[key("m:1")], 1, 0, 100)
                 .unwrap();
         }
         s.save_credentials(&Credentials::new("a", "tok-a")).unwrap();
@@ -146,15 +152,13 @@ fn forgetting_an_account_keeps_only_its_credentials_and_other_accounts() {
         assert!(s.inbox_load(&a).unwrap().is_empty());
         assert_eq!(s.context_token(&a, "u").unwrap(), None);
         assert_eq!(
-            s.dedup_check_insert(&a, &["m:1".into()], 2, 10, 100)
-                .unwrap(),
+            s.dedup_check_insert(&a, &[key("m:1")], 2, 10, 100).unwrap(),
             None
         );
         assert_eq!(s.list_credentials().unwrap().len(), 1);
         assert_eq!(s.load_cursor(&b).unwrap().as_deref(), Some("c"));
         assert_eq!(
-            s.dedup_check_insert(&b, &["m:1".into()], 2, 10, 100)
-                .unwrap(),
+            s.dedup_check_insert(&b, &[key("m:1")], 2, 10, 100).unwrap(),
             Some(1)
         );
     }

@@ -9,8 +9,13 @@
 //! <dir>/accounts/<account>/tokens/<user>.json
 //! <dir>/accounts/<account>/dedup.log        append-only, compacted when it grows
 //! ```
+//!
+//! `dedup.log` has one line per key: `<key>\t<entry>\t<ms>`, the key as 32
+//! hex digits. Lines written by earlier versions (text keys such as `m:<id>`)
+//! are read too, and a torn last line after a crash is skipped.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +24,7 @@ use std::sync::Mutex;
 use super::memory::DedupIndex;
 use super::{ContextTokenRecord, InboxEntry, StateStore, StoreError};
 use crate::account::{AccountId, Credentials};
+use crate::dedup::DedupKey;
 
 /// State kept in files under one directory.
 #[derive(Debug)]
@@ -209,7 +215,11 @@ fn load_dedup_log(path: &Path) -> Result<DedupLog, StoreError> {
                 else {
                     continue;
                 };
-                if let (Ok(at), Ok(entry)) = (at.parse::<i64>(), entry.parse::<u64>()) {
+                if let (Ok(at), Ok(entry), Some(key)) = (
+                    at.parse::<i64>(),
+                    entry.parse::<u64>(),
+                    DedupKey::parse(key),
+                ) {
                     index.insert(key, entry, at);
                 }
             }
@@ -223,11 +233,16 @@ fn load_dedup_log(path: &Path) -> Result<DedupLog, StoreError> {
     })
 }
 
+fn push_dedup_line(buf: &mut String, key: DedupKey, entry: u64, at_ms: i64) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(buf, "{key}\t{entry}\t{at_ms}");
+}
+
 fn rewrite_dedup_log(log: &mut DedupLog, path: &Path) -> Result<(), StoreError> {
     let mut buf = String::new();
     let mut n = 0;
     for (key, entry, at) in log.index.entries() {
-        buf.push_str(&format!("{key}\t{entry}\t{at}\n"));
+        push_dedup_line(&mut buf, key, entry, at);
         n += 1;
     }
     write_atomic(path, buf.as_bytes(), false)?;
@@ -307,7 +322,7 @@ impl StateStore for FileStore {
     fn dedup_check_insert(
         &self,
         account: &AccountId,
-        keys: &[String],
+        keys: &[DedupKey],
         entry: u64,
         now_ms: i64,
         window_ms: i64,
@@ -324,17 +339,14 @@ impl StateStore for FileStore {
                 .append(true)
                 .open(path)
                 .map_err(|e| io_err(path, e))?;
-            let mut buf = String::new();
+            let mut buf = String::with_capacity(keys.len() * 64);
             for key in keys {
-                // Keys never contain tabs or newlines (they are built by the
-                // router from ids and hashes), so a line stays parseable.
-                buf.push_str(&format!("{key}\t{entry}\t{now_ms}\n"));
+                push_dedup_line(&mut buf, *key, entry, now_ms);
             }
             f.write_all(buf.as_bytes()).map_err(|e| io_err(path, e))?;
             f.sync_data().map_err(|e| io_err(path, e))?;
             log.lines_written += keys.len();
-            let live = log.index.entries().count();
-            if log.lines_written > 1024 && log.lines_written > live * 2 {
+            if log.lines_written > 1024 && log.lines_written > log.index.len() * 2 {
                 rewrite_dedup_log(log, path)?;
             }
             Ok(None)
@@ -382,6 +394,12 @@ impl StateStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dedup::dedup_keys;
+    use ilink_core::types::{MessageItem, WeixinMessage};
+
+    fn key(text: &str) -> DedupKey {
+        DedupKey::parse(text).unwrap()
+    }
 
     #[test]
     fn file_names_cannot_escape() {
@@ -418,7 +436,7 @@ mod tests {
             let s = FileStore::open(dir.path()).unwrap();
             s.save_cursor(&acct, "c-9").unwrap();
             assert_eq!(
-                s.dedup_check_insert(&acct, &["m:1".into()], 1, 1000, 10_000)
+                s.dedup_check_insert(&acct, &[key("m:1")], 1, 1000, 10_000)
                     .unwrap(),
                 None
             );
@@ -426,7 +444,7 @@ mod tests {
         let s = FileStore::open(dir.path()).unwrap();
         assert_eq!(s.load_cursor(&acct).unwrap().as_deref(), Some("c-9"));
         assert_eq!(
-            s.dedup_check_insert(&acct, &["m:1".into()], 2, 2000, 10_000)
+            s.dedup_check_insert(&acct, &[key("m:1")], 2, 2000, 10_000)
                 .unwrap(),
             Some(1)
         );
@@ -437,7 +455,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let acct = AccountId::new("b");
         let s = FileStore::open(dir.path()).unwrap();
-        s.dedup_check_insert(&acct, &["m:1".into()], 1, 1000, 10_000)
+        s.dedup_check_insert(&acct, &[key("m:1")], 1, 1000, 10_000)
             .unwrap();
         let log = dir.path().join("accounts/b/dedup.log");
         let mut f = OpenOptions::new().append(true).open(&log).unwrap();
@@ -445,12 +463,12 @@ mod tests {
         drop(f);
         let s = FileStore::open(dir.path()).unwrap();
         assert_eq!(
-            s.dedup_check_insert(&acct, &["m:1".into()], 5, 2000, 10_000)
+            s.dedup_check_insert(&acct, &[key("m:1")], 5, 2000, 10_000)
                 .unwrap(),
             Some(1)
         );
         assert_eq!(
-            s.dedup_check_insert(&acct, &["m:2".into()], 5, 2000, 10_000)
+            s.dedup_check_insert(&acct, &[key("m:2")], 5, 2000, 10_000)
                 .unwrap(),
             None
         );
@@ -466,5 +484,48 @@ mod tests {
         fs::write(tdir.join("u.json"), b"{not json").unwrap();
         let err = s.context_token(&acct, "u").unwrap_err();
         assert!(err.to_string().contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn the_dedup_log_has_one_readable_line_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let acct = AccountId::new("b");
+        let s = FileStore::open(dir.path()).unwrap();
+        let k = key("m:7");
+        s.dedup_check_insert(&acct, &[k], 3, 1000, 10_000).unwrap();
+        let log = fs::read_to_string(dir.path().join("accounts/b/dedup.log")).unwrap();
+        assert_eq!(log, format!("{k}\t3\t1000\n"));
+        assert_eq!(k.to_string().len(), 32);
+    }
+
+    #[test]
+    fn dedup_keys_logged_by_earlier_versions_still_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let acct = AccountId::new("b");
+        let msg = WeixinMessage {
+            message_id: Some(9),
+            seq: Some(4),
+            from_user_id: Some("u@im.wechat".into()),
+            create_time_ms: Some(1_700_000_000_000),
+            item_list: vec![MessageItem::text("hi")],
+            ..Default::default()
+        };
+        let content = serde_json::to_string(&msg.item_list).unwrap();
+        let fingerprint = ilink_core::crypto::md5_hex(
+            format!("u@im.wechat\u{1}\u{1}1700000000000\u{1}{content}").as_bytes(),
+        );
+        // What the previous version wrote for this message, as entry 1.
+        let legacy = format!("m:9\t1\t1000\ns:u@im.wechat:4\t1\t1000\nf:{fingerprint}\t1\t1000\n");
+        fs::create_dir_all(dir.path().join("accounts/b")).unwrap();
+        fs::write(dir.path().join("accounts/b/dedup.log"), legacy).unwrap();
+        let s = FileStore::open(dir.path()).unwrap();
+        let keys = dedup_keys(&msg);
+        // Each key on its own, as a redelivery sharing only one of them would carry it.
+        for k in keys.iter() {
+            assert_eq!(
+                s.dedup_check_insert(&acct, &[*k], 2, 2000, 10_000).unwrap(),
+                Some(1)
+            );
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! [`MemoryStore`]: the state store for tests and throwaway bots.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::{ContextTokenRecord, InboxEntry, StateStore, StoreError};
 use crate::account::{AccountId, Credentials};
+use crate::dedup::DedupKey;
 
 /// Keeps everything in memory; nothing survives the process.
 #[derive(Debug, Default)]
@@ -34,61 +36,75 @@ impl MemoryStore {
     }
 }
 
-/// Recent dedup keys of one account with the entry that first carried them.
-/// Each key is allocated once and shared by the map and the expiry order.
+/// Recent dedup keys of one account with the entry that first carried them:
+/// about 50 bytes per key (a message has three or four), for `dedup_window`.
 #[derive(Debug, Default)]
 pub(crate) struct DedupIndex {
-    keys: HashMap<Arc<str>, (u64, i64)>,
-    order: VecDeque<(i64, Arc<str>)>,
+    owners: HashMap<DedupKey, u64>,
+    /// When each key was recorded, oldest first: what expires next.
+    order: VecDeque<(i64, DedupKey)>,
 }
 
 impl DedupIndex {
     pub(crate) fn check_insert(
         &mut self,
-        keys: &[String],
+        keys: &[DedupKey],
         entry: u64,
         now_ms: i64,
         window_ms: i64,
     ) -> Option<u64> {
         self.expire(now_ms, window_ms);
         for key in keys {
-            if let Some((owner, _)) = self.keys.get(key.as_str()) {
-                if *owner != entry {
-                    return Some(*owner);
+            if let Some(&owner) = self.owners.get(key) {
+                if owner != entry {
+                    return Some(owner);
                 }
             }
         }
         for key in keys {
-            self.insert(key, entry, now_ms);
+            self.insert(*key, entry, now_ms);
         }
         None
     }
 
-    pub(crate) fn insert(&mut self, key: &str, entry: u64, at_ms: i64) {
-        if let Some(value) = self.keys.get_mut(key) {
-            *value = (entry, at_ms);
-            return;
+    /// Records `key` for `entry`; a key already recorded keeps its time.
+    pub(crate) fn insert(&mut self, key: DedupKey, entry: u64, at_ms: i64) {
+        match self.owners.entry(key) {
+            Entry::Occupied(mut known) => {
+                known.insert(entry);
+            }
+            Entry::Vacant(new) => {
+                new.insert(entry);
+                self.order.push_back((at_ms, key));
+            }
         }
-        let key: Arc<str> = Arc::from(key);
-        self.keys.insert(key.clone(), (entry, at_ms));
-        self.order.push_back((at_ms, key));
     }
 
     fn expire(&mut self, now_ms: i64, window_ms: i64) {
-        while let Some((at, _)) = self.order.front() {
-            if now_ms - *at <= window_ms {
+        while let Some(&(at, key)) = self.order.front() {
+            if now_ms - at <= window_ms {
                 break;
             }
-            if let Some((_, key)) = self.order.pop_front() {
-                self.keys.remove(&*key);
-            }
+            self.order.pop_front();
+            self.owners.remove(&key);
+        }
+        // Memory follows the traffic of the last window, not its peak.
+        if self.order.capacity() > 64 && self.order.len() < self.order.capacity() / 4 {
+            self.order.shrink_to(self.order.len() * 2);
+            self.owners.shrink_to(self.owners.len() * 2);
         }
     }
 
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, u64, i64)> {
+    /// How many keys are recorded.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Every key with its entry and time, oldest first.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (DedupKey, u64, i64)> + '_ {
         self.order
             .iter()
-            .filter_map(|(_, k)| self.keys.get(k).map(|(e, at)| (&**k, *e, *at)))
+            .filter_map(|&(at, key)| self.owners.get(&key).map(|&entry| (key, entry, at)))
     }
 }
 
@@ -156,7 +172,7 @@ impl StateStore for MemoryStore {
     fn dedup_check_insert(
         &self,
         account: &AccountId,
-        keys: &[String],
+        keys: &[DedupKey],
         entry: u64,
         now_ms: i64,
         window_ms: i64,

@@ -14,6 +14,8 @@ mod file;
 mod memory;
 mod state_dir;
 
+use std::sync::Arc;
+
 use ilink_core::Secret;
 use ilink_core::types::WeixinMessage;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,7 @@ pub use memory::MemoryStore;
 pub use state_dir::{Platform, default_state_dir, state_dir_for};
 
 use crate::account::{AccountId, Credentials};
+use crate::dedup::DedupKey;
 
 /// A failure of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +54,9 @@ pub enum StoreError {
 pub struct InboxEntry {
     /// Local id, unique per account and increasing in arrival order.
     pub id: u64,
-    /// The message as received.
-    pub msg: WeixinMessage,
+    /// The message as received; shared, not copied, by the stores that keep
+    /// it in memory and by the handler.
+    pub msg: Arc<WeixinMessage>,
     /// When it was received, milliseconds since the epoch.
     pub received_at_ms: i64,
 }
@@ -122,14 +126,15 @@ pub trait StateStore: Send + Sync + 'static {
         record: &ContextTokenRecord,
     ) -> Result<(), StoreError>;
 
-    /// Records the dedup keys of inbox entry `entry`, unless one of them was
+    /// Records the dedup keys of inbox entry `entry` (from
+    /// [`dedup_keys`](crate::dedup::dedup_keys)), unless one of them was
     /// already recorded for another entry within `window_ms`: then returns
     /// that entry's id and records nothing. Keys older than the window are
     /// forgotten.
     fn dedup_check_insert(
         &self,
         account: &AccountId,
-        keys: &[String],
+        keys: &[DedupKey],
         entry: u64,
         now_ms: i64,
         window_ms: i64,

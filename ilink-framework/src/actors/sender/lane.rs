@@ -6,6 +6,14 @@
 //! taken only for the request itself (not while pacing). A retry of a
 //! transport error or 5xx reuses the message's `client_id`, so the server
 //! drops any copy that did get through.
+//!
+//! A lane lives only while its [`Pacer`] matters: once it has been idle for
+//! `pacing_window`, none of its sends count against the pace any more, so it
+//! closes and a later message opens a fresh lane. Closing refuses new jobs
+//! first and then sends those already queued; the lane that the Sender opens
+//! next for the user waits for the closing one to end, and a lane ends only
+//! once its last send is out of the pacing window, so order and pace hold
+//! across the two.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,15 +22,13 @@ use ilink_core::client::new_client_id;
 use ilink_core::types::MessageItem;
 use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::quota::{Pacer, TokenBook};
 use crate::actors::in_flight::InFlight;
 use crate::actors::shared::{AccountShared, Health};
 use crate::error::SendError;
-
-/// How long a lane with nothing to send stays alive.
-const LANE_IDLE: Duration = Duration::from_secs(30);
 
 /// What to send.
 pub(crate) enum Payload {
@@ -53,31 +59,40 @@ pub(crate) struct LaneContext {
     pub(crate) in_flight: Arc<InFlight>,
 }
 
-/// Runs one user's lane until it has been idle for a while.
+/// Runs one user's lane until it has been idle for the pacing window, after
+/// `predecessor` (the user's previous lane, if it may still be sending) ends.
 pub(crate) async fn run_lane(
     ctx: Arc<LaneContext>,
     user: String,
     mut rx: mpsc::UnboundedReceiver<Box<Job>>,
+    predecessor: Option<JoinHandle<()>>,
 ) {
+    if let Some(previous) = predecessor {
+        // Jobs that reached the previous lane as it closed go out first. A
+        // lane that panicked has nothing left to wait for.
+        let _ = previous.await;
+    }
     let opts = &ctx.shared.options;
     let mut pacer = Pacer::new(opts.pacing_burst, opts.pacing_window);
     loop {
-        let job = match tokio::time::timeout(LANE_IDLE, rx.recv()).await {
-            Ok(Some(job)) => job,
+        match tokio::time::timeout(opts.pacing_window, rx.recv()).await {
+            // Boxed: the sending future (retries, chunks, uploads) is large,
+            // and inline it would make every idle lane task that large too.
+            Ok(Some(job)) => Box::pin(process(&ctx, &mut pacer, *job)).await,
             Ok(None) => break,
-            Err(_) => {
-                // Refuse new jobs, then finish the ones already queued: the
-                // actor sees the closed lane and opens a new one.
-                rx.close();
-                while let Some(job) = rx.recv().await {
-                    Box::pin(process(&ctx, &mut pacer, *job)).await;
-                }
-                break;
-            }
-        };
-        // Boxed: the sending future (retries, chunks, uploads) is large, and
-        // inline it would make every idle lane task that large too.
-        Box::pin(process(&ctx, &mut pacer, *job)).await;
+            // Idle for the pacing window: the pacer remembers nothing that
+            // still counts. Refuse new jobs (the Sender sees the closed lane
+            // and opens a new one) and keep sending those already queued
+            // until the channel reports that it is empty.
+            Err(_) => rx.close(),
+        }
+    }
+    // Jobs that arrived while the lane closed were sent just now; the next
+    // lane starts with a fresh pacer, so it may start only once they are
+    // out of the window.
+    let rest = pacer.until_idle(Instant::now());
+    if !rest.is_zero() {
+        tokio::time::sleep(rest).await;
     }
     tracing::trace!(account = %ctx.shared.account, user = %user, "lane closed");
 }
@@ -87,11 +102,13 @@ async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
     let result = async {
         match job.payload {
             Payload::Text(text) => send_text(ctx, pacer, &job.user, &text).await,
+            // Boxed: the upload makes this future the larger one, and every
+            // text job would otherwise be moved (copied) at that size.
             Payload::Media {
                 kind,
                 bytes,
                 file_name,
-            } => send_media(ctx, pacer, &job.user, kind, &bytes, &file_name).await,
+            } => Box::pin(send_media(ctx, pacer, &job.user, kind, &bytes, &file_name)).await,
         }
     }
     .instrument(span)
@@ -115,7 +132,7 @@ async fn send_text(
     ctx.tokens.reserve(user, chunks.len() as u32)?;
     let mut sent = Vec::with_capacity(chunks.len());
     for chunk in chunks {
-        let item = MessageItem::text(chunk);
+        let item = Box::new(MessageItem::text(chunk));
         sent.push(send_item(ctx, pacer, user, item, chunk.chars().count()).await?);
     }
     Ok(sent)
@@ -153,7 +170,7 @@ async fn send_media(
             }
         }
     };
-    Ok(vec![send_item(ctx, pacer, user, item, 0).await?])
+    Ok(vec![send_item(ctx, pacer, user, Box::new(item), 0).await?])
 }
 
 fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
@@ -179,11 +196,12 @@ fn backoff(ctx: &LaneContext, attempt: u32) -> Duration {
 }
 
 /// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
+/// The item is boxed so that this future, alive for every retry, stays small.
 async fn send_item(
     ctx: &LaneContext,
     pacer: &mut Pacer,
     user: &str,
-    item: MessageItem,
+    item: Box<MessageItem>,
     text_len: usize,
 ) -> Result<SentMessage, SendError> {
     let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
@@ -204,7 +222,7 @@ async fn send_item(
                 .map_err(|_| SendError::ShuttingDown)?;
             pacer.record(Instant::now());
             client
-                .send_item(user, item.clone(), Some(&token), Some(client_id.clone()))
+                .send_item(user, (*item).clone(), Some(&token), Some(client_id.clone()))
                 .await
         };
         match result {

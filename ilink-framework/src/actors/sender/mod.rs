@@ -16,6 +16,7 @@ use std::time::Duration;
 use ilink_core::{MediaKind, Secret, SentMessage};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use self::lane::{Job, LaneContext, Payload, run_lane};
 use self::quota::{QuotaState, TokenBook};
@@ -49,12 +50,20 @@ pub(crate) struct Sender;
 
 /// State of the Sender actor.
 pub(crate) struct SenderState {
-    // Boxed jobs keep a channel's first block (32 slots, allocated when the
-    // lane opens) at 32 pointers instead of 32 whole jobs per recipient.
-    lanes: HashMap<String, mpsc::UnboundedSender<Box<Job>>>,
+    lanes: HashMap<String, Lane>,
     lanes_at_last_sweep: usize,
     ctx: Arc<LaneContext>,
     typing: Arc<Typing>,
+}
+
+/// The Sender's handle on one user's lane.
+struct Lane {
+    // Boxed jobs keep a channel's first block (32 slots, allocated when the
+    // lane opens) at 32 pointers instead of 32 whole jobs per recipient.
+    tx: mpsc::UnboundedSender<Box<Job>>,
+    /// The lane's task. Its successor waits for it: a closed lane may still
+    /// be sending what reached it as it closed.
+    task: JoinHandle<()>,
 }
 
 /// Start-up arguments: the account's shared state and the pieces the
@@ -75,19 +84,7 @@ impl Actor for Sender {
         _myself: ActorRef<Self::Msg>,
         args: SenderArgs,
     ) -> Result<SenderState, ActorProcessingErr> {
-        let permits = Arc::new(Semaphore::new(args.shared.options.max_concurrent_sends));
-        let typing = Typing::new(args.shared.clone(), args.tokens.clone());
-        Ok(SenderState {
-            lanes: HashMap::new(),
-            lanes_at_last_sweep: 0,
-            ctx: Arc::new(LaneContext {
-                shared: args.shared,
-                tokens: args.tokens,
-                permits,
-                in_flight: args.in_flight,
-            }),
-            typing,
-        })
+        Ok(SenderState::new(args))
     }
 
     async fn handle(
@@ -125,28 +122,46 @@ impl Actor for Sender {
 }
 
 impl SenderState {
+    fn new(args: SenderArgs) -> Self {
+        let permits = Arc::new(Semaphore::new(args.shared.options.max_concurrent_sends));
+        let typing = Typing::new(args.shared.clone(), args.tokens.clone());
+        SenderState {
+            lanes: HashMap::new(),
+            lanes_at_last_sweep: 0,
+            ctx: Arc::new(LaneContext {
+                shared: args.shared,
+                tokens: args.tokens,
+                permits,
+                in_flight: args.in_flight,
+            }),
+            typing,
+        }
+    }
+
     fn enqueue(&mut self, job: Box<Job>) {
-        let user = job.user.clone();
-        let job = match self.lanes.get(&user) {
-            Some(tx) => match tx.send(job) {
+        let job = match self.lanes.get(&job.user) {
+            Some(lane) => match lane.tx.send(job) {
                 Ok(()) => return,
                 // The lane closed after being idle; open a new one.
                 Err(mpsc::error::SendError(job)) => job,
             },
             None => job,
         };
+        let predecessor = self.lanes.remove(&job.user).map(|lane| lane.task);
+        let user = job.user.clone();
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_lane(self.ctx.clone(), user.clone(), rx));
-        // A fresh channel whose receiver was just moved into the lane task cannot be closed.
+        // The receiver is still here, so the channel cannot be closed.
         if let Err(mpsc::error::SendError(job)) = tx.send(job) {
             let _ = job.reply.send(Err(SendError::ShuttingDown));
             self.ctx.in_flight.end();
         }
-        self.lanes.insert(user, tx);
-        // Forget closed lanes now and then so the map does not grow with
-        // every user ever written to.
+        let task = tokio::spawn(run_lane(self.ctx.clone(), user.clone(), rx, predecessor));
+        self.lanes.insert(user, Lane { tx, task });
+        // Forget ended lanes now and then so the map does not grow with
+        // every user ever written to. A closed lane whose task still runs is
+        // kept: its successor must wait for it.
         if self.lanes.len() >= 2 * self.lanes_at_last_sweep.max(64) {
-            self.lanes.retain(|_, tx| !tx.is_closed());
+            self.lanes.retain(|_, lane| !lane.task.is_finished());
             self.lanes_at_last_sweep = self.lanes.len();
         }
     }
@@ -259,5 +274,164 @@ impl Outbox {
     pub(crate) async fn flush(&self, deadline: Duration) -> usize {
         let _ = tokio::time::timeout(deadline, self.in_flight.wait_idle()).await;
         self.in_flight.count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ilink_core::{Endpoint, ILinkClient};
+    use ilink_testkit::{BotAccount, BurstLimit, Fault, FaultAction, SimConfig, Simulator};
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::actors::shared::EventSink;
+    use crate::context::Context;
+    use crate::error::HandlerResult;
+    use crate::handler::Handler;
+    use crate::message::Message;
+    use crate::options::BotOptions;
+    use crate::store::{MemoryStore, StateStore, now_ms};
+
+    const USER: &str = "u@im.wechat";
+    /// Generous: only reached when something is broken.
+    const WAIT: Duration = Duration::from_secs(20);
+
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl Handler for Silent {
+        async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
+            Ok(())
+        }
+    }
+
+    /// A Sender's state on a fresh simulator account whose user wrote once.
+    async fn sender(sim: &Simulator, options: BotOptions) -> (SenderState, BotAccount) {
+        let bot = sim.add_account("lanes");
+        let said = sim.user(&bot, USER).say("hi").await;
+        let client = ILinkClient::builder(sim.base_url(), bot.token.clone())
+            .build()
+            .unwrap();
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let account = AccountId::new(bot.bot_id.as_str());
+        let (events, _) = broadcast::channel(16);
+        let tokens = Arc::new(TokenBook::new(account.clone(), store.clone(), &options));
+        tokens
+            .observe(USER, said.context_token.unwrap(), now_ms())
+            .unwrap();
+        let shared = AccountShared::new(
+            account,
+            client,
+            store,
+            Arc::new(options),
+            EventSink::new(events, Arc::new(Silent)),
+        );
+        let state = SenderState::new(SenderArgs {
+            shared,
+            tokens,
+            in_flight: Arc::default(),
+        });
+        (state, bot)
+    }
+
+    type Reply = oneshot::Receiver<Result<Vec<SentMessage>, SendError>>;
+
+    /// A job sending `text` to the user, counted in flight as `Outbox` does.
+    fn job(state: &SenderState, text: &str) -> (Box<Job>, Reply) {
+        state.ctx.in_flight.begin();
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            user: USER.to_owned(),
+            payload: Payload::Text(text.to_owned()),
+            reply,
+            span: tracing::Span::none(),
+        };
+        (Box::new(job), rx)
+    }
+
+    /// What the simulator delivered to the user, in order, and how many
+    /// sends it refused.
+    fn delivered(sim: &Simulator, bot: &BotAccount) -> (Vec<String>, usize) {
+        let sent = sim.sent(bot);
+        let texts = sent
+            .iter()
+            .filter(|s| s.delivered())
+            .filter_map(|s| s.text())
+            .collect();
+        (texts, sent.iter().filter(|s| !s.delivered()).count())
+    }
+
+    /// Waits until every job was answered and counted out, as a flush does.
+    async fn settled(state: &SenderState) {
+        tokio::time::timeout(WAIT, state.ctx.in_flight.wait_idle())
+            .await
+            .expect("every job was counted out");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_lane_closes_and_a_later_message_opens_a_new_one() {
+        let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+        let options = BotOptions {
+            pacing_window: Duration::from_millis(50),
+            ..BotOptions::default()
+        };
+        let (mut state, bot) = sender(&sim, options).await;
+        let (first, first_done) = job(&state, "one");
+        state.enqueue(first);
+        assert!(first_done.await.unwrap().is_ok());
+        // Idle for the pacing window, the lane ends (it used to linger 30 s).
+        tokio::time::timeout(WAIT, async {
+            while !state.lanes[USER].task.is_finished() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the idle lane ended");
+        assert!(state.lanes[USER].tx.is_closed());
+        let (second, second_done) = job(&state, "two");
+        state.enqueue(second);
+        assert!(second_done.await.unwrap().is_ok());
+        assert_eq!(delivered(&sim, &bot), (vec!["one".into(), "two".into()], 0));
+        settled(&state).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closing_lane_sends_what_it_holds_before_its_successor_and_within_the_pace() {
+        // The server refuses a second send to the user within 300 ms; the
+        // bot paces one send per 500 ms.
+        let config = SimConfig {
+            burst: Some(BurstLimit {
+                sends: 2,
+                window: Duration::from_millis(300),
+                block: Duration::from_secs(60),
+            }),
+            ..SimConfig::for_tests()
+        };
+        let sim = Simulator::start_with(config).await.unwrap();
+        let options = BotOptions {
+            pacing_burst: 1,
+            pacing_window: Duration::from_millis(500),
+            ..BotOptions::default()
+        };
+        let (mut state, bot) = sender(&sim, options).await;
+        // The first send is slow on the server, so a successor that did not
+        // wait would overtake it.
+        sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Delay { ms: 100 }).times(1));
+        // A lane that timed out just as "one" reached it: closed, with "one"
+        // still queued.
+        let (first, first_done) = job(&state, "one");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        assert!(tx.send(first).is_ok());
+        rx.close();
+        let task = tokio::spawn(run_lane(state.ctx.clone(), USER.to_owned(), rx, None));
+        state.lanes.insert(USER.to_owned(), Lane { tx, task });
+        let (second, second_done) = job(&state, "two");
+        state.enqueue(second);
+        assert!(first_done.await.unwrap().is_ok(), "the queued job was sent");
+        assert!(second_done.await.unwrap().is_ok(), "the new job was sent");
+        assert_eq!(delivered(&sim, &bot), (vec!["one".into(), "two".into()], 0));
+        settled(&state).await;
     }
 }

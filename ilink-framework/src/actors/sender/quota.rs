@@ -235,6 +235,14 @@ impl Pacer {
         (oldest + self.window).saturating_duration_since(now)
     }
 
+    /// How long from `now` until no recorded send is within the window, so
+    /// that a fresh pacer would pace the same.
+    pub(crate) fn until_idle(&self, now: Instant) -> Duration {
+        self.recent.back().map_or(Duration::ZERO, |last| {
+            (*last + self.window).saturating_duration_since(now)
+        })
+    }
+
     /// Records a send at `at`.
     pub(crate) fn record(&mut self, at: Instant) {
         self.recent.push_back(at);
@@ -308,5 +316,22 @@ mod tests {
             Duration::from_millis(800)
         );
         assert_eq!(p.delay(t0 + Duration::from_millis(1000)), Duration::ZERO);
+    }
+
+    #[test]
+    fn pacer_is_idle_once_its_last_send_leaves_the_window() {
+        let mut p = Pacer::new(2, Duration::from_millis(1000));
+        let t0 = Instant::now();
+        assert_eq!(p.until_idle(t0), Duration::ZERO);
+        p.record(t0);
+        p.record(t0 + Duration::from_millis(300));
+        assert_eq!(
+            p.until_idle(t0 + Duration::from_millis(500)),
+            Duration::from_millis(800)
+        );
+        assert_eq!(
+            p.until_idle(t0 + Duration::from_millis(1300)),
+            Duration::ZERO
+        );
     }
 }
