@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ilink_framework::prelude::*;
 use ilink_framework::store::MemoryStore;
-use ilink_framework::{BotBuilder, ShutdownReport};
+use ilink_framework::{BotBuilder, ShutdownReport, ShutdownSignal};
 use ilink_testkit::SimConfig;
 
 use crate::LaunchError;
@@ -155,8 +155,10 @@ impl Launch {
     /// Waits for ctrl-c or SIGTERM, then shuts the bot down cleanly; a second
     /// signal quits at once.
     pub async fn until_stopped(self, handle: BotHandle) -> Result<(), LaunchError> {
+        // Listening before the prompt: a ctrl-c right after it must drain.
+        let signal = ShutdownSignal::new();
         println!("Press ctrl-c to stop (a second ctrl-c quits without draining).");
-        let report = handle.run_until_signal().await;
+        let report = handle.run_until(signal).await;
         self.report(&report).await;
         Ok(())
     }

@@ -9,7 +9,7 @@
 //! | 3 | not found: no credentials, unknown account, no context token |
 //! | 4 | quota exhausted or refused by policy (locally or by the server's `ret -2`) |
 //! | 5 | session expired (`-14`): log in again |
-//! | 130 | interrupted (ctrl-c) before the command finished |
+//! | 130 | interrupted (ctrl-c or SIGTERM) before the command finished |
 
 use std::process::ExitCode;
 use std::time::Duration;

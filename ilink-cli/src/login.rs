@@ -5,6 +5,7 @@
 //! The QR code and every status go to stdout (stderr with `--json`, so
 //! stdout holds only the result). A verify code is read from stdin.
 
+use ilink_framework::ShutdownSignal;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
@@ -68,10 +69,10 @@ pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
         qr_codes: 0,
         max_qr_codes: options.max_qr_codes,
     };
-    let ctrl_c = crate::interrupt::listen().await;
+    let mut signal = ShutdownSignal::new();
     let outcome = tokio::select! {
         r = login_with_qr(&api, &mut callbacks, options) => r?,
-        _ = ctrl_c => return Err(CliError::Interrupted),
+        _ = signal.recv() => return Err(CliError::Interrupted),
     };
     match outcome {
         LoginOutcome::AlreadyBound => {

@@ -13,7 +13,6 @@
 
 mod accounts;
 mod exit;
-mod interrupt;
 mod login;
 mod render;
 mod send;

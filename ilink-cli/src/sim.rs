@@ -6,6 +6,7 @@
 //! accounts in the state directory, so `ilink tail` and `ilink send` work
 //! against it at once. Its `/mock/*` control API scripts users and logins.
 
+use ilink_framework::ShutdownSignal;
 use std::time::Duration;
 
 use clap::Args;
@@ -129,9 +130,9 @@ pub async fn run(global: &Global, args: &SimArgs) -> Result<(), CliError> {
             store.save_credentials(&creds)?;
         }
     }
-    let ctrl_c = crate::interrupt::listen().await;
+    let mut signal = ShutdownSignal::new();
     announce(global.json, &sim, &accounts, args.save);
-    ctrl_c.await;
+    signal.recv().await;
     sim.shutdown().await;
     Ok(())
 }

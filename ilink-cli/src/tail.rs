@@ -7,6 +7,7 @@
 //!
 //! Ctrl-c stops it (exit 0); the cursor of every printed batch is already saved.
 
+use ilink_framework::ShutdownSignal;
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
     if let Some(cursor) = store.load_cursor(&account)? {
         client.set_cursor(cursor);
     }
-    let mut ctrl_c = crate::interrupt::listen().await;
+    let mut signal = ShutdownSignal::new();
     if !global.json {
         eprintln!("tailing {account}; ctrl-c stops");
     }
@@ -65,7 +66,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
     loop {
         let polled = tokio::select! {
             r = client.poll() => r,
-            _ = &mut ctrl_c => return Ok(()),
+            _ = signal.recv() => return Ok(()),
         };
         match polled {
             Ok(batch) => {
@@ -105,7 +106,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = &mut ctrl_c => return Ok(()),
+                    _ = signal.recv() => return Ok(()),
                 }
             }
         }

@@ -44,6 +44,7 @@ use crate::events::AccountEvent;
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
+use crate::signal::ShutdownSignal;
 use crate::store::{FileStore, MemoryStore, StateStore};
 
 /// Configures a [`Bot`].
@@ -182,8 +183,10 @@ impl Bot {
     /// Runs until ctrl-c (or SIGTERM): the first drains handlers and sends
     /// within the shutdown deadline, a second one exits at once.
     pub async fn run(self) -> Result<(), BotError> {
+        // Listening before the accounts start, so an early ctrl-c drains too.
+        let signal = ShutdownSignal::new();
         let handle = self.start().await?;
-        let report = handle.run_until_signal().await;
+        let report = handle.run_until(signal).await;
         tracing::info!(
             unhandled = report.unhandled,
             unsent = report.unsent,
@@ -191,22 +194,6 @@ impl Bot {
         );
         Ok(())
     }
-}
-
-/// Resolves on ctrl-c or, on Unix, SIGTERM (what `docker stop` and systemd send).
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Controls a running [`Bot`]. Cheap to clone.
@@ -315,11 +302,17 @@ impl BotHandle {
     /// Waits for ctrl-c or SIGTERM, then shuts down in order; a second signal
     /// during the drain exits the process at once (status 130).
     pub async fn run_until_signal(&self) -> ShutdownReport {
-        wait_for_signal().await;
+        self.run_until(ShutdownSignal::new()).await
+    }
+
+    /// Like [`BotHandle::run_until_signal`], with a signal listener created
+    /// earlier (e.g. before telling the user to press ctrl-c).
+    pub async fn run_until(&self, mut signal: ShutdownSignal) -> ShutdownReport {
+        signal.recv().await;
         tracing::info!("shutting down; press ctrl-c again to quit at once");
         tokio::select! {
             report = self.shutdown() => report,
-            _ = wait_for_signal() => {
+            _ = signal.recv() => {
                 tracing::warn!("second signal: quitting without draining");
                 std::process::exit(130);
             }

@@ -17,6 +17,7 @@ pub mod events;
 pub mod handler;
 pub mod message;
 pub mod options;
+pub mod signal;
 pub mod store;
 
 pub use account::{AccountId, Credentials};
@@ -24,7 +25,7 @@ pub use actors::sender::Outbox;
 pub use actors::sender::quota::QuotaState;
 pub use actors::supervisor::ShutdownReport;
 pub use async_trait::async_trait;
-pub use bot::{Bot, BotBuilder, BotHandle, wait_for_signal};
+pub use bot::{Bot, BotBuilder, BotHandle};
 pub use context::Context;
 pub use conversation::{ConversationKey, KeyFn, default_key};
 pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};
@@ -34,6 +35,7 @@ pub use ilink_core as core;
 pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
+pub use signal::{ShutdownSignal, wait_for_signal};
 
 /// The names most bots need.
 pub mod prelude {
