@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::in_flight::InFlight;
 use super::poller::{Poller, PollerArgs, PollerMsg};
 use super::router::{Router, RouterArgs, RouterMsg};
+use super::sender::lanes::Lanes;
 use super::sender::quota::TokenBook;
 use super::sender::{Outbox, Sender, SenderArgs, SenderMsg};
 use super::shared::AccountShared;
@@ -156,18 +157,17 @@ async fn spawn_children(
         &shared.options,
     ));
     let in_flight = Arc::new(InFlight::default());
+    let lanes = Arc::new(Lanes::new(shared.clone(), tokens, in_flight));
     let (sender, _) = Actor::spawn_linked(
         None,
         Sender,
         SenderArgs {
-            shared: shared.clone(),
-            tokens: tokens.clone(),
-            in_flight: in_flight.clone(),
+            lanes: lanes.clone(),
         },
         myself.get_cell(),
     )
     .await?;
-    let outbox = Outbox::new(shared.account.clone(), sender.clone(), tokens, in_flight);
+    let outbox = Outbox::new(sender.clone(), lanes);
     let handling = Arc::new(InFlight::default());
     let (router, _) = Actor::spawn_linked(
         None,
