@@ -202,15 +202,18 @@ impl PollerState {
             }
             self.cursor = cursor;
         }
-        for entry in entries {
-            if self
-                .args
-                .router
-                .send_message(RouterMsg::Inbound(entry.into()))
-                .is_err()
-            {
-                tracing::error!(account = %shared.account, "router is gone; message stays in the inbox");
-            }
+        if entries.is_empty() {
+            return;
+        }
+        // One message per batch: the Router dispatches them in order.
+        let batch = entries.into_iter().map(Into::into).collect();
+        if self
+            .args
+            .router
+            .send_message(RouterMsg::Inbound(batch))
+            .is_err()
+        {
+            tracing::error!(account = %shared.account, "router is gone; messages stay in the inbox");
         }
     }
 

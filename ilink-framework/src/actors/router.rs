@@ -51,8 +51,8 @@ impl From<InboxEntry> for Inbound {
 
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
-    /// A message from the inbox, to dispatch.
-    Inbound(Inbound),
+    /// Messages from the inbox (a received batch), to dispatch in order.
+    Inbound(Vec<Inbound>),
     /// A session's run of an entry ended.
     Done {
         /// Its conversation.
@@ -163,7 +163,11 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Inbound(entry) => state.inbound(entry, false),
+            RouterMsg::Inbound(batch) => {
+                for entry in batch {
+                    state.inbound(entry, false);
+                }
+            }
             RouterMsg::Done {
                 key,
                 entry,
