@@ -7,13 +7,8 @@
 //! transport error or 5xx reuses the message's `client_id`, so the server
 //! drops any copy that did get through.
 //!
-//! A lane lives only while its [`Pacer`] matters: once it has been idle for
-//! `pacing_window`, none of its sends count against the pace any more, so it
-//! closes and a later message opens a fresh lane. Closing refuses new jobs
-//! first and then sends those already queued; the lane that the Sender opens
-//! next for the user waits for the closing one to end, and a lane ends only
-//! once its last send is out of the pacing window, so order and pace hold
-//! across the two.
+//! This module holds the sending itself; [`super::lanes`] decides who sends
+//! when (the requester at once, or a drain task for queued jobs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +16,7 @@ use std::time::{Duration, Instant};
 use ilink_core::client::new_client_id;
 use ilink_core::types::MessageItem;
 use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
 use super::quota::{Pacer, TokenBook};
@@ -59,63 +53,38 @@ pub(crate) struct LaneContext {
     pub(crate) in_flight: Arc<InFlight>,
 }
 
-/// Runs one user's lane until it has been idle for the pacing window, after
-/// `predecessor` (the user's previous lane, if it may still be sending) ends.
-pub(crate) async fn run_lane(
-    ctx: Arc<LaneContext>,
-    user: String,
-    mut rx: mpsc::UnboundedReceiver<Box<Job>>,
-    predecessor: Option<JoinHandle<()>>,
-) {
-    if let Some(previous) = predecessor {
-        // Jobs that reached the previous lane as it closed go out first. A
-        // lane that panicked has nothing left to wait for.
-        let _ = previous.await;
-    }
-    let opts = &ctx.shared.options;
-    let mut pacer = Pacer::new(opts.pacing_burst, opts.pacing_window);
-    loop {
-        match tokio::time::timeout(opts.pacing_window, rx.recv()).await {
-            // Boxed: the sending future (retries, chunks, uploads) is large,
-            // and inline it would make every idle lane task that large too.
-            Ok(Some(job)) => Box::pin(process(&ctx, &mut pacer, *job)).await,
-            Ok(None) => break,
-            // Idle for the pacing window: the pacer remembers nothing that
-            // still counts. Refuse new jobs (the Sender sees the closed lane
-            // and opens a new one) and keep sending those already queued
-            // until the channel reports that it is empty.
-            Err(_) => rx.close(),
-        }
-    }
-    // Jobs that arrived while the lane closed were sent just now; the next
-    // lane starts with a fresh pacer, so it may start only once they are
-    // out of the window.
-    let rest = pacer.until_idle(Instant::now());
-    if !rest.is_zero() {
-        tokio::time::sleep(rest).await;
-    }
-    tracing::trace!(account = %ctx.shared.account, user = %user, "lane closed");
-}
-
-async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
-    let span = tracing::debug_span!(parent: &job.span, "send", user = %job.user);
+/// Sends one payload to `user`: chunks, quota, pacing, permits, retries.
+pub(crate) async fn deliver(
+    ctx: &LaneContext,
+    pacer: &mut Pacer,
+    user: &str,
+    payload: Payload,
+    parent: &tracing::Span,
+) -> Result<Vec<SentMessage>, SendError> {
+    let span = tracing::debug_span!(parent: parent, "send", user = %user);
     let result = async {
-        match job.payload {
-            Payload::Text(text) => send_text(ctx, pacer, &job.user, &text).await,
+        match payload {
+            Payload::Text(text) => send_text(ctx, pacer, user, &text).await,
             // Boxed: the upload makes this future the larger one, and every
-            // text job would otherwise be moved (copied) at that size.
+            // text send would otherwise be moved (copied) at that size.
             Payload::Media {
                 kind,
                 bytes,
                 file_name,
-            } => Box::pin(send_media(ctx, pacer, &job.user, kind, &bytes, &file_name)).await,
+            } => Box::pin(send_media(ctx, pacer, user, kind, &bytes, &file_name)).await,
         }
     }
     .instrument(span)
     .await;
     if let Err(e) = &result {
-        tracing::warn!(account = %ctx.shared.account, user = %job.user, error = %e, "send failed");
+        tracing::warn!(account = %ctx.shared.account, user, error = %e, "send failed");
     }
+    result
+}
+
+/// Sends a queued job and answers its requester.
+pub(crate) async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
+    let result = deliver(ctx, pacer, &job.user, job.payload, &job.span).await;
     // The requester may have given up (e.g. its handler was cancelled).
     let _ = job.reply.send(result);
     ctx.in_flight.end();

@@ -1,19 +1,26 @@
 //! [`Lanes`]: the lanes of one account, one per recipient.
 //!
-//! An [`super::Outbox`] queues a job straight onto its recipient's lane (no
-//! hop through the Sender actor, which would add a message and a wake-up to
-//! every reply); the Sender owns the lanes' lifetime and closes them when it
-//! stops. A lane ends once idle for the pacing window, and the next job to
-//! its user opens a new one, which waits for its predecessor.
+//! A lane keeps one user's outgoing messages in the order they were produced
+//! and paces them. Whoever finds a user's lane free sends at once, on its own
+//! task: a reply normally leaves from the handler's task, with no hop to
+//! another task and back. Jobs that find the lane busy wait in its queue; the
+//! sender that finishes hands them, in order, to a drain task, which frees
+//! the lane when the queue is empty. The lane's [`Pacer`] goes with whoever
+//! holds the lane, so the pace holds across both.
+//!
+//! The Sender actor owns the lanes' lifetime (it closes them when it stops);
+//! idle lanes whose sends are out of the pacing window are forgotten now and
+//! then, so the map does not grow with every user ever written to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use ilink_core::SentMessage;
+use tokio::sync::{Semaphore, oneshot};
 
-use super::lane::{Job, LaneContext, run_lane};
-use super::quota::TokenBook;
+use super::lane::{Job, LaneContext, Payload, deliver, process};
+use super::quota::{Pacer, TokenBook};
 use crate::actors::in_flight::InFlight;
 use crate::actors::shared::AccountShared;
 use crate::error::SendError;
@@ -26,20 +33,28 @@ pub(crate) struct Lanes {
 
 #[derive(Default)]
 struct LaneMap {
-    lanes: HashMap<String, Lane>,
+    lanes: HashMap<String, Arc<Lane>>,
     at_last_sweep: usize,
-    /// The Sender stopped: jobs are refused.
+    /// The Sender stopped: sends are refused.
     closed: bool,
 }
 
-/// The handle on one user's lane.
+/// One user's lane.
 struct Lane {
-    // Boxed jobs keep a channel's first block (32 slots, allocated when the
-    // lane opens) at 32 pointers instead of 32 whole jobs per recipient.
-    tx: mpsc::UnboundedSender<Box<Job>>,
-    /// The lane's task. Its successor waits for it: a closed lane may still
-    /// be sending what reached it as it closed.
-    task: JoinHandle<()>,
+    state: Mutex<LaneState>,
+}
+
+struct LaneState {
+    /// The lane's pace; taken by whoever holds the lane, so `None` means busy.
+    pacer: Option<Pacer>,
+    /// Jobs waiting for the lane, in the order they were produced.
+    queue: VecDeque<Box<Job>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change under these locks is a single push, pop, insert or
+    // retain, so a panic elsewhere cannot leave them half-updated.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Lanes {
@@ -65,58 +80,157 @@ impl Lanes {
         &self.ctx
     }
 
-    fn lock(&self) -> MutexGuard<'_, LaneMap> {
-        // Every change under the lock is a single insert, remove or retain,
-        // so a panic elsewhere cannot leave the map half-updated.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    /// Sends `payload` to `user` in order with everything sent to them
+    /// before: at once if the lane is free, else after the jobs ahead.
+    pub(crate) async fn submit(
+        &self,
+        user: &str,
+        payload: Payload,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        let ctx = &self.ctx;
+        let Some(lane) = self.lane(user) else {
+            return Err(SendError::ShuttingDown);
+        };
+        ctx.in_flight.begin();
+        let span = tracing::Span::current();
+        let claim = {
+            let mut state = lock(&lane.state);
+            match state.pacer.take() {
+                Some(pacer) => Claim::Free(pacer, payload, span),
+                None => {
+                    let (reply, rx) = oneshot::channel();
+                    state.queue.push_back(Box::new(Job {
+                        user: user.to_owned(),
+                        payload,
+                        reply,
+                        span,
+                    }));
+                    Claim::Queued(rx)
+                }
+            }
+        };
+        match claim {
+            Claim::Queued(rx) => rx.await.unwrap_or(Err(SendError::ShuttingDown)),
+            Claim::Free(pacer, payload, span) => {
+                let mut turn = Turn {
+                    ctx: ctx.clone(),
+                    lane,
+                    pacer,
+                };
+                // Boxed: the sending future is large; inline it would make
+                // every handler future that large.
+                Box::pin(deliver(ctx, &mut turn.pacer, user, payload, &span)).await
+            }
+        }
     }
 
-    /// Queues a job on its recipient's lane, opening the lane if needed. The
-    /// job must already be counted in flight; a refused one is answered
-    /// with [`SendError::ShuttingDown`] and counted out.
-    pub(crate) fn enqueue(&self, job: Box<Job>) {
-        let mut map = self.lock();
+    /// The user's lane, created if needed; `None` once closed.
+    fn lane(&self, user: &str) -> Option<Arc<Lane>> {
+        let mut map = lock(&self.map);
         if map.closed {
-            drop(map);
-            self.refuse(*job);
-            return;
+            return None;
         }
-        let job = match map.lanes.get(&job.user) {
-            Some(lane) => match lane.tx.send(job) {
-                Ok(()) => return,
-                // The lane closed after being idle; open a new one.
-                Err(mpsc::error::SendError(job)) => job,
-            },
-            None => job,
-        };
-        let predecessor = map.lanes.remove(&job.user).map(|lane| lane.task);
-        let user = job.user.clone();
-        let (tx, rx) = mpsc::unbounded_channel();
-        // The receiver is still here, so the channel cannot be closed.
-        if let Err(mpsc::error::SendError(job)) = tx.send(job) {
-            self.refuse(*job);
+        if let Some(lane) = map.lanes.get(user) {
+            return Some(lane.clone());
         }
-        let task = tokio::spawn(run_lane(self.ctx.clone(), user.clone(), rx, predecessor));
-        map.lanes.insert(user, Lane { tx, task });
-        // Forget ended lanes now and then so the map does not grow with
-        // every user ever written to. A closed lane whose task still runs is
-        // kept: its successor must wait for it.
+        let opts = &self.ctx.shared.options;
+        let lane = Arc::new(Lane {
+            state: Mutex::new(LaneState {
+                pacer: Some(Pacer::new(opts.pacing_burst, opts.pacing_window)),
+                queue: VecDeque::new(),
+            }),
+        });
+        map.lanes.insert(user.to_owned(), lane.clone());
         if map.lanes.len() >= 2 * map.at_last_sweep.max(64) {
-            map.lanes.retain(|_, lane| !lane.task.is_finished());
+            let now = Instant::now();
+            map.lanes.retain(|_, lane| !lane.forgettable(now));
             map.at_last_sweep = map.lanes.len();
         }
+        Some(lane)
     }
 
-    /// Refuses new jobs; open lanes still send what they hold.
+    /// Refuses new sends; what is queued still goes out.
     pub(crate) fn close(&self) {
-        let mut map = self.lock();
+        let mut map = lock(&self.map);
         map.closed = true;
         map.lanes.clear();
     }
+}
 
-    fn refuse(&self, job: Job) {
-        let _ = job.reply.send(Err(SendError::ShuttingDown));
+impl Lane {
+    /// Whether forgetting the lane loses nothing: nobody holds or waits for
+    /// it, and its sends no longer count against the pace.
+    fn forgettable(self: &Arc<Self>, now: Instant) -> bool {
+        if Arc::strong_count(self) > 1 {
+            return false;
+        }
+        let state = lock(&self.state);
+        state.queue.is_empty()
+            && state
+                .pacer
+                .as_ref()
+                .is_some_and(|p| p.until_idle(now).is_zero())
+    }
+
+    /// Frees the lane, or hands it with the queued jobs to a drain task.
+    fn release(self: Arc<Self>, ctx: Arc<LaneContext>, pacer: Pacer) {
+        let mut state = lock(&self.state);
+        if state.queue.is_empty() {
+            state.pacer = Some(pacer);
+            return;
+        }
+        drop(state);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(drain(ctx, self, pacer));
+            }
+            // No runtime left (teardown): nothing could send them anyway.
+            Err(_) => lock(&self.state).pacer = Some(pacer),
+        }
+    }
+}
+
+/// What a sender found on the lane.
+enum Claim {
+    /// The lane was free: send now, with its pacer.
+    Free(Pacer, Payload, tracing::Span),
+    /// The lane was busy: the job waits in its queue for this answer.
+    Queued(oneshot::Receiver<Result<Vec<SentMessage>, SendError>>),
+}
+
+/// Holding a lane to send on it. Dropped when the send ends, or when the
+/// sending future is dropped midway (its handler was cancelled): either way
+/// the send is counted out and the lane is freed or handed on.
+struct Turn {
+    ctx: Arc<LaneContext>,
+    lane: Arc<Lane>,
+    pacer: Pacer,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
         self.ctx.in_flight.end();
+        // An empty pacer in its place costs nothing; the turn is over.
+        let pacer = std::mem::replace(&mut self.pacer, Pacer::new(1, Duration::ZERO));
+        self.lane.clone().release(self.ctx.clone(), pacer);
+    }
+}
+
+/// Sends a lane's queued jobs in order, then frees the lane.
+async fn drain(ctx: Arc<LaneContext>, lane: Arc<Lane>, mut pacer: Pacer) {
+    loop {
+        let job = {
+            let mut state = lock(&lane.state);
+            match state.queue.pop_front() {
+                Some(job) => job,
+                None => {
+                    state.pacer = Some(pacer);
+                    return;
+                }
+            }
+        };
+        // Boxed: see `Lanes::submit`.
+        Box::pin(process(&ctx, &mut pacer, *job)).await;
     }
 }
 
@@ -124,13 +238,12 @@ impl Lanes {
 mod tests {
     use std::time::Duration;
 
-    use ilink_core::{Endpoint, ILinkClient, SentMessage};
+    use ilink_core::{Endpoint, ILinkClient};
     use ilink_testkit::{BotAccount, BurstLimit, Fault, FaultAction, SimConfig, Simulator};
-    use tokio::sync::{broadcast, oneshot};
+    use tokio::sync::broadcast;
 
     use super::*;
     use crate::account::AccountId;
-    use crate::actors::sender::lane::Payload;
     use crate::actors::shared::EventSink;
     use crate::context::Context;
     use crate::error::HandlerResult;
@@ -176,19 +289,8 @@ mod tests {
         (Lanes::new(shared, tokens, Arc::default()), bot)
     }
 
-    type Reply = oneshot::Receiver<Result<Vec<SentMessage>, SendError>>;
-
-    /// A job sending `text` to the user, counted in flight as `Outbox` does.
-    fn job(lanes: &Lanes, text: &str) -> (Box<Job>, Reply) {
-        lanes.ctx.in_flight.begin();
-        let (reply, rx) = oneshot::channel();
-        let job = Job {
-            user: USER.to_owned(),
-            payload: Payload::Text(text.to_owned()),
-            reply,
-            span: tracing::Span::none(),
-        };
-        (Box::new(job), rx)
+    fn text(s: &str) -> Payload {
+        Payload::Text(s.to_owned())
     }
 
     /// What the simulator delivered to the user, in order, and how many
@@ -203,44 +305,46 @@ mod tests {
         (texts, sent.iter().filter(|s| !s.delivered()).count())
     }
 
-    /// Waits until every job was answered and counted out, as a flush does.
+    /// Waits until every send was answered and counted out, as a flush does.
     async fn settled(lanes: &Lanes) {
         tokio::time::timeout(WAIT, lanes.ctx.in_flight.wait_idle())
             .await
-            .expect("every job was counted out");
+            .expect("every send was counted out");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_idle_lane_closes_and_a_later_message_opens_a_new_one() {
+    async fn sends_that_find_the_lane_busy_leave_in_order_after_it() {
         let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
-        let options = BotOptions {
-            pacing_window: Duration::from_millis(50),
-            ..BotOptions::default()
+        let (lanes, bot) = lanes(&sim, BotOptions::default()).await;
+        // The first send is slow on the server, so the others find the lane
+        // busy and queue; a queue that lost its order would show here.
+        sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Delay { ms: 200 }).times(1));
+        // `join!` polls in order: "one" takes the lane, the rest queue.
+        let all = async {
+            tokio::join!(
+                lanes.submit(USER, text("one")),
+                lanes.submit(USER, text("two")),
+                lanes.submit(USER, text("three")),
+            )
         };
-        let (lanes, bot) = lanes(&sim, options).await;
-        let (first, first_done) = job(&lanes, "one");
-        lanes.enqueue(first);
-        assert!(first_done.await.unwrap().is_ok());
-        // Idle for the pacing window, the lane ends (it used to linger 30 s).
-        tokio::time::timeout(WAIT, async {
-            while !lanes.lock().lanes[USER].task.is_finished() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the idle lane ended");
-        assert!(lanes.lock().lanes[USER].tx.is_closed());
-        let (second, second_done) = job(&lanes, "two");
-        lanes.enqueue(second);
-        assert!(second_done.await.unwrap().is_ok());
-        assert_eq!(delivered(&sim, &bot), (vec!["one".into(), "two".into()], 0));
+        let (one, two, three) = tokio::time::timeout(WAIT, all)
+            .await
+            .expect("all were sent");
+        assert!(one.is_ok() && two.is_ok() && three.is_ok());
+        assert_eq!(
+            delivered(&sim, &bot),
+            (vec!["one".into(), "two".into(), "three".into()], 0)
+        );
         settled(&lanes).await;
+        // The drain task freed the lane: the next send goes out at once.
+        assert!(lanes.submit(USER, text("four")).await.is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_closing_lane_sends_what_it_holds_before_its_successor_and_within_the_pace() {
+    async fn the_pace_holds_across_sends_of_different_requesters() {
         // The server refuses a second send to the user within 300 ms; the
-        // bot paces one send per 500 ms.
+        // bot paces one send per 500 ms. Each send below takes the free lane
+        // itself, so only a pacer kept with the lane keeps them apart.
         let config = SimConfig {
             burst: Some(BurstLimit {
                 sends: 2,
@@ -256,43 +360,82 @@ mod tests {
             ..BotOptions::default()
         };
         let (lanes, bot) = lanes(&sim, options).await;
-        // The first send is slow on the server, so a successor that did not
-        // wait would overtake it.
-        sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Delay { ms: 100 }).times(1));
-        // A lane that timed out just as "one" reached it: closed, with "one"
-        // still queued.
-        let (first, first_done) = job(&lanes, "one");
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        assert!(tx.send(first).is_ok());
-        rx.close();
-        let task = tokio::spawn(run_lane(lanes.ctx.clone(), USER.to_owned(), rx, None));
-        lanes
-            .lock()
-            .lanes
-            .insert(USER.to_owned(), Lane { tx, task });
-        let (second, second_done) = job(&lanes, "two");
-        lanes.enqueue(second);
-        assert!(first_done.await.unwrap().is_ok(), "the queued job was sent");
-        assert!(second_done.await.unwrap().is_ok(), "the new job was sent");
-        assert_eq!(delivered(&sim, &bot), (vec!["one".into(), "two".into()], 0));
+        for t in ["a", "b", "c"] {
+            assert!(lanes.submit(USER, text(t)).await.is_ok(), "{t}");
+        }
+        assert_eq!(
+            delivered(&sim, &bot),
+            (vec!["a".into(), "b".into(), "c".into()], 0)
+        );
         settled(&lanes).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn closed_lanes_refuse_new_jobs_but_send_what_they_hold() {
+    async fn a_send_cancelled_midway_frees_the_lane_for_the_next() {
         let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
         let (lanes, bot) = lanes(&sim, BotOptions::default()).await;
-        let (held, held_done) = job(&lanes, "held");
-        lanes.enqueue(held);
-        lanes.close();
-        let (late, late_done) = job(&lanes, "late");
-        lanes.enqueue(late);
-        assert!(matches!(
-            late_done.await.unwrap(),
-            Err(SendError::ShuttingDown)
-        ));
-        assert!(held_done.await.unwrap().is_ok());
-        assert_eq!(delivered(&sim, &bot), (vec!["held".into()], 0));
+        let lanes = Arc::new(lanes);
+        sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Hang).times(1));
+        let stuck = tokio::spawn({
+            let lanes = lanes.clone();
+            async move { lanes.submit(USER, text("lost")).await }
+        });
+        // The hung request reached the server: the lane is held.
+        tokio::time::timeout(WAIT, async {
+            while !sim
+                .requests()
+                .iter()
+                .any(|r| r.endpoint == Some(Endpoint::SendMessage))
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the first send reached the server");
+        // Queued behind the hung send, then its handler is cancelled.
+        let queued = tokio::spawn({
+            let lanes = lanes.clone();
+            async move { lanes.submit(USER, text("queued")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stuck.abort();
+        let queued = tokio::time::timeout(WAIT, queued)
+            .await
+            .expect("the queued send went out after the cancelled one");
+        assert!(queued.unwrap().is_ok());
+        assert!(lanes.submit(USER, text("after")).await.is_ok());
+        assert_eq!(
+            delivered(&sim, &bot),
+            (vec!["queued".into(), "after".into()], 0)
+        );
+        settled(&lanes).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closed_lanes_refuse_new_sends_but_send_what_they_hold() {
+        let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+        let (lanes, bot) = lanes(&sim, BotOptions::default()).await;
+        sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Delay { ms: 200 }).times(1));
+        let lanes = Arc::new(lanes);
+        let all = async {
+            tokio::join!(
+                lanes.submit(USER, text("first")),
+                lanes.submit(USER, text("held")),
+                async {
+                    // Closed while "first" is on the wire and "held" waits.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    lanes.close();
+                    lanes.submit(USER, text("late")).await
+                },
+            )
+        };
+        let (first, held, late) = tokio::time::timeout(WAIT, all).await.expect("all answered");
+        assert!(first.is_ok() && held.is_ok());
+        assert!(matches!(late, Err(SendError::ShuttingDown)));
+        assert_eq!(
+            delivered(&sim, &bot),
+            (vec!["first".into(), "held".into()], 0)
+        );
         settled(&lanes).await;
     }
 }

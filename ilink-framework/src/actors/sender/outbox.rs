@@ -1,6 +1,6 @@
 //! [`Outbox`]: how handlers and the Router reach an account's Sender.
 //!
-//! Sends go straight onto the recipient's lane; typing goes through the
+//! Sends go to the recipient's lane (see [`super::lanes`]); typing goes through the
 //! Sender actor, which owns the keepalive tasks; context tokens go to the
 //! account's token book.
 
@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use ilink_core::{MediaKind, Secret, SentMessage};
 use ractor::ActorRef;
-use tokio::sync::oneshot;
 
 use super::SenderMsg;
-use super::lane::{Job, Payload};
+use super::lane::Payload;
 use super::lanes::Lanes;
 use super::quota::QuotaState;
 use crate::account::AccountId;
@@ -43,15 +42,7 @@ impl Outbox {
     }
 
     async fn submit(&self, user: &str, payload: Payload) -> Result<Vec<SentMessage>, SendError> {
-        let (reply, rx) = oneshot::channel();
-        self.inner.lanes.ctx().in_flight.begin();
-        self.inner.lanes.enqueue(Box::new(Job {
-            user: user.to_owned(),
-            payload,
-            reply,
-            span: tracing::Span::current(),
-        }));
-        rx.await.unwrap_or(Err(SendError::ShuttingDown))
+        self.inner.lanes.submit(user, payload).await
     }
 
     /// Sends text to `user`, split into chunks as needed; returns one
