@@ -10,6 +10,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,27 @@ enum Auth {
 pub struct Api {
     http: reqwest::Client,
     config: Arc<ApiConfig>,
+    /// The bot endpoints' URLs, parsed once: reqwest would otherwise parse
+    /// (and IDNA-check) the URL string on every request.
+    urls: Arc<HashMap<Endpoint, reqwest::Url>>,
+}
+
+/// Parses the URLs of the POST endpoints of `config`.
+fn parse_urls(config: &ApiConfig) -> Arc<HashMap<Endpoint, reqwest::Url>> {
+    let urls = [
+        Endpoint::GetUpdates,
+        Endpoint::SendMessage,
+        Endpoint::GetConfig,
+        Endpoint::SendTyping,
+        Endpoint::GetUploadUrl,
+        Endpoint::NotifyStart,
+        Endpoint::NotifyStop,
+    ]
+    .into_iter()
+    // A URL that does not parse is left to reqwest, which reports it.
+    .filter_map(|e| reqwest::Url::parse(&config.url(e)).ok().map(|u| (e, u)))
+    .collect();
+    Arc::new(urls)
 }
 
 impl Api {
@@ -78,6 +100,7 @@ impl Api {
     pub fn with_http(http: reqwest::Client, config: ApiConfig) -> Self {
         Self {
             http,
+            urls: parse_urls(&config),
             config: Arc::new(config),
         }
     }
@@ -94,9 +117,11 @@ impl Api {
 
     /// A copy talking to another API host, sharing the HTTP client.
     pub fn with_base_url(&self, url: impl Into<String>) -> Result<Self> {
+        let config = self.config.with_base_url(url)?;
         Ok(Self {
             http: self.http.clone(),
-            config: Arc::new(self.config.with_base_url(url)?),
+            urls: parse_urls(&config),
+            config: Arc::new(config),
         })
     }
 
@@ -105,6 +130,8 @@ impl Api {
         Self {
             http: self.http.clone(),
             config: Arc::new(self.config.with_token(token)),
+            // Same host: the parsed URLs stay valid.
+            urls: self.urls.clone(),
         }
     }
 
@@ -253,11 +280,11 @@ impl Api {
         timeout: Duration,
     ) -> Result<Resp> {
         let bytes = serde_json::to_vec(body).map_err(encode_error(endpoint))?;
-        let request = self
-            .http
-            .post(self.config.url(endpoint))
-            .headers(self.headers(Auth::Bot, true))
-            .body(bytes);
+        let request = match self.urls.get(&endpoint) {
+            Some(url) => self.http.post(url.clone()),
+            None => self.http.post(self.config.url(endpoint)),
+        };
+        let request = request.headers(self.headers(Auth::Bot, true)).body(bytes);
         self.execute(endpoint, request, Some(timeout)).await
     }
 
