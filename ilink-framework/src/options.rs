@@ -99,6 +99,13 @@ impl Default for BotOptions {
 }
 
 impl BotOptions {
+    /// How often idle sessions and lanes are looked for: often enough that
+    /// one is forgotten soon after its `idle_timeout`, rarely enough to cost
+    /// nothing.
+    pub(crate) fn housekeeping_interval(&self) -> Duration {
+        (self.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60))
+    }
+
     /// Checks values that would make the runtime misbehave.
     pub fn validate(&self) -> Result<(), String> {
         let checks = [

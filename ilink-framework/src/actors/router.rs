@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
@@ -103,10 +102,6 @@ impl Drop for Sessions {
     }
 }
 
-fn eviction_tick(idle: Duration) -> Duration {
-    (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(60))
-}
-
 impl Actor for Router {
     type Msg = RouterMsg;
     type State = RouterState;
@@ -151,8 +146,7 @@ impl Actor for Router {
                 tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
             }
         }
-        let tick = eviction_tick(shared.options.idle_timeout);
-        myself.send_interval(tick, || RouterMsg::Evict);
+        myself.send_interval(shared.options.housekeeping_interval(), || RouterMsg::Evict);
         Ok(())
     }
 

@@ -142,11 +142,14 @@ impl Lanes {
         });
         map.lanes.insert(user.to_owned(), lane.clone());
         if map.lanes.len() >= 2 * map.at_last_sweep.max(64) {
-            let now = Instant::now();
-            map.lanes.retain(|_, lane| !lane.forgettable(now));
-            map.at_last_sweep = map.lanes.len();
+            map.sweep();
         }
         Some(lane)
+    }
+
+    /// Forgets lanes that are idle and out of their pacing window.
+    pub(crate) fn sweep(&self) {
+        lock(&self.map).sweep();
     }
 
     /// Refuses new sends; what is queued still goes out.
@@ -154,6 +157,14 @@ impl Lanes {
         let mut map = lock(&self.map);
         map.closed = true;
         map.lanes.clear();
+    }
+}
+
+impl LaneMap {
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        self.lanes.retain(|_, lane| !lane.forgettable(now));
+        self.at_last_sweep = self.lanes.len();
     }
 }
 
@@ -306,6 +317,12 @@ mod tests {
     }
 
     /// Waits until every send was answered and counted out, as a flush does.
+    impl Lanes {
+        fn lock_map(&self) -> MutexGuard<'_, LaneMap> {
+            lock(&self.map)
+        }
+    }
+
     async fn settled(lanes: &Lanes) {
         tokio::time::timeout(WAIT, lanes.ctx.in_flight.wait_idle())
             .await
@@ -408,6 +425,26 @@ mod tests {
             delivered(&sim, &bot),
             (vec!["queued".into(), "after".into()], 0)
         );
+        settled(&lanes).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sweep_forgets_idle_lanes_once_out_of_the_pacing_window() {
+        let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+        let options = BotOptions {
+            pacing_window: Duration::from_secs(1),
+            ..BotOptions::default()
+        };
+        let (lanes, _bot) = lanes(&sim, options).await;
+        assert!(lanes.submit(USER, text("one")).await.is_ok());
+        // Within the pacing window the lane's pace still matters.
+        lanes.sweep();
+        assert_eq!(lanes.lock_map().lanes.len(), 1);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        lanes.sweep();
+        assert_eq!(lanes.lock_map().lanes.len(), 0);
+        // A later send opens a fresh lane.
+        assert!(lanes.submit(USER, text("two")).await.is_ok());
         settled(&lanes).await;
     }
 

@@ -29,6 +29,8 @@ pub(crate) enum SenderMsg {
     StopTyping(String),
     /// Stop all typing (shutdown).
     StopAll,
+    /// Time to forget idle lanes.
+    Sweep,
 }
 
 /// The Sender actor.
@@ -63,6 +65,18 @@ impl Actor for Sender {
         })
     }
 
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut SenderState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Lanes are also swept as the map grows; this bounds what users
+        // written to once, long ago, keep.
+        let every = state.lanes.ctx().shared.options.housekeeping_interval();
+        myself.send_interval(every, || SenderMsg::Sweep);
+        Ok(())
+    }
+
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
@@ -73,6 +87,7 @@ impl Actor for Sender {
             SenderMsg::StartTyping(user) => state.typing.start(&user),
             SenderMsg::StopTyping(user) => state.typing.stop(&user),
             SenderMsg::StopAll => state.typing.stop_all(),
+            SenderMsg::Sweep => state.lanes.sweep(),
         }
         Ok(())
     }
