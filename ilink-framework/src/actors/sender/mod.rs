@@ -29,7 +29,7 @@ pub(crate) enum SenderMsg {
     StopTyping(String),
     /// Stop all typing (shutdown).
     StopAll,
-    /// Time to forget idle lanes.
+    /// Time to forget idle lanes and cached tokens of idle users.
     Sweep,
 }
 
@@ -87,7 +87,10 @@ impl Actor for Sender {
             SenderMsg::StartTyping(user) => state.typing.start(&user),
             SenderMsg::StopTyping(user) => state.typing.stop(&user),
             SenderMsg::StopAll => state.typing.stop_all(),
-            SenderMsg::Sweep => state.lanes.sweep(),
+            SenderMsg::Sweep => {
+                state.lanes.sweep();
+                state.lanes.ctx().tokens.forget_idle(crate::store::now_ms());
+            }
         }
         Ok(())
     }

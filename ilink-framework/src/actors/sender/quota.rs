@@ -147,6 +147,14 @@ impl TokenBook {
         Ok(rec)
     }
 
+    /// Drops cached records of users who have not written for
+    /// `idle_timeout` (the store keeps them; a later send reads them back),
+    /// so the cache does not grow with every user ever seen.
+    pub(crate) fn forget_idle(&self, now_ms: i64) {
+        let idle = self.options.idle_timeout.as_millis() as i64;
+        self.cache.retain(|_, r| now_ms - r.received_at_ms < idle);
+    }
+
     /// Records the token of a new inbound message; the count restarts.
     pub(crate) fn observe(
         &self,
@@ -263,6 +271,22 @@ mod tests {
             ..Default::default()
         };
         TokenBook::new(AccountId::new("a"), Arc::new(MemoryStore::new()), &opts)
+    }
+
+    #[test]
+    fn idle_users_leave_the_cache_but_keep_their_count_in_the_store() {
+        let b = book(2);
+        let idle = b.options.idle_timeout.as_millis() as i64;
+        let now = now_ms();
+        b.observe("old", "t-old".into(), now - idle - 1).unwrap();
+        b.observe("new", "t-new".into(), now).unwrap();
+        let (t, _, _) = b.reserve("old", 1).unwrap();
+        b.count_sent("old", &t).unwrap();
+        b.forget_idle(now);
+        assert!(b.cache.get("old").is_none());
+        assert!(b.cache.get("new").is_some());
+        // Read back from the store, with its count.
+        assert_eq!(b.state("old").unwrap().sent, 1);
     }
 
     #[test]
