@@ -1,5 +1,5 @@
 //! The Router actor: one per account. It drops duplicates, records each
-//! user's newest context token, finds (or spawns) the session of the
+//! user's newest context token, finds (or creates) the session of the
 //! message's conversation, caps what waits per session, and evicts idle
 //! sessions.
 //!
@@ -26,8 +26,8 @@ use crate::message::Message;
 use crate::store::{InboxEntry, now_ms};
 
 /// An inbox entry on its way to be handled. The message is wrapped once,
-/// when it leaves the inbox, and then shared (not copied) by the router's
-/// pending list, the session and the handler.
+/// when it leaves the inbox, and then shared (not copied) by the session's
+/// queue, its run and the handler.
 #[derive(Clone)]
 pub(crate) struct Inbound {
     /// The inbox entry's id.
