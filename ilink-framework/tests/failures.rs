@@ -244,17 +244,9 @@ async fn a_hanging_send_to_one_user_does_not_hold_back_another_users_reply() {
     // The next sendmessage hangs on the server: it will be A's reply.
     sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Hang));
     sim.user(&bot, "a@im.wechat").say("first").await;
-    tokio::time::timeout(WAIT, async {
-        while !sim
-            .requests()
-            .iter()
-            .any(|r| r.endpoint == Some(Endpoint::SendMessage))
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap();
+    sim.wait_for_request(Endpoint::SendMessage, WAIT)
+        .await
+        .unwrap();
     sim.user(&bot, "b@im.wechat").say("second").await;
     sim.wait_for_sent_to(&bot, "b@im.wechat", 1, WAIT)
         .await

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ilink_core::Secret;
 use ilink_core::types::{MessageItem, WeixinMessage};
+use ilink_core::{Endpoint, Secret};
 use tokio::task::JoinHandle;
 
 use crate::cdn::{UploadedMedia, decrypt_item};
@@ -280,6 +280,22 @@ impl Simulator {
                 what: what.to_owned(),
                 timeout,
             })
+    }
+
+    /// Waits until a request to `endpoint` has arrived (it is recorded on
+    /// arrival, before any fault delays or hangs its answer) and returns it.
+    pub async fn wait_for_request(
+        &self,
+        endpoint: Endpoint,
+        timeout: Duration,
+    ) -> Result<RequestRecord, SimError> {
+        self.wait_for_state(&format!("a {endpoint} request"), timeout, |s| {
+            s.requests
+                .iter()
+                .find(|r| r.endpoint == Some(endpoint))
+                .cloned()
+        })
+        .await
     }
 
     /// Every `sendtyping` call.

@@ -80,6 +80,31 @@ async fn reset_and_hang_faults_fail_the_client() {
 }
 
 #[tokio::test]
+async fn a_hanging_request_can_be_waited_for_while_it_hangs() {
+    let sim = start().await;
+    let bot = sim.add_account("bot-a");
+    let client = TestBot::new(&sim, &bot);
+    sim.inject(Fault::on(Endpoint::GetConfig, FaultAction::Hang));
+    let pending = client
+        .request("ilink/bot/getconfig")
+        .json(&json!({}))
+        .send();
+    let h = tokio::spawn(pending);
+    let seen = sim
+        .wait_for_request(Endpoint::GetConfig, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(seen.endpoint, Some(Endpoint::GetConfig));
+    assert!(!h.is_finished(), "the request is still hanging");
+    // Nothing else arrived: waiting for it times out with a clear error.
+    let none = sim
+        .wait_for_request(Endpoint::SendMessage, Duration::from_millis(100))
+        .await;
+    assert!(none.unwrap_err().to_string().contains("sendmessage"));
+    h.abort();
+}
+
+#[tokio::test]
 async fn probabilistic_faults_are_deterministic_per_seed() {
     let mut runs = Vec::new();
     for _ in 0..2 {

@@ -398,17 +398,9 @@ mod tests {
             async move { lanes.submit(USER, text("lost")).await }
         });
         // The hung request reached the server: the lane is held.
-        tokio::time::timeout(WAIT, async {
-            while !sim
-                .requests()
-                .iter()
-                .any(|r| r.endpoint == Some(Endpoint::SendMessage))
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("the first send reached the server");
+        sim.wait_for_request(Endpoint::SendMessage, WAIT)
+            .await
+            .expect("the first send reached the server");
         // Queued behind the hung send, then its handler is cancelled.
         let queued = tokio::spawn({
             let lanes = lanes.clone();
