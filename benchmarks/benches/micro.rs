@@ -1,6 +1,7 @@
 //! Criterion micro benchmarks of the hot pure functions: decoding a
 //! `getupdates` batch, chunking a long reply, matching and parsing a command,
-//! and the CDN's AES-128-ECB on 1 MB.
+//! the CDN's AES-128-ECB on 1 MB, and the file store's durable inbox (a
+//! figure of the disk as much as of the code: every batch is fsynced).
 //!
 //! `cargo bench -p ilink-benchmarks --bench micro`; with `ILINK_BENCH_SCALE=small`
 //! each benchmark samples for a fraction of the usual time (a quick look, not a
@@ -18,7 +19,9 @@ use ilink_core::crypto::AesKey;
 use ilink_core::types::{
     GetUpdatesResponse, MessageItem, MessageState, MessageType, WeixinMessage,
 };
+use ilink_framework::AccountId;
 use ilink_framework::command::{ArgSpec, CommandSet, CommandSpec};
+use ilink_framework::store::{FileStore, InboxEntry, StateStore};
 
 /// A batch shaped like what the server sends: ids above 2^53, a context
 /// token, one text item each.
@@ -133,6 +136,35 @@ fn micro(c: &mut Criterion) {
         b.iter(|| key.decrypt(black_box(&cipher)).expect("decrypts"))
     });
     g.finish();
+
+    // The durable inbox of the default store: a received batch written
+    // (synced) before the cursor moves, then each entry removed as handled.
+    let dir = std::env::temp_dir().join(format!("ilink-bench-store-{}", std::process::id()));
+    let store = FileStore::open(&dir).expect("a state directory");
+    let account = AccountId::new("bench@im.bot");
+    let entries: Vec<InboxEntry> = serde_json::from_str::<GetUpdatesResponse>(&batch)
+        .expect("decodes")
+        .msgs
+        .into_iter()
+        .enumerate()
+        .map(|(i, msg)| InboxEntry {
+            id: i as u64,
+            msg: msg.into(),
+            received_at_ms: 0,
+        })
+        .collect();
+    let mut g = c.benchmark_group("file_store");
+    g.throughput(Throughput::Elements(entries.len() as u64));
+    g.bench_function("inbox_put_and_remove_100", |b| {
+        b.iter(|| {
+            store.inbox_put(&account, &entries).expect("written");
+            for e in &entries {
+                store.inbox_remove(&account, e.id).expect("removed");
+            }
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn config() -> Criterion {

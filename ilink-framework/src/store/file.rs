@@ -147,6 +147,15 @@ fn ensure_dir(dir: &Path, private: bool) -> Result<(), StoreError> {
 fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     ensure_dir(dir, private)?;
+    replace_file(dir, path, bytes, private)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Replaces `path` (in `dir`, which exists) by a synced temporary file; the
+/// replacement is durable once [`sync_dir`] has run on `dir`, so several
+/// files of one directory can share that sync.
+fn replace_file(dir: &Path, path: &Path, bytes: &[u8], private: bool) -> Result<(), StoreError> {
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
@@ -163,17 +172,19 @@ fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), StoreErr
         let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // The rename is durable only once the directory entry is.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(|e| io_err(path, e))
+}
+
+/// Makes the renames in `dir` durable.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 /// Reads every `*.json` file of `dir` (none if it does not exist), skipping
@@ -269,10 +280,22 @@ impl StateStore for FileStore {
     }
 
     fn inbox_put(&self, account: &AccountId, entries: &[InboxEntry]) -> Result<(), StoreError> {
-        let dir = self.account_dir(account).join("inbox");
-        for e in entries {
-            Self::write_json(&dir.join(format!("{:020}.json", e.id)), e, false)?;
+        if entries.is_empty() {
+            return Ok(());
         }
+        let dir = self.account_dir(account).join("inbox");
+        ensure_dir(&dir, false)?;
+        for e in entries {
+            let path = dir.join(format!("{:020}.json", e.id));
+            let bytes = serde_json::to_vec(e).map_err(|err| StoreError::Corrupt {
+                path: path.display().to_string(),
+                message: err.to_string(),
+            })?;
+            replace_file(&dir, &path, &bytes, false)?;
+        }
+        // One directory sync for the whole batch: every entry is durable
+        // when this returns, before the cursor moves.
+        sync_dir(&dir);
         Ok(())
     }
 
