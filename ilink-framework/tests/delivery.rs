@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use common::*;
 use ilink_framework::ShutdownReport;
+use ilink_framework::dedup::DedupKey;
 use ilink_framework::prelude::*;
-use ilink_framework::store::{FileStore, InboxEntry, StateStore, now_ms};
+use ilink_framework::store::{
+    ContextTokenRecord, FileStore, InboxEntry, StateStore, StoreError, now_ms,
+};
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -90,6 +93,103 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
         .unwrap();
     assert_eq!(first.handled(), vec!["one"]);
     assert_eq!(second.handled(), vec!["two", "three"]);
+    handle.shutdown().await;
+}
+
+/// A store whose `inbox_load` waits (up to a second) for the first
+/// `inbox_put`: it makes a Router that reads the inbox after the Poller has
+/// started see the Poller's first batch there.
+#[derive(Default)]
+struct LateInboxLoad {
+    inner: ilink_framework::store::MemoryStore,
+    put: (std::sync::Mutex<bool>, std::sync::Condvar),
+}
+
+impl StateStore for LateInboxLoad {
+    fn load_cursor(&self, a: &AccountId) -> Result<Option<String>, StoreError> {
+        self.inner.load_cursor(a)
+    }
+    fn save_cursor(&self, a: &AccountId, cursor: &str) -> Result<(), StoreError> {
+        self.inner.save_cursor(a, cursor)
+    }
+    fn inbox_put(&self, a: &AccountId, entries: &[InboxEntry]) -> Result<(), StoreError> {
+        self.inner.inbox_put(a, entries)?;
+        *self.put.0.lock().unwrap() = true;
+        self.put.1.notify_all();
+        Ok(())
+    }
+    fn inbox_remove(&self, a: &AccountId, id: u64) -> Result<(), StoreError> {
+        self.inner.inbox_remove(a, id)
+    }
+    fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
+        let put = self.put.0.lock().unwrap();
+        let _ = self
+            .put
+            .1
+            .wait_timeout_while(put, Duration::from_secs(1), |put| !*put)
+            .unwrap();
+        self.inner.inbox_load(a)
+    }
+    fn context_token(
+        &self,
+        a: &AccountId,
+        u: &str,
+    ) -> Result<Option<ContextTokenRecord>, StoreError> {
+        self.inner.context_token(a, u)
+    }
+    fn put_context_token(
+        &self,
+        a: &AccountId,
+        u: &str,
+        r: &ContextTokenRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.put_context_token(a, u, r)
+    }
+    fn dedup_check_insert(
+        &self,
+        a: &AccountId,
+        keys: &[DedupKey],
+        entry: u64,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner
+            .dedup_check_insert(a, keys, entry, now_ms, window_ms)
+    }
+    fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
+        self.inner.forget_account(a)
+    }
+    fn save_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
+        self.inner.save_credentials(c)
+    }
+    fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
+        self.inner.list_credentials()
+    }
+    fn remove_credentials(&self, a: &AccountId) -> Result<bool, StoreError> {
+        self.inner.remove_credentials(a)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_received_at_start_up_is_handled_once() {
+    let sim = sim().await;
+    let bot = sim.add_account("startup");
+    let user = sim.user(&bot, "u@im.wechat");
+    // Waiting when the bot starts: its first poll returns it at once.
+    user.say("early").await;
+    let counter = Arc::new(Counter::default());
+    let store = Arc::new(LateInboxLoad::default());
+    let handle = start_with_store(&sim, &bot, counter.clone(), fast_options(), store).await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    // A second copy would be handled right behind the first; the marker
+    // comes after it in the same conversation.
+    user.say("marker").await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(counter.handled(), vec!["early", "marker"]);
     handle.shutdown().await;
 }
 

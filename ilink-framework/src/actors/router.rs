@@ -19,7 +19,7 @@ use super::session::{Session, SessionEnv, end_conversation};
 use super::shared::AccountShared;
 use crate::context::StateMap;
 use crate::conversation::{ConversationKey, KeyFn};
-use crate::dedup::dedup_keys;
+use crate::dedup::{DedupKey, dedup_keys};
 use crate::events::AccountEventKind;
 use crate::handler::Handler;
 use crate::message::Message;
@@ -112,7 +112,7 @@ impl Actor for Router {
         myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<RouterState, ActorProcessingErr> {
-        Ok(RouterState {
+        let mut state = RouterState {
             env: Arc::new(SessionEnv {
                 shared: args.shared,
                 handler: args.handler,
@@ -123,7 +123,24 @@ impl Actor for Router {
             key_fn: args.key_fn,
             handling: args.handling,
             sessions: Sessions::default(),
-        })
+        };
+        // What a previous run received but did not finish is handled first.
+        // Here, not in `post_start`: the Poller is spawned once this returns,
+        // so the inbox cannot yet hold its first batch, which would then be
+        // dispatched twice (replayed, and again when the Poller casts it).
+        let shared = state.env.shared.clone();
+        match shared.store.inbox_load(&shared.account) {
+            Ok(entries) => {
+                if !entries.is_empty() {
+                    tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
+                }
+                state.inbound(entries.into_iter().map(Into::into).collect(), true);
+            }
+            Err(e) => {
+                tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
+            }
+        }
+        Ok(state)
     }
 
     async fn post_start(
@@ -131,22 +148,8 @@ impl Actor for Router {
         myself: ActorRef<Self::Msg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        // What a previous run received but did not finish is handled first.
-        let shared = state.env.shared.clone();
-        match shared.store.inbox_load(&shared.account) {
-            Ok(entries) => {
-                if !entries.is_empty() {
-                    tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
-                }
-                for entry in entries {
-                    state.inbound(entry.into(), true);
-                }
-            }
-            Err(e) => {
-                tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
-            }
-        }
-        myself.send_interval(shared.options.housekeeping_interval(), || RouterMsg::Evict);
+        let every = state.env.shared.options.housekeeping_interval();
+        myself.send_interval(every, || RouterMsg::Evict);
         Ok(())
     }
 
@@ -157,11 +160,7 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Inbound(batch) => {
-                for entry in batch {
-                    state.inbound(entry, false);
-                }
-            }
+            RouterMsg::Inbound(batch) => state.inbound(batch, false),
             RouterMsg::Done {
                 key,
                 entry,
@@ -194,26 +193,42 @@ impl Actor for Router {
 }
 
 impl RouterState {
-    fn inbound(&mut self, entry: Inbound, replay: bool) {
-        let shared = &*self.env.shared;
+    /// Drops the duplicates of a batch (one dedup write for all of it),
+    /// then dispatches the rest in order.
+    fn inbound(&mut self, batch: Vec<Inbound>, replay: bool) {
+        let shared = self.env.shared.clone();
         let account = &shared.account;
         let store = &shared.store;
         let window = shared.options.dedup_window.as_millis() as i64;
-        let keys = dedup_keys(entry.message.raw());
-        match store.dedup_check_insert(account, &keys, entry.id, now_ms(), window) {
-            Ok(Some(first)) => {
+        let keys: Vec<_> = batch.iter().map(|e| dedup_keys(e.message.raw())).collect();
+        let checks: Vec<(u64, &[DedupKey])> = batch
+            .iter()
+            .zip(&keys)
+            .map(|(e, k)| (e.id, &k[..]))
+            .collect();
+        let firsts = match store.dedup_check_insert_batch(account, &checks, now_ms(), window) {
+            Ok(firsts) => firsts,
+            // Handling a message twice is better than losing it.
+            Err(e) => {
+                tracing::error!(account = %account, error = %e, "dedup store failed; handling the messages");
+                vec![None; batch.len()]
+            }
+        };
+        for (entry, first) in batch.into_iter().zip(firsts) {
+            if let Some(first) = first {
                 tracing::debug!(account = %account, entry = entry.id, first, "duplicate message dropped");
                 if let Err(e) = store.inbox_remove(account, entry.id) {
                     tracing::error!(account = %account, error = %e, "could not remove a duplicate from the inbox");
                 }
-                return;
+                continue;
             }
-            Ok(None) => {}
-            // Handling a message twice is better than losing it.
-            Err(e) => {
-                tracing::error!(account = %account, error = %e, "dedup store failed; handling the message")
-            }
+            self.dispatch(entry, replay);
         }
+    }
+
+    /// Queues a new message on its conversation's session.
+    fn dispatch(&mut self, entry: Inbound, replay: bool) {
+        let shared = &*self.env.shared;
         let message = &entry.message;
         if let Some(token) = message.context_token() {
             let at = message.created_at_ms().unwrap_or(entry.received_at_ms);

@@ -110,6 +110,33 @@ fn dedup_recognizes_other_entries_only_within_window() {
 }
 
 #[test]
+fn a_batch_is_checked_in_order_against_itself_and_earlier_entries() {
+    for (s, _d) in stores() {
+        let a = AccountId::new("a@im.bot");
+        assert_eq!(
+            s.dedup_check_insert(&a, &[key("m:1")], 1, 0, 100).unwrap(),
+            None
+        );
+        let (k2, k3, k1) = ([key("m:2")], [key("m:3"), key("m:2")], [key("m:1")]);
+        let batch: [(u64, &[DedupKey]); 3] = [(2, &k2), (3, &k3), (4, &k1)];
+        assert_eq!(
+            s.dedup_check_insert_batch(&a, &batch, 10, 100).unwrap(),
+            vec![None, Some(2), Some(1)]
+        );
+        // Entry 3 was a duplicate: its other key was not recorded.
+        assert_eq!(
+            s.dedup_check_insert(&a, &[key("m:3")], 5, 20, 100).unwrap(),
+            None
+        );
+        // And entry 2's key counts from now on.
+        assert_eq!(
+            s.dedup_check_insert(&a, &[key("m:2")], 6, 30, 100).unwrap(),
+            Some(2)
+        );
+    }
+}
+
+#[test]
 fn credentials_list_and_remove() {
     for (s, _d) in stores() {
         s.save_credentials(&Credentials::new("b", "tok-b")).unwrap();

@@ -350,9 +350,33 @@ impl StateStore for FileStore {
         now_ms: i64,
         window_ms: i64,
     ) -> Result<Option<u64>, StoreError> {
+        let first = self.dedup_check_insert_batch(account, &[(entry, keys)], now_ms, window_ms)?;
+        Ok(first.into_iter().next().flatten())
+    }
+
+    fn dedup_check_insert_batch(
+        &self,
+        account: &AccountId,
+        batch: &[(u64, &[DedupKey])],
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
         self.with_dedup(account, |log, path| {
-            if let Some(owner) = log.index.check_insert(keys, entry, now_ms, window_ms) {
-                return Ok(Some(owner));
+            let mut firsts = Vec::with_capacity(batch.len());
+            let mut buf = String::new();
+            let mut lines = 0;
+            for (entry, keys) in batch {
+                let first = log.index.check_insert(keys, *entry, now_ms, window_ms);
+                if first.is_none() {
+                    for key in *keys {
+                        push_dedup_line(&mut buf, *key, *entry, now_ms);
+                    }
+                    lines += keys.len();
+                }
+                firsts.push(first);
+            }
+            if lines == 0 {
+                return Ok(firsts);
             }
             if let Some(dir) = path.parent() {
                 ensure_dir(dir, false)?;
@@ -362,17 +386,14 @@ impl StateStore for FileStore {
                 .append(true)
                 .open(path)
                 .map_err(|e| io_err(path, e))?;
-            let mut buf = String::with_capacity(keys.len() * 64);
-            for key in keys {
-                push_dedup_line(&mut buf, *key, entry, now_ms);
-            }
+            // One append and one sync for the whole batch.
             f.write_all(buf.as_bytes()).map_err(|e| io_err(path, e))?;
             f.sync_data().map_err(|e| io_err(path, e))?;
-            log.lines_written += keys.len();
+            log.lines_written += lines;
             if log.lines_written > 1024 && log.lines_written > log.index.len() * 2 {
                 rewrite_dedup_log(log, path)?;
             }
-            Ok(None)
+            Ok(firsts)
         })
     }
 

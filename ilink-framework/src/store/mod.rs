@@ -140,6 +140,23 @@ pub trait StateStore: Send + Sync + 'static {
         window_ms: i64,
     ) -> Result<Option<u64>, StoreError>;
 
+    /// [`StateStore::dedup_check_insert`] for the entries of a received
+    /// batch, in order (each is also checked against those before it), with
+    /// one durable write for the whole batch where the store can. Returns,
+    /// per entry, the earlier entry it duplicates.
+    fn dedup_check_insert_batch(
+        &self,
+        account: &AccountId,
+        batch: &[(u64, &[DedupKey])],
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        batch
+            .iter()
+            .map(|(entry, keys)| self.dedup_check_insert(account, keys, *entry, now_ms, window_ms))
+            .collect()
+    }
+
     /// Forgets everything stored for an account except its credentials:
     /// cursor, inbox, context tokens and dedup keys.
     fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
