@@ -120,9 +120,11 @@ impl Session {
         if self.running.is_some() {
             return;
         }
-        let (Some(entry), Some(state)) = (self.pending.front(), self.state.take()) else {
+        let Some(entry) = self.pending.front() else {
             return;
         };
+        // Not running, so the state is here: a run takes it and hands it back.
+        let state = self.state.take().unwrap_or_default();
         let run = Run {
             env: env.clone(),
             key: key.clone(),
