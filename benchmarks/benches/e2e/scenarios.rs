@@ -485,69 +485,64 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
     let fw_reply = sim.latency(0).await;
     let fw_start = f.sorted_starts();
 
-    let ms = |us: f64| format!("{:.2} ms", us / 1000.0);
-    let q = |v: &[u64], p: f64| percentile(v, p) as f64;
-    for (name, start, reply, took) in [
-        ("raw", &raw_start, raw_reply, took),
-        ("framework", &fw_start, fw_reply, took_fw),
+    // (p50, p99, max) in µs.
+    let spread = |v: &[u64]| {
+        let q = |p: f64| percentile(v, p) as f64;
+        (q(0.5), q(0.99), v.last().copied().unwrap_or(0) as f64)
+    };
+    let (fw_s, raw_s) = (spread(&fw_start), spread(&raw_start));
+    let (fw_r, raw_r) = (
+        (fw_reply.1, fw_reply.2, fw_reply.3),
+        (raw_reply.1, raw_reply.2, raw_reply.3),
+    );
+    for (name, start, reply, count, took) in [
+        ("raw", raw_s, raw_r, raw_reply.0, took),
+        ("framework", fw_s, fw_r, fw_reply.0, took_fw),
     ] {
         println!(
-            "  {name} (offered over {took:.1} s): to handler p50 {} p99 {} max {}; to reply p50 {} p99 {} max {} ({} replies)",
-            ms(q(start, 0.5)),
-            ms(q(start, 0.99)),
-            ms(start.last().copied().unwrap_or(0) as f64),
+            "  {name} (offered over {took:.1} s): to handler p50 {} p99 {} max {}; to reply p50 {} p99 {} max {} ({count} replies)",
+            ms(start.0),
+            ms(start.1),
+            ms(start.2),
+            ms(reply.0),
             ms(reply.1),
             ms(reply.2),
-            ms(reply.3),
-            reply.0
         );
     }
+    let mut rows = latency_rows("enqueue -> handler start", fw_s, raw_s);
+    rows.extend(latency_rows("enqueue -> reply recorded", fw_r, raw_r));
+    rows
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.2} ms", us / 1000.0)
+}
+
+/// P5's p50 (with its ratio), p99 (ratio, goal) and max rows of one latency,
+/// from (p50, p99, max) in µs of the framework and the baseline.
+fn latency_rows(what: &str, fw: (f64, f64, f64), raw: (f64, f64, f64)) -> Vec<Row> {
     vec![
         row(
             "P5",
-            "enqueue -> handler start p50",
-            ms(q(&fw_start, 0.5)),
-            ms(q(&raw_start, 0.5)),
-            q(&fw_start, 0.5) / q(&raw_start, 0.5),
+            &format!("{what} p50"),
+            ms(fw.0),
+            ms(raw.0),
+            fw.0 / raw.0,
             "-",
         ),
         row(
             "P5",
-            "enqueue -> handler start p99",
-            ms(q(&fw_start, 0.99)),
-            ms(q(&raw_start, 0.99)),
-            q(&fw_start, 0.99) / q(&raw_start, 0.99),
+            &format!("{what} p99"),
+            ms(fw.1),
+            ms(raw.1),
+            fw.1 / raw.1,
             "< 5 ms",
         ),
         row(
             "P5",
-            "enqueue -> handler start max",
-            ms(fw_start.last().copied().unwrap_or(0) as f64),
-            ms(raw_start.last().copied().unwrap_or(0) as f64),
-            f64::NAN,
-            "-",
-        ),
-        row(
-            "P5",
-            "enqueue -> reply recorded p50",
-            ms(fw_reply.1),
-            ms(raw_reply.1),
-            fw_reply.1 / raw_reply.1,
-            "-",
-        ),
-        row(
-            "P5",
-            "enqueue -> reply recorded p99",
-            ms(fw_reply.2),
-            ms(raw_reply.2),
-            fw_reply.2 / raw_reply.2,
-            "< 5 ms",
-        ),
-        row(
-            "P5",
-            "enqueue -> reply recorded max",
-            ms(fw_reply.3),
-            ms(raw_reply.3),
+            &format!("{what} max"),
+            ms(fw.2),
+            ms(raw.2),
             f64::NAN,
             "-",
         ),
