@@ -132,6 +132,29 @@ async fn probabilistic_faults_are_deterministic_per_seed() {
 }
 
 #[tokio::test]
+async fn control_bodies_may_be_empty_and_bad_json_is_a_clear_400() {
+    let sim = start().await;
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    // No body at all reads as `{}`: an account with a generated id.
+    let res = http
+        .post(format!("{base}/mock/accounts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(sim.accounts().len(), 1);
+    let res = http
+        .post(format!("{base}/mock/faults"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("bad JSON"));
+}
+
+#[tokio::test]
 async fn control_api_drives_a_conversation() {
     let sim = start().await;
     let http = reqwest::Client::new();

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -18,6 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ilink_core::types::{MessageItem, MessageState, RefMsg};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::config::{KeyEncoding, SimConfig};
@@ -65,14 +67,26 @@ fn err(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(json!({ "error": msg.into() }))).into_response()
 }
 
-/// Parses a JSON body leniently: an empty body is `{}`, a bad one is a 400.
-fn body<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T, Response> {
-    let raw = if raw.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        raw
-    };
-    serde_json::from_slice(raw).map_err(|e| err(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+/// A JSON request body, read leniently: an empty body is `{}` (a `curl -X
+/// POST` without `-d`), a bad one is a 400 with the parser's message.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let raw = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let raw = if raw.iter().all(u8::is_ascii_whitespace) {
+            b"{}".as_slice()
+        } else {
+            &raw
+        };
+        serde_json::from_slice(raw)
+            .map(JsonBody)
+            .map_err(|e| err(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+    }
 }
 
 /// The named account, or the first one when no name is given.
@@ -101,11 +115,7 @@ struct AddAccount {
     token: Option<String>,
 }
 
-async fn add_account(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let req: AddAccount = match body(&raw) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn add_account(State(sh): Shr, JsonBody(req): JsonBody<AddAccount>) -> Response {
     let bot_id = req.bot_id.unwrap_or_else(|| {
         let n = sh.read(|i| i.accounts.len()) + 1;
         format!("bot-{n}@im.bot")
@@ -183,11 +193,7 @@ fn build_item(user: &ScriptedUser, it: &InboundItem) -> Result<MessageItem, Resp
     })
 }
 
-async fn inbound(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let req: Inbound = match body(&raw) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn inbound(State(sh): Shr, JsonBody(req): JsonBody<Inbound>) -> Response {
     let bot = match resolve_bot(&sh, req.recipient.as_deref()) {
         Ok(b) => b,
         Err(e) => return e,
@@ -226,11 +232,11 @@ async fn inbound(State(sh): Shr, raw: axum::body::Bytes) -> Response {
     Json(msg).into_response()
 }
 
-async fn qr_action(State(sh): Shr, Path(action): Path<String>, raw: axum::body::Bytes) -> Response {
-    let mut fields: serde_json::Map<String, Value> = match body(&raw) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
+async fn qr_action(
+    State(sh): Shr,
+    Path(action): Path<String>,
+    JsonBody(mut fields): JsonBody<serde_json::Map<String, Value>>,
+) -> Response {
     let qrcode = fields
         .remove("qrcode")
         .and_then(|v| v.as_str().map(str::to_owned));
@@ -266,19 +272,11 @@ struct Expire {
     mode: ExpiryMode,
 }
 
-async fn expire(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let req: Expire = match body(&raw) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn expire(State(sh): Shr, JsonBody(req): JsonBody<Expire>) -> Response {
     set_expiry(&sh, req.bot_id.as_deref(), Some(req.mode))
 }
 
-async fn clear_expiry(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let req: Expire = match body(&raw) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn clear_expiry(State(sh): Shr, JsonBody(req): JsonBody<Expire>) -> Response {
     set_expiry(&sh, req.bot_id.as_deref(), None)
 }
 
@@ -308,11 +306,7 @@ struct FaultReq {
     probability: Option<f64>,
 }
 
-async fn add_fault(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let req: FaultReq = match body(&raw) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn add_fault(State(sh): Shr, JsonBody(req): JsonBody<FaultReq>) -> Response {
     let endpoint = match req.endpoint.as_deref() {
         None | Some("any") | Some("*") => None,
         Some(name) => match parse_endpoint(name) {
@@ -374,11 +368,7 @@ struct RedeliverReq {
     new_id: bool,
 }
 
-async fn redeliver(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let req: RedeliverReq = match body(&raw) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn redeliver(State(sh): Shr, JsonBody(req): JsonBody<RedeliverReq>) -> Response {
     let bot = match resolve_bot(&sh, req.bot_id.as_deref()) {
         Ok(b) => b,
         Err(e) => return e,
@@ -410,11 +400,10 @@ async fn get_config(State(sh): Shr) -> Response {
 }
 
 /// Merges the given fields into the configuration (`port` is ignored while running).
-async fn set_config(State(sh): Shr, raw: axum::body::Bytes) -> Response {
-    let patch: serde_json::Map<String, Value> = match body(&raw) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
+async fn set_config(
+    State(sh): Shr,
+    JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
+) -> Response {
     let current = sh.read(|i| serde_json::to_value(&i.config).unwrap_or(Value::Null));
     let Value::Object(mut merged) = current else {
         return err(StatusCode::INTERNAL_SERVER_ERROR, "config not serializable");
