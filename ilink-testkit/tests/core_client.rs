@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WAIT, core_client, core_poll, start};
+use common::{Chat, WAIT, alice_wrote, core_client, core_poll, start};
 use ilink_core::types::MessageItem;
 use ilink_core::{ApiCode, Endpoint, Error, ILinkClient};
 use ilink_testkit::{ExpiryMode, Fault, FaultAction, SendOutcome, SimConfig, Simulator};
@@ -86,12 +86,8 @@ async fn a_9000_character_text_arrives_as_three_messages_in_order() {
 #[tokio::test]
 async fn typing_fetches_the_ticket_once_and_is_cancelled() {
     let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = core_client(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let msgs = core_poll(&client, 1).await;
-    let ctx = msgs[0].context_token.as_ref();
+    let Chat { client, first, .. } = alice_wrote(&sim, "hi").await;
+    let ctx = first.context_token.as_ref();
 
     client.send_typing("alice@im.wechat", ctx).await.unwrap();
     client.send_typing("alice@im.wechat", ctx).await.unwrap();
@@ -117,12 +113,10 @@ async fn typing_fetches_the_ticket_once_and_is_cancelled() {
 #[tokio::test]
 async fn minus_14_in_ret_errcode_or_both_is_session_expired() {
     let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = core_client(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let msgs = core_poll(&client, 1).await;
-    let ctx = msgs[0].context_token.as_ref();
+    let Chat {
+        bot, client, first, ..
+    } = alice_wrote(&sim, "hi").await;
+    let ctx = first.context_token.as_ref();
 
     for mode in [ExpiryMode::Ret, ExpiryMode::Errcode, ExpiryMode::Both] {
         sim.expire_session(&bot, mode);
@@ -164,12 +158,13 @@ async fn minus_14_in_ret_errcode_or_both_is_session_expired() {
 #[tokio::test]
 async fn the_eleventh_send_is_rejected_by_the_server() {
     let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = core_client(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let msgs = core_poll(&client, 1).await;
-    let ctx = msgs[0].context_token.as_ref();
+    let Chat {
+        bot,
+        client,
+        alice,
+        first,
+    } = alice_wrote(&sim, "hi").await;
+    let ctx = first.context_token.as_ref();
 
     for n in 1..=10 {
         let sent = client
@@ -204,12 +199,13 @@ async fn the_eleventh_send_is_rejected_by_the_server() {
 #[tokio::test]
 async fn the_same_client_id_twice_is_delivered_once() {
     let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = core_client(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let msgs = core_poll(&client, 1).await;
-    let ctx = msgs[0].context_token.as_ref();
+    let Chat {
+        bot,
+        client,
+        alice,
+        first,
+    } = alice_wrote(&sim, "hi").await;
+    let ctx = first.context_token.as_ref();
 
     let first = client
         .send_item(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{core_client, core_poll, start};
+use common::{Chat, alice_wrote, core_client, core_poll, start};
 use ilink_core::types::{ItemType, MessageItem};
 use ilink_core::{ILinkClient, MediaKind};
 use ilink_testkit::{KeyEncoding, ScriptedUser};
@@ -21,12 +21,13 @@ fn payload(len: usize, salt: u8) -> Vec<u8> {
 async fn uploads_each_kind(full_url: bool) {
     let sim = start().await;
     sim.configure(|c| c.upload_full_url = full_url);
-    let bot = sim.add_account("bot-a");
-    let client = core_client(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("send me things").await;
-    let msgs = core_poll(&client, 1).await;
-    let ctx = msgs[0].context_token.as_ref();
+    let Chat {
+        bot,
+        client,
+        alice,
+        first,
+    } = alice_wrote(&sim, "send me things").await;
+    let ctx = first.context_token.as_ref();
 
     let cases = [
         (

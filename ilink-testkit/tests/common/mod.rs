@@ -110,6 +110,31 @@ pub fn core_client(sim: &Simulator, bot: &BotAccount) -> ilink_core::ILinkClient
         .unwrap()
 }
 
+/// A bot with an `ilink-core` client, and a user whose first message the
+/// client has already polled (so its context token is at hand).
+pub struct Chat {
+    pub bot: BotAccount,
+    pub client: ilink_core::ILinkClient,
+    pub alice: ilink_testkit::ScriptedUser,
+    pub first: ilink_core::types::WeixinMessage,
+}
+
+/// `alice@im.wechat` writes `text` to a new bot `bot-a` on `sim`; the bot's
+/// client polls it.
+pub async fn alice_wrote(sim: &Simulator, text: &str) -> Chat {
+    let bot = sim.add_account("bot-a");
+    let client = core_client(sim, &bot);
+    let alice = sim.user(&bot, "alice@im.wechat");
+    alice.say(text).await;
+    let first = core_poll(&client, 1).await.remove(0);
+    Chat {
+        bot,
+        client,
+        alice,
+        first,
+    }
+}
+
 /// Polls with the `ilink-core` client until at least `n` messages arrived.
 pub async fn core_poll(
     client: &ilink_core::ILinkClient,
