@@ -40,7 +40,7 @@
 //!    actions), `chat` (the web chat page), `intercept` (the middleware that records
 //!    requests and applies faults).
 //! 6. `users` (scripted users), `control` (the `/mock/*` API), `server` (router and
-//!    connections), `simulator` (the [`Simulator`] handle).
+//!    connections), `simulator` (the [`Simulator`] handle), [`harness`] (helpers for tests).
 
 mod api;
 mod auth;
@@ -50,6 +50,7 @@ mod config;
 mod control;
 mod error;
 mod faults;
+pub mod harness;
 mod intercept;
 mod login;
 mod media;

@@ -4,14 +4,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestBot, WAIT, start};
+use common::TestBot;
 use ilink_core::Endpoint;
-use ilink_testkit::{Fault, FaultAction};
+use ilink_testkit::harness::WAIT;
+use ilink_testkit::{Fault, FaultAction, Simulator};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn status_api_malformed_truncated_faults_then_recovery() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let call = || {
@@ -49,7 +50,7 @@ async fn status_api_malformed_truncated_faults_then_recovery() {
 
 #[tokio::test]
 async fn reset_and_hang_faults_fail_the_client() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Reset));
@@ -81,7 +82,7 @@ async fn reset_and_hang_faults_fail_the_client() {
 
 #[tokio::test]
 async fn a_hanging_request_can_be_waited_for_while_it_hangs() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     sim.inject(Fault::on(Endpoint::GetConfig, FaultAction::Hang));
@@ -108,7 +109,7 @@ async fn a_hanging_request_can_be_waited_for_while_it_hangs() {
 async fn probabilistic_faults_are_deterministic_per_seed() {
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let sim = start().await;
+        let sim = Simulator::start().await;
         let bot = sim.add_account("bot-a");
         let client = TestBot::new(&sim, &bot);
         sim.inject(
@@ -133,7 +134,7 @@ async fn probabilistic_faults_are_deterministic_per_seed() {
 
 #[tokio::test]
 async fn control_bodies_may_be_empty_and_bad_json_is_a_clear_400() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     // No body at all reads as `{}`: an account with a generated id.
@@ -156,7 +157,7 @@ async fn control_bodies_may_be_empty_and_bad_json_is_a_clear_400() {
 
 #[tokio::test]
 async fn control_api_drives_a_conversation() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     let acct: Value = http
@@ -268,7 +269,7 @@ async fn control_api_drives_a_conversation() {
 
 #[tokio::test]
 async fn a_lost_response_still_delivers_the_message() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     sim.user(&bot, "u@im.wechat").say("hi").await;

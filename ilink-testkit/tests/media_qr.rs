@@ -4,15 +4,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestBot, WAIT, start};
+use common::TestBot;
 use ilink_core::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
 use ilink_core::types::WeixinMessage;
-use ilink_testkit::{KeyEncoding, QrAction};
+use ilink_testkit::harness::WAIT;
+use ilink_testkit::{KeyEncoding, QrAction, Simulator};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn inbound_media_downloads_and_decrypts_in_both_encodings() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -113,7 +114,7 @@ async fn upload(
 
 #[tokio::test]
 async fn bot_uploads_are_verified_and_decryptable() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let data = vec![7u8; 100_000];
@@ -180,7 +181,7 @@ async fn qr_status(client: &TestBot, base: &str, qrcode: &str, code: Option<&str
 
 #[tokio::test]
 async fn qr_login_runs_through_every_state() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let seed = sim.add_account("seed");
     let client = TestBot::new(&sim, &seed);
     let base = sim.base_url();

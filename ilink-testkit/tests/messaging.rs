@@ -4,13 +4,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestBot, WAIT, start};
+use common::TestBot;
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BurstLimit, Quote, SendOutcome, SimConfig, Simulator, ViolationKind};
 use serde_json::json;
 
 #[tokio::test]
 async fn inbound_text_has_real_server_fields_and_reply_is_delivered() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     assert!(bot.token.expose().starts_with("bot-a@im.bot:"));
     let client = TestBot::new(&sim, &bot);
@@ -50,7 +51,7 @@ async fn inbound_text_has_real_server_fields_and_reply_is_delivered() {
 
 #[tokio::test]
 async fn each_message_gets_a_fresh_context_token_and_cursor_moves_forward() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -98,7 +99,7 @@ async fn a_second_poller_takes_over_the_first() {
 
 #[tokio::test]
 async fn repeated_client_id_is_dropped_silently() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -115,7 +116,7 @@ async fn repeated_client_id_is_dropped_silently() {
 
 #[tokio::test]
 async fn the_eleventh_send_on_one_context_token_is_refused() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -190,7 +191,7 @@ async fn expired_context_long_text_and_missing_token_get_minus_two() {
 
 #[tokio::test]
 async fn invalid_arguments_get_minus_three_and_violations() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "Alice@im.wechat");
@@ -240,7 +241,7 @@ async fn invalid_arguments_get_minus_three_and_violations() {
 
 #[tokio::test]
 async fn quotes_groups_and_redelivery() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -273,7 +274,7 @@ async fn quotes_groups_and_redelivery() {
 
 #[tokio::test]
 async fn accounts_are_independent_and_removable() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let a = sim.add_account("bot-a");
     let b = sim.add_account("bot-b");
     let ca = TestBot::new(&sim, &a);

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{TestBot, WAIT, start};
+use common::TestBot;
 use ilink_core::crypto::AesKey;
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BurstLimit, Redelivery, SimConfig, Simulator};
 use serde_json::{Value, json};
 
@@ -62,7 +63,7 @@ async fn qr_status(http: &reqwest::Client, base: &str, qrcode: &str, code: Optio
 
 #[tokio::test]
 async fn repeated_wrong_verify_codes_block_the_qr_code() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     let qrcode = new_qrcode(&http, &base).await;
@@ -110,7 +111,7 @@ async fn repeated_wrong_verify_codes_block_the_qr_code() {
 
 #[tokio::test]
 async fn binded_redirect_over_http_gives_no_credentials() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     let qrcode = new_qrcode(&http, &base).await;
@@ -152,7 +153,7 @@ fn media_of(msg: &Value) -> &Value {
 
 #[tokio::test]
 async fn inbound_full_url_is_a_working_download_url() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let base = sim.base_url();

@@ -1,5 +1,6 @@
-//! Shared set-up of the examples' end-to-end tests: the example's handler on
-//! a simulator at 127.0.0.1, its script played, and a clean shutdown.
+//! Set-up of the examples' end-to-end tests: the example's handler on a simulator at
+//! 127.0.0.1, its script played, and a clean shutdown. The timeout is the one every
+//! crate's tests share, `ilink_testkit::harness::WAIT`.
 
 #![allow(dead_code)]
 
@@ -9,9 +10,7 @@ use ilink_examples::playground::{Playground, Script, Transcript};
 use ilink_framework::prelude::*;
 use ilink_framework::store::MemoryStore;
 use ilink_testkit::SimConfig;
-
-/// Generous: the CI machine is small and shared.
-pub const WAIT: Duration = Duration::from_secs(60);
+use ilink_testkit::harness::WAIT;
 
 /// Short polls and backoffs; pacing stays on, as in the examples.
 pub fn fast_options() -> BotOptions {

@@ -1,15 +1,15 @@
-//! A minimal well-behaved bot client over plain reqwest, for the simulator's own tests.
+//! What only the simulator's own tests need: a minimal well-behaved bot client over
+//! plain reqwest, and a chat whose first message an `ilink-core` client has polled.
+//! Shared helpers are in `ilink_testkit::harness`.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ilink_testkit::{BotAccount, SimConfig, Simulator};
+use ilink_testkit::harness::{core_client, core_poll};
+use ilink_testkit::{BotAccount, Simulator};
 use serde_json::{Value, json};
-
-/// Generous: the machine may be loaded.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestBot {
     pub http: reqwest::Client,
@@ -98,18 +98,6 @@ impl TestBot {
     }
 }
 
-pub async fn start() -> Simulator {
-    Simulator::start_with(SimConfig::for_tests()).await.unwrap()
-}
-
-/// An `ilink-core` client of `bot`, pointed at the simulator's API and CDN.
-pub fn core_client(sim: &Simulator, bot: &BotAccount) -> ilink_core::ILinkClient {
-    ilink_core::ILinkClient::builder(sim.base_url(), bot.token.clone())
-        .cdn_base_url(sim.cdn_base_url())
-        .build()
-        .unwrap()
-}
-
 /// A bot with an `ilink-core` client, and a user whose first message the
 /// client has already polled (so its context token is at hand).
 pub struct Chat {
@@ -133,21 +121,4 @@ pub async fn alice_wrote(sim: &Simulator, text: &str) -> Chat {
         alice,
         first,
     }
-}
-
-/// Polls with the `ilink-core` client until at least `n` messages arrived.
-pub async fn core_poll(
-    client: &ilink_core::ILinkClient,
-    n: usize,
-) -> Vec<ilink_core::types::WeixinMessage> {
-    let mut msgs = Vec::new();
-    let collect = async {
-        while msgs.len() < n {
-            msgs.extend(client.poll().await.unwrap().msgs);
-        }
-    };
-    tokio::time::timeout(WAIT, collect)
-        .await
-        .unwrap_or_else(|_| panic!("{n} messages did not arrive"));
-    msgs
 }
