@@ -192,7 +192,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// The meaning of the code, as far as protocol.md knows it.
+    /// The meaning of the code, as far as [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md#results-and-errors)
+    /// knows it.
     pub fn code(&self) -> ApiCode {
         let code = if self.ret != 0 {
             self.ret

@@ -5,6 +5,10 @@
 //! media, QR login, and CDN encryption. It is usable on its own; the
 //! `ilink-framework` crate builds a multi-account actor runtime on it.
 //!
+//! The protocol itself (endpoints, headers, fields, and the server behaviours the
+//! clients rely on) is described in [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md); doc comments
+//! that cite `docs/protocol.md` name one of its sections.
+//!
 //! # Quick start: log in, poll, reply
 //!
 //! ```no_run
