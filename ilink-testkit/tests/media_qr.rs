@@ -247,7 +247,8 @@ async fn qr_login_runs_through_every_state() {
         .await;
     assert_eq!(v["ret"], 0);
 
-    // A re-login of the same bot retires the old token: it now answers -14.
+    // A re-login of the same bot retires the old token: from then on it answers -14,
+    // so the old process learns its session ended rather than that its token is unknown.
     let again = login
         .act(QrAction::Confirm {
             bot_id: Some(acct.bot_id.clone()),
