@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestBot;
+use common::{TestBot, get_json, post_json};
 use ilink_core::Endpoint;
 use ilink_testkit::harness::WAIT;
 use ilink_testkit::{Fault, FaultAction, Simulator};
@@ -160,28 +160,22 @@ async fn control_api_drives_a_conversation() {
     let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
-    let acct: Value = http
-        .post(format!("{base}/mock/accounts"))
-        .json(&json!({ "bot_id": "ctl" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let acct = post_json(
+        &http,
+        format!("{base}/mock/accounts"),
+        json!({ "bot_id": "ctl" }),
+    )
+    .await;
     assert_eq!(acct["bot_id"], "ctl@im.bot");
     let bot = sim.accounts().into_iter().next().unwrap();
     let client = TestBot::new(&sim, &bot);
-    let msg: Value = http
-        .post(format!("{base}/mock/inbound"))
-        .json(&json!({ "sender": "carol@im.wechat", "text": "hi",
-            "items": [{ "type": "image", "data": "aGVsbG8=" }], "group_id": "g@chatroom" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let msg = post_json(
+        &http,
+        format!("{base}/mock/inbound"),
+        json!({ "sender": "carol@im.wechat", "text": "hi",
+            "items": [{ "type": "image", "data": "aGVsbG8=" }], "group_id": "g@chatroom" }),
+    )
+    .await;
     assert_eq!(msg["item_list"].as_array().unwrap().len(), 2);
     let got = client.poll_msgs().await;
     assert_eq!(got[0]["group_id"], "g@chatroom");
@@ -189,14 +183,7 @@ async fn control_api_drives_a_conversation() {
         .send_text("carol@im.wechat", &got[0]["context_token"], "hello carol")
         .await;
     assert_eq!(r["ret"], 0);
-    let sent: Value = http
-        .get(format!("{base}/mock/sent?recipient=carol@im.wechat"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = get_json(&http, format!("{base}/mock/sent?recipient=carol@im.wechat")).await;
     assert_eq!(sent[0]["text"], "hello carol");
     assert_eq!(sent[0]["ret"], 0);
 
@@ -238,14 +225,7 @@ async fn control_api_drives_a_conversation() {
         200
     );
     assert_eq!(ok("/mock/reset", json!({})).await, 200);
-    let v: Value = http
-        .get(format!("{base}/mock/violations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&http, format!("{base}/mock/violations")).await;
     assert!(v.as_array().unwrap().is_empty());
 
     http.post(format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"))
@@ -254,15 +234,12 @@ async fn control_api_drives_a_conversation() {
         .await
         .unwrap();
     assert_eq!(ok("/mock/qr/scan", json!({})).await, 200);
-    let c: Value = http
-        .post(format!("{base}/mock/qr/confirm"))
-        .json(&json!({ "bot_id": "new@im.bot" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c = post_json(
+        &http,
+        format!("{base}/mock/qr/confirm"),
+        json!({ "bot_id": "new@im.bot" }),
+    )
+    .await;
     assert_eq!(c["ilink_bot_id"], "new@im.bot");
     assert_eq!(sim.accounts().len(), 2);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestBot;
+use common::{TestBot, get_json, post_json};
 use ilink_core::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
 use ilink_core::types::WeixinMessage;
 use ilink_testkit::harness::WAIT;
@@ -48,15 +48,7 @@ async fn inbound_media_downloads_and_decrypts_in_both_encodings() {
             sim.cdn_base_url(),
             media.encrypt_query_param.unwrap().expose()
         );
-        let ct = client
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let ct = client.download(&url).await;
         let key = AesKey::from_media_key(media.aes_key.unwrap().expose()).unwrap();
         plain.push(key.decrypt(&ct).unwrap());
         assert_eq!(sim.decrypt_media(item).unwrap(), *plain.last().unwrap());
@@ -166,17 +158,7 @@ async fn qr_status(client: &TestBot, base: &str, qrcode: &str, code: Option<&str
     if let Some(c) = code {
         url.push_str(&format!("&verify_code={c}"));
     }
-    client
-        .http
-        .get(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&client.http, url).await
 }
 
 #[tokio::test]
@@ -185,18 +167,12 @@ async fn qr_login_runs_through_every_state() {
     let seed = sim.add_account("seed");
     let client = TestBot::new(&sim, &seed);
     let base = sim.base_url();
-    let r: Value = client
-        .http
-        .post(format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"))
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .json(&json!({ "local_token_list": [] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(
+        &client.http,
+        format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"),
+        json!({ "local_token_list": [] }),
+    )
+    .await;
     let qrcode = r["qrcode"].as_str().unwrap().to_owned();
     assert!(r["qrcode_img_content"].as_str().is_some());
     assert_eq!(

@@ -8,36 +8,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::TestBot;
+use common::{TestBot, get_json, post_json};
 use ilink_core::crypto::AesKey;
 use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BurstLimit, Redelivery, SimConfig, Simulator};
 use serde_json::{Value, json};
-
-async fn get_json(http: &reqwest::Client, url: String) -> Value {
-    http.get(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
-    http.post(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 /// Starts a QR login over HTTP and returns its `qrcode`.
 async fn new_qrcode(http: &reqwest::Client, base: &str) -> String {
@@ -193,15 +168,7 @@ async fn inbound_full_url_is_a_working_download_url() {
         let media = media_of(&msgs[0]);
         let url = media["full_url"].as_str().unwrap();
         assert!(url.starts_with(&sim.cdn_base_url()), "{url}");
-        let ct = client
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let ct = client.download(url).await;
         let key = AesKey::from_media_key(media["aes_key"].as_str().unwrap()).unwrap();
         assert_eq!(key.decrypt(&ct).unwrap(), data, "{kind}");
     }

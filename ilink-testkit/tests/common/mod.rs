@@ -72,6 +72,18 @@ impl TestBot {
         panic!("no messages arrived");
     }
 
+    /// GETs `url` (a CDN download) and returns the body.
+    pub async fn download(&self, url: &str) -> bytes::Bytes {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    }
+
     pub fn client_id(&self) -> String {
         let n = self
             .next_client_id
@@ -121,4 +133,56 @@ pub async fn alice_wrote(sim: &Simulator, text: &str) -> Chat {
         alice,
         first,
     }
+}
+
+/// A raw client of a new bot `bot-a`, a user who wrote "hi", and the context token
+/// the client polled with that message.
+pub struct RawChat {
+    pub bot: BotAccount,
+    pub client: TestBot,
+    pub user: ilink_testkit::ScriptedUser,
+    pub ctx: Value,
+}
+
+/// `user_id` writes "hi" to a new bot `bot-a` on `sim`; the raw client polls it.
+pub async fn said_hi(sim: &Simulator, user_id: &str) -> RawChat {
+    let bot = sim.add_account("bot-a");
+    let client = TestBot::new(sim, &bot);
+    let user = sim.user(&bot, user_id);
+    user.say("hi").await;
+    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    RawChat {
+        bot,
+        client,
+        user,
+        ctx,
+    }
+}
+
+/// GETs `url` with the app headers every request carries (no bot auth: QR login and
+/// the control API) and returns the JSON answer.
+pub async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url)
+        .header("iLink-App-Id", "bot")
+        .header("iLink-App-ClientVersion", "65547")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// POSTs `body` like [`get_json`] and returns the JSON answer.
+pub async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
+    http.post(url)
+        .header("iLink-App-Id", "bot")
+        .header("iLink-App-ClientVersion", "65547")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
