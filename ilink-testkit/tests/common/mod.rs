@@ -159,11 +159,10 @@ pub async fn said_hi(sim: &Simulator, user_id: &str) -> RawChat {
     }
 }
 
-/// GETs `url` with the app headers every request carries (no bot auth: QR login and
+/// Sends `req` with the app headers every request carries (no bot auth: QR login and
 /// the control API) and returns the JSON answer.
-pub async fn get_json(http: &reqwest::Client, url: String) -> Value {
-    http.get(url)
-        .header("iLink-App-Id", "bot")
+async fn app_json(req: reqwest::RequestBuilder) -> Value {
+    req.header("iLink-App-Id", "bot")
         .header("iLink-App-ClientVersion", "65547")
         .send()
         .await
@@ -173,16 +172,12 @@ pub async fn get_json(http: &reqwest::Client, url: String) -> Value {
         .unwrap()
 }
 
-/// POSTs `body` like [`get_json`] and returns the JSON answer.
+/// GETs `url` without bot auth and returns the JSON answer.
+pub async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    app_json(http.get(url)).await
+}
+
+/// POSTs `body` to `url` without bot auth and returns the JSON answer.
 pub async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
-    http.post(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app_json(http.post(url).json(&body)).await
 }
