@@ -114,6 +114,8 @@ pub(crate) fn apply(
     base_url: &str,
     alt_host: &str,
 ) -> Option<Option<Confirmed>> {
+    // Looked up before a confirmation creates an account, so that an unknown session
+    // creates none; looked up again after, as creating it borrows the whole state.
     i.qr.find_or_newest(qrcode)?;
     let confirmed = match &action {
         QrAction::Confirm {
