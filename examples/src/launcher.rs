@@ -153,12 +153,13 @@ impl Launch {
     }
 
     /// Waits for ctrl-c or SIGTERM, then shuts the bot down cleanly; a second
-    /// signal quits at once.
+    /// signal returns [`BotError::Interrupted`](ilink_framework::BotError::Interrupted)
+    /// at once.
     pub async fn until_stopped(self, handle: BotHandle) -> Result<(), LaunchError> {
         // Listening before the prompt: a ctrl-c right after it must drain.
         let signal = ShutdownSignal::new();
         println!("Press ctrl-c to stop (a second ctrl-c quits without draining).");
-        let report = handle.run_until(signal).await;
+        let report = handle.run_until(signal).await?;
         self.report(&report).await;
         Ok(())
     }

@@ -182,4 +182,8 @@ pub enum BotError {
     /// The runtime has stopped.
     #[error("the bot has stopped")]
     Stopped,
+    /// A second ctrl-c or SIGTERM arrived while the first one's shutdown was
+    /// draining: handlers and queued sends were abandoned.
+    #[error("interrupted: a second signal cut the shutdown short")]
+    Interrupted,
 }

@@ -6,8 +6,10 @@
 //! credentials (`ilink login`, or `ILINK_TOKEN` and `ILINK_ACCOUNT_ID`) the
 //! same command serves real WeChat users.
 
-use ilink_examples::TINY_PNG;
+use std::process::ExitCode;
+
 use ilink_examples::playground::Script;
+use ilink_examples::{LaunchError, TINY_PNG};
 use ilink_framework::prelude::*;
 
 /// Greets, adds numbers and looks at pictures.
@@ -41,10 +43,21 @@ impl Handler for DemoBot {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
+async fn main() -> ExitCode {
     let script = Script::new()
         .say("alice@im.wechat", "hi there", 1)
         .say("alice@im.wechat", "/add 2 40", 1)
         .image("alice@im.wechat", TINY_PNG, 1);
-    ilink_examples::launch(DemoBot, script).await
+    match ilink_examples::launch(DemoBot, script).await {
+        Ok(()) => ExitCode::SUCCESS,
+        // What shells report for a process ended by ctrl-c (128 + SIGINT).
+        Err(LaunchError::Bot(BotError::Interrupted)) => {
+            eprintln!("interrupted: quit without draining");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
