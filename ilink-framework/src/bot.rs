@@ -44,6 +44,7 @@ use crate::events::AccountEvent;
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
+use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
 use crate::store::{FileStore, MemoryStore, StateStore};
 
@@ -69,6 +70,12 @@ impl BotBuilder {
     pub fn accounts(mut self, creds: impl IntoIterator<Item = Credentials>) -> Self {
         self.accounts.extend(creds);
         self
+    }
+
+    /// Runs the accounts of `settings` and keeps state in its directory.
+    pub fn settings(self, settings: Settings) -> Self {
+        self.accounts(settings.accounts)
+            .state_dir(settings.state_dir)
     }
 
     /// Runtime settings.
@@ -169,6 +176,26 @@ impl Bot {
             key_fn: Arc::new(default_key),
             http: None,
         }
+    }
+
+    /// Starts configuring a bot with its handler, running the accounts the
+    /// environment and `ilink login` configure ([`Settings::from_env`]).
+    ///
+    /// ```no_run
+    /// use ilink_framework::prelude::*;
+    /// # struct Echo;
+    /// # #[async_trait]
+    /// # impl Handler for Echo {
+    /// #     async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult { Ok(()) }
+    /// # }
+    ///
+    /// # async fn demo() -> Result<(), BotError> {
+    /// // ILINK_TOKEN and ILINK_ACCOUNT_ID, or the accounts `ilink login` saved.
+    /// Bot::from_env(Echo)?.build()?.run().await
+    /// # }
+    /// ```
+    pub fn from_env(handler: impl Handler) -> Result<BotBuilder, BotError> {
+        Ok(Self::builder(handler).settings(Settings::from_env()?))
     }
 
     /// Starts every configured account and returns a handle to the running bot.

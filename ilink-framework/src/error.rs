@@ -171,6 +171,10 @@ pub enum BotError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The environment and the saved accounts configure no usable bot
+    /// (see [`Settings`](crate::Settings)).
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// An actor could not be spawned.
     #[error("could not start the {actor} actor: {message}")]
     Spawn {

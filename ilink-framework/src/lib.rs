@@ -17,6 +17,7 @@ pub mod events;
 pub mod handler;
 pub mod message;
 pub mod options;
+mod settings;
 pub mod signal;
 pub mod store;
 
@@ -35,6 +36,7 @@ pub use ilink_core as core;
 pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
+pub use settings::{Settings, SettingsError};
 pub use signal::{ShutdownSignal, wait_for_signal};
 
 /// The names most bots need.
