@@ -9,7 +9,8 @@
 use std::process::ExitCode;
 
 use ilink_examples::playground::Script;
-use ilink_examples::{LaunchError, TINY_PNG};
+use ilink_examples::{ExampleError, TINY_PNG, Target};
+use ilink_framework::ShutdownSignal;
 use ilink_framework::prelude::*;
 
 /// Greets, adds numbers and looks at pictures.
@@ -42,16 +43,22 @@ impl Handler for DemoBot {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let script = Script::new()
+/// The scripted user's side of the conversation, in simulator mode.
+fn script() -> Script {
+    Script::new()
         .say("alice@im.wechat", "hi there", 1)
         .say("alice@im.wechat", "/add 2 40", 1)
-        .image("alice@im.wechat", TINY_PNG, 1);
-    match ilink_examples::launch(DemoBot, script).await {
+        .image("alice@im.wechat", TINY_PNG, 1)
+}
+
+/// The library reports a second ctrl-c; this binary turns it into the
+/// status shells expect.
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
         Ok(()) => ExitCode::SUCCESS,
-        // What shells report for a process ended by ctrl-c (128 + SIGINT).
-        Err(LaunchError::Bot(BotError::Interrupted)) => {
+        // 128 + SIGINT: what a shell reports for a process ended by ctrl-c.
+        Err(ExampleError::Bot(BotError::Interrupted)) => {
             eprintln!("interrupted: quit without draining");
             ExitCode::from(130)
         }
@@ -60,4 +67,25 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn run() -> Result<(), ExampleError> {
+    // The accounts ILINK_* or `ilink login` configure (what
+    // `Bot::from_env` reads), else the embedded simulator.
+    let target = Target::from_env(&["demo"]).await?;
+    // Listening before the accounts start, so an early ctrl-c drains too.
+    let signal = ShutdownSignal::new();
+    let handle = Bot::builder(DemoBot)
+        .settings(target.settings())
+        .build()?
+        .start()
+        .await?;
+    target.play(script());
+    let report = handle.run_until(signal).await?;
+    println!(
+        "Stopped: {} message(s) left unhandled, {} unsent.",
+        report.unhandled, report.unsent
+    );
+    target.stop().await;
+    Ok(())
 }
