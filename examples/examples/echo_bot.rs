@@ -9,6 +9,7 @@
 //! `docs/deployment.md` for running it on a real account.
 
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
 
 /// The whole bot: one `Handler` implementation.
@@ -36,6 +37,16 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
-    ilink_examples::launch(EchoBot, script()).await
+async fn main() -> Result<(), ExampleError> {
+    // A real bot runs `Bot::from_env(bot)`; here the settings come from the
+    // same place, or from the embedded simulator when nothing is configured.
+    let target = Target::from_env(&["demo"]).await?;
+    target.play(script());
+    Bot::builder(EchoBot)
+        .settings(target.settings())
+        .build()?
+        .run() // until ctrl-c: drain, flush, notifystop
+        .await?;
+    target.stop().await;
+    Ok(())
 }

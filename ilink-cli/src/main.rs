@@ -13,10 +13,10 @@
 
 mod accounts;
 mod exit;
+mod flags;
 mod login;
 mod render;
 mod send;
-mod settings;
 mod sim;
 mod tail;
 
@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::exit::CliError;
-use crate::settings::Global;
+use crate::flags::Global;
 
 /// Command line tool for WeChat iLink bots.
 #[derive(Parser, Debug)]

@@ -18,8 +18,8 @@ use ilink_framework::AccountId;
 use ilink_framework::store::{ContextTokenRecord, FileStore, StateStore, now_ms};
 
 use crate::exit::CliError;
+use crate::flags::Global;
 use crate::render::{message_json, message_line, print_json};
-use crate::settings::{Global, env_token, resolve_credentials};
 
 /// Flags of `ilink tail`.
 #[derive(Args, Debug)]
@@ -49,8 +49,8 @@ fn retry_delay(consecutive_failures: u32) -> Duration {
 
 /// Runs `ilink tail` until ctrl-c, `--count`, or a fatal error.
 pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
+    let creds = global.credentials(args.account.as_deref())?;
     let store = global.store()?;
-    let creds = resolve_credentials(&store, args.account.as_deref(), env_token())?;
     let account = creds.account_id.clone();
     let client = ILinkClient::from_api(Api::new(global.api_config(Some(&creds))?)?);
     if let Some(cursor) = store.load_cursor(&account)? {

@@ -44,6 +44,7 @@ use crate::events::AccountEvent;
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
+use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
 use crate::store::{FileStore, MemoryStore, StateStore};
 
@@ -69,6 +70,12 @@ impl BotBuilder {
     pub fn accounts(mut self, creds: impl IntoIterator<Item = Credentials>) -> Self {
         self.accounts.extend(creds);
         self
+    }
+
+    /// Runs the accounts of `settings` and keeps state in its directory.
+    pub fn settings(self, settings: Settings) -> Self {
+        self.accounts(settings.accounts)
+            .state_dir(settings.state_dir)
     }
 
     /// Runtime settings.
@@ -171,6 +178,26 @@ impl Bot {
         }
     }
 
+    /// Starts configuring a bot with its handler, running the accounts the
+    /// environment and `ilink login` configure ([`Settings::from_env`]).
+    ///
+    /// ```no_run
+    /// use ilink_framework::prelude::*;
+    /// # struct Echo;
+    /// # #[async_trait]
+    /// # impl Handler for Echo {
+    /// #     async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult { Ok(()) }
+    /// # }
+    ///
+    /// # async fn demo() -> Result<(), BotError> {
+    /// // ILINK_TOKEN and ILINK_ACCOUNT_ID, or the accounts `ilink login` saved.
+    /// Bot::from_env(Echo)?.build()?.run().await
+    /// # }
+    /// ```
+    pub fn from_env(handler: impl Handler) -> Result<BotBuilder, BotError> {
+        Ok(Self::builder(handler).settings(Settings::from_env()?))
+    }
+
     /// Starts every configured account and returns a handle to the running bot.
     pub async fn start(self) -> Result<BotHandle, BotError> {
         let handle = BotHandle { inner: self.inner };
@@ -181,12 +208,17 @@ impl Bot {
     }
 
     /// Runs until ctrl-c (or SIGTERM): the first drains handlers and sends
-    /// within the shutdown deadline, a second one exits at once.
+    /// within the shutdown deadline, then this returns `Ok`.
+    ///
+    /// A second signal during the drain abandons it and returns
+    /// [`BotError::Interrupted`] at once; the caller decides what that means
+    /// for the process (the `demo` binary exits with status 130, as shells
+    /// expect after ctrl-c).
     pub async fn run(self) -> Result<(), BotError> {
         // Listening before the accounts start, so an early ctrl-c drains too.
         let signal = ShutdownSignal::new();
         let handle = self.start().await?;
-        let report = handle.run_until(signal).await;
+        let report = handle.run_until(signal).await?;
         tracing::info!(
             unhandled = report.unhandled,
             unsent = report.unsent,
@@ -299,22 +331,28 @@ impl BotHandle {
         self.inner.events.subscribe()
     }
 
-    /// Waits for ctrl-c or SIGTERM, then shuts down in order; a second signal
-    /// during the drain exits the process at once (status 130).
-    pub async fn run_until_signal(&self) -> ShutdownReport {
+    /// Waits for ctrl-c or SIGTERM, then shuts down in order and returns the
+    /// report; a second signal during the drain returns
+    /// [`BotError::Interrupted`] at once.
+    pub async fn run_until_signal(&self) -> Result<ShutdownReport, BotError> {
         self.run_until(ShutdownSignal::new()).await
     }
 
     /// Like [`BotHandle::run_until_signal`], with a signal listener created
     /// earlier (e.g. before telling the user to press ctrl-c).
-    pub async fn run_until(&self, mut signal: ShutdownSignal) -> ShutdownReport {
+    ///
+    /// On [`BotError::Interrupted`] the accounts are left as they were when
+    /// the second signal came: handlers may still run and sends may be
+    /// queued until the process ends. Messages whose handlers did not finish
+    /// stay in a persistent store's inbox and are handled on the next start.
+    pub async fn run_until(&self, mut signal: ShutdownSignal) -> Result<ShutdownReport, BotError> {
         signal.recv().await;
         tracing::info!("shutting down; press ctrl-c again to quit at once");
         tokio::select! {
-            report = self.shutdown() => report,
+            report = self.shutdown() => Ok(report),
             _ = signal.recv() => {
-                tracing::warn!("second signal: quitting without draining");
-                std::process::exit(130);
+                tracing::warn!("second signal: the shutdown stops draining");
+                Err(BotError::Interrupted)
             }
         }
     }
@@ -356,5 +394,87 @@ async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownRepo
             entry.supervisor.kill();
             ShutdownReport::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ilink_testkit::{SimConfig, Simulator};
+    use tokio::sync::{Notify, mpsc};
+
+    use super::*;
+    use crate::context::Context;
+    use crate::error::HandlerResult;
+
+    /// Generous: only reached when something is broken.
+    const WAIT: Duration = Duration::from_secs(60);
+
+    /// Never finishes a message; says when it has started one.
+    #[derive(Clone, Default)]
+    struct Stuck {
+        started: Arc<Notify>,
+    }
+
+    #[async_trait::async_trait]
+    impl Handler for Stuck {
+        async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
+            self.started.notify_one();
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_signal_during_the_drain_is_reported_not_fatal() {
+        let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+        let bot = sim.add_account("stuck");
+        let stuck = Stuck::default();
+        // The drain could only end at this deadline, far beyond the guard.
+        let options = BotOptions::default()
+            .poll_timeout(Duration::from_secs(1))
+            .shutdown_deadline(Duration::from_secs(3600));
+        let handle = Bot::builder(stuck.clone())
+            .account(
+                Credentials::new(bot.bot_id.as_str(), bot.token.clone())
+                    .with_base_url(sim.base_url())
+                    .with_cdn_base_url(sim.cdn_base_url()),
+            )
+            .options(options)
+            .store(Arc::new(MemoryStore::new()))
+            .build()
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        sim.user(&bot, "u@im.wechat").say("never done").await;
+        tokio::time::timeout(WAIT, stuck.started.notified())
+            .await
+            .expect("the handler starts");
+
+        let (signals, rx) = mpsc::unbounded_channel();
+        signals.send(()).unwrap();
+        signals.send(()).unwrap();
+        let outcome =
+            tokio::time::timeout(WAIT, handle.run_until(ShutdownSignal::from_channel(rx)))
+                .await
+                .expect("run_until returns instead of waiting for the drain");
+        assert!(matches!(outcome, Err(BotError::Interrupted)), "{outcome:?}");
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn one_signal_drains_and_reports() {
+        let handle = Bot::builder(Stuck::default())
+            .build()
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        let (signals, rx) = mpsc::unbounded_channel();
+        signals.send(()).unwrap();
+        let report = handle
+            .run_until(ShutdownSignal::from_channel(rx))
+            .await
+            .unwrap();
+        assert_eq!((report.unhandled, report.unsent), (0, 0));
     }
 }

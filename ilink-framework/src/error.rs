@@ -171,6 +171,10 @@ pub enum BotError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The environment and the saved accounts configure no usable bot
+    /// (see [`Settings`](crate::Settings)).
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// An actor could not be spawned.
     #[error("could not start the {actor} actor: {message}")]
     Spawn {
@@ -182,4 +186,8 @@ pub enum BotError {
     /// The runtime has stopped.
     #[error("the bot has stopped")]
     Stopped,
+    /// A second ctrl-c or SIGTERM arrived while the first one's shutdown was
+    /// draining: handlers and queued sends were abandoned.
+    #[error("interrupted: a second signal cut the shutdown short")]
+    Interrupted,
 }

@@ -15,8 +15,10 @@ pub mod dedup;
 pub mod error;
 pub mod events;
 pub mod handler;
+mod handler_fn;
 pub mod message;
 pub mod options;
+mod settings;
 pub mod signal;
 pub mod store;
 
@@ -31,18 +33,20 @@ pub use conversation::{ConversationKey, KeyFn, default_key};
 pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};
 pub use events::{AccountEvent, AccountEventKind};
 pub use handler::{Handler, default_on_error};
+pub use handler_fn::{Chat, HandlerFn, handler_fn};
 pub use ilink_core as core;
 pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
+pub use settings::{Settings, SettingsError};
 pub use signal::{ShutdownSignal, wait_for_signal};
 
 /// The names most bots need.
 pub mod prelude {
     pub use crate::{
-        AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Context,
-        Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, async_trait,
-        commands,
+        AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Chat,
+        Context, Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, Settings,
+        async_trait, commands, handler_fn,
     };
     pub use ilink_core::MediaKind;
 }

@@ -3,18 +3,22 @@
 //! ```
 //! use std::time::Duration;
 //! use ilink_framework::BotOptions;
-//! let opts = BotOptions {
-//!     max_concurrent_handlers: 64,
-//!     idle_timeout: Duration::from_secs(300),
-//!     ..BotOptions::default()
-//! };
+//! let opts = BotOptions::default()
+//!     .max_concurrent_handlers(64)
+//!     .idle_timeout(Duration::from_secs(300));
+//! assert_eq!(opts.max_concurrent_handlers, 64);
 //! assert_eq!(opts.quota_per_context, 10);
 //! ```
+//!
+//! The struct is `#[non_exhaustive]`: outside this crate it is built from
+//! [`BotOptions::default`] and the setters (one per field, named after it),
+//! so a new option is not a breaking change.
 
 use std::time::Duration;
 
 /// Runtime settings shared by every account of a bot.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BotOptions {
     /// Handlers running at once across all accounts and conversations.
     pub max_concurrent_handlers: usize,
@@ -98,6 +102,47 @@ impl Default for BotOptions {
     }
 }
 
+/// One chainable setter per field, documented by the field it sets.
+macro_rules! setters {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        impl BotOptions {
+            $(
+                #[doc = concat!("Sets [`BotOptions::", stringify!($field), "`].")]
+                #[must_use]
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    max_concurrent_handlers: usize,
+    session_queue_cap: usize,
+    overflow_reply: Option<String>,
+    idle_timeout: Duration,
+    chunk_limit: usize,
+    quota_per_context: u32,
+    context_ttl: Duration,
+    pacing_burst: u32,
+    pacing_window: Duration,
+    max_concurrent_sends: usize,
+    send_retries: u32,
+    send_retry_backoff: Duration,
+    typing_interval: Duration,
+    poll_backoff_initial: Duration,
+    poll_backoff_max: Duration,
+    poll_timeout: Duration,
+    session_probe_interval: Duration,
+    shutdown_deadline: Duration,
+    dedup_window: Duration,
+    channel_version: Option<String>,
+    bot_agent: Option<String>,
+    route_tag: Option<String>,
+}
+
 impl BotOptions {
     /// How often idle sessions and lanes are looked for: often enough that
     /// one is forgotten soon after its `idle_timeout`, rarely enough to cost
@@ -160,11 +205,20 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        let o = BotOptions {
-            chunk_limit: 0,
-            ..Default::default()
-        };
+        let o = BotOptions::default().chunk_limit(0);
         assert!(o.validate().unwrap_err().contains("chunk_limit"));
         assert!(BotOptions::default().validate().is_ok());
+    }
+
+    #[test]
+    fn setters_set_their_field_and_keep_the_others() {
+        let o = BotOptions::default()
+            .poll_timeout(Duration::from_secs(1))
+            .route_tag(Some("eu".into()))
+            .overflow_reply(None);
+        assert_eq!(o.poll_timeout, Duration::from_secs(1));
+        assert_eq!(o.route_tag.as_deref(), Some("eu"));
+        assert_eq!(o.overflow_reply, None);
+        assert_eq!(o.chunk_limit, BotOptions::default().chunk_limit);
     }
 }

@@ -349,12 +349,10 @@ async fn conversation_and_account_hooks_are_called() {
     let sim = sim().await;
     let bot = sim.add_account("hooked");
     let hooked = Hooked::default();
-    let options = BotOptions {
+    let options = fast_options()
         // Long enough that the two first pings are never split by an
         // eviction, short enough to wait for one.
-        idle_timeout: Duration::from_secs(1),
-        ..fast_options()
-    };
+        .idle_timeout(Duration::from_secs(1));
     let handle = start(&sim, &bot, hooked.clone(), options).await;
     let account = bot.bot_id.as_str();
     hooked.wait_for(&format!("started {account}")).await;

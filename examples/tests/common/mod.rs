@@ -14,15 +14,13 @@ use ilink_testkit::harness::WAIT;
 
 /// Short polls and backoffs; pacing stays on, as in the examples.
 pub fn fast_options() -> BotOptions {
-    BotOptions {
-        poll_timeout: Duration::from_secs(1),
-        poll_backoff_initial: Duration::from_millis(50),
-        poll_backoff_max: Duration::from_millis(200),
-        send_retry_backoff: Duration::from_millis(20),
-        typing_interval: Duration::from_millis(100),
-        shutdown_deadline: Duration::from_secs(10),
-        ..BotOptions::default()
-    }
+    BotOptions::default()
+        .poll_timeout(Duration::from_secs(1))
+        .poll_backoff_initial(Duration::from_millis(50))
+        .poll_backoff_max(Duration::from_millis(200))
+        .send_retry_backoff(Duration::from_millis(20))
+        .typing_interval(Duration::from_millis(100))
+        .shutdown_deadline(Duration::from_secs(10))
 }
 
 /// A simulator with fast long-polls and an account per name.

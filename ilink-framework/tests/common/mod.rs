@@ -16,17 +16,15 @@ use ilink_testkit::{BotAccount, Simulator};
 
 /// Options for fast tests: short polls and backoffs, pacing out of the way.
 pub fn fast_options() -> BotOptions {
-    BotOptions {
-        poll_timeout: Duration::from_secs(1),
-        poll_backoff_initial: Duration::from_millis(50),
-        poll_backoff_max: Duration::from_millis(200),
-        send_retry_backoff: Duration::from_millis(20),
-        pacing_burst: 1000,
-        pacing_window: Duration::from_millis(1),
-        session_probe_interval: Duration::from_millis(200),
-        shutdown_deadline: Duration::from_secs(10),
-        ..BotOptions::default()
-    }
+    BotOptions::default()
+        .poll_timeout(Duration::from_secs(1))
+        .poll_backoff_initial(Duration::from_millis(50))
+        .poll_backoff_max(Duration::from_millis(200))
+        .send_retry_backoff(Duration::from_millis(20))
+        .pacing_burst(1000)
+        .pacing_window(Duration::from_millis(1))
+        .session_probe_interval(Duration::from_millis(200))
+        .shutdown_deadline(Duration::from_secs(10))
 }
 
 pub async fn sim() -> Simulator {
