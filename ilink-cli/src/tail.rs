@@ -2,8 +2,9 @@
 //!
 //! After each batch the cursor is saved, and every sender's newest context
 //! token is stored with a fresh send count, so `ilink send` can write to
-//! them afterwards. Only one poller per bot may run: a bot running on the
-//! same account at the same time would lose messages to this one.
+//! them afterwards. Only one poller per account may run, so it takes the
+//! account's lock, as a bot does, and fails at once (exit 6) while a bot or
+//! another `ilink tail` holds it.
 //!
 //! Ctrl-c stops it (exit 0); the cursor of every printed batch is already saved.
 
@@ -15,6 +16,7 @@ use clap::Args;
 use ilink_core::types::{MessageType, WeixinMessage};
 use ilink_core::{Api, ILinkClient};
 use ilink_framework::AccountId;
+use ilink_framework::account_lock::AccountLock;
 use ilink_framework::store::{ContextTokenRecord, FileStore, StateStore, now_ms};
 
 use crate::exit::CliError;
@@ -52,6 +54,8 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
     let creds = global.credentials(args.account.as_deref())?;
     let store = global.store()?;
     let account = creds.account_id.clone();
+    // Held until this function returns, by the OS past a crash.
+    let _lock = AccountLock::try_acquire(&global.state_dir()?, &account)?;
     let client = ILinkClient::from_api(Api::new(global.api_config(Some(&creds))?)?);
     if let Some(cursor) = store.load_cursor(&account)? {
         client.set_cursor(cursor);

@@ -36,6 +36,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 
 use crate::account::{AccountId, Credentials};
+use crate::account_lock::AccountLock;
 use crate::actors::shared::{AccountShared, EventSink};
 use crate::actors::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
 use crate::conversation::{ConversationKey, KeyFn, default_key};
@@ -57,6 +58,7 @@ pub struct BotBuilder {
     state_dir: Option<PathBuf>,
     key_fn: KeyFn,
     http: Option<reqwest::Client>,
+    lock_wait: Duration,
 }
 
 impl BotBuilder {
@@ -84,7 +86,10 @@ impl BotBuilder {
         self
     }
 
-    /// Keeps state (cursors, inbox, tokens, dedup keys) in files under `dir`.
+    /// Keeps state (cursors, inbox, tokens, dedup keys) in files under `dir`,
+    /// and locks each account there so that only one process polls it (see
+    /// [`account_lock`](crate::account_lock)). Without a state directory no
+    /// lock is taken.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
         self
@@ -105,6 +110,15 @@ impl BotBuilder {
         self
     }
 
+    /// How long starting an account waits for another process to release
+    /// its lock (default: not at all, [`BotError::AccountLocked`] at once).
+    /// For rolling deploys, where the new process starts before the old one
+    /// has stopped.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
     /// The HTTP client to use for every account.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
@@ -114,6 +128,7 @@ impl BotBuilder {
     /// Checks the configuration and builds the bot.
     pub fn build(self) -> Result<Bot, BotError> {
         self.options.validate().map_err(BotError::Config)?;
+        let lock_dir = self.state_dir.clone();
         let store: Arc<dyn StateStore> = match (self.store, self.state_dir) {
             (Some(s), _) => s,
             (None, Some(dir)) => Arc::new(FileStore::open(dir)?),
@@ -136,6 +151,8 @@ impl BotBuilder {
                 http: self.http,
                 events,
                 limiter,
+                lock_dir,
+                lock_wait: self.lock_wait,
                 running: Mutex::new(HashMap::new()),
             }),
         })
@@ -156,12 +173,17 @@ struct Inner {
     http: Option<reqwest::Client>,
     events: broadcast::Sender<AccountEvent>,
     limiter: Arc<Semaphore>,
+    /// Where account locks are taken; `None` without a state directory.
+    lock_dir: Option<std::path::PathBuf>,
+    lock_wait: Duration,
     running: Mutex<HashMap<AccountId, RunningAccount>>,
 }
 
 struct RunningAccount {
     supervisor: ActorRef<SupervisorMsg>,
     shared: Arc<AccountShared>,
+    /// Held until the account has stopped: dropped with this entry.
+    _lock: Option<AccountLock>,
 }
 
 impl Bot {
@@ -175,6 +197,7 @@ impl Bot {
             state_dir: None,
             key_fn: Arc::new(default_key),
             http: None,
+            lock_wait: Duration::ZERO,
         }
     }
 
@@ -265,8 +288,26 @@ impl BotHandle {
         b.build().map_err(|e| BotError::Config(e.to_string()))
     }
 
-    /// Starts an account while the bot runs.
+    /// Starts an account while the bot runs. Fails with
+    /// [`BotError::AccountLocked`] when another process polls it.
     pub async fn add_account(&self, creds: Credentials) -> Result<(), BotError> {
+        if self
+            .inner
+            .running
+            .lock()
+            .await
+            .contains_key(&creds.account_id)
+        {
+            return Err(BotError::AccountAlreadyRunning(creds.account_id));
+        }
+        // Taken before anything polls, and without holding `running`: a
+        // lock wait must not block shutdown or other accounts.
+        let lock = match &self.inner.lock_dir {
+            Some(dir) => Some(
+                AccountLock::acquire_within(dir, &creds.account_id, self.inner.lock_wait).await?,
+            ),
+            None => None,
+        };
         let mut running = self.inner.running.lock().await;
         if running.contains_key(&creds.account_id) {
             return Err(BotError::AccountAlreadyRunning(creds.account_id));
@@ -291,7 +332,14 @@ impl BotHandle {
                 actor: "account supervisor",
                 message: e.to_string(),
             })?;
-        running.insert(creds.account_id, RunningAccount { supervisor, shared });
+        running.insert(
+            creds.account_id,
+            RunningAccount {
+                supervisor,
+                shared,
+                _lock: lock,
+            },
+        );
         Ok(())
     }
 

@@ -2,9 +2,11 @@
 //! fail with, and [`FrameworkError`], the one enum every failure around a
 //! handler flows through to [`Handler::on_error`](crate::Handler::on_error).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::account::AccountId;
+use crate::account_lock::{LockError, LockHolder, describe_holder};
 use crate::store::StoreError;
 
 /// The error type handlers return: anything that is an error.
@@ -162,6 +164,21 @@ pub enum BotError {
     /// The account already runs in this process (only one poller per bot).
     #[error("account {0} is already running in this process")]
     AccountAlreadyRunning(AccountId),
+    /// Another process (or another bot in this process) polls the account:
+    /// its lock under the state directory is held.
+    #[error(
+        "account {account} is in use by another process ({}); only one process may poll an \
+         account: stop that one first, or let this bot wait for it (BotBuilder::lock_wait)",
+        describe_holder(holder.as_ref())
+    )]
+    AccountLocked {
+        /// The account.
+        account: AccountId,
+        /// The process holding the lock, when its lock file says.
+        holder: Option<LockHolder>,
+        /// The lock file.
+        lock_file: PathBuf,
+    },
     /// No such account runs.
     #[error("account {0} is not running")]
     UnknownAccount(AccountId),
@@ -190,4 +207,24 @@ pub enum BotError {
     /// draining: handlers and queued sends were abandoned.
     #[error("interrupted: a second signal cut the shutdown short")]
     Interrupted,
+}
+
+impl From<LockError> for BotError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held {
+                account,
+                holder,
+                lock_file,
+            } => Self::AccountLocked {
+                account,
+                holder,
+                lock_file,
+            },
+            LockError::Io { path, source } => Self::Store(StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! Start with the [`prelude`].
 
 pub mod account;
+pub mod account_lock;
 mod actors;
 pub mod bot;
 pub mod command;
