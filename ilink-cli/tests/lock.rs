@@ -10,9 +10,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Env, WAIT};
+use common::Env;
 use ilink_framework::account_lock::{LockHolder, lock_path};
 use ilink_framework::prelude::*;
+use ilink_testkit::harness::WAIT;
 use predicates::prelude::*;
 
 const ALICE: &str = "alice@im.wechat";
