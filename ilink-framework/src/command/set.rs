@@ -9,12 +9,14 @@
 //!   word (`/` alone, `/ hello`) is also `NotACommand`: people type a lone
 //!   slash in conversation more often than they mean a command.
 //! - Full-width forms count as their ASCII counterparts in the prefix and the
-//!   command word: U+FF01–U+FF5E map to U+0021–U+007E, so `／ｈｅｌｐ` typed
-//!   with a Chinese input method in full-width mode is `/help`. The
-//!   ideographic space U+3000 is whitespace everywhere. Argument values are
-//!   never folded: what the user typed after the command word is theirs.
-//! - The command word is compared case-insensitively (Unicode lowercase)
-//!   against names and aliases.
+//!   command word (`／ｈｅｌｐ` typed with a Chinese input method in
+//!   full-width mode is `/help`), and any Unicode whitespace, the ideographic
+//!   space U+3000 included, ends the word. Argument values are never folded:
+//!   what the user typed after the command word is theirs.
+//! - The command word is compared without case against names and aliases.
+//!
+//! These comparisons are [`ilink_command_names`]' functions, which the
+//! `#[commands]` macro uses too when it refuses colliding names.
 //!
 //! ```
 //! use ilink_framework::command::{CommandSet, CommandSpec, MatchError};
@@ -28,6 +30,8 @@
 //! ```
 
 use std::collections::HashMap;
+
+use ilink_command_names as names;
 
 use super::args::Args;
 use super::error::{CommandError, MatchError, SpecError};
@@ -102,7 +106,7 @@ impl CommandSet {
     /// name or alias that is already taken (after folding) is refused.
     pub fn add(&mut self, spec: CommandSpec) -> Result<&mut Self, SpecError> {
         spec.validate()?;
-        let keys: Vec<String> = spec.names().map(fold_word).collect();
+        let keys: Vec<String> = spec.names().map(names::name_key).collect();
         for (i, key) in keys.iter().enumerate() {
             if self.index.contains_key(key) || keys[..i].contains(key) {
                 return Err(SpecError::DuplicateName { name: key.clone() });
@@ -123,21 +127,22 @@ impl CommandSet {
     /// leading prefix is allowed (`add`, `/add` and `／ＡＤＤ` all work).
     pub fn get(&self, name: &str) -> Option<&CommandSpec> {
         let name = name.trim();
-        let name = strip_prefix(name, &self.prefix).unwrap_or(name);
-        self.index.get(&fold_word(name)).map(|&i| &self.specs[i])
+        let name = names::strip_prefix(name, &self.prefix).unwrap_or(name);
+        self.index
+            .get(&names::name_key(name))
+            .map(|&i| &self.specs[i])
     }
 
     /// Finds the command a text invokes; see the [module docs](self) for the
     /// rules.
     pub fn find<'s, 'i>(&'s self, text: &'i str) -> Result<Invocation<'s, 'i>, MatchError> {
         let text = text.trim_start();
-        let after = strip_prefix(text, &self.prefix).ok_or(MatchError::NotACommand)?;
-        let word_len = after.find(char::is_whitespace).unwrap_or(after.len());
-        let (word, args) = after.split_at(word_len);
+        let after = names::strip_prefix(text, &self.prefix).ok_or(MatchError::NotACommand)?;
+        let (word, args) = names::split_word(after);
         if word.is_empty() {
             return Err(MatchError::NotACommand);
         }
-        match self.index.get(&fold_word(word)) {
+        match self.index.get(&names::name_key(word)) {
             Some(&i) => Ok(Invocation {
                 spec: &self.specs[i],
                 prefix: &self.prefix,
@@ -149,34 +154,6 @@ impl CommandSet {
             }),
         }
     }
-}
-
-/// Full-width ASCII forms to ASCII, the ideographic space to a space.
-pub(crate) fn fold_char(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        '\u{3000}' => ' ',
-        _ => c,
-    }
-}
-
-/// The key a command word is looked up by.
-fn fold_word(word: &str) -> String {
-    word.chars()
-        .map(fold_char)
-        .collect::<String>()
-        .to_lowercase()
-}
-
-/// `text` after `prefix`, comparing folded characters.
-fn strip_prefix<'i>(text: &'i str, prefix: &str) -> Option<&'i str> {
-    let mut rest = text.chars();
-    for expected in prefix.chars() {
-        if rest.next().map(fold_char) != Some(fold_char(expected)) {
-            return None;
-        }
-    }
-    Some(rest.as_str())
 }
 
 #[cfg(test)]
@@ -264,6 +241,30 @@ mod tests {
         // Argument values keep their full-width characters.
         let args = found.split_args().unwrap();
         assert_eq!(args.raw(0), Some("ｆｕｌｌ　width"));
+    }
+
+    #[test]
+    fn every_whitespace_character_ends_the_command_word() {
+        let set = set();
+        let whitespace = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace());
+        for c in whitespace {
+            let text = format!("/ping{c}x");
+            let found = set.find(&text);
+            assert_eq!(
+                found.map(|f| (f.spec.name.as_str(), f.args)),
+                Ok(("ping", &text["/ping".len()..])),
+                "U+{:04X}",
+                c as u32
+            );
+            assert_eq!(
+                set.find(&format!("/{c}ping")),
+                Err(MatchError::NotACommand),
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 
     #[test]
