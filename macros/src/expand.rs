@@ -164,7 +164,12 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
                         return ::core::result::Result::Ok(());
                     }
                     #krate::command::Route::Error(__error) => {
-                        #krate::Handler::on_error(self, __ctx, __error).await;
+                        #krate::Handler::on_error(
+                            self,
+                            __ctx,
+                            #krate::FrameworkError::Command(__error),
+                        )
+                        .await;
                         return ::core::result::Result::Ok(());
                     }
                     #krate::command::Route::Command { index: __index, args: __args } => {
@@ -237,7 +242,7 @@ fn arm(index: usize, command: &Command, options: &ImplOptions) -> TokenStream {
     let method = &command.method;
     let fail = |error: TokenStream| {
         quote! {{
-            #krate::Handler::on_error(self, __ctx, #error).await;
+            #krate::Handler::on_error(self, __ctx, #krate::FrameworkError::Command(#error)).await;
             return ::core::result::Result::Ok(());
         }}
     };
@@ -260,7 +265,7 @@ fn arm(index: usize, command: &Command, options: &ImplOptions) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(i, arg)| getter(i, arg));
-    let arg_failed = fail(quote!(::core::convert::From::from(__error)));
+    let arg_failed = fail(quote!(__error));
     let cooldown_failed = fail(quote!(__error));
     quote! {
         #index => {

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn help_through_find_and_args() {
         let set = set();
-        let found = set.find("／HELP\u{3000}plus").unwrap();
+        let found = set.find("／HELP\u{3000}plus").unwrap().unwrap();
         let args = found.split_args().unwrap();
         assert_eq!(
             set.help_reply(args.raw(0)),

@@ -6,7 +6,7 @@
 //! ordinary, unit-tested code of this module. A round trip by hand:
 //!
 //! ```
-//! use ilink_framework::command::{ArgSpec, CommandError, CommandSet, CommandSpec, MatchError};
+//! use ilink_framework::command::{ArgSpec, CommandError, CommandSet, CommandSpec};
 //!
 //! let mut commands = CommandSet::new();
 //! commands
@@ -21,12 +21,8 @@
 //!
 //! // What the generated glue does with an incoming text:
 //! let reply = |text: &str| -> Result<Option<String>, CommandError> {
-//!     let invocation = match commands.find(text) {
-//!         Ok(invocation) => invocation,
-//!         Err(MatchError::NotACommand) => return Ok(None), // to the fallback
-//!         Err(MatchError::UnknownCommand { name }) => {
-//!             return Err(CommandError::UnknownCommand { name: name.into() });
-//!         }
+//!     let Some(invocation) = commands.find(text)? else {
+//!         return Ok(None); // to the fallback
 //!     };
 //!     let args = invocation.split_args()?;
 //!     let (a, b): (i64, i64) = (args.get(0)?, args.get(1)?);
@@ -35,6 +31,7 @@
 //!
 //! assert_eq!(reply("／plus 40 2").unwrap().as_deref(), Some("42"));
 //! assert_eq!(reply("hello").unwrap(), None);
+//! assert_eq!(reply("/sub 1 2").unwrap_err().user_message(), "Unknown command: sub.");
 //! assert_eq!(
 //!     reply("/add 1").unwrap_err().user_message(),
 //!     "missing argument <b>\nUsage: /add <a> <b>"
@@ -59,7 +56,7 @@ pub mod spec;
 pub use args::{Args, ParseArg};
 pub use cooldown::{Clock, Cooldowns, ManualClock, SystemClock};
 pub use dispatch::{Route, Router, RouterBuilder};
-pub use error::{CommandError, MatchError, SpecError};
+pub use error::{CommandError, SpecError};
 pub use help::help_spec;
 pub use lex::{LexError, Lexer, Token};
 pub use set::{CommandSet, DEFAULT_PREFIX, Invocation};
