@@ -82,7 +82,7 @@ impl<'s, 'i> Args<'s, 'i> {
         let usage = spec.usage(prefix);
         let mut lexer = Lexer::new(input);
         let mut values = Vec::with_capacity(spec.args.len());
-        let unterminated = |e: super::LexError, usage: &str| CommandError::UnterminatedQuote {
+        let unterminated = |e: super::lex::LexError, usage: &str| CommandError::UnterminatedQuote {
             command: spec.name.as_str().into(),
             quote: e.quote,
             position: input[..e.offset].trim_start().chars().count(),

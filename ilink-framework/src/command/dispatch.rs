@@ -11,7 +11,8 @@
 //! writes the calls.
 //!
 //! ```
-//! use ilink_framework::command::{ArgSpec, CommandSpec, Route, Router};
+//! use ilink_framework::command::__private::{Route, Router};
+//! use ilink_framework::command::{ArgSpec, CommandSpec};
 //!
 //! let router = Router::builder("/")
 //!     .command(CommandSpec::new("add").arg(ArgSpec::required("a", "i64")).arg(ArgSpec::required("b", "i64")))
@@ -36,11 +37,11 @@ use super::spec::CommandSpec;
 
 /// The commands of one handler type, with `/help` and cooldowns.
 #[derive(Debug)]
-pub struct Router<C = SystemClock> {
+pub struct Router {
     set: CommandSet,
     /// Index of the built-in help command in the set, when it is served.
     help: Option<usize>,
-    cooldowns: Cooldowns<C>,
+    cooldowns: Cooldowns,
 }
 
 /// Collects the commands of a [`Router`].
@@ -102,8 +103,8 @@ impl RouterBuilder {
         self.build_with_clock(SystemClock)
     }
 
-    /// The router with cooldowns on another clock (tests).
-    pub fn build_with_clock<C: Clock>(self, clock: C) -> Result<Router<C>, SpecError> {
+    /// The router with cooldowns on `clock`.
+    pub(crate) fn build_with_clock(self, clock: impl Clock + 'static) -> Result<Router, SpecError> {
         let mut set = CommandSet::with_prefix(self.prefix);
         for spec in self.specs {
             set.add(spec)?;
@@ -122,7 +123,7 @@ impl RouterBuilder {
     }
 }
 
-impl<C: Clock> Router<C> {
+impl Router {
     /// The commands (the built-in help included, last).
     pub fn set(&self) -> &CommandSet {
         &self.set
@@ -194,7 +195,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::command::{ArgSpec, ManualClock};
+    use crate::command::ArgSpec;
+    use crate::command::cooldown::ManualClock;
     use crate::error::FrameworkError;
 
     fn builder() -> RouterBuilder {

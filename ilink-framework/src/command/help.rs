@@ -23,7 +23,7 @@ use super::spec::{ArgSpec, CommandSpec};
 
 /// The spec of the help command itself, for registering it with the others
 /// so that it shows in the list and `/help help` works.
-pub fn help_spec() -> CommandSpec {
+pub(crate) fn help_spec() -> CommandSpec {
     CommandSpec::new("help")
         .description("List the commands, or explain one.")
         .arg(ArgSpec::optional("command", "command"))

@@ -38,26 +38,28 @@
 //! );
 //! ```
 //!
-//! The pieces: [`spec`] describes commands, [`set`] registers and matches
-//! them, [`lex`] tokenizes arguments, [`args`] converts them to types,
-//! [`help`] writes `/help`, [`cooldown`] limits how often a user may run a
-//! command, [`error`] holds what can go wrong, and [`dispatch`] ties them
-//! together for the code the macro generates.
+//! What is public is what an application uses: [`CommandError`] to answer
+//! failures, [`ParseArg`] and [`Args`] for argument types of its own,
+//! [`CommandSpec`] and [`CommandSet`] to describe and match commands without
+//! the macro. The glue the macro generates calls is hidden.
 
-pub mod args;
-pub mod cooldown;
-pub mod dispatch;
-pub mod error;
-pub mod help;
-pub mod lex;
-pub mod set;
-pub mod spec;
+mod args;
+mod cooldown;
+mod dispatch;
+mod error;
+mod help;
+mod lex;
+mod set;
+mod spec;
 
 pub use args::{Args, ParseArg};
-pub use cooldown::{Clock, Cooldowns, ManualClock, SystemClock};
-pub use dispatch::{Route, Router, RouterBuilder};
 pub use error::{CommandError, SpecError};
-pub use help::help_spec;
-pub use lex::{LexError, Lexer, Token};
-pub use set::{CommandSet, DEFAULT_PREFIX, Invocation};
+pub use set::{CommandSet, Invocation};
 pub use spec::{ArgKind, ArgSpec, CommandSpec};
+
+/// What the code of `#[commands]` calls: routing a text, `/help`,
+/// cooldowns. Not for use by hand; it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::dispatch::{Route, Router, RouterBuilder};
+}

@@ -39,7 +39,7 @@ use super::error::{CommandError, SpecError};
 use super::spec::CommandSpec;
 
 /// The prefix used when none is configured.
-pub const DEFAULT_PREFIX: &str = "/";
+const DEFAULT_PREFIX: &str = "/";
 
 /// A set of commands with a common prefix.
 #[derive(Debug, Clone)]
