@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::account::AccountId;
 use crate::account_lock::{LockError, LockHolder, describe_holder};
+use crate::command::CommandError;
 use crate::store::StoreError;
 
 /// The error type handlers return: anything that is an error.
@@ -95,38 +96,11 @@ pub enum FrameworkError {
     /// The handler panicked; the session survived.
     #[error("handler panicked: {0}")]
     Panic(String),
-    /// The message started with the command prefix but named no known command.
-    #[error("unknown command {name:?}")]
-    UnknownCommand {
-        /// The command word as typed.
-        name: String,
-        /// How to ask for the list of commands (e.g. `/help`), when there is one.
-        help: Option<String>,
-    },
-    /// A command's arguments could not be parsed.
-    #[error("{message}")]
-    Argument {
-        /// The command.
-        command: String,
-        /// What is wrong, for people.
-        message: String,
-        /// The command's usage line.
-        usage: String,
-    },
-    /// A command's check refused the sender.
-    #[error("not allowed to run the {command} command")]
-    CheckFailed {
-        /// The command.
-        command: String,
-    },
-    /// A command is on cooldown for this user.
-    #[error("the {command} command is on cooldown for {}s", ceil_secs(*remaining))]
-    Cooldown {
-        /// The command.
-        command: String,
-        /// Time left.
-        remaining: Duration,
-    },
+    /// A command could not run: unknown, bad arguments, refused by a check,
+    /// cooling down. Match on the [`CommandError`] to answer differently;
+    /// its [`user_message`](CommandError::user_message) is the default reply.
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 impl FrameworkError {
@@ -136,25 +110,9 @@ impl FrameworkError {
             Self::Handler(_) | Self::Panic(_) => {
                 "Sorry, something went wrong while handling your message.".to_owned()
             }
-            Self::UnknownCommand { name, help } => match help {
-                Some(help) => format!("Unknown command: {name}. Send {help} to see the commands."),
-                None => format!("Unknown command: {name}."),
-            },
-            Self::Argument { message, usage, .. } => format!("{message}\nUsage: {usage}"),
-            Self::CheckFailed { command } => {
-                format!("You are not allowed to use the {command} command.")
-            }
-            Self::Cooldown { command, remaining } => format!(
-                "The {command} command is cooling down; try again in {}s.",
-                ceil_secs(*remaining)
-            ),
+            Self::Command(error) => error.user_message(),
         }
     }
-}
-
-/// Whole seconds left, rounded up: "59s" for a wait of 59.2 s would be wrong.
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Errors of the bot runtime itself (starting, adding accounts, shutting down).

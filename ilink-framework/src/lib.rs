@@ -44,6 +44,7 @@ pub use signal::{ShutdownSignal, wait_for_signal};
 
 /// The names most bots need.
 pub mod prelude {
+    pub use crate::command::CommandError;
     pub use crate::{
         AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Chat,
         Context, Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, Settings,
