@@ -36,8 +36,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 
 use crate::account::{AccountId, Credentials};
-use crate::actors::shared::{AccountShared, EventSink};
-use crate::actors::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
+use crate::account_shared::{AccountShared, EventSink};
 use crate::conversation::{ConversationKey, KeyFn, default_key};
 use crate::error::BotError;
 use crate::events::AccountEvent;
@@ -46,6 +45,7 @@ use crate::message::Message;
 use crate::options::BotOptions;
 use crate::signal::ShutdownSignal;
 use crate::store::{FileStore, MemoryStore, StateStore};
+use crate::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
 
 /// Configures a [`Bot`].
 pub struct BotBuilder {

@@ -14,12 +14,12 @@ use ilink_core::types::MessageItem;
 use ilink_core::{MediaKind, SentMessage};
 
 use crate::account::AccountId;
-use crate::actors::sender::Outbox;
-use crate::actors::sender::quota::QuotaState;
-use crate::actors::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::conversation::ConversationKey;
 use crate::error::SendError;
 use crate::message::Message;
+use crate::sender::Outbox;
+use crate::sender::quota::QuotaState;
 use crate::store::StoreError;
 
 /// Typed per-conversation state: one value per type, living as long as the

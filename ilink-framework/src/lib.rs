@@ -6,7 +6,7 @@
 //! Start with the [`prelude`].
 
 pub mod account;
-mod actors;
+mod account_shared;
 pub mod bot;
 pub mod command;
 pub mod context;
@@ -15,15 +15,18 @@ pub mod dedup;
 pub mod error;
 pub mod events;
 pub mod handler;
+mod in_flight;
 pub mod message;
 pub mod options;
+mod poller;
+mod router;
+mod sender;
+mod session;
 pub mod signal;
 pub mod store;
+mod supervisor;
 
 pub use account::{AccountId, Credentials};
-pub use actors::sender::Outbox;
-pub use actors::sender::quota::QuotaState;
-pub use actors::supervisor::ShutdownReport;
 pub use async_trait::async_trait;
 pub use bot::{Bot, BotBuilder, BotHandle};
 pub use context::Context;
@@ -35,7 +38,10 @@ pub use ilink_core as core;
 pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
+pub use sender::Outbox;
+pub use sender::quota::QuotaState;
 pub use signal::{ShutdownSignal, wait_for_signal};
+pub use supervisor::ShutdownReport;
 
 /// The names most bots need.
 pub mod prelude {

@@ -12,16 +12,16 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::in_flight::InFlight;
-use super::poller::{Poller, PollerArgs, PollerMsg};
-use super::router::{Router, RouterArgs, RouterMsg};
-use super::sender::lanes::Lanes;
-use super::sender::quota::TokenBook;
-use super::sender::{Outbox, Sender, SenderArgs, SenderMsg};
-use super::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::conversation::KeyFn;
 use crate::events::AccountEventKind;
 use crate::handler::Handler;
+use crate::in_flight::InFlight;
+use crate::poller::{Poller, PollerArgs, PollerMsg};
+use crate::router::{Router, RouterArgs, RouterMsg};
+use crate::sender::lanes::Lanes;
+use crate::sender::quota::TokenBook;
+use crate::sender::{Outbox, Sender, SenderArgs, SenderMsg};
 
 /// How long notifystop may take during shutdown.
 const NOTIFY_STOP_TIMEOUT: Duration = Duration::from_secs(3);

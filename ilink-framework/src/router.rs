@@ -4,7 +4,7 @@
 //! sessions.
 //!
 //! Sessions are not actors of their own: each is an entry in the Router's
-//! map with a task while it has work (see [`super::session`]), so there is
+//! map with a task while it has work (see [`crate::session`]), so there is
 //! no supervision of sessions to override and no name to collide.
 
 use std::collections::HashMap;
@@ -13,16 +13,16 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
 
-use super::in_flight::InFlight;
-use super::sender::Outbox;
-use super::session::{Session, SessionEnv, end_conversation};
-use super::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::context::StateMap;
 use crate::conversation::{ConversationKey, KeyFn};
 use crate::dedup::{DedupKey, dedup_keys};
 use crate::events::AccountEventKind;
 use crate::handler::Handler;
+use crate::in_flight::InFlight;
 use crate::message::Message;
+use crate::sender::Outbox;
+use crate::session::{Session, SessionEnv, end_conversation};
 use crate::store::{InboxEntry, now_ms};
 
 /// An inbox entry on its way to be handled. The message is wrapped once,

@@ -17,7 +17,7 @@ use rand::Rng as _;
 use tokio_util::sync::CancellationToken;
 
 use super::quota::TokenBook;
-use crate::actors::shared::AccountShared;
+use crate::account_shared::AccountShared;
 
 const TICKET_BACKOFF_START: Duration = Duration::from_secs(2);
 const TICKET_BACKOFF_MAX: Duration = Duration::from_secs(3600);

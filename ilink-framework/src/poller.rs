@@ -14,9 +14,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
-use super::router::RouterMsg;
-use super::shared::{AccountShared, Health};
+use crate::account_shared::{AccountShared, Health};
 use crate::events::AccountEventKind;
+use crate::router::RouterMsg;
 use crate::store::{InboxEntry, now_ms};
 
 /// The long-poll timeout the server may ask for is trusted within these bounds.

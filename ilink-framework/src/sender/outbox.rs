@@ -11,7 +11,7 @@ use ilink_core::{MediaKind, Secret, SentMessage};
 use ractor::ActorRef;
 
 use super::SenderMsg;
-use super::lane::Payload;
+use super::delivery::Payload;
 use super::lanes::Lanes;
 use super::quota::QuotaState;
 use crate::account::AccountId;

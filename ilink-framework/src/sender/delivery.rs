@@ -20,9 +20,9 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
 use super::quota::{Pacer, TokenBook};
-use crate::actors::in_flight::InFlight;
-use crate::actors::shared::{AccountShared, Health};
+use crate::account_shared::{AccountShared, Health};
 use crate::error::SendError;
+use crate::in_flight::InFlight;
 
 /// What to send.
 pub(crate) enum Payload {

@@ -7,7 +7,7 @@
 //! lane; the actor itself runs the typing keepalives and closes the lanes
 //! when it stops. The equivalent in teloxide is the `Throttle` adaptor.
 
-pub(crate) mod lane;
+pub(crate) mod delivery;
 pub(crate) mod lanes;
 mod outbox;
 pub(crate) mod quota;

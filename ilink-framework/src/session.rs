@@ -24,13 +24,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::router::{Inbound, RouterMsg};
-use super::sender::Outbox;
-use super::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::context::{Context, StateMap};
 use crate::conversation::ConversationKey;
 use crate::error::FrameworkError;
 use crate::handler::Handler;
+use crate::router::{Inbound, RouterMsg};
+use crate::sender::Outbox;
 
 /// What every session of one account shares (one allocation per Router).
 pub(crate) struct SessionEnv {

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use ilink_core::SentMessage;
 use tokio::sync::{Semaphore, oneshot};
 
-use super::lane::{Job, LaneContext, Payload, deliver, process};
+use super::delivery::{Job, LaneContext, Payload, deliver, process};
 use super::quota::{Pacer, TokenBook};
-use crate::actors::in_flight::InFlight;
-use crate::actors::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::error::SendError;
+use crate::in_flight::InFlight;
 
 /// The lanes of one account.
 pub(crate) struct Lanes {
@@ -255,7 +255,7 @@ mod tests {
 
     use super::*;
     use crate::account::AccountId;
-    use crate::actors::shared::EventSink;
+    use crate::account_shared::EventSink;
     use crate::context::Context;
     use crate::error::HandlerResult;
     use crate::handler::Handler;
