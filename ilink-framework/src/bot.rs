@@ -36,10 +36,10 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 
 use crate::account::{AccountId, Credentials};
-use crate::account_shared::{AccountShared, EventSink};
+use crate::account_shared::AccountShared;
 use crate::conversation::{ConversationKey, KeyFn, default_key};
 use crate::error::BotError;
-use crate::events::AccountEvent;
+use crate::events::{AccountEvent, EventHook, EventSink};
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
@@ -245,7 +245,7 @@ impl BotHandle {
             client,
             self.inner.store.clone(),
             self.inner.options.clone(),
-            EventSink::new(self.inner.events.clone(), self.inner.handler.clone()),
+            EventSink::new(self.inner.events.clone(), handler_hook(&self.inner.handler)),
         );
         let args = AccountArgs {
             shared: shared.clone(),
@@ -339,6 +339,15 @@ impl BotHandle {
                 unsent: acc.unsent + r.unsent,
             })
     }
+}
+
+/// Passes account events to the handler's `on_account_event`.
+fn handler_hook(handler: &Arc<dyn Handler>) -> EventHook {
+    let handler = handler.clone();
+    Arc::new(move |event| {
+        let handler = handler.clone();
+        Box::pin(async move { handler.on_account_event(&event).await })
+    })
 }
 
 async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownReport {

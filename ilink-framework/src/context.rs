@@ -8,13 +8,11 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use ilink_core::types::MessageItem;
-use ilink_core::{MediaKind, SentMessage};
+use ilink_core::{ILinkClient, MediaKind, SentMessage};
 
 use crate::account::AccountId;
-use crate::account_shared::AccountShared;
 use crate::conversation::ConversationKey;
 use crate::error::SendError;
 use crate::message::Message;
@@ -29,24 +27,25 @@ pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
 
 /// The handler's view of the world while it handles one message.
 pub struct Context {
-    shared: Arc<AccountShared>,
     conversation: ConversationKey,
     message: Message,
     outbox: Outbox,
+    /// The account's client when the run began, for media downloads.
+    client: ILinkClient,
     state: StateMap,
     typing: bool,
 }
 
 impl Context {
     pub(crate) fn new(
-        shared: Arc<AccountShared>,
         conversation: ConversationKey,
         message: Message,
         outbox: Outbox,
+        client: ILinkClient,
         state: StateMap,
     ) -> Self {
         Self {
-            shared,
+            client,
             conversation,
             message,
             outbox,
@@ -65,7 +64,7 @@ impl Context {
 
     /// The bot account the message came to.
     pub fn account(&self) -> &AccountId {
-        &self.shared.account
+        self.outbox.account()
     }
 
     /// The conversation the message belongs to.
@@ -147,7 +146,7 @@ impl Context {
 
     /// Downloads and decrypts the media of an item of this (or any) message.
     pub async fn download(&self, item: &MessageItem) -> Result<Vec<u8>, ilink_core::Error> {
-        self.shared.client().download_media(item).await
+        self.client.download_media(item).await
     }
 
     /// This conversation's value of type `T`, created with `Default` on first use.

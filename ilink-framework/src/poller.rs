@@ -206,11 +206,10 @@ impl PollerState {
             return;
         }
         // One message per batch: the Router dispatches them in order.
-        let batch = entries.into_iter().map(Into::into).collect();
         if self
             .args
             .router
-            .send_message(RouterMsg::Inbound(batch))
+            .send_message(RouterMsg::Inbound(entries))
             .is_err()
         {
             tracing::error!(account = %shared.account, "router is gone; messages stay in the inbox");

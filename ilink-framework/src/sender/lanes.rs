@@ -255,26 +255,13 @@ mod tests {
 
     use super::*;
     use crate::account::AccountId;
-    use crate::account_shared::EventSink;
-    use crate::context::Context;
-    use crate::error::HandlerResult;
-    use crate::handler::Handler;
-    use crate::message::Message;
+    use crate::events::EventSink;
     use crate::options::BotOptions;
     use crate::store::{MemoryStore, StateStore, now_ms};
 
     const USER: &str = "u@im.wechat";
     /// Generous: only reached when something is broken.
     const WAIT: Duration = Duration::from_secs(20);
-
-    struct Silent;
-
-    #[async_trait::async_trait]
-    impl Handler for Silent {
-        async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
-            Ok(())
-        }
-    }
 
     /// The lanes of a fresh simulator account whose user wrote once.
     async fn lanes(sim: &Simulator, options: BotOptions) -> (Lanes, BotAccount) {
@@ -295,7 +282,7 @@ mod tests {
             client,
             store,
             Arc::new(options),
-            EventSink::new(events, Arc::new(Silent)),
+            EventSink::new(events, Arc::new(|_| Box::pin(async {}))),
         );
         (Lanes::new(shared, tokens, Arc::default()), bot)
     }
