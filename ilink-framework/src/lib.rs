@@ -1,5 +1,11 @@
 //! The framework for WeChat iLink bots: a [`Handler`] trait, command routes and
-//! a multi-account actor runtime (poller, router, sessions, sender).
+//! a multi-account actor runtime.
+//!
+//! Each account runs one message path: the poller receives it, the router
+//! hands it to its conversation's session, and replies leave through the
+//! sender. ractor actors are the AccountSupervisor, Poller and Router;
+//! sessions and the sender's lanes are lightweight actors (a mailbox drained
+//! by a task only while there is work). See `docs/architecture.md`.
 //!
 //! Depend on this crate; it re-exports the protocol client as [`core`] and
 //! the [`commands`] macro (see `docs/commands.md`).

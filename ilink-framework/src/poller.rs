@@ -1,4 +1,5 @@
-//! The Poller actor: long-polls `getupdates` for one account.
+//! The Poller, a ractor actor: long-polls `getupdates` for one account, the
+//! start of every inbound message's path (poller → router → session).
 //!
 //! Each received batch is written to the inbox first, then the cursor is
 //! saved, then the messages go to the Router: the server never replays from

@@ -1,11 +1,14 @@
-//! The Router actor: one per account. It drops duplicates, records each
+//! The Router, a ractor actor: one per account. It drops duplicates, records each
 //! user's newest context token, finds (or creates) the session of the
 //! message's conversation, caps what waits per session, and evicts idle
 //! sessions.
 //!
-//! Sessions are not actors of their own: each is an entry in the Router's
-//! map with a task while it has work (see [`crate::session`]), so there is
-//! no supervision of sessions to override and no name to collide.
+//! Sessions are lightweight actors, not ractor ones: each is an entry in the
+//! Router's map with a task while it has work (see [`crate::session`]), so
+//! there is no supervision of sessions to override and no name to collide.
+//! A session reports the end of each run through its own
+//! [`RunEnded`](crate::session::RunEnded), which the Router wires to its
+//! mailbox.
 
 use std::collections::HashMap;
 use std::sync::Arc;

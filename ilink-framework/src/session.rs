@@ -11,7 +11,9 @@
 //! [`FrameworkError`] for the error hook, so a failed message costs only
 //! itself. The task always reports back to the Router: with the state when
 //! the run finished, or as lost if the task was torn down before it could
-//! (the message then stays in the inbox for the next start).
+//! (the message then stays in the inbox for the next start). The report is
+//! a [`RunEnded`] passed to a callback, so this module knows nothing of the
+//! Router.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;

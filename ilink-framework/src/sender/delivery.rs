@@ -1,14 +1,13 @@
-//! A lane: the ordered queue of outgoing messages to one user.
+//! Delivery: sending one payload to one user, once its lane is held.
 //!
-//! Jobs of one lane are sent one after another, so a conversation's messages
-//! leave in the order they were produced; lanes of different users run
-//! concurrently, bounded by the account's send semaphore, whose permit is
-//! taken only for the request itself (not while pacing). A retry of a
-//! transport error or 5xx reuses the message's `client_id`, so the server
-//! drops any copy that did get through.
+//! Text is split into chunks and the quota is checked for all of them before
+//! the first leaves; each chunk (or media item) is paced, sent under one of
+//! the account's send permits (taken only for the request itself, not while
+//! pacing) and retried on a transport error or 5xx with the same
+//! `client_id`, so the server drops any copy that did get through.
 //!
-//! This module holds the sending itself; [`super::lanes`] decides who sends
-//! when (the requester at once, or a drain task for queued jobs).
+//! [`super::lanes`] decides who sends when (the requester at once, or a
+//! drain task for queued jobs); this module holds the sending itself.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,8 @@ use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
-use super::quota::{Pacer, TokenBook};
+use super::pacer::Pacer;
+use super::quota::TokenBook;
 use crate::account_shared::{AccountShared, Health};
 use crate::error::SendError;
 use crate::in_flight::InFlight;
@@ -45,17 +45,18 @@ pub(crate) struct Job {
     pub(crate) span: tracing::Span,
 }
 
-/// Everything lanes of one account share.
-pub(crate) struct LaneContext {
+/// What delivering needs: the account, its token book, the send permits,
+/// and the count of sends not yet answered (shutdown flushes it).
+pub(crate) struct Delivery {
     pub(crate) shared: Arc<AccountShared>,
     pub(crate) tokens: Arc<TokenBook>,
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) in_flight: Arc<InFlight>,
+    pub(crate) permits: Semaphore,
+    pub(crate) in_flight: InFlight,
 }
 
 /// Sends one payload to `user`: chunks, quota, pacing, permits, retries.
 pub(crate) async fn deliver(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     payload: Payload,
@@ -83,7 +84,7 @@ pub(crate) async fn deliver(
 }
 
 /// Sends a queued job and answers its requester.
-pub(crate) async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
+pub(crate) async fn process(ctx: &Delivery, pacer: &mut Pacer, job: Job) {
     let result = deliver(ctx, pacer, &job.user, job.payload, &job.span).await;
     // The requester may have given up (e.g. its handler was cancelled).
     let _ = job.reply.send(result);
@@ -91,7 +92,7 @@ pub(crate) async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
 }
 
 async fn send_text(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     text: &str,
@@ -108,7 +109,7 @@ async fn send_text(
 }
 
 async fn send_media(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     kind: MediaKind,
@@ -142,7 +143,7 @@ async fn send_media(
     Ok(vec![send_item(ctx, pacer, user, Box::new(item), 0).await?])
 }
 
-fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
+fn ensure_healthy(ctx: &Delivery) -> Result<(), SendError> {
     if ctx.shared.health() == Health::SessionExpired {
         return Err(SendError::SessionExpired {
             account: ctx.shared.account.clone(),
@@ -151,13 +152,13 @@ fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
     Ok(())
 }
 
-fn note_session_expiry(ctx: &LaneContext, generation: u64, e: &CoreError) {
+fn note_session_expiry(ctx: &Delivery, generation: u64, e: &CoreError) {
     if e.is_session_expired() {
         ctx.shared.session_expired(generation);
     }
 }
 
-fn backoff(ctx: &LaneContext, attempt: u32) -> Duration {
+fn backoff(ctx: &Delivery, attempt: u32) -> Duration {
     ctx.shared
         .options
         .send_retry_backoff
@@ -167,7 +168,7 @@ fn backoff(ctx: &LaneContext, attempt: u32) -> Duration {
 /// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
 /// The item is boxed so that this future, alive for every retry, stays small.
 async fn send_item(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     item: Box<MessageItem>,
@@ -221,7 +222,7 @@ async fn send_item(
 /// Turns a client error into what the handler sees, with what the client
 /// knows about a `-2` (the server's reason for it is ambiguous).
 fn classify(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     e: CoreError,
     user: &str,
     sent: u32,
