@@ -51,6 +51,7 @@ pub mod crypto;
 pub mod endpoint;
 pub mod error;
 pub mod login;
+pub mod retry;
 pub mod secret;
 mod transport;
 pub mod types;

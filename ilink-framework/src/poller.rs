@@ -174,7 +174,10 @@ impl PollerState {
                         consecutive: self.failures,
                     },
                 );
-                Some(Wait::Backoff(shared.options.poll_backoff(self.failures)))
+                let delay = shared.options.poll_retry().delay(self.failures);
+                Some(Wait::Backoff(
+                    delay.unwrap_or(shared.options.poll_backoff_max),
+                ))
             }
         }
     }

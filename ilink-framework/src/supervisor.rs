@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ilink_core::retry::Backoff;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -27,6 +28,8 @@ use crate::sender::{Outbox, Sender};
 const NOTIFY_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a stopping child may take before it is killed.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waits before restarting failed children.
+const RESTART: Backoff = Backoff::new(Duration::from_secs(1)).max_delay(Duration::from_secs(60));
 
 /// What an account's shutdown left undone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -138,9 +141,9 @@ impl Actor for AccountSupervisor {
             stop_children(old).await;
         }
         state.restarts += 1;
-        let delay = Duration::from_secs(1)
-            .saturating_mul(2u32.saturating_pow(state.restarts.min(6) - 1))
-            .min(Duration::from_secs(60));
+        let delay = RESTART
+            .delay(state.restarts)
+            .unwrap_or(Duration::from_secs(60));
         tokio::time::sleep(delay).await;
         state.children = Some(spawn_children(&myself, &state.args).await?);
         Ok(())

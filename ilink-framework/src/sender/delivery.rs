@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ilink_core::client::new_client_id;
+use ilink_core::retry::Backoff;
 use ilink_core::types::MessageItem;
 use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
 use tokio::sync::{Semaphore, oneshot};
@@ -46,9 +47,11 @@ pub(crate) struct Job {
 }
 
 /// What delivering needs: the account, its token book, the send permits,
-/// and the count of sends not yet answered (shutdown flushes it).
+/// the retry policy, and the count of sends not yet answered (shutdown
+/// flushes it).
 pub(crate) struct Delivery {
     pub(crate) shared: Arc<AccountShared>,
+    pub(crate) retry: Backoff,
     pub(crate) tokens: Arc<TokenBook>,
     pub(crate) permits: Semaphore,
     pub(crate) in_flight: InFlight,
@@ -125,17 +128,17 @@ async fn send_media(
             .await
             .map_err(|_| SendError::ShuttingDown)?;
         let (generation, client) = ctx.shared.current();
-        let mut attempt = 0;
+        let mut retries = 0;
         loop {
             match client.upload_media(user, kind, bytes, file_name).await {
                 Ok(item) => break item,
                 Err(e) => {
                     note_session_expiry(ctx, generation, &e);
-                    if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
+                    retries += 1;
+                    let Some(wait) = ctx.retry_after(&e, retries) else {
                         return Err(classify(ctx, e, user, 0, Duration::ZERO, 0));
-                    }
-                    attempt += 1;
-                    tokio::time::sleep(backoff(ctx, attempt)).await;
+                    };
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -158,11 +161,16 @@ fn note_session_expiry(ctx: &Delivery, generation: u64, e: &CoreError) {
     }
 }
 
-fn backoff(ctx: &Delivery, attempt: u32) -> Duration {
-    ctx.shared
-        .options
-        .send_retry_backoff
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+impl Delivery {
+    /// How long to wait before retry number `retry` after `e`, or `None`
+    /// when `e` is final or the retries are spent.
+    fn retry_after(&self, e: &CoreError, retry: u32) -> Option<Duration> {
+        if e.is_retryable() {
+            self.retry.delay(retry)
+        } else {
+            None
+        }
+    }
 }
 
 /// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
@@ -176,7 +184,7 @@ async fn send_item(
 ) -> Result<SentMessage, SendError> {
     let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
     let client_id = new_client_id();
-    let mut attempt = 0;
+    let mut retries = 0;
     loop {
         ensure_healthy(ctx)?;
         let wait = pacer.delay(Instant::now());
@@ -208,12 +216,12 @@ async fn send_item(
             }
             Err(e) => {
                 note_session_expiry(ctx, generation, &e);
-                if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
+                retries += 1;
+                let Some(wait) = ctx.retry_after(&e, retries) else {
                     return Err(classify(ctx, e, user, sent_before, token_age, text_len));
-                }
-                attempt += 1;
-                tracing::debug!(account = %ctx.shared.account, user, attempt, error = %e, "retrying send");
-                tokio::time::sleep(backoff(ctx, attempt)).await;
+                };
+                tracing::debug!(account = %ctx.shared.account, user, retry = retries, error = %e, "retrying send");
+                tokio::time::sleep(wait).await;
             }
         }
     }

@@ -274,6 +274,7 @@ mod tests {
         );
         let permits = Semaphore::new(shared.options.max_concurrent_sends);
         let delivery = Delivery {
+            retry: shared.options.send_retry(),
             shared,
             tokens,
             permits,

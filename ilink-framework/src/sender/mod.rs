@@ -46,6 +46,7 @@ impl Sender {
             &shared.options,
         ));
         let delivery = Arc::new(Delivery {
+            retry: shared.options.send_retry(),
             permits: Semaphore::new(shared.options.max_concurrent_sends),
             in_flight: InFlight::default(),
             tokens: tokens.clone(),
