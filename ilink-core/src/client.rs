@@ -1,4 +1,4 @@
-//! The high-level client: cursor tracking, message building by the rules of
+//! The high-level client: polling with a [`Cursor`], message building by the rules of
 //! protocol.md, chunked text, the whole media pipeline and cached typing
 //! tickets, on top of [`Api`].
 //!
@@ -28,6 +28,7 @@ use crate::api::Api;
 use crate::cdn;
 use crate::chunk::DEFAULT_CHUNK_LIMIT;
 use crate::config::{ApiConfig, ApiConfigBuilder, ClientVersion};
+use crate::cursor::Cursor;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -94,8 +95,7 @@ pub fn new_client_id() -> String {
 /// The state shared by clones of one client.
 #[derive(Debug, Default)]
 struct State {
-    cursor: String,
-    next_poll_timeout: Option<Duration>,
+    cursor: Cursor,
     typing_tickets: HashMap<String, Secret>,
 }
 
@@ -144,32 +144,32 @@ impl ILinkClient {
 
     /// The cursor of the next poll; persist it to resume after a restart.
     pub fn cursor(&self) -> String {
-        self.state().cursor.clone()
+        self.state().cursor.as_str().to_owned()
     }
 
     /// Sets the cursor of the next poll (e.g. restored from storage).
     pub fn set_cursor(&self, cursor: impl Into<String>) {
-        self.state().cursor = cursor.into();
+        self.state().cursor = Cursor::new(cursor);
     }
 
-    /// Long-polls once and advances the cursor.
+    /// Long-polls once from the client's own cursor and advances it.
     ///
     /// A timeout returns an empty batch and keeps the cursor. The server's
-    /// `longpolling_timeout_ms` becomes the next poll's timeout.
+    /// `longpolling_timeout_ms` sets the next poll's timeout, as
+    /// [`Cursor::request_timeout`] says.
     pub async fn poll(&self) -> Result<GetUpdatesResponse> {
-        let (cursor, timeout) = {
-            let s = self.state();
-            (s.cursor.clone(), s.next_poll_timeout)
-        };
-        let resp = self.api.get_updates(&cursor, timeout).await?;
-        let mut s = self.state();
-        if let Some(next) = resp.cursor().filter(|c| !c.is_empty()) {
-            s.cursor = next.to_owned();
-        }
-        if let Some(ms) = resp.longpolling_timeout_ms.filter(|ms| *ms > 0) {
-            s.next_poll_timeout = Some(Duration::from_millis(ms));
-        }
+        let cursor = self.state().cursor.clone();
+        let resp = self.poll_from(&cursor).await?;
+        self.state().cursor.advance(&resp);
         Ok(resp)
+    }
+
+    /// Long-polls once from a cursor the caller owns, without moving it:
+    /// the caller follows the answer with [`Cursor::advance`] once the batch
+    /// is safe (e.g. persisted), then persists the cursor.
+    pub async fn poll_from(&self, cursor: &Cursor) -> Result<GetUpdatesResponse> {
+        let timeout = cursor.request_timeout(self.api.config().timeout(Endpoint::GetUpdates));
+        self.api.get_updates(cursor.as_str(), Some(timeout)).await
     }
 
     /// Sends one text message.
