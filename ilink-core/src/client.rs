@@ -17,10 +17,9 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::RngCore as _;
 
@@ -37,6 +36,7 @@ use crate::types::{
     GetUploadUrlResponse, ImageItem, MessageItem, MessageState, MessageType, TypingStatus,
     UploadMediaType, VideoItem, WeixinMessage,
 };
+use crate::typing::TypingTickets;
 
 /// The outcome of one `sendmessage`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,16 +96,16 @@ pub fn new_client_id() -> String {
 #[derive(Debug, Default)]
 struct State {
     cursor: Cursor,
-    typing_tickets: HashMap<String, Secret>,
 }
 
 /// High-level client of one bot account. Clones share the cursor and the
-/// typing-ticket cache, so it can be handed to several tasks; only one of
-/// them should poll.
+/// [`TypingTickets`], so it can be handed to several tasks; only one of
+/// them should poll with [`ILinkClient::poll`].
 #[derive(Clone, Debug)]
 pub struct ILinkClient {
     api: Api,
     state: Arc<Mutex<State>>,
+    tickets: Arc<TypingTickets>,
 }
 
 impl ILinkClient {
@@ -128,6 +128,7 @@ impl ILinkClient {
         Self {
             api,
             state: Arc::default(),
+            tickets: Arc::default(),
         }
     }
 
@@ -356,15 +357,14 @@ impl ILinkClient {
     ) -> Result<GetConfigResponse> {
         let resp = self.api.get_config(user, context_token).await?;
         if let Some(ticket) = resp.typing_ticket.as_ref().filter(|t| !t.is_empty()) {
-            self.state()
-                .typing_tickets
-                .insert(user.to_owned(), ticket.clone());
+            self.tickets.store(user, ticket.clone(), Instant::now());
         }
         Ok(resp)
     }
 
-    /// Shows "typing…" to `user`. The ticket is fetched once and cached.
-    /// The indicator fades after a few seconds; repeat every ~5 s.
+    /// Shows "typing…" to `user`, with a ticket from the client's
+    /// [`TypingTickets`] (fetched when missing or due, as it says). The
+    /// indicator fades after a few seconds; repeat every ~5 s.
     pub async fn send_typing(&self, user: &str, context_token: Option<&Secret>) -> Result<()> {
         self.typing(user, context_token, TypingStatus::Typing).await
     }
@@ -380,27 +380,13 @@ impl ILinkClient {
         context_token: Option<&Secret>,
         status: TypingStatus,
     ) -> Result<()> {
-        let ticket = self.typing_ticket(user, context_token).await?;
+        let ticket = self.tickets.get(&self.api, user, context_token).await?;
         let result = self.api.send_typing(user, &ticket, status).await;
         if matches!(result, Err(Error::Api(_))) {
             // The ticket may have been rotated: fetch a fresh one next time.
-            self.state().typing_tickets.remove(user);
+            self.tickets.invalidate(user);
         }
         result
-    }
-
-    async fn typing_ticket(&self, user: &str, context_token: Option<&Secret>) -> Result<Secret> {
-        if let Some(ticket) = self.state().typing_tickets.get(user).cloned() {
-            return Ok(ticket);
-        }
-        let resp = self.get_config(user, context_token).await?;
-        resp.typing_ticket
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Decode {
-                endpoint: Endpoint::GetConfig,
-                message: "the response has no typing_ticket".into(),
-                body: String::new(),
-            })
     }
 
     /// Asks where to upload a media blob (see [`ILinkClient::upload_media`]

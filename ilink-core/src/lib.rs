@@ -56,6 +56,7 @@ pub mod retry;
 pub mod secret;
 mod transport;
 pub mod types;
+pub mod typing;
 
 pub use api::Api;
 pub use client::{ClientBuilder, ILinkClient, MediaKind, SentMessage};
