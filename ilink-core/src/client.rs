@@ -21,8 +21,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::RngCore as _;
-
 use crate::api::Api;
 use crate::cdn;
 use crate::chunk::DEFAULT_CHUNK_LIMIT;
@@ -30,6 +28,8 @@ use crate::config::{ApiConfig, ApiConfigBuilder, ClientVersion};
 use crate::cursor::Cursor;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::outgoing::Outgoing;
+pub use crate::outgoing::new_client_id;
 use crate::secret::Secret;
 use crate::types::{
     CdnMedia, FileItem, GetConfigResponse, GetUpdatesResponse, GetUploadUrlRequest,
@@ -83,13 +83,6 @@ impl MediaKind {
             Self::File => UploadMediaType::File,
         }
     }
-}
-
-/// A fresh `client_id`: `ilink-rs:` and 32 random hex characters.
-pub fn new_client_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("ilink-rs:{}", hex::encode(bytes))
 }
 
 /// The state shared by clones of one client.
@@ -180,15 +173,28 @@ impl ILinkClient {
         text: &str,
         context_token: Option<&Secret>,
     ) -> Result<SentMessage> {
-        self.send_item(to, MessageItem::text(text), context_token, None)
+        self.send(to, &Outgoing::new(MessageItem::text(text)), context_token)
             .await
+    }
+
+    /// Sends one message as a finished bot message. Sending the same
+    /// [`Outgoing`] again retries it: the server drops a repeated
+    /// `client_id`, so a retry can never duplicate the message.
+    pub fn send(
+        &self,
+        to: &str,
+        msg: &Outgoing,
+        context_token: Option<&Secret>,
+    ) -> impl Future<Output = Result<SentMessage>> + Send {
+        let prepared = bot_message(to, msg.item().clone(), msg.client_id(), context_token);
+        self.send_prepared(prepared)
     }
 
     /// Sends one item as a finished bot message.
     ///
-    /// Pass the `client_id` of an earlier attempt to retry it: the server
-    /// drops a repeated `client_id`, so a retry can never duplicate the
-    /// message. `None` makes a fresh one.
+    /// Pass the `client_id` of an earlier attempt to retry it (or use
+    /// [`ILinkClient::send`] with the same [`Outgoing`]). `None` makes a
+    /// fresh one.
     pub fn send_item(
         &self,
         to: &str,
@@ -196,40 +202,25 @@ impl ILinkClient {
         context_token: Option<&Secret>,
         client_id: Option<String>,
     ) -> impl Future<Output = Result<SentMessage>> + Send {
-        // The message is built before the future rather than in it: an item
-        // inlines every item kind (over 1.5 KB), and callers move and box
-        // this future, so it should hold the message's heap buffer instead.
-        let prepared = if to.is_empty() {
-            Err(Error::InvalidInput(
-                "the recipient (to_user_id) is empty".into(),
-            ))
-        } else {
-            let client_id = client_id.unwrap_or_else(new_client_id);
-            let msg = WeixinMessage {
-                from_user_id: Some(String::new()),
-                to_user_id: Some(to.to_owned()),
-                client_id: Some(client_id.clone()),
-                message_type: Some(MessageType::Bot),
-                message_state: Some(MessageState::Finish),
-                item_list: vec![item],
-                context_token: context_token.cloned(),
-                ..WeixinMessage::default()
-            };
-            Ok((msg, client_id))
-        };
-        async move {
-            let (msg, client_id) = prepared?;
-            let resp = self.api.send_message(msg).await?;
-            Ok(SentMessage {
-                client_id,
-                message_id: resp.message_id,
-            })
-        }
+        let client_id = client_id.unwrap_or_else(new_client_id);
+        self.send_prepared(bot_message(to, item, &client_id, context_token))
+    }
+
+    async fn send_prepared(
+        &self,
+        prepared: Result<(WeixinMessage, String)>,
+    ) -> Result<SentMessage> {
+        let (msg, client_id) = prepared?;
+        let resp = self.api.send_message(msg).await?;
+        Ok(SentMessage {
+            client_id,
+            message_id: resp.message_id,
+        })
     }
 
     /// Sends a long text as several messages of at most `max_len` characters
-    /// (default [`DEFAULT_CHUNK_LIMIT`]; counted as
-    /// [`crate::chunk::split_text`] counts), in order; returns how many were sent.
+    /// (default [`DEFAULT_CHUNK_LIMIT`]; cut as [`Outgoing::text_chunks`]
+    /// cuts them, one `client_id` each), in order; returns how many were sent.
     pub async fn send_text_chunked(
         &self,
         to: &str,
@@ -241,11 +232,11 @@ impl ILinkClient {
         if max_len == 0 {
             return Err(Error::InvalidInput("max_len must be at least 1".into()));
         }
-        let chunks = crate::chunk::split_text(text, max_len);
-        for chunk in &chunks {
-            self.send_text(to, chunk, context_token).await?;
+        let messages = Outgoing::text_chunks(text, max_len);
+        for msg in &messages {
+            self.send(to, msg, context_token).await?;
         }
-        Ok(chunks.len())
+        Ok(messages.len())
     }
 
     /// Encrypts and uploads media for `to` and returns the item to send.
@@ -406,6 +397,34 @@ impl ILinkClient {
     }
 }
 
+/// The message protocol.md requires for a bot's send, built before the
+/// sending future rather than in it: an item inlines every item kind (over
+/// 1.5 KB), and callers move and box that future, so it should hold the
+/// message's heap buffer instead.
+fn bot_message(
+    to: &str,
+    item: MessageItem,
+    client_id: &str,
+    context_token: Option<&Secret>,
+) -> Result<(WeixinMessage, String)> {
+    if to.is_empty() {
+        return Err(Error::InvalidInput(
+            "the recipient (to_user_id) is empty".into(),
+        ));
+    }
+    let msg = WeixinMessage {
+        from_user_id: Some(String::new()),
+        to_user_id: Some(to.to_owned()),
+        client_id: Some(client_id.to_owned()),
+        message_type: Some(MessageType::Bot),
+        message_state: Some(MessageState::Finish),
+        item_list: vec![item],
+        context_token: context_token.cloned(),
+        ..WeixinMessage::default()
+    };
+    Ok((msg, client_id.to_owned()))
+}
+
 /// Builder of [`ILinkClient`].
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
@@ -490,14 +509,6 @@ impl ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_ids_are_unique_and_prefixed() {
-        let a = new_client_id();
-        let b = new_client_id();
-        assert_ne!(a, b);
-        assert!(a.starts_with("ilink-rs:") && a.len() == 9 + 32, "{a}");
-    }
 
     #[test]
     fn media_kind_follows_the_extension() {

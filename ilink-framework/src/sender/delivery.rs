@@ -12,10 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ilink_core::client::new_client_id;
 use ilink_core::retry::Backoff;
-use ilink_core::types::MessageItem;
-use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
+use ilink_core::{ApiCode, Error as CoreError, MediaKind, Outgoing, SentMessage};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
@@ -27,7 +25,7 @@ use crate::in_flight::InFlight;
 
 /// What to send.
 pub(crate) enum Payload {
-    /// Text, split into chunks by the lane.
+    /// Text, split into messages by [`Outgoing::text_chunks`].
     Text(String),
     /// Media to upload, then send as one item.
     Media {
@@ -100,13 +98,12 @@ async fn send_text(
     user: &str,
     text: &str,
 ) -> Result<Vec<SentMessage>, SendError> {
-    let chunks = ilink_core::chunk::split_text(text, ctx.shared.options.chunk_limit);
+    let chunks = Outgoing::text_chunks(text, ctx.shared.options.chunk_limit);
     // Refuse a reply that cannot be sent whole rather than cut it midway.
     ctx.tokens.reserve(user, chunks.len() as u32)?;
     let mut sent = Vec::with_capacity(chunks.len());
-    for chunk in chunks {
-        let item = Box::new(MessageItem::text(chunk));
-        sent.push(send_item(ctx, pacer, user, item, chunk.chars().count()).await?);
+    for chunk in &chunks {
+        sent.push(send_one(ctx, pacer, user, chunk).await?);
     }
     Ok(sent)
 }
@@ -143,7 +140,9 @@ async fn send_media(
             }
         }
     };
-    Ok(vec![send_item(ctx, pacer, user, Box::new(item), 0).await?])
+    Ok(vec![
+        send_one(ctx, pacer, user, &Outgoing::new(item)).await?,
+    ])
 }
 
 fn ensure_healthy(ctx: &Delivery) -> Result<(), SendError> {
@@ -173,17 +172,16 @@ impl Delivery {
     }
 }
 
-/// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
-/// The item is boxed so that this future, alive for every retry, stays small.
-async fn send_item(
+/// Sends one message: quota, pacing, a permit, then attempts with its one
+/// `client_id`. The message is borrowed so that this future, alive for
+/// every retry, stays small.
+async fn send_one(
     ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
-    item: Box<MessageItem>,
-    text_len: usize,
+    msg: &Outgoing,
 ) -> Result<SentMessage, SendError> {
     let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
-    let client_id = new_client_id();
     let mut retries = 0;
     loop {
         ensure_healthy(ctx)?;
@@ -199,9 +197,7 @@ async fn send_item(
                 .await
                 .map_err(|_| SendError::ShuttingDown)?;
             pacer.record(Instant::now());
-            client
-                .send_item(user, (*item).clone(), Some(&token), Some(client_id.clone()))
-                .await
+            client.send(user, msg, Some(&token)).await
         };
         match result {
             Ok(sent) => {
@@ -218,6 +214,7 @@ async fn send_item(
                 note_session_expiry(ctx, generation, &e);
                 retries += 1;
                 let Some(wait) = ctx.retry_after(&e, retries) else {
+                    let text_len = msg.text().map_or(0, |t| t.chars().count());
                     return Err(classify(ctx, e, user, sent_before, token_age, text_len));
                 };
                 tracing::debug!(account = %ctx.shared.account, user, retry = retries, error = %e, "retrying send");
