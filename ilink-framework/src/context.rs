@@ -18,7 +18,6 @@ use crate::error::SendError;
 use crate::message::Message;
 use crate::sender::Outbox;
 use crate::sender::quota::QuotaState;
-use crate::store::StoreError;
 
 /// Typed per-conversation state: one value per type, living as long as the
 /// conversation's session.
@@ -26,6 +25,10 @@ use crate::store::StoreError;
 pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
 
 /// The handler's view of the world while it handles one message.
+///
+/// Every fallible method fails with [`SendError`]: a refused send, a store
+/// failure (`SendError::Store`) or a client failure such as a download
+/// (`SendError::Client`).
 pub struct Context {
     conversation: ConversationKey,
     message: Message,
@@ -116,8 +119,9 @@ impl Context {
             .await
     }
 
-    /// Shows "typing…" to the sender until the handler returns.
-    pub async fn typing(&mut self) {
+    /// Shows "typing…" to the sender until the handler returns. Returns at
+    /// once: a task of the account's sender keeps it alive.
+    pub fn typing(&mut self) {
         if !self.typing {
             self.typing = true;
             self.outbox.typing_start(self.message.sender());
@@ -135,18 +139,18 @@ impl Context {
     }
 
     /// Where the sender's send quota stands.
-    pub fn quota(&self) -> Result<QuotaState, StoreError> {
-        self.outbox.quota(self.message.sender())
+    pub fn quota(&self) -> Result<QuotaState, SendError> {
+        self.quota_of(self.message.sender())
     }
 
     /// Where any user's send quota stands.
-    pub fn quota_of(&self, user: &str) -> Result<QuotaState, StoreError> {
-        self.outbox.quota(user)
+    pub fn quota_of(&self, user: &str) -> Result<QuotaState, SendError> {
+        Ok(self.outbox.quota(user)?)
     }
 
     /// Downloads and decrypts the media of an item of this (or any) message.
-    pub async fn download(&self, item: &MessageItem) -> Result<Vec<u8>, ilink_core::Error> {
-        self.client.download_media(item).await
+    pub async fn download(&self, item: &MessageItem) -> Result<Vec<u8>, SendError> {
+        Ok(self.client.download_media(item).await?)
     }
 
     /// This conversation's value of type `T`, created with `Default` on first use.

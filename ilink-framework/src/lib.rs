@@ -11,18 +11,18 @@
 //! the [`commands`] macro (see `docs/commands.md`).
 //! Start with the [`prelude`].
 
-pub mod account;
+mod account;
 mod account_shared;
 pub mod bot;
 pub mod command;
-pub mod context;
-pub mod conversation;
-pub mod dedup;
+mod context;
+mod conversation;
+mod dedup;
 pub mod error;
-pub mod events;
-pub mod handler;
+mod events;
+mod handler;
 mod in_flight;
-pub mod message;
+mod message;
 pub mod options;
 mod poller;
 mod router;
@@ -37,6 +37,7 @@ pub use async_trait::async_trait;
 pub use bot::{Bot, BotBuilder, BotHandle};
 pub use context::Context;
 pub use conversation::{ConversationKey, KeyFn, default_key};
+pub use dedup::{DedupKey, DedupKeys, dedup_keys};
 pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};
 pub use events::{AccountEvent, AccountEventKind};
 pub use handler::{Handler, default_on_error};
