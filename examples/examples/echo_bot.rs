@@ -19,7 +19,7 @@ pub struct EchoBot;
 impl Handler for EchoBot {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
         // Stays on until this function returns; no need to switch it off.
-        ctx.typing().await;
+        ctx.typing();
         match msg.text() {
             Some(text) => ctx.reply(format!("Echo: {text}")).await?,
             None => ctx.reply("I can only echo text.").await?,

@@ -24,7 +24,7 @@ impl Handler for SlowBot {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
         // Re-sent every `BotOptions::typing_interval` until we return, so it
         // does not lapse however long the model takes.
-        ctx.typing().await;
+        ctx.typing();
         let question = msg.text().unwrap_or("(no question)").to_owned();
         tokio::time::sleep(self.thinking).await;
         // One call, however long: the Sender splits at 4000 UTF-16 units

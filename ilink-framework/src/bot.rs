@@ -37,17 +37,17 @@ use tokio::sync::{Mutex, Semaphore, broadcast};
 
 use crate::account::{AccountId, Credentials};
 use crate::account_lock::AccountLock;
-use crate::actors::shared::{AccountShared, EventSink};
-use crate::actors::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
+use crate::account_shared::AccountShared;
 use crate::conversation::{ConversationKey, KeyFn, default_key};
 use crate::error::BotError;
-use crate::events::AccountEvent;
+use crate::events::{AccountEvent, EventHook, EventSink};
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
 use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
 use crate::store::{FileStore, MemoryStore, StateStore};
+use crate::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
 
 /// Configures a [`Bot`].
 pub struct BotBuilder {
@@ -318,7 +318,7 @@ impl BotHandle {
             client,
             self.inner.store.clone(),
             self.inner.options.clone(),
-            EventSink::new(self.inner.events.clone(), self.inner.handler.clone()),
+            EventSink::new(self.inner.events.clone(), handler_hook(&self.inner.handler)),
         );
         let args = AccountArgs {
             shared: shared.clone(),
@@ -425,6 +425,15 @@ impl BotHandle {
                 unsent: acc.unsent + r.unsent,
             })
     }
+}
+
+/// Passes account events to the handler's `on_account_event`.
+fn handler_hook(handler: &Arc<dyn Handler>) -> EventHook {
+    let handler = handler.clone();
+    Arc::new(move |event| {
+        let handler = handler.clone();
+        Box::pin(async move { handler.on_account_event(&event).await })
+    })
 }
 
 async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownReport {

@@ -27,13 +27,13 @@ use async_trait::async_trait;
 use ilink_core::{MediaKind, SentMessage};
 
 use crate::account::AccountId;
-use crate::actors::sender::Outbox;
-use crate::actors::sender::quota::QuotaState;
 use crate::context::Context;
 use crate::conversation::ConversationKey;
 use crate::error::{HandlerResult, SendError};
 use crate::handler::Handler;
 use crate::message::Message;
+use crate::sender::Outbox;
+use crate::sender::quota::QuotaState;
 use crate::store::StoreError;
 
 /// Makes a [`Handler`] of a closure that gets a [`Chat`] and the message.

@@ -16,6 +16,8 @@
 
 use std::time::Duration;
 
+use ilink_core::retry::Backoff;
+
 /// Runtime settings shared by every account of a bot.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -47,7 +49,7 @@ pub struct BotOptions {
     pub max_concurrent_sends: usize,
     /// Extra attempts for a send that failed with a transport error or 5xx.
     pub send_retries: u32,
-    /// First delay between send attempts; doubles each time.
+    /// First delay between send attempts; doubles each time (jittered).
     pub send_retry_backoff: Duration,
     /// How often "typing…" is re-sent while a handler runs.
     pub typing_interval: Duration,
@@ -180,13 +182,22 @@ impl BotOptions {
         }
     }
 
-    /// The delay after `failures` consecutive failed polls: the initial delay
-    /// doubled per failure, capped.
+    /// The delay after `failures` consecutive failed polls, before jitter:
+    /// the initial delay doubled per failure, capped.
     pub fn poll_backoff(&self, failures: u32) -> Duration {
-        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
-        self.poll_backoff_initial
-            .saturating_mul(factor)
-            .min(self.poll_backoff_max)
+        self.poll_retry().base_delay(failures)
+    }
+
+    /// The retry policy of failed polls (unbounded, jittered).
+    pub(crate) fn poll_retry(&self) -> Backoff {
+        Backoff::new(self.poll_backoff_initial).max_delay(self.poll_backoff_max)
+    }
+
+    /// The retry policy of a send that failed with a transport error or 5xx.
+    pub(crate) fn send_retry(&self) -> Backoff {
+        Backoff::new(self.send_retry_backoff)
+            .max_delay(Duration::from_secs(30))
+            .max_retries(self.send_retries)
     }
 }
 

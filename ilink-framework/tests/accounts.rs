@@ -18,7 +18,7 @@ struct Thinker {
 #[async_trait]
 impl Handler for Thinker {
     async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
-        ctx.typing().await;
+        ctx.typing();
         self.release.notified().await;
         ctx.reply("thought about it").await?;
         Ok(())

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use ilink_framework::DedupKey;
 use ilink_framework::ShutdownReport;
-use ilink_framework::dedup::DedupKey;
 use ilink_framework::prelude::*;
 use ilink_framework::store::{
     ContextTokenRecord, FileStore, InboxEntry, StateStore, StoreError, now_ms,

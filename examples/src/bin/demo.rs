@@ -19,7 +19,7 @@ struct DemoBot;
 #[async_trait]
 impl Handler for DemoBot {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-        ctx.typing().await;
+        ctx.typing();
         if let Some(image) = msg.media_items().first() {
             let bytes = ctx.download(image).await?;
             ctx.reply(format!("Nice picture! It is {} bytes.", bytes.len()))

@@ -1,31 +1,30 @@
-//! The Poller actor: long-polls `getupdates` for one account.
+//! The Poller, a ractor actor: long-polls `getupdates` for one account, the
+//! start of every inbound message's path (poller → router → session).
 //!
+//! The Poller owns the account's [`Cursor`] (the client it polls with may be
+//! replaced when new credentials arrive; the cursor stays) and polls through
+//! [`ILinkClient::poll_from`](ilink_core::ILinkClient::poll_from), which
+//! applies the server's `longpolling_timeout_ms` as the cursor's rules say.
 //! Each received batch is written to the inbox first, then the cursor is
-//! saved, then the messages go to the Router: the server never replays from
-//! an old cursor, so this order is what makes a crash lose nothing. Errors
-//! back off exponentially up to a cap; `-14` pauses the account and probes
-//! every `session_probe_interval` until the token works again or new
-//! credentials arrive; the server's `longpolling_timeout_ms` is honoured.
+//! advanced and saved, then the messages go to the Router: the server never
+//! replays from an old cursor, so this order is what makes a crash lose
+//! nothing. Errors back off by the options' poll retry policy; `-14` pauses
+//! the account and probes every `session_probe_interval` until the token
+//! works again or new credentials arrive.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ilink_core::Cursor;
+use ilink_core::types::GetUpdatesResponse;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
-use super::router::RouterMsg;
-use super::shared::{AccountShared, Health};
+use crate::account_shared::{AccountShared, Health};
 use crate::events::AccountEventKind;
+use crate::router::RouterMsg;
 use crate::store::{InboxEntry, now_ms};
-
-/// The long-poll timeout the server may ask for is trusted within these bounds.
-const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
-const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(120);
-/// The client waits this much longer than the server holds a poll: a
-/// response the server sends just as the client gives up would carry
-/// messages that are then lost (the cursor has moved on server-side).
-const POLL_TIMEOUT_MARGIN: Duration = Duration::from_secs(3);
 
 /// Messages of the Poller actor.
 pub(crate) enum PollerMsg {
@@ -47,9 +46,8 @@ pub(crate) struct PollerArgs {
 /// State of the Poller.
 pub(crate) struct PollerState {
     args: PollerArgs,
-    cursor: String,
+    cursor: Cursor,
     failures: u32,
-    timeout: Duration,
 }
 
 /// Inbox ids: increasing across restarts (they start from the clock) and
@@ -78,17 +76,16 @@ impl Actor for Poller {
         _myself: ActorRef<Self::Msg>,
         args: PollerArgs,
     ) -> Result<PollerState, ActorProcessingErr> {
-        let cursor = args
+        let saved = args
             .shared
             .store
             .load_cursor(&args.shared.account)?
             .unwrap_or_default();
-        let timeout = args.shared.options.poll_timeout;
+        let cursor = Cursor::new(saved).with_hold(args.shared.options.poll_timeout);
         Ok(PollerState {
             args,
             cursor,
             failures: 0,
-            timeout,
         })
     }
 
@@ -138,7 +135,7 @@ impl PollerState {
         let shared = self.args.shared.clone();
         let (generation, client) = shared.current();
         let result = tokio::select! {
-            r = client.api().get_updates(&self.cursor, Some(self.timeout + POLL_TIMEOUT_MARGIN)) => r,
+            r = client.poll_from(&self.cursor) => r,
             _ = self.args.cancel.cancelled() => return None,
         };
         match result {
@@ -147,12 +144,7 @@ impl PollerState {
                     shared.set_health(Health::Ok);
                 }
                 self.failures = 0;
-                if let Some(ms) = resp.longpolling_timeout_ms {
-                    self.timeout =
-                        Duration::from_millis(ms).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
-                }
-                let next_cursor = resp.cursor().map(str::to_owned);
-                self.accept(resp.msgs, next_cursor);
+                self.accept(resp);
                 None
             }
             Err(e) if e.is_session_expired() => {
@@ -173,16 +165,19 @@ impl PollerState {
                         consecutive: self.failures,
                     },
                 );
-                Some(Wait::Backoff(shared.options.poll_backoff(self.failures)))
+                let delay = shared.options.poll_retry().delay(self.failures);
+                Some(Wait::Backoff(
+                    delay.unwrap_or(shared.options.poll_backoff_max),
+                ))
             }
         }
     }
 
     /// Inbox first, then the cursor, then dispatch.
-    fn accept(&mut self, msgs: Vec<ilink_core::types::WeixinMessage>, next_cursor: Option<String>) {
+    fn accept(&mut self, mut resp: GetUpdatesResponse) {
         let shared = &self.args.shared;
         let received_at_ms = now_ms();
-        let entries: Vec<InboxEntry> = msgs
+        let entries: Vec<InboxEntry> = std::mem::take(&mut resp.msgs)
             .into_iter()
             .map(|msg| InboxEntry {
                 id: next_entry_id(),
@@ -196,21 +191,22 @@ impl PollerState {
                 tracing::error!(account = %shared.account, error = %e, count = entries.len(), "could not persist received messages");
             }
         }
-        if let Some(cursor) = next_cursor.filter(|c| !c.is_empty() && *c != self.cursor) {
-            if let Err(e) = shared.store.save_cursor(&shared.account, &cursor) {
+        if self.cursor.advance(&resp) {
+            if let Err(e) = shared
+                .store
+                .save_cursor(&shared.account, self.cursor.as_str())
+            {
                 tracing::error!(account = %shared.account, error = %e, "could not persist the cursor");
             }
-            self.cursor = cursor;
         }
         if entries.is_empty() {
             return;
         }
         // One message per batch: the Router dispatches them in order.
-        let batch = entries.into_iter().map(Into::into).collect();
         if self
             .args
             .router
-            .send_message(RouterMsg::Inbound(batch))
+            .send_message(RouterMsg::Inbound(entries))
             .is_err()
         {
             tracing::error!(account = %shared.account, "router is gone; messages stay in the inbox");
