@@ -28,8 +28,7 @@ use crate::config::{ApiConfig, ApiConfigBuilder, ClientVersion};
 use crate::cursor::Cursor;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::outgoing::Outgoing;
-pub use crate::outgoing::new_client_id;
+use crate::outgoing::{Outgoing, new_client_id};
 use crate::secret::Secret;
 use crate::types::{
     CdnMedia, FileItem, GetConfigResponse, GetUpdatesResponse, GetUploadUrlRequest,
