@@ -14,24 +14,24 @@
 mod account;
 pub mod account_lock;
 mod account_shared;
-pub mod bot;
+mod bot;
 pub mod command;
 mod context;
 mod conversation;
 mod dedup;
-pub mod error;
+mod error;
 mod events;
 mod handler;
 mod handler_fn;
 mod in_flight;
 mod message;
-pub mod options;
+mod options;
 mod poller;
 mod router;
 mod sender;
 mod session;
 mod settings;
-pub mod signal;
+mod signal;
 pub mod store;
 mod supervisor;
 
