@@ -59,10 +59,10 @@ impl DedupKey {
         &self.0
     }
 
-    /// Reads a key as stores write it (32 hex digits, its `Display`), or as
-    /// earlier versions wrote keys (`m:<id>`, `c:<client_id>`,
-    /// `s:<sender>:<seq>`, `f:<md5>`), so that keys recorded before an
-    /// upgrade still count.
+    /// Reads a key as stores write it (32 hex digits, its `Display`), or in
+    /// its text form (`m:<id>`, `c:<client_id>`, `s:<sender>:<seq>`,
+    /// `f:<md5>`), which state directories written by ilink-rs 0.1 hold, so
+    /// that their keys still count after an upgrade.
     pub fn parse(s: &str) -> Option<Self> {
         let mut bytes = [0u8; 16];
         if hex::decode_to_slice(s, &mut bytes).is_ok() {
@@ -143,9 +143,9 @@ impl Deref for DedupKeys {
 /// The dedup keys of a message, most specific first.
 ///
 /// Computed for every inbound message, so nothing here allocates unless a
-/// sender or client id holds control characters; the hashed text is what
-/// earlier versions stored as the key itself, which keeps keys recorded by
-/// them valid (see [`DedupKey::parse`]).
+/// sender or client id holds control characters; the hashed text is the
+/// key's text form (see [`DedupKey::parse`]), so a key read from that form
+/// and a key computed here compare equal.
 pub fn dedup_keys(msg: &WeixinMessage) -> DedupKeys {
     let mut keys = DedupKeys {
         keys: [DedupKey([0; 16]); 4],
@@ -185,15 +185,16 @@ fn fingerprint(msg: &WeixinMessage, from: &str, at: i64) -> [u8; 16] {
     let _ = write!(buf, "{from}\u{1}{group}\u{1}{at}\u{1}");
     let start = buf.len();
     if serde_json::to_writer(&mut buf, &msg.item_list).is_err() {
-        // As before: content that cannot be serialized counts as empty.
+        // Content that cannot be serialized counts as empty, so such a
+        // message still gets a fingerprint (from sender, group and time).
         buf.truncate(start);
     }
     Md5::digest(&buf).into()
 }
 
-/// Earlier versions stored keys one per line with tab separators and
-/// replaced control characters; the text hashed for a key still does, so
-/// that its hash matches a key stored then.
+/// Control characters are replaced in the hashed text: the text form of a
+/// key is stored one per line with tab separators, and the hash must match
+/// a key read back from that form.
 fn sanitize(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
