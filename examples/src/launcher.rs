@@ -69,7 +69,7 @@ impl Launch {
     /// the bot runs.
     pub async fn from_env(sim_accounts: &[&str]) -> Result<Self, LaunchError> {
         init_logging();
-        let launch = match settings::from_env()? {
+        let launch = match settings::from_env().await? {
             // Real-server timing (35 s long-polls, burst throttling), so the
             // example behaves as it would in production.
             Target::Simulator => {

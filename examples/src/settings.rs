@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use ilink_framework::Credentials;
 use ilink_framework::core::Secret;
-use ilink_framework::store::{FileStore, StateStore, StoreError, default_state_dir};
+use ilink_framework::store::{SqliteStore, StateStore, StoreError, default_state_dir};
 
 use crate::LaunchError;
 
@@ -64,16 +64,28 @@ pub enum Target {
 }
 
 /// Reads the process environment and the state directory.
-pub fn from_env() -> Result<Target, LaunchError> {
-    resolve(
-        |key| std::env::var(key).ok(),
-        default_state_dir(),
-        |dir| match dir.try_exists() {
-            // Opening a store creates its directory; a bare check must not.
-            Ok(true) => FileStore::open(dir)?.list_credentials(),
-            _ => Ok(Vec::new()),
-        },
-    )
+pub async fn from_env() -> Result<Target, LaunchError> {
+    let env = |key: &str| std::env::var(key).ok();
+    let dir = env(STATE_DIR)
+        .filter(|v| !v.trim().is_empty())
+        .map(PathBuf::from)
+        .or_else(default_state_dir);
+    // Read before `resolve`, which is synchronous; a failure counts only if
+    // the rule needs the stored credentials.
+    let stored = match dir {
+        // Opening a store creates its directory; a bare check must not.
+        Some(dir) if dir.try_exists().unwrap_or(false) => stored_credentials(&dir).await,
+        _ => Ok(Vec::new()),
+    };
+    resolve(env, default_state_dir(), |_| stored)
+}
+
+/// The credentials `ilink login` saved in `dir`.
+async fn stored_credentials(dir: &Path) -> Result<Vec<Credentials>, StoreError> {
+    let store = SqliteStore::open(dir).await?;
+    let all = store.list_credentials().await;
+    store.close().await;
+    all
 }
 
 /// Applies the rule of this module to an environment (`env`), the default
@@ -273,18 +285,21 @@ mod tests {
         assert!(e.to_string().contains(TOKEN), "{e}");
     }
 
-    #[test]
-    fn a_real_store_is_read() {
+    #[tokio::test]
+    async fn a_real_store_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        FileStore::open(dir.path())
-            .unwrap()
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
             .save_credentials(&Credentials::new("a@im.bot", "a@im.bot:secret"))
+            .await
             .unwrap();
+        store.close().await;
         let dir_str = dir.path().to_str().unwrap().to_owned();
+        let read = stored_credentials(dir.path()).await;
         let t = resolve(
             move |k| (k == STATE_DIR).then(|| dir_str.clone()),
             None,
-            |d| FileStore::open(d)?.list_credentials(),
+            |_| read,
         )
         .unwrap();
         let Target::Real { accounts, .. } = t else {

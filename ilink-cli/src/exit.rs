@@ -197,9 +197,11 @@ impl CliError {
                 "type the number shown on the phone when asked (stdin was closed)".into(),
             ),
             Self::Core(e) | Self::Login(LoginError::Request(e)) => core_hint(e),
-            Self::Store(_) => Some(
+            // The store's messages say what to do about their file.
+            Self::Store(StoreError::Database { .. }) => Some(
                 "check the permissions of the state directory, or pick another with --state-dir".into(),
             ),
+            Self::Store(_) => None,
             Self::Login(_) | Self::Io { .. } | Self::Interrupted => None,
         }
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ilink_core::config::{DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL};
 use ilink_core::{ApiConfig, Secret};
-use ilink_framework::store::{FileStore, StateStore};
+use ilink_framework::store::{SqliteStore, StateStore};
 use ilink_framework::{AccountId, Credentials};
 
 use crate::exit::CliError;
@@ -87,9 +87,9 @@ impl Global {
             })
     }
 
-    /// Opens the state store.
-    pub fn store(&self) -> Result<FileStore, CliError> {
-        Ok(FileStore::open(self.state_dir()?)?)
+    /// Opens the state store (the database in the state directory).
+    pub async fn store(&self) -> Result<SqliteStore, CliError> {
+        Ok(SqliteStore::open(self.state_dir()?).await?)
     }
 
     /// The API configuration for `creds` (or for a login when `None`), with
@@ -129,12 +129,12 @@ impl Global {
 /// `account` names a stored account; when it is not stored, or none is
 /// named, `token` (from `ILINK_TOKEN`) is used with `account` as its id.
 /// With neither, the only stored account is used.
-pub fn resolve_credentials(
-    store: &FileStore,
+pub async fn resolve_credentials(
+    store: &SqliteStore,
     account: Option<&str>,
     token: Option<Secret>,
 ) -> Result<Credentials, CliError> {
-    let stored = store.list_credentials()?;
+    let stored = store.list_credentials().await?;
     let state_dir = store.dir().display().to_string();
     let token = token.filter(|t| !t.expose().trim().is_empty());
     if let Some(id) = account {
@@ -181,51 +181,62 @@ pub fn env_token() -> Option<Secret> {
 mod tests {
     use super::*;
 
-    fn store_with(ids: &[&str]) -> (tempfile::TempDir, FileStore) {
+    async fn store_with(ids: &[&str]) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         for id in ids {
             store
                 .save_credentials(&Credentials::new(*id, format!("{id}:secret")))
+                .await
                 .unwrap();
         }
         (dir, store)
     }
 
-    #[test]
-    fn the_only_stored_account_is_picked() {
-        let (_d, store) = store_with(&["a@im.bot"]);
-        let c = resolve_credentials(&store, None, None).unwrap();
+    #[tokio::test]
+    async fn the_only_stored_account_is_picked() {
+        let (_d, store) = store_with(&["a@im.bot"]).await;
+        let c = resolve_credentials(&store, None, None).await.unwrap();
         assert_eq!(c.account_id.as_str(), "a@im.bot");
     }
 
-    #[test]
-    fn several_accounts_need_a_choice() {
-        let (_d, store) = store_with(&["a@im.bot", "b@im.bot"]);
-        let e = resolve_credentials(&store, None, None).unwrap_err();
+    #[tokio::test]
+    async fn several_accounts_need_a_choice() {
+        let (_d, store) = store_with(&["a@im.bot", "b@im.bot"]).await;
+        let e = resolve_credentials(&store, None, None).await.unwrap_err();
         assert_eq!(e.code(), crate::exit::USAGE);
         assert!(e.hint().unwrap().contains("a@im.bot, b@im.bot"));
-        let c = resolve_credentials(&store, Some("b@im.bot"), None).unwrap();
+        let c = resolve_credentials(&store, Some("b@im.bot"), None)
+            .await
+            .unwrap();
         assert_eq!(c.bot_token.expose(), "b@im.bot:secret");
     }
 
-    #[test]
-    fn stored_accounts_win_over_the_environment_token() {
-        let (_d, store) = store_with(&["a@im.bot"]);
-        let c = resolve_credentials(&store, Some("a@im.bot"), Some("env".into())).unwrap();
+    #[tokio::test]
+    async fn stored_accounts_win_over_the_environment_token() {
+        let (_d, store) = store_with(&["a@im.bot"]).await;
+        let c = resolve_credentials(&store, Some("a@im.bot"), Some("env".into()))
+            .await
+            .unwrap();
         assert_eq!(c.bot_token.expose(), "a@im.bot:secret");
-        let c = resolve_credentials(&store, Some("x@im.bot"), Some("env".into())).unwrap();
+        let c = resolve_credentials(&store, Some("x@im.bot"), Some("env".into()))
+            .await
+            .unwrap();
         assert_eq!(c.bot_token.expose(), "env");
     }
 
-    #[test]
-    fn missing_credentials_are_not_found() {
-        let (_d, store) = store_with(&[]);
-        let e = resolve_credentials(&store, None, None).unwrap_err();
+    #[tokio::test]
+    async fn missing_credentials_are_not_found() {
+        let (_d, store) = store_with(&[]).await;
+        let e = resolve_credentials(&store, None, None).await.unwrap_err();
         assert_eq!(e.code(), crate::exit::NOT_FOUND);
-        let e = resolve_credentials(&store, Some("x@im.bot"), None).unwrap_err();
+        let e = resolve_credentials(&store, Some("x@im.bot"), None)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), crate::exit::NOT_FOUND);
-        let e = resolve_credentials(&store, None, Some("tok".into())).unwrap_err();
+        let e = resolve_credentials(&store, None, Some("tok".into()))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), crate::exit::USAGE);
     }
 

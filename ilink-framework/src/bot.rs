@@ -45,7 +45,7 @@ use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
 use crate::signal::ShutdownSignal;
-use crate::store::{FileStore, MemoryStore, StateStore};
+use crate::store::{MemoryStore, SqliteStore, StateStore};
 
 /// Configures a [`Bot`].
 pub struct BotBuilder {
@@ -77,7 +77,8 @@ impl BotBuilder {
         self
     }
 
-    /// Keeps state (cursors, inbox, tokens, dedup keys) in files under `dir`.
+    /// Keeps state (cursors, inbox, tokens, dedup keys) in the SQLite
+    /// database `dir/ilink.db`, opened when the bot starts.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
         self
@@ -107,14 +108,14 @@ impl BotBuilder {
     /// Checks the configuration and builds the bot.
     pub fn build(self) -> Result<Bot, BotError> {
         self.options.validate().map_err(BotError::Config)?;
-        let store: Arc<dyn StateStore> = match (self.store, self.state_dir) {
-            (Some(s), _) => s,
-            (None, Some(dir)) => Arc::new(FileStore::open(dir)?),
+        let store = match (self.store, self.state_dir) {
+            (Some(s), _) => StoreSource::Ready(s),
+            (None, Some(dir)) => StoreSource::Dir(dir),
             (None, None) => {
                 tracing::warn!(
                     "no state directory: cursors, inbox and context tokens live in memory only"
                 );
-                Arc::new(MemoryStore::new())
+                StoreSource::Ready(Arc::new(MemoryStore::new()))
             }
         };
         let (events, _) = broadcast::channel(1024);
@@ -124,7 +125,7 @@ impl BotBuilder {
             inner: Arc::new(Inner {
                 handler: self.handler,
                 options: Arc::new(self.options),
-                store,
+                store: Mutex::new(store),
                 key_fn: self.key_fn,
                 http: self.http,
                 events,
@@ -144,12 +145,31 @@ pub struct Bot {
 struct Inner {
     handler: Arc<dyn Handler>,
     options: Arc<BotOptions>,
-    store: Arc<dyn StateStore>,
+    store: Mutex<StoreSource>,
     key_fn: KeyFn,
     http: Option<reqwest::Client>,
     events: broadcast::Sender<AccountEvent>,
     limiter: Arc<Semaphore>,
     running: Mutex<HashMap<AccountId, RunningAccount>>,
+}
+
+/// The store, or where to open it: opening is async, so it waits for
+/// [`Bot::start`].
+enum StoreSource {
+    Ready(Arc<dyn StateStore>),
+    Dir(PathBuf),
+}
+
+impl Inner {
+    async fn store(&self) -> Result<Arc<dyn StateStore>, BotError> {
+        let mut source = self.store.lock().await;
+        let store: Arc<dyn StateStore> = match &*source {
+            StoreSource::Ready(store) => store.clone(),
+            StoreSource::Dir(dir) => Arc::new(SqliteStore::open(dir.clone()).await?),
+        };
+        *source = StoreSource::Ready(store.clone());
+        Ok(store)
+    }
 }
 
 struct RunningAccount {
@@ -174,6 +194,9 @@ impl Bot {
     /// Starts every configured account and returns a handle to the running bot.
     pub async fn start(self) -> Result<BotHandle, BotError> {
         let handle = BotHandle { inner: self.inner };
+        // A state directory that cannot be used stops the bot here, with
+        // the store's own message, before any account starts.
+        handle.inner.store().await?;
         for creds in self.accounts {
             handle.add_account(creds).await?;
         }
@@ -243,7 +266,7 @@ impl BotHandle {
         let shared = AccountShared::new(
             creds.account_id.clone(),
             client,
-            self.inner.store.clone(),
+            self.inner.store().await?,
             self.inner.options.clone(),
             EventSink::new(self.inner.events.clone(), self.inner.handler.clone()),
         );

@@ -1,8 +1,9 @@
 //! The Poller actor: long-polls `getupdates` for one account.
 //!
-//! Each received batch is written to the inbox first, then the cursor is
-//! saved, then the messages go to the Router: the server never replays from
-//! an old cursor, so this order is what makes a crash lose nothing. Errors
+//! Each received batch is committed to the store in one transaction (inbox
+//! entries, dedup keys, context tokens, cursor), then its new messages go to
+//! the Router: the server never replays from an old cursor, so this order is
+//! what makes a crash lose nothing. Errors
 //! back off exponentially up to a cap; `-14` pauses the account and probes
 //! every `session_probe_interval` until the token works again or new
 //! credentials arrive; the server's `longpolling_timeout_ms` is honoured.
@@ -16,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::router::RouterMsg;
 use super::shared::{AccountShared, Health};
+use crate::dedup::dedup_keys;
 use crate::events::AccountEventKind;
-use crate::store::{InboxEntry, now_ms};
+use crate::store::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, now_ms};
 
 /// The long-poll timeout the server may ask for is trusted within these bounds.
 const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -81,7 +83,8 @@ impl Actor for Poller {
         let cursor = args
             .shared
             .store
-            .load_cursor(&args.shared.account)?
+            .load_cursor(&args.shared.account)
+            .await?
             .unwrap_or_default();
         let timeout = args.shared.options.poll_timeout;
         Ok(PollerState {
@@ -152,7 +155,7 @@ impl PollerState {
                         Duration::from_millis(ms).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
                 }
                 let next_cursor = resp.cursor().map(str::to_owned);
-                self.accept(resp.msgs, next_cursor);
+                self.accept(resp.msgs, next_cursor).await;
                 None
             }
             Err(e) if e.is_session_expired() => {
@@ -178,39 +181,60 @@ impl PollerState {
         }
     }
 
-    /// Inbox first, then the cursor, then dispatch.
-    fn accept(&mut self, msgs: Vec<ilink_core::types::WeixinMessage>, next_cursor: Option<String>) {
+    /// One transaction for the batch, then dispatch of its new messages.
+    async fn accept(
+        &mut self,
+        msgs: Vec<ilink_core::types::WeixinMessage>,
+        next_cursor: Option<String>,
+    ) {
         let shared = &self.args.shared;
         let received_at_ms = now_ms();
-        let entries: Vec<InboxEntry> = msgs
-            .into_iter()
-            .map(|msg| InboxEntry {
-                id: next_entry_id(),
-                msg: Arc::new(msg),
-                received_at_ms,
-            })
-            .collect();
-        if !entries.is_empty() {
-            if let Err(e) = shared.store.inbox_put(&shared.account, &entries) {
-                // Still handled from memory; only a crash now would lose them.
-                tracing::error!(account = %shared.account, error = %e, count = entries.len(), "could not persist received messages");
-            }
+        let cursor = next_cursor.filter(|c| !c.is_empty() && *c != self.cursor);
+        if msgs.is_empty() && cursor.is_none() {
+            return;
         }
-        if let Some(cursor) = next_cursor.filter(|c| !c.is_empty() && *c != self.cursor) {
-            if let Err(e) = shared.store.save_cursor(&shared.account, &cursor) {
-                tracing::error!(account = %shared.account, error = %e, "could not persist the cursor");
+        let batch = ReceivedBatch {
+            entries: msgs
+                .into_iter()
+                .map(|msg| received(msg, received_at_ms))
+                .collect(),
+            cursor,
+            now_ms: received_at_ms,
+            dedup_window_ms: shared.options.dedup_window.as_millis() as i64,
+        };
+        let firsts = match shared.store.commit_received(&shared.account, &batch).await {
+            Ok(firsts) => firsts,
+            Err(e) => {
+                // Still handled from memory (duplicates included: handling a
+                // message twice is better than losing it); only a crash now
+                // would lose them.
+                tracing::error!(account = %shared.account, error = %e, count = batch.entries.len(), "could not persist received messages");
+                vec![None; batch.entries.len()]
             }
+        };
+        if let Some(cursor) = batch.cursor {
             self.cursor = cursor;
         }
-        if entries.is_empty() {
+        let fresh: Vec<_> = batch
+            .entries
+            .into_iter()
+            .zip(firsts)
+            .filter_map(|(received, first)| match first {
+                None => Some(received.entry.into()),
+                Some(first) => {
+                    tracing::debug!(account = %shared.account, entry = received.entry.id, first, "duplicate message dropped");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        if fresh.is_empty() {
             return;
         }
         // One message per batch: the Router dispatches them in order.
-        let batch = entries.into_iter().map(Into::into).collect();
         if self
             .args
             .router
-            .send_message(RouterMsg::Inbound(batch))
+            .send_message(RouterMsg::Inbound(fresh))
             .is_err()
         {
             tracing::error!(account = %shared.account, "router is gone; messages stay in the inbox");
@@ -232,6 +256,28 @@ impl PollerState {
             _ = self.args.cancel.cancelled() => {}
             _ = health.wait_for(|h| *h == Health::Ok), if until_healthy => {}
         }
+    }
+}
+
+/// A received message with what the store needs to know about it.
+fn received(msg: ilink_core::types::WeixinMessage, received_at_ms: i64) -> ReceivedEntry {
+    let context_token = msg
+        .context_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .map(|token| ObservedToken {
+            user: msg.from_user_id.clone().unwrap_or_default(),
+            token,
+            at_ms: msg.create_time_ms.unwrap_or(received_at_ms),
+        });
+    ReceivedEntry {
+        dedup_keys: dedup_keys(&msg).to_vec(),
+        context_token,
+        entry: InboxEntry {
+            id: next_entry_id(),
+            msg: Arc::new(msg),
+            received_at_ms,
+        },
     }
 }
 

@@ -98,7 +98,7 @@ async fn send_text(
 ) -> Result<Vec<SentMessage>, SendError> {
     let chunks = ilink_core::chunk::split_text(text, ctx.shared.options.chunk_limit);
     // Refuse a reply that cannot be sent whole rather than cut it midway.
-    ctx.tokens.reserve(user, chunks.len() as u32)?;
+    ctx.tokens.reserve(user, chunks.len() as u32).await?;
     let mut sent = Vec::with_capacity(chunks.len());
     for chunk in chunks {
         let item = Box::new(MessageItem::text(chunk));
@@ -115,7 +115,7 @@ async fn send_media(
     bytes: &[u8],
     file_name: &str,
 ) -> Result<Vec<SentMessage>, SendError> {
-    ctx.tokens.reserve(user, 1)?;
+    ctx.tokens.reserve(user, 1).await?;
     ensure_healthy(ctx)?;
     let item = {
         let _permit = ctx
@@ -173,7 +173,7 @@ async fn send_item(
     item: Box<MessageItem>,
     text_len: usize,
 ) -> Result<SentMessage, SendError> {
-    let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
+    let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1).await?;
     let client_id = new_client_id();
     let mut attempt = 0;
     loop {
@@ -196,7 +196,7 @@ async fn send_item(
         };
         match result {
             Ok(sent) => {
-                ctx.tokens.count_sent(user, &token)?;
+                ctx.tokens.count_sent(user, &token).await?;
                 if sent.message_id.is_none() {
                     tracing::warn!(
                         account = %ctx.shared.account, user, client_id = %sent.client_id,

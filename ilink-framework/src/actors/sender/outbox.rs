@@ -73,15 +73,15 @@ impl Outbox {
     }
 
     /// Where `user`'s send quota stands.
-    pub fn quota(&self, user: &str) -> Result<QuotaState, StoreError> {
-        self.inner.lanes.ctx().tokens.state(user)
+    pub async fn quota(&self, user: &str) -> Result<QuotaState, StoreError> {
+        self.inner.lanes.ctx().tokens.state(user).await
     }
 
     /// Records a user's newest context token (which restarts their quota)
     /// before the message that carried it is handled.
-    pub(crate) fn observe_token(&self, user: &str, token: Secret, received_at_ms: i64) {
+    pub(crate) async fn observe_token(&self, user: &str, token: Secret, received_at_ms: i64) {
         let ctx = self.inner.lanes.ctx();
-        if let Err(e) = ctx.tokens.observe(user, token, received_at_ms) {
+        if let Err(e) = ctx.tokens.observe(user, token, received_at_ms).await {
             tracing::error!(account = %ctx.shared.account, error = %e, "could not store context token");
         }
     }

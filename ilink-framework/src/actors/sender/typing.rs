@@ -144,7 +144,7 @@ impl Typing {
                 _ => {}
             }
         }
-        let context = self.tokens.token(user);
+        let context = self.tokens.token(user).await;
         let result = self
             .shared
             .client()
