@@ -22,6 +22,7 @@
 pub mod contract;
 mod error;
 mod group_commit;
+mod legacy;
 mod memory;
 mod sqlite;
 mod state_dir;

@@ -15,7 +15,9 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, SqliteConnection};
 
 use super::group_commit::GroupCommit;
-use super::{ContextTokenRecord, InboxEntry, ReceivedBatch, SentCount, StateStore, StoreError};
+use super::{
+    ContextTokenRecord, InboxEntry, ReceivedBatch, SentCount, StateStore, StoreError, legacy,
+};
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
 
@@ -86,7 +88,9 @@ impl SqliteStore {
     ///
     /// The directory is made owner-only (0700) and the database file with
     /// its `-wal` and `-shm` files 0600. The schema is migrated to
-    /// [`SCHEMA_VERSION`]; a database of a newer version is refused.
+    /// [`SCHEMA_VERSION`]; a database of a newer version is refused. The
+    /// credentials (and cursors, context tokens and inbox) of an older
+    /// file-per-record layout in `dir` are imported once.
     pub async fn open_with(
         dir: impl Into<PathBuf>,
         durability: Durability,
@@ -104,13 +108,15 @@ impl SqliteStore {
                 async move { commit_deferred(&writer, &path, ops).await }
             })
         };
-        Ok(Self {
+        let store = Self {
             dir,
             path,
             writer,
             reader,
             deferred,
-        })
+        };
+        legacy::import(&store).await?;
+        Ok(store)
     }
 
     /// The state directory.
