@@ -10,6 +10,7 @@
 //! not commands go to the `#[fallback]`. `docs/commands.md` has every option.
 
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
 
 /// A calculator with a few extras.
@@ -86,9 +87,19 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
+async fn main() -> Result<(), ExampleError> {
     let bot = Calc {
         admins: vec!["root@im.wechat".to_owned()],
     };
-    ilink_examples::launch(bot, script()).await
+    // A real bot runs `Bot::from_env(bot)`; here the settings come from the
+    // same place, or from the embedded simulator when nothing is configured.
+    let target = Target::from_env(&["demo"]).await?;
+    target.play(script());
+    Bot::builder(bot)
+        .settings(target.settings())
+        .build()?
+        .run() // until ctrl-c: drain, flush, notifystop
+        .await?;
+    target.stop().await;
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! `docs/deployment.md` for running it on a real account.
 
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
 
 /// The whole bot: one `Handler` implementation.
@@ -18,7 +19,7 @@ pub struct EchoBot;
 impl Handler for EchoBot {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
         // Stays on until this function returns; no need to switch it off.
-        ctx.typing().await;
+        ctx.typing();
         match msg.text() {
             Some(text) => ctx.reply(format!("Echo: {text}")).await?,
             None => ctx.reply("I can only echo text.").await?,
@@ -36,6 +37,16 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
-    ilink_examples::launch(EchoBot, script()).await
+async fn main() -> Result<(), ExampleError> {
+    // A real bot runs `Bot::from_env(bot)`; here the settings come from the
+    // same place, or from the embedded simulator when nothing is configured.
+    let target = Target::from_env(&["demo"]).await?;
+    target.play(script());
+    Bot::builder(EchoBot)
+        .settings(target.settings())
+        .build()?
+        .run() // until ctrl-c: drain, flush, notifystop
+        .await?;
+    target.stop().await;
+    Ok(())
 }

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
 
 /// Thinks for a while, then answers at length.
@@ -23,7 +24,7 @@ impl Handler for SlowBot {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
         // Re-sent every `BotOptions::typing_interval` until we return, so it
         // does not lapse however long the model takes.
-        ctx.typing().await;
+        ctx.typing();
         let question = msg.text().unwrap_or("(no question)").to_owned();
         tokio::time::sleep(self.thinking).await;
         // One call, however long: the Sender splits at 4000 UTF-16 units
@@ -57,9 +58,19 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
+async fn main() -> Result<(), ExampleError> {
     let bot = SlowBot {
         thinking: Duration::from_secs(7),
     };
-    ilink_examples::launch(bot, script()).await
+    // A real bot runs `Bot::from_env(bot)`; here the settings come from the
+    // same place, or from the embedded simulator when nothing is configured.
+    let target = Target::from_env(&["demo"]).await?;
+    target.play(script());
+    Bot::builder(bot)
+        .settings(target.settings())
+        .build()?
+        .run() // until ctrl-c: drain, flush, notifystop
+        .await?;
+    target.stop().await;
+    Ok(())
 }

@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ilink_examples::TINY_PNG;
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, TINY_PNG, Target};
 use ilink_framework::prelude::*;
 
 /// Describes what it receives and saves files under `dir`.
@@ -91,8 +91,18 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
+async fn main() -> Result<(), ExampleError> {
     let dir = std::env::temp_dir().join("ilink-media-example");
     println!("Received files are saved under {}", dir.display());
-    ilink_examples::launch(MediaBot { dir }, script()).await
+    // A real bot runs `Bot::from_env(bot)`; here the settings come from the
+    // same place, or from the embedded simulator when nothing is configured.
+    let target = Target::from_env(&["demo"]).await?;
+    target.play(script());
+    Bot::builder(MediaBot { dir })
+        .settings(target.settings())
+        .build()?
+        .run() // until ctrl-c: drain, flush, notifystop
+        .await?;
+    target.stop().await;
+    Ok(())
 }

@@ -10,8 +10,9 @@
 //! every account `ilink login` stored, the last one added after the start,
 //! as you would after logging in a new account while the bot runs.
 
-use ilink_examples::Launch;
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, Target};
+use ilink_framework::ShutdownSignal;
 use ilink_framework::prelude::*;
 
 /// Tells the user which account answered.
@@ -47,22 +48,22 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
-    let launch = Launch::from_env(&["shop", "support"]).await?;
-    let mut accounts = launch.credentials();
-    let late = match launch.playground() {
+async fn main() -> Result<(), ExampleError> {
+    let target = Target::from_env(&["shop", "support"]).await?;
+    let mut settings = target.settings();
+    let late = match target.playground() {
         Some(playground) => Some(playground.add_account("night")),
-        None if accounts.len() > 1 => accounts.pop(),
+        None if settings.accounts.len() > 1 => settings.accounts.pop(),
         None => None,
     };
 
-    let handle = launch
-        .builder(Switchboard)
-        .accounts(accounts)
+    // Listening before the accounts start, so an early ctrl-c drains too.
+    let signal = ShutdownSignal::new();
+    let handle = Bot::builder(Switchboard)
+        .settings(settings)
         .build()?
         .start()
         .await?;
-
     if let Some(creds) = late {
         println!("Adding {} while the bot runs", creds.account_id);
         handle.add_account(creds).await?;
@@ -75,6 +76,12 @@ async fn main() -> Result<(), ilink_examples::LaunchError> {
         .collect();
     println!("Running: {}", running.join(", "));
 
-    launch.play(&script()).await;
-    launch.until_stopped(handle).await
+    target.play(script());
+    let report = handle.run_until(signal).await?;
+    println!(
+        "Stopped: {} message(s) left unhandled, {} unsent.",
+        report.unhandled, report.unsent
+    );
+    target.stop().await;
+    Ok(())
 }

@@ -10,6 +10,7 @@
 //! conversation is evicted after `BotOptions::idle_timeout` and starts over.
 
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
 
 /// Where a conversation stands.
@@ -84,6 +85,16 @@ pub fn script() -> Script {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
-    ilink_examples::launch(Registration, script()).await
+async fn main() -> Result<(), ExampleError> {
+    // A real bot runs `Bot::from_env(bot)`; here the settings come from the
+    // same place, or from the embedded simulator when nothing is configured.
+    let target = Target::from_env(&["demo"]).await?;
+    target.play(script());
+    Bot::builder(Registration)
+        .settings(target.settings())
+        .build()?
+        .run() // until ctrl-c: drain, flush, notifystop
+        .await?;
+    target.stop().await;
+    Ok(())
 }

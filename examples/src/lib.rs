@@ -1,21 +1,21 @@
-//! Example bots for ilink-rs, and the launcher they share.
+//! Example bots for ilink-rs, and the simulator they run against offline.
 //!
 //! Each file under `examples/examples/` teaches one thing and runs with
-//! `cargo run --example NAME` from the workspace root. They all read the
-//! same environment (see [`settings`]): with credentials they run against
-//! real WeChat; without, against the embedded simulator, where a scripted
-//! user holds a short conversation and the transcript is printed. Either
-//! way they run until ctrl-c and then shut down cleanly.
+//! `cargo run --example NAME` from the workspace root. Each `main` starts
+//! its bot as a real bot starts, from the framework's
+//! [`Settings`](ilink_framework::Settings): with accounts configured
+//! (`ILINK_*` variables or `ilink login`) it serves real WeChat users;
+//! without, [`Target`] starts the embedded simulator, where a scripted user
+//! holds a short conversation and the transcript is printed. Either way the
+//! bot runs until ctrl-c and then shuts down cleanly.
 //!
-//! - [`launch`] / [`Launch`]: the shared `main` of the examples.
+//! - [`Target`]: configured accounts, or the simulator and its script.
 //! - [`playground`]: the embedded simulator, scripts and transcripts.
-//! - [`settings`]: credentials from the environment or `ilink login`.
 
-pub mod launcher;
 pub mod playground;
-pub mod settings;
+pub mod target;
 
-pub use launcher::{Launch, launch};
+pub use target::{Target, init_logging};
 
 /// A tiny valid PNG (1×1 pixel), for examples that send or receive an image.
 pub const TINY_PNG: &[u8] = &[
@@ -28,23 +28,23 @@ pub const TINY_PNG: &[u8] = &[
 
 /// Why an example could not run.
 #[derive(thiserror::Error)]
-pub enum LaunchError {
-    /// The environment is set up inconsistently.
-    #[error("{0}")]
-    Config(String),
-    /// The state directory could not be read.
+pub enum ExampleError {
+    /// The environment or the saved accounts configure no usable bot.
     #[error(transparent)]
-    Store(#[from] ilink_framework::store::StoreError),
-    /// The bot could not be built or started.
+    Settings(#[from] ilink_framework::SettingsError),
+    /// The bot could not be built or started, or its shutdown was interrupted.
     #[error(transparent)]
     Bot(#[from] ilink_framework::BotError),
     /// The embedded simulator could not start.
     #[error("the embedded simulator could not start: {0}")]
     Simulator(#[from] ilink_testkit::SimError),
+    /// The simulator's temporary state directory could not be made.
+    #[error("no temporary directory for the simulator's state: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 // `main` returning `Err` prints the Debug form; make that the readable one.
-impl std::fmt::Debug for LaunchError {
+impl std::fmt::Debug for ExampleError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
     }

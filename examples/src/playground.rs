@@ -10,7 +10,7 @@
 //! use ilink_examples::playground::{Playground, Script};
 //! use ilink_testkit::SimConfig;
 //!
-//! # async fn demo() -> Result<(), ilink_examples::LaunchError> {
+//! # async fn demo() -> Result<(), ilink_examples::ExampleError> {
 //! let playground = Playground::start(SimConfig::default(), &["demo"]).await?;
 //! // … start a bot with playground.credentials() …
 //! let transcript = playground
@@ -27,7 +27,7 @@ use ilink_framework::Credentials;
 use ilink_framework::core::types::{ItemType, MessageItem};
 use ilink_testkit::{BotAccount, NotifyKind, SentMessage, SimConfig, Simulator};
 
-use crate::LaunchError;
+use crate::ExampleError;
 
 /// How long the playground waits for the bot's replies to one step. Only a
 /// guard against a stuck bot: waiting ends as soon as the replies arrive.
@@ -222,7 +222,7 @@ pub struct Playground {
 impl Playground {
     /// Starts a simulator with `config` and one account per name
     /// (`name@im.bot`).
-    pub async fn start(config: SimConfig, names: &[&str]) -> Result<Self, LaunchError> {
+    pub async fn start(config: SimConfig, names: &[&str]) -> Result<Self, ExampleError> {
         let sim = Simulator::start_with(config).await?;
         let accounts = names.iter().map(|n| sim.add_account(n)).collect();
         Ok(Self {

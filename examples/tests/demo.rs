@@ -4,63 +4,137 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
 
 /// Only a guard against a hung process; nothing is asserted about time.
 const GUARD: Duration = Duration::from_secs(120);
 
-#[test]
-fn demo_prints_the_conversation_and_stops_cleanly_on_ctrl_c() {
-    let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-    for var in [
-        "ILINK_TOKEN",
-        "ILINK_ACCOUNT_ID",
-        "ILINK_BASE_URL",
-        "ILINK_CDN_BASE_URL",
-    ] {
-        cmd.env_remove(var);
-    }
-    // An empty state directory: credentials a developer may have saved with
-    // `ilink login` must not send this test to the real server.
-    cmd.env("ILINK_STATE_DIR", state.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("demo starts");
+/// The demo, started with no credentials and an empty state directory, and
+/// the lines it prints on stdout (and on stderr, when `stderr` is set).
+struct Demo {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    _state: tempfile::TempDir,
+}
 
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
+impl Demo {
+    fn start(stderr: bool) -> Self {
+        let state = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+        for var in [
+            "ILINK_TOKEN",
+            "ILINK_ACCOUNT_ID",
+            "ILINK_BASE_URL",
+            "ILINK_CDN_BASE_URL",
+        ] {
+            cmd.env_remove(var);
+        }
+        // An empty state directory: credentials a developer may have saved with
+        // `ilink login` must not send this test to the real server.
+        cmd.env("ILINK_STATE_DIR", state.path())
+            .stdout(Stdio::piped())
+            .stderr(if stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        if stderr {
+            // The framework says on stderr when the first signal was received.
+            cmd.env("RUST_LOG", "ilink_framework=info");
+        }
+        let mut child = cmd.spawn().expect("demo starts");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        forward(stdout, tx.clone());
+        if let Some(stderr) = child.stderr.take() {
+            forward(stderr, tx);
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            _state: state,
+        }
+    }
+
+    /// Reads lines until one satisfies `pred`; returns it.
+    fn until(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(GUARD)
+                .unwrap_or_else(|_| panic!("demo went silent; output so far:\n{}", self.output()));
+            self.seen.push(line.clone());
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+
+    fn sigint(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end, reading what is left of its output.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        while let Ok(line) = self.lines.recv_timeout(GUARD) {
+            self.seen.push(line);
+        }
+        self.child.wait().unwrap()
+    }
+
+    fn output(&self) -> String {
+        self.seen.join("\n")
+    }
+}
+
+fn forward(from: impl Read + Send + 'static, to: mpsc::Sender<String>) {
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if to.send(line).is_err() {
                 break;
             }
         }
     });
-    let mut lines: Vec<String> = Vec::new();
-    let next = |lines: &mut Vec<String>| {
-        let line = rx
-            .recv_timeout(GUARD)
-            .unwrap_or_else(|_| panic!("demo went silent; output so far:\n{}", lines.join("\n")));
-        lines.push(line);
-    };
+}
 
-    while !lines.iter().any(|l| l.starts_with("Press ctrl-c")) {
-        next(&mut lines);
-    }
-    let sigint = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sigint.success());
-    while let Ok(line) = rx.recv_timeout(GUARD) {
-        lines.push(line);
-    }
-    let status = child.wait().unwrap();
-    let out = lines.join("\n");
+/// One request to the simulator's control API; returns the response body.
+fn control(base: &str, method: &str, path: &str, body: &str) -> String {
+    let host = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).expect("the simulator listens");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn demo_prints_the_conversation_and_stops_cleanly_on_ctrl_c() {
+    let mut demo = Demo::start(false);
+    demo.until(|l| l.starts_with("Press ctrl-c"));
+    demo.sigint();
+    let status = demo.wait();
+    let out = demo.output();
+    let lines = &demo.seen;
     assert!(status.success(), "exit {status}:\n{out}");
 
     assert!(out.contains("API: http://127.0.0.1:"), "{out}");
@@ -86,5 +160,58 @@ fn demo_prints_the_conversation_and_stops_cleanly_on_ctrl_c() {
     assert!(
         out.contains("received notifystop from every account"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_during_the_drain_exits_with_130() {
+    let mut demo = Demo::start(true);
+    let api = demo.until(|l| l.trim_start().starts_with("API: http://127.0.0.1:"));
+    let base = api.trim_start().trim_start_matches("API: ").to_owned();
+    demo.until(|l| l.starts_with("Press ctrl-c"));
+
+    // A reply that cannot be sent keeps a handler running, so the drain
+    // lasts until `shutdown_deadline` (30 s) unless a second signal cuts it.
+    let sends = |base: &str| {
+        control(base, "GET", "/mock/requests", "")
+            .matches("sendmessage")
+            .count()
+    };
+    let before = sends(&base);
+    control(
+        &base,
+        "POST",
+        "/mock/faults",
+        r#"{"endpoint":"sendmessage","action":{"kind":"hang"},"times":1000}"#,
+    );
+    control(
+        &base,
+        "POST",
+        "/mock/inbound",
+        r#"{"recipient":"demo@im.bot","sender":"bob@im.wechat","text":"hello"}"#,
+    );
+    // The reply has reached the server (and hangs there): the handler runs.
+    let waiting = Instant::now();
+    while sends(&base) == before {
+        assert!(waiting.elapsed() < GUARD, "no reply reached the server");
+        assert!(
+            demo.child.try_wait().unwrap().is_none(),
+            "{}",
+            demo.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    demo.sigint();
+    demo.until(|l| l.contains("shutting down"));
+    demo.sigint();
+    let status = demo.wait();
+    let out = demo.output();
+    assert_eq!(status.code(), Some(130), "{out}");
+    // The binary chose the status; the library only reported the interruption.
+    assert!(out.contains("interrupted: quit without draining"), "{out}");
+    assert!(
+        !out.contains("Stopped:"),
+        "the drain was not cut short:\n{out}"
     );
 }

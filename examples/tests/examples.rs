@@ -26,9 +26,10 @@ mod state;
 
 use std::time::Duration;
 
-use common::{WAIT, run, stop, typed_to};
+use common::{run, stop, typed_to};
 use ilink_examples::TINY_PNG;
 use ilink_framework::core::types::ItemType;
+use ilink_testkit::harness::WAIT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_bot_echoes_text_and_types() {

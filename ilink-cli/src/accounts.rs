@@ -8,8 +8,8 @@ use ilink_framework::{AccountId, Credentials};
 use serde_json::{Value, json};
 
 use crate::exit::CliError;
+use crate::flags::Global;
 use crate::render::print_json;
-use crate::settings::Global;
 
 /// Flags of `ilink accounts`.
 #[derive(Args, Debug)]

@@ -9,13 +9,16 @@
 //! | 3 | not found: no credentials, unknown account, no context token |
 //! | 4 | quota exhausted or refused by policy (locally or by the server's `ret -2`) |
 //! | 5 | session expired (`-14`): log in again |
+//! | 6 | account in use: another process polls it (its lock is held) |
 //! | 130 | interrupted (ctrl-c or SIGTERM) before the command finished |
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ilink_core::login::LoginError;
 use ilink_core::{ApiCode, Error as CoreError};
+use ilink_framework::account_lock::{LockError, LockHolder};
 use ilink_framework::store::StoreError;
 
 use crate::render::human_duration;
@@ -30,6 +33,8 @@ pub const NOT_FOUND: u8 = 3;
 pub const REFUSED: u8 = 4;
 /// Exit code when the bot session expired (`-14`).
 pub const SESSION_EXPIRED: u8 = 5;
+/// Exit code when another process polls the account.
+pub const ACCOUNT_LOCKED: u8 = 6;
 /// Exit code after ctrl-c, by the shell convention 128 + SIGINT.
 pub const INTERRUPTED: u8 = 130;
 
@@ -100,6 +105,19 @@ pub enum CliError {
         /// The account.
         account: String,
     },
+    /// Another process polls the account (a bot, or another `ilink tail`).
+    #[error(
+        "account {account} is in use by another process ({})",
+        holder.as_ref().map_or_else(|| "holder unknown".to_owned(), LockHolder::to_string)
+    )]
+    AccountLocked {
+        /// The account.
+        account: String,
+        /// The process holding the lock, when its lock file says.
+        holder: Option<LockHolder>,
+        /// The lock file.
+        lock_file: PathBuf,
+    },
     /// The QR login did not finish.
     #[error("login failed: {0}")]
     Login(#[from] LoginError),
@@ -154,6 +172,7 @@ impl CliError {
             | Self::ContextExpired { .. }
             | Self::ServerRefused { .. } => REFUSED,
             Self::SessionExpired { .. } => SESSION_EXPIRED,
+            Self::AccountLocked { .. } => ACCOUNT_LOCKED,
             Self::Core(e) if e.api().is_some_and(|a| a.code() == ApiCode::Rejected) => REFUSED,
             Self::Login(LoginError::Request(e)) if e.is_session_expired() => SESSION_EXPIRED,
             Self::Interrupted => INTERRUPTED,
@@ -190,6 +209,11 @@ impl CliError {
                 "run `ilink login` again to get a new token (the server pauses a stale session for about an hour)"
                     .into(),
             ),
+            Self::AccountLocked { lock_file, .. } => Some(format!(
+                "only one process may poll an account: stop that one first \
+                 (`ilink send` and `ilink accounts` work while it runs); lock file {}",
+                lock_file.display()
+            )),
             Self::Login(LoginError::TooManyQrCodes(_)) | Self::Login(LoginError::Timeout(_)) => {
                 Some("run `ilink login` again and scan the code within its lifetime".into())
             }
@@ -213,6 +237,27 @@ impl CliError {
             eprintln!("hint: {hint}");
         }
         ExitCode::from(self.code())
+    }
+}
+
+impl From<LockError> for CliError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held {
+                account,
+                holder,
+                lock_file,
+            } => Self::AccountLocked {
+                account: account.to_string(),
+                holder,
+                lock_file,
+            },
+            LockError::Io { path, source } => Self::Store(StoreError::io(path.display(), source)),
+            other => Self::Io {
+                context: "cannot lock the account".into(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        }
     }
 }
 
@@ -288,6 +333,14 @@ mod tests {
             ),
             (CliError::Login(LoginError::TooManyQrCodes(3)), RUNTIME),
             (CliError::Interrupted, INTERRUPTED),
+            (
+                CliError::AccountLocked {
+                    account: "a".into(),
+                    holder: None,
+                    lock_file: "/s/locks/a.lock".into(),
+                },
+                ACCOUNT_LOCKED,
+            ),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err:?}");
@@ -311,6 +364,27 @@ mod tests {
             state_dir: "/s".into(),
         };
         assert!(e.hint().unwrap().contains("ilink login"));
+    }
+
+    #[test]
+    fn a_held_lock_names_the_holder_and_what_to_do() {
+        let e = CliError::AccountLocked {
+            account: "bot@im.bot".into(),
+            holder: Some(LockHolder {
+                pid: 4242,
+                host: "web-1".into(),
+                since_ms: 1_700_000_000_000,
+            }),
+            lock_file: "/s/locks/bot@im.bot.lock".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "account bot@im.bot is in use by another process \
+             (pid 4242 on host web-1, since 2023-11-14 22:13:20 UTC)"
+        );
+        let hint = e.hint().unwrap();
+        assert!(hint.contains("stop that one first"), "{hint}");
+        assert!(hint.contains("/s/locks/bot@im.bot.lock"), "{hint}");
     }
 
     #[test]

@@ -18,8 +18,8 @@ use ilink_framework::store::{SqliteStore, StateStore};
 use serde_json::json;
 
 use crate::exit::CliError;
+use crate::flags::Global;
 use crate::render::{QrStyle, print_json, render_qr, status_line};
-use crate::settings::Global;
 
 /// Flags of `ilink login`.
 #[derive(Args, Debug)]

@@ -13,10 +13,10 @@
 
 mod accounts;
 mod exit;
+mod flags;
 mod login;
 mod render;
 mod send;
-mod settings;
 mod sim;
 mod tail;
 
@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::exit::CliError;
-use crate::settings::Global;
+use crate::flags::Global;
 
 /// Command line tool for WeChat iLink bots.
 #[derive(Parser, Debug)]
@@ -33,7 +33,7 @@ use crate::settings::Global;
 #[command(
     after_help = "Exit codes: 0 ok, 1 runtime/network error, 2 usage error, \
     3 not found/missing credentials, 4 quota exhausted/refused, 5 session expired (-14), \
-    130 interrupted."
+    6 account in use by another process, 130 interrupted."
 )]
 struct Cli {
     #[command(flatten)]

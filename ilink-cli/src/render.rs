@@ -38,7 +38,7 @@ pub fn render_qr(content: &str, style: QrStyle) -> Result<String, qrcode::types:
         .build())
 }
 
-/// A human line for each login status of protocol.md.
+/// A human line for each login status of [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md#qr-login).
 pub fn status_line(status: &QrStatus) -> String {
     match status {
         QrStatus::Wait => "waiting for the QR code to be scanned…".into(),

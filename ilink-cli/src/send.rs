@@ -17,8 +17,8 @@ use ilink_framework::{AccountId, BotOptions, QuotaState, SendError};
 use serde_json::{Value, json};
 
 use crate::exit::CliError;
+use crate::flags::Global;
 use crate::render::{human_duration, print_json};
-use crate::settings::{Global, env_token, resolve_credentials};
 
 /// Flags of `ilink send`.
 #[derive(Args, Debug)]
@@ -102,8 +102,8 @@ impl Quota {
 
 /// Runs `ilink send`.
 pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
+    let creds = global.credentials(args.account.as_deref()).await?;
     let store = global.store().await?;
-    let creds = resolve_credentials(&store, args.account.as_deref(), env_token()).await?;
     let account = creds.account_id.clone();
     let client = ILinkClient::from_api(Api::new(global.api_config(Some(&creds))?)?);
 

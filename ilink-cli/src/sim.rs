@@ -16,8 +16,8 @@ use ilink_testkit::{BotAccount, SimConfig, Simulator};
 use serde_json::json;
 
 use crate::exit::CliError;
+use crate::flags::Global;
 use crate::render::print_json;
-use crate::settings::Global;
 
 /// Flags of `ilink sim`: those of `ilink-sim`, plus `--fast` and `--save`.
 #[derive(Args, Debug)]

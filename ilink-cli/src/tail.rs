@@ -2,8 +2,9 @@
 //!
 //! After each batch the cursor is saved, and every sender's newest context
 //! token is stored with a fresh send count, so `ilink send` can write to
-//! them afterwards. Only one poller per bot may run: a bot running on the
-//! same account at the same time would lose messages to this one.
+//! them afterwards. Only one poller per account may run, so it takes the
+//! account's lock, as a bot does, and fails at once (exit 6) while a bot or
+//! another `ilink tail` holds it.
 //!
 //! Ctrl-c stops it (exit 0); the cursor of every printed batch is already saved.
 
@@ -15,11 +16,12 @@ use clap::Args;
 use ilink_core::types::{MessageType, WeixinMessage};
 use ilink_core::{Api, ILinkClient};
 use ilink_framework::AccountId;
+use ilink_framework::account_lock::AccountLock;
 use ilink_framework::store::{ContextTokenRecord, ReceivedBatch, SqliteStore, StateStore, now_ms};
 
 use crate::exit::CliError;
+use crate::flags::Global;
 use crate::render::{message_json, message_line, print_json};
-use crate::settings::{Global, env_token, resolve_credentials};
 
 /// Flags of `ilink tail`.
 #[derive(Args, Debug)]
@@ -49,9 +51,11 @@ fn retry_delay(consecutive_failures: u32) -> Duration {
 
 /// Runs `ilink tail` until ctrl-c, `--count`, or a fatal error.
 pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
+    let creds = global.credentials(args.account.as_deref()).await?;
     let store = global.store().await?;
-    let creds = resolve_credentials(&store, args.account.as_deref(), env_token()).await?;
     let account = creds.account_id.clone();
+    // Held until this function returns, by the OS past a crash.
+    let _lock = AccountLock::try_acquire(&global.state_dir()?, &account)?;
     let client = ILinkClient::from_api(Api::new(global.api_config(Some(&creds))?)?);
     if let Some(cursor) = store.load_cursor(&account).await? {
         client.set_cursor(cursor);

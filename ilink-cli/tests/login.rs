@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{Env, WAIT};
+use common::Env;
 use ilink_framework::store::StateStore;
 use ilink_testkit::QrAction;
+use ilink_testkit::harness::WAIT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_a_verify_code_stores_owner_only_credentials() {

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{Env, WAIT};
+use common::Env;
 use ilink_core::Endpoint;
 use ilink_framework::store::StateStore;
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{ExpiryMode, Fault, FaultAction};
 use predicates::prelude::*;
 

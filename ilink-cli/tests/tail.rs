@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{Env, WAIT};
+use common::Env;
 use ilink_framework::store::StateStore;
+use ilink_testkit::harness::WAIT;
 use predicates::prelude::*;
 
 const ALICE: &str = "alice@im.wechat";

@@ -19,6 +19,7 @@ use crate::config::join_url;
 use crate::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result, body_excerpt};
+use crate::retry::Backoff;
 use crate::secret::Secret;
 use crate::transport::transport_error;
 use crate::types::{CdnMedia, ItemType, MessageItem};
@@ -30,7 +31,10 @@ pub const ENCRYPTED_PARAM_HEADER: &str = "x-encrypted-param";
 /// Header carrying the reason of a refused upload.
 pub const ERROR_MESSAGE_HEADER: &str = "x-error-message";
 
-const BACKOFF: Duration = Duration::from_millis(200);
+/// Waits between tries of a transfer.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(200))
+    .max_delay(Duration::from_secs(2))
+    .max_retries(MAX_TRIES - 1);
 
 /// A plaintext made ready for the CDN: sizes, digest, key and ciphertext.
 #[derive(Clone)]
@@ -318,9 +322,10 @@ where
             "cdn transfer"
         );
         match result {
-            Err(e) if tries < MAX_TRIES && is_transient(&e) => {
-                tokio::time::sleep(BACKOFF * tries).await;
-            }
+            Err(e) if is_transient(&e) => match RETRY.delay(tries) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(e),
+            },
             other => return other,
         }
     }

@@ -1,4 +1,4 @@
-//! The high-level client: cursor tracking, message building by the rules of
+//! The high-level client: polling with a [`Cursor`], message building by the rules of
 //! protocol.md, chunked text, the whole media pipeline and cached typing
 //! tickets, on top of [`Api`].
 //!
@@ -17,25 +17,26 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-use rand::RngCore as _;
+use std::time::{Duration, Instant};
 
 use crate::api::Api;
 use crate::cdn;
 use crate::chunk::DEFAULT_CHUNK_LIMIT;
 use crate::config::{ApiConfig, ApiConfigBuilder, ClientVersion};
+use crate::cursor::Cursor;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::outgoing::Outgoing;
+pub use crate::outgoing::new_client_id;
 use crate::secret::Secret;
 use crate::types::{
     CdnMedia, FileItem, GetConfigResponse, GetUpdatesResponse, GetUploadUrlRequest,
     GetUploadUrlResponse, ImageItem, MessageItem, MessageState, MessageType, TypingStatus,
     UploadMediaType, VideoItem, WeixinMessage,
 };
+use crate::typing::TypingTickets;
 
 /// The outcome of one `sendmessage`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,28 +85,20 @@ impl MediaKind {
     }
 }
 
-/// A fresh `client_id`: `ilink-rs:` and 32 random hex characters.
-pub fn new_client_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("ilink-rs:{}", hex::encode(bytes))
-}
-
 /// The state shared by clones of one client.
 #[derive(Debug, Default)]
 struct State {
-    cursor: String,
-    next_poll_timeout: Option<Duration>,
-    typing_tickets: HashMap<String, Secret>,
+    cursor: Cursor,
 }
 
 /// High-level client of one bot account. Clones share the cursor and the
-/// typing-ticket cache, so it can be handed to several tasks; only one of
-/// them should poll.
+/// [`TypingTickets`], so it can be handed to several tasks; only one of
+/// them should poll with [`ILinkClient::poll`].
 #[derive(Clone, Debug)]
 pub struct ILinkClient {
     api: Api,
     state: Arc<Mutex<State>>,
+    tickets: Arc<TypingTickets>,
 }
 
 impl ILinkClient {
@@ -128,6 +121,7 @@ impl ILinkClient {
         Self {
             api,
             state: Arc::default(),
+            tickets: Arc::default(),
         }
     }
 
@@ -144,32 +138,32 @@ impl ILinkClient {
 
     /// The cursor of the next poll; persist it to resume after a restart.
     pub fn cursor(&self) -> String {
-        self.state().cursor.clone()
+        self.state().cursor.as_str().to_owned()
     }
 
     /// Sets the cursor of the next poll (e.g. restored from storage).
     pub fn set_cursor(&self, cursor: impl Into<String>) {
-        self.state().cursor = cursor.into();
+        self.state().cursor = Cursor::new(cursor);
     }
 
-    /// Long-polls once and advances the cursor.
+    /// Long-polls once from the client's own cursor and advances it.
     ///
     /// A timeout returns an empty batch and keeps the cursor. The server's
-    /// `longpolling_timeout_ms` becomes the next poll's timeout.
+    /// `longpolling_timeout_ms` sets the next poll's timeout, as
+    /// [`Cursor::request_timeout`] says.
     pub async fn poll(&self) -> Result<GetUpdatesResponse> {
-        let (cursor, timeout) = {
-            let s = self.state();
-            (s.cursor.clone(), s.next_poll_timeout)
-        };
-        let resp = self.api.get_updates(&cursor, timeout).await?;
-        let mut s = self.state();
-        if let Some(next) = resp.cursor().filter(|c| !c.is_empty()) {
-            s.cursor = next.to_owned();
-        }
-        if let Some(ms) = resp.longpolling_timeout_ms.filter(|ms| *ms > 0) {
-            s.next_poll_timeout = Some(Duration::from_millis(ms));
-        }
+        let cursor = self.state().cursor.clone();
+        let resp = self.poll_from(&cursor).await?;
+        self.state().cursor.advance(&resp);
         Ok(resp)
+    }
+
+    /// Long-polls once from a cursor the caller owns, without moving it:
+    /// the caller follows the answer with [`Cursor::advance`] once the batch
+    /// is safe (e.g. persisted), then persists the cursor.
+    pub async fn poll_from(&self, cursor: &Cursor) -> Result<GetUpdatesResponse> {
+        let timeout = cursor.request_timeout(self.api.config().timeout(Endpoint::GetUpdates));
+        self.api.get_updates(cursor.as_str(), Some(timeout)).await
     }
 
     /// Sends one text message.
@@ -179,15 +173,28 @@ impl ILinkClient {
         text: &str,
         context_token: Option<&Secret>,
     ) -> Result<SentMessage> {
-        self.send_item(to, MessageItem::text(text), context_token, None)
+        self.send(to, &Outgoing::new(MessageItem::text(text)), context_token)
             .await
+    }
+
+    /// Sends one message as a finished bot message. Sending the same
+    /// [`Outgoing`] again retries it: the server drops a repeated
+    /// `client_id`, so a retry can never duplicate the message.
+    pub fn send(
+        &self,
+        to: &str,
+        msg: &Outgoing,
+        context_token: Option<&Secret>,
+    ) -> impl Future<Output = Result<SentMessage>> + Send {
+        let prepared = bot_message(to, msg.item().clone(), msg.client_id(), context_token);
+        self.send_prepared(prepared)
     }
 
     /// Sends one item as a finished bot message.
     ///
-    /// Pass the `client_id` of an earlier attempt to retry it: the server
-    /// drops a repeated `client_id`, so a retry can never duplicate the
-    /// message. `None` makes a fresh one.
+    /// Pass the `client_id` of an earlier attempt to retry it (or use
+    /// [`ILinkClient::send`] with the same [`Outgoing`]). `None` makes a
+    /// fresh one.
     pub fn send_item(
         &self,
         to: &str,
@@ -195,40 +202,25 @@ impl ILinkClient {
         context_token: Option<&Secret>,
         client_id: Option<String>,
     ) -> impl Future<Output = Result<SentMessage>> + Send {
-        // The message is built before the future rather than in it: an item
-        // inlines every item kind (over 1.5 KB), and callers move and box
-        // this future, so it should hold the message's heap buffer instead.
-        let prepared = if to.is_empty() {
-            Err(Error::InvalidInput(
-                "the recipient (to_user_id) is empty".into(),
-            ))
-        } else {
-            let client_id = client_id.unwrap_or_else(new_client_id);
-            let msg = WeixinMessage {
-                from_user_id: Some(String::new()),
-                to_user_id: Some(to.to_owned()),
-                client_id: Some(client_id.clone()),
-                message_type: Some(MessageType::Bot),
-                message_state: Some(MessageState::Finish),
-                item_list: vec![item],
-                context_token: context_token.cloned(),
-                ..WeixinMessage::default()
-            };
-            Ok((msg, client_id))
-        };
-        async move {
-            let (msg, client_id) = prepared?;
-            let resp = self.api.send_message(msg).await?;
-            Ok(SentMessage {
-                client_id,
-                message_id: resp.message_id,
-            })
-        }
+        let client_id = client_id.unwrap_or_else(new_client_id);
+        self.send_prepared(bot_message(to, item, &client_id, context_token))
+    }
+
+    async fn send_prepared(
+        &self,
+        prepared: Result<(WeixinMessage, String)>,
+    ) -> Result<SentMessage> {
+        let (msg, client_id) = prepared?;
+        let resp = self.api.send_message(msg).await?;
+        Ok(SentMessage {
+            client_id,
+            message_id: resp.message_id,
+        })
     }
 
     /// Sends a long text as several messages of at most `max_len` characters
-    /// (default [`DEFAULT_CHUNK_LIMIT`]; counted as
-    /// [`crate::chunk::split_text`] counts), in order; returns how many were sent.
+    /// (default [`DEFAULT_CHUNK_LIMIT`]; cut as [`Outgoing::text_chunks`]
+    /// cuts them, one `client_id` each), in order; returns how many were sent.
     pub async fn send_text_chunked(
         &self,
         to: &str,
@@ -240,11 +232,11 @@ impl ILinkClient {
         if max_len == 0 {
             return Err(Error::InvalidInput("max_len must be at least 1".into()));
         }
-        let chunks = crate::chunk::split_text(text, max_len);
-        for chunk in &chunks {
-            self.send_text(to, chunk, context_token).await?;
+        let messages = Outgoing::text_chunks(text, max_len);
+        for msg in &messages {
+            self.send(to, msg, context_token).await?;
         }
-        Ok(chunks.len())
+        Ok(messages.len())
     }
 
     /// Encrypts and uploads media for `to` and returns the item to send.
@@ -356,15 +348,14 @@ impl ILinkClient {
     ) -> Result<GetConfigResponse> {
         let resp = self.api.get_config(user, context_token).await?;
         if let Some(ticket) = resp.typing_ticket.as_ref().filter(|t| !t.is_empty()) {
-            self.state()
-                .typing_tickets
-                .insert(user.to_owned(), ticket.clone());
+            self.tickets.store(user, ticket.clone(), Instant::now());
         }
         Ok(resp)
     }
 
-    /// Shows "typing…" to `user`. The ticket is fetched once and cached.
-    /// The indicator fades after a few seconds; repeat every ~5 s.
+    /// Shows "typing…" to `user`, with a ticket from the client's
+    /// [`TypingTickets`] (fetched when missing or due, as it says). The
+    /// indicator fades after a few seconds; repeat every ~5 s.
     pub async fn send_typing(&self, user: &str, context_token: Option<&Secret>) -> Result<()> {
         self.typing(user, context_token, TypingStatus::Typing).await
     }
@@ -380,27 +371,13 @@ impl ILinkClient {
         context_token: Option<&Secret>,
         status: TypingStatus,
     ) -> Result<()> {
-        let ticket = self.typing_ticket(user, context_token).await?;
+        let ticket = self.tickets.get(&self.api, user, context_token).await?;
         let result = self.api.send_typing(user, &ticket, status).await;
         if matches!(result, Err(Error::Api(_))) {
             // The ticket may have been rotated: fetch a fresh one next time.
-            self.state().typing_tickets.remove(user);
+            self.tickets.invalidate(user);
         }
         result
-    }
-
-    async fn typing_ticket(&self, user: &str, context_token: Option<&Secret>) -> Result<Secret> {
-        if let Some(ticket) = self.state().typing_tickets.get(user).cloned() {
-            return Ok(ticket);
-        }
-        let resp = self.get_config(user, context_token).await?;
-        resp.typing_ticket
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Decode {
-                endpoint: Endpoint::GetConfig,
-                message: "the response has no typing_ticket".into(),
-                body: String::new(),
-            })
     }
 
     /// Asks where to upload a media blob (see [`ILinkClient::upload_media`]
@@ -418,6 +395,34 @@ impl ILinkClient {
     pub async fn notify_stop(&self) -> Result<()> {
         self.api.notify_stop().await
     }
+}
+
+/// The message protocol.md requires for a bot's send, built before the
+/// sending future rather than in it: an item inlines every item kind (over
+/// 1.5 KB), and callers move and box that future, so it should hold the
+/// message's heap buffer instead.
+fn bot_message(
+    to: &str,
+    item: MessageItem,
+    client_id: &str,
+    context_token: Option<&Secret>,
+) -> Result<(WeixinMessage, String)> {
+    if to.is_empty() {
+        return Err(Error::InvalidInput(
+            "the recipient (to_user_id) is empty".into(),
+        ));
+    }
+    let msg = WeixinMessage {
+        from_user_id: Some(String::new()),
+        to_user_id: Some(to.to_owned()),
+        client_id: Some(client_id.to_owned()),
+        message_type: Some(MessageType::Bot),
+        message_state: Some(MessageState::Finish),
+        item_list: vec![item],
+        context_token: context_token.cloned(),
+        ..WeixinMessage::default()
+    };
+    Ok((msg, client_id.to_owned()))
 }
 
 /// Builder of [`ILinkClient`].
@@ -504,14 +509,6 @@ impl ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_ids_are_unique_and_prefixed() {
-        let a = new_client_id();
-        let b = new_client_id();
-        assert_ne!(a, b);
-        assert!(a.starts_with("ilink-rs:") && a.len() == 9 + 32, "{a}");
-    }
 
     #[test]
     fn media_kind_follows_the_extension() {

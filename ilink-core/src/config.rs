@@ -148,7 +148,8 @@ impl Default for ApiConfig {
 }
 
 impl ApiConfig {
-    /// A builder starting from the defaults of protocol.md.
+    /// A builder starting from the defaults of [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md#hosts)
+    /// (hosts, headers, timeouts).
     pub fn builder() -> ApiConfigBuilder {
         ApiConfigBuilder::default()
     }

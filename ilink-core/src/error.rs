@@ -83,6 +83,15 @@ pub enum Error {
     /// A call was refused before it was sent, because its input is unusable.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// No typing ticket for the user: fetching one failed recently and is
+    /// not tried again before `retry_in`.
+    #[error("no typing ticket for {user}: getconfig failed; next try in {}s", retry_in.as_secs())]
+    TypingTicketUnavailable {
+        /// The user.
+        user: String,
+        /// Until the next fetch may be tried.
+        retry_in: std::time::Duration,
+    },
     /// Reading a local file failed.
     #[error("{context}: {source}")]
     Io {
@@ -192,7 +201,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// The meaning of the code, as far as protocol.md knows it.
+    /// The meaning of the code, as far as [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md#results-and-errors)
+    /// knows it.
     pub fn code(&self) -> ApiCode {
         let code = if self.ret != 0 {
             self.ret

@@ -5,6 +5,10 @@
 //! media, QR login, and CDN encryption. It is usable on its own; the
 //! `ilink-framework` crate builds a multi-account actor runtime on it.
 //!
+//! The protocol itself (endpoints, headers, fields, and the server behaviours the
+//! clients rely on) is described in [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md); doc comments
+//! that cite `docs/protocol.md` name one of its sections.
+//!
 //! # Quick start: log in, poll, reply
 //!
 //! ```no_run
@@ -48,16 +52,22 @@ pub mod chunk;
 pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod cursor;
 pub mod endpoint;
 pub mod error;
 pub mod login;
+pub mod outgoing;
+pub mod retry;
 pub mod secret;
 mod transport;
 pub mod types;
+pub mod typing;
 
 pub use api::Api;
 pub use client::{ClientBuilder, ILinkClient, MediaKind, SentMessage};
 pub use config::{ApiConfig, ClientVersion};
+pub use cursor::Cursor;
 pub use endpoint::Endpoint;
 pub use error::{ApiCode, ApiError, Error, Result, TransportKind};
+pub use outgoing::Outgoing;
 pub use secret::Secret;

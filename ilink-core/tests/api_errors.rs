@@ -5,20 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{MockServer, Reply, TOKEN, closed_port};
+use common::{MockServer, Reply, api_at, closed_port};
 use ilink_core::types::WeixinMessage;
-use ilink_core::{Api, ApiCode, ApiConfig, Endpoint, Error, TransportKind};
+use ilink_core::{ApiCode, Endpoint, Error, TransportKind};
 use serde_json::json;
-
-fn api_at(url: &str) -> Api {
-    let config = ApiConfig::builder()
-        .base_url(url)
-        .token(TOKEN)
-        .timeout(Endpoint::SendMessage, Duration::from_millis(300))
-        .build()
-        .unwrap();
-    Api::with_http(reqwest::Client::new(), config)
-}
 
 async fn send_with_reply(reply: Reply) -> Error {
     let server = MockServer::start(move |_, _| reply.clone()).await;

@@ -5,21 +5,10 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use common::{MockServer, Reply, TOKEN};
-use ilink_core::{Api, ApiConfig, Endpoint, Secret};
+use common::{MockServer, Reply, api_at};
+use ilink_core::Secret;
 use serde_json::json;
-
-fn api_at(url: &str) -> Api {
-    let config = ApiConfig::builder()
-        .base_url(url)
-        .token(TOKEN)
-        .timeout(Endpoint::SendMessage, Duration::from_millis(300))
-        .build()
-        .unwrap();
-    Api::with_http(reqwest::Client::new(), config)
-}
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -36,16 +36,18 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 
 use crate::account::{AccountId, Credentials};
-use crate::actors::shared::{AccountShared, EventSink};
-use crate::actors::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
+use crate::account_lock::AccountLock;
+use crate::account_shared::AccountShared;
 use crate::conversation::{ConversationKey, KeyFn, default_key};
 use crate::error::BotError;
-use crate::events::AccountEvent;
+use crate::events::{AccountEvent, EventHook, EventSink};
 use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
+use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
 use crate::store::{MemoryStore, SqliteStore, StateStore};
+use crate::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
 
 /// Configures a [`Bot`].
 pub struct BotBuilder {
@@ -56,6 +58,7 @@ pub struct BotBuilder {
     state_dir: Option<PathBuf>,
     key_fn: KeyFn,
     http: Option<reqwest::Client>,
+    lock_wait: Duration,
 }
 
 impl BotBuilder {
@@ -71,6 +74,12 @@ impl BotBuilder {
         self
     }
 
+    /// Runs the accounts of `settings` and keeps state in its directory.
+    pub fn settings(self, settings: Settings) -> Self {
+        self.accounts(settings.accounts)
+            .state_dir(settings.state_dir)
+    }
+
     /// Runtime settings.
     pub fn options(mut self, options: BotOptions) -> Self {
         self.options = options;
@@ -78,7 +87,10 @@ impl BotBuilder {
     }
 
     /// Keeps state (cursors, inbox, tokens, dedup keys) in the SQLite
-    /// database `dir/ilink.db`, opened when the bot starts.
+    /// database `dir/ilink.db`, opened when the bot starts, and locks each
+    /// account there so that only one process polls it (see
+    /// [`account_lock`](crate::account_lock)). Without a state directory no
+    /// lock is taken.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
         self
@@ -99,6 +111,15 @@ impl BotBuilder {
         self
     }
 
+    /// How long starting an account waits for another process to release
+    /// its lock (default: not at all, [`BotError::AccountLocked`] at once).
+    /// For rolling deploys, where the new process starts before the old one
+    /// has stopped.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
     /// The HTTP client to use for every account.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
@@ -108,6 +129,7 @@ impl BotBuilder {
     /// Checks the configuration and builds the bot.
     pub fn build(self) -> Result<Bot, BotError> {
         self.options.validate().map_err(BotError::Config)?;
+        let lock_dir = self.state_dir.clone();
         let store = match (self.store, self.state_dir) {
             (Some(s), _) => StoreSource::Ready(s),
             (None, Some(dir)) => StoreSource::Dir(dir),
@@ -130,6 +152,8 @@ impl BotBuilder {
                 http: self.http,
                 events,
                 limiter,
+                lock_dir,
+                lock_wait: self.lock_wait,
                 running: Mutex::new(HashMap::new()),
             }),
         })
@@ -150,6 +174,9 @@ struct Inner {
     http: Option<reqwest::Client>,
     events: broadcast::Sender<AccountEvent>,
     limiter: Arc<Semaphore>,
+    /// Where account locks are taken; `None` without a state directory.
+    lock_dir: Option<std::path::PathBuf>,
+    lock_wait: Duration,
     running: Mutex<HashMap<AccountId, RunningAccount>>,
 }
 
@@ -175,6 +202,8 @@ impl Inner {
 struct RunningAccount {
     supervisor: ActorRef<SupervisorMsg>,
     shared: Arc<AccountShared>,
+    /// Held until the account has stopped: dropped with this entry.
+    _lock: Option<AccountLock>,
 }
 
 impl Bot {
@@ -188,7 +217,28 @@ impl Bot {
             state_dir: None,
             key_fn: Arc::new(default_key),
             http: None,
+            lock_wait: Duration::ZERO,
         }
+    }
+
+    /// Starts configuring a bot with its handler, running the accounts the
+    /// environment and `ilink login` configure ([`Settings::from_env`]).
+    ///
+    /// ```no_run
+    /// use ilink_framework::prelude::*;
+    /// # struct Echo;
+    /// # #[async_trait]
+    /// # impl Handler for Echo {
+    /// #     async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult { Ok(()) }
+    /// # }
+    ///
+    /// # async fn demo() -> Result<(), BotError> {
+    /// // ILINK_TOKEN and ILINK_ACCOUNT_ID, or the accounts `ilink login` saved.
+    /// Bot::from_env(Echo).await?.build()?.run().await
+    /// # }
+    /// ```
+    pub async fn from_env(handler: impl Handler) -> Result<BotBuilder, BotError> {
+        Ok(Self::builder(handler).settings(Settings::from_env().await?))
     }
 
     /// Starts every configured account and returns a handle to the running bot.
@@ -204,12 +254,17 @@ impl Bot {
     }
 
     /// Runs until ctrl-c (or SIGTERM): the first drains handlers and sends
-    /// within the shutdown deadline, a second one exits at once.
+    /// within the shutdown deadline, then this returns `Ok`.
+    ///
+    /// A second signal during the drain abandons it and returns
+    /// [`BotError::Interrupted`] at once; the caller decides what that means
+    /// for the process (the `demo` binary exits with status 130, as shells
+    /// expect after ctrl-c).
     pub async fn run(self) -> Result<(), BotError> {
         // Listening before the accounts start, so an early ctrl-c drains too.
         let signal = ShutdownSignal::new();
         let handle = self.start().await?;
-        let report = handle.run_until(signal).await;
+        let report = handle.run_until(signal).await?;
         tracing::info!(
             unhandled = report.unhandled,
             unsent = report.unsent,
@@ -256,8 +311,26 @@ impl BotHandle {
         b.build().map_err(|e| BotError::Config(e.to_string()))
     }
 
-    /// Starts an account while the bot runs.
+    /// Starts an account while the bot runs. Fails with
+    /// [`BotError::AccountLocked`] when another process polls it.
     pub async fn add_account(&self, creds: Credentials) -> Result<(), BotError> {
+        if self
+            .inner
+            .running
+            .lock()
+            .await
+            .contains_key(&creds.account_id)
+        {
+            return Err(BotError::AccountAlreadyRunning(creds.account_id));
+        }
+        // Taken before anything polls, and without holding `running`: a
+        // lock wait must not block shutdown or other accounts.
+        let lock = match &self.inner.lock_dir {
+            Some(dir) => Some(
+                AccountLock::acquire_within(dir, &creds.account_id, self.inner.lock_wait).await?,
+            ),
+            None => None,
+        };
         let mut running = self.inner.running.lock().await;
         if running.contains_key(&creds.account_id) {
             return Err(BotError::AccountAlreadyRunning(creds.account_id));
@@ -268,7 +341,7 @@ impl BotHandle {
             client,
             self.inner.store().await?,
             self.inner.options.clone(),
-            EventSink::new(self.inner.events.clone(), self.inner.handler.clone()),
+            EventSink::new(self.inner.events.clone(), handler_hook(&self.inner.handler)),
         );
         let args = AccountArgs {
             shared: shared.clone(),
@@ -282,7 +355,14 @@ impl BotHandle {
                 actor: "account supervisor",
                 message: e.to_string(),
             })?;
-        running.insert(creds.account_id, RunningAccount { supervisor, shared });
+        running.insert(
+            creds.account_id,
+            RunningAccount {
+                supervisor,
+                shared,
+                _lock: lock,
+            },
+        );
         Ok(())
     }
 
@@ -322,22 +402,28 @@ impl BotHandle {
         self.inner.events.subscribe()
     }
 
-    /// Waits for ctrl-c or SIGTERM, then shuts down in order; a second signal
-    /// during the drain exits the process at once (status 130).
-    pub async fn run_until_signal(&self) -> ShutdownReport {
+    /// Waits for ctrl-c or SIGTERM, then shuts down in order and returns the
+    /// report; a second signal during the drain returns
+    /// [`BotError::Interrupted`] at once.
+    pub async fn run_until_signal(&self) -> Result<ShutdownReport, BotError> {
         self.run_until(ShutdownSignal::new()).await
     }
 
     /// Like [`BotHandle::run_until_signal`], with a signal listener created
     /// earlier (e.g. before telling the user to press ctrl-c).
-    pub async fn run_until(&self, mut signal: ShutdownSignal) -> ShutdownReport {
+    ///
+    /// On [`BotError::Interrupted`] the accounts are left as they were when
+    /// the second signal came: handlers may still run and sends may be
+    /// queued until the process ends. Messages whose handlers did not finish
+    /// stay in a persistent store's inbox and are handled on the next start.
+    pub async fn run_until(&self, mut signal: ShutdownSignal) -> Result<ShutdownReport, BotError> {
         signal.recv().await;
         tracing::info!("shutting down; press ctrl-c again to quit at once");
         tokio::select! {
-            report = self.shutdown() => report,
+            report = self.shutdown() => Ok(report),
             _ = signal.recv() => {
-                tracing::warn!("second signal: quitting without draining");
-                std::process::exit(130);
+                tracing::warn!("second signal: the shutdown stops draining");
+                Err(BotError::Interrupted)
             }
         }
     }
@@ -364,6 +450,15 @@ impl BotHandle {
     }
 }
 
+/// Passes account events to the handler's `on_account_event`.
+fn handler_hook(handler: &Arc<dyn Handler>) -> EventHook {
+    let handler = handler.clone();
+    Arc::new(move |event| {
+        let handler = handler.clone();
+        Box::pin(async move { handler.on_account_event(&event).await })
+    })
+}
+
 async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownReport {
     // The supervisor's own deadline bounds the drain; the margin covers the
     // poller, router and sender stops and notifystop.
@@ -379,5 +474,87 @@ async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownRepo
             entry.supervisor.kill();
             ShutdownReport::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ilink_testkit::{SimConfig, Simulator};
+    use tokio::sync::{Notify, mpsc};
+
+    use super::*;
+    use crate::context::Context;
+    use crate::error::HandlerResult;
+
+    /// Generous: only reached when something is broken.
+    const WAIT: Duration = Duration::from_secs(60);
+
+    /// Never finishes a message; says when it has started one.
+    #[derive(Clone, Default)]
+    struct Stuck {
+        started: Arc<Notify>,
+    }
+
+    #[async_trait::async_trait]
+    impl Handler for Stuck {
+        async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
+            self.started.notify_one();
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_signal_during_the_drain_is_reported_not_fatal() {
+        let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+        let bot = sim.add_account("stuck");
+        let stuck = Stuck::default();
+        // The drain could only end at this deadline, far beyond the guard.
+        let options = BotOptions::default()
+            .poll_timeout(Duration::from_secs(1))
+            .shutdown_deadline(Duration::from_secs(3600));
+        let handle = Bot::builder(stuck.clone())
+            .account(
+                Credentials::new(bot.bot_id.as_str(), bot.token.clone())
+                    .with_base_url(sim.base_url())
+                    .with_cdn_base_url(sim.cdn_base_url()),
+            )
+            .options(options)
+            .store(Arc::new(MemoryStore::new()))
+            .build()
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        sim.user(&bot, "u@im.wechat").say("never done").await;
+        tokio::time::timeout(WAIT, stuck.started.notified())
+            .await
+            .expect("the handler starts");
+
+        let (signals, rx) = mpsc::unbounded_channel();
+        signals.send(()).unwrap();
+        signals.send(()).unwrap();
+        let outcome =
+            tokio::time::timeout(WAIT, handle.run_until(ShutdownSignal::from_channel(rx)))
+                .await
+                .expect("run_until returns instead of waiting for the drain");
+        assert!(matches!(outcome, Err(BotError::Interrupted)), "{outcome:?}");
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn one_signal_drains_and_reports() {
+        let handle = Bot::builder(Stuck::default())
+            .build()
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        let (signals, rx) = mpsc::unbounded_channel();
+        signals.send(()).unwrap();
+        let report = handle
+            .run_until(ShutdownSignal::from_channel(rx))
+            .await
+            .unwrap();
+        assert_eq!((report.unhandled, report.unsent), (0, 0));
     }
 }

@@ -8,19 +8,16 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use ilink_core::types::MessageItem;
-use ilink_core::{MediaKind, SentMessage};
+use ilink_core::{ILinkClient, MediaKind, SentMessage};
 
 use crate::account::AccountId;
-use crate::actors::sender::Outbox;
-use crate::actors::sender::quota::QuotaState;
-use crate::actors::shared::AccountShared;
 use crate::conversation::ConversationKey;
 use crate::error::SendError;
 use crate::message::Message;
-use crate::store::StoreError;
+use crate::sender::Outbox;
+use crate::sender::quota::QuotaState;
 
 /// Typed per-conversation state: one value per type, living as long as the
 /// conversation's session.
@@ -28,25 +25,30 @@ use crate::store::StoreError;
 pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
 
 /// The handler's view of the world while it handles one message.
+///
+/// Every fallible method fails with [`SendError`]: a refused send, a store
+/// failure (`SendError::Store`) or a client failure such as a download
+/// (`SendError::Client`).
 pub struct Context {
-    shared: Arc<AccountShared>,
     conversation: ConversationKey,
     message: Message,
     outbox: Outbox,
+    /// The account's client when the run began, for media downloads.
+    client: ILinkClient,
     state: StateMap,
     typing: bool,
 }
 
 impl Context {
     pub(crate) fn new(
-        shared: Arc<AccountShared>,
         conversation: ConversationKey,
         message: Message,
         outbox: Outbox,
+        client: ILinkClient,
         state: StateMap,
     ) -> Self {
         Self {
-            shared,
+            client,
             conversation,
             message,
             outbox,
@@ -65,7 +67,7 @@ impl Context {
 
     /// The bot account the message came to.
     pub fn account(&self) -> &AccountId {
-        &self.shared.account
+        self.outbox.account()
     }
 
     /// The conversation the message belongs to.
@@ -117,8 +119,9 @@ impl Context {
             .await
     }
 
-    /// Shows "typing…" to the sender until the handler returns.
-    pub async fn typing(&mut self) {
+    /// Shows "typing…" to the sender until the handler returns. Returns at
+    /// once: a task of the account's sender keeps it alive.
+    pub fn typing(&mut self) {
         if !self.typing {
             self.typing = true;
             self.outbox.typing_start(self.message.sender());
@@ -136,18 +139,18 @@ impl Context {
     }
 
     /// Where the sender's send quota stands.
-    pub async fn quota(&self) -> Result<QuotaState, StoreError> {
-        self.outbox.quota(self.message.sender()).await
+    pub async fn quota(&self) -> Result<QuotaState, SendError> {
+        self.quota_of(self.message.sender()).await
     }
 
     /// Where any user's send quota stands.
-    pub async fn quota_of(&self, user: &str) -> Result<QuotaState, StoreError> {
-        self.outbox.quota(user).await
+    pub async fn quota_of(&self, user: &str) -> Result<QuotaState, SendError> {
+        Ok(self.outbox.quota(user).await?)
     }
 
     /// Downloads and decrypts the media of an item of this (or any) message.
-    pub async fn download(&self, item: &MessageItem) -> Result<Vec<u8>, ilink_core::Error> {
-        self.shared.client().download_media(item).await
+    pub async fn download(&self, item: &MessageItem) -> Result<Vec<u8>, SendError> {
+        Ok(self.client.download_media(item).await?)
     }
 
     /// This conversation's value of type `T`, created with `Default` on first use.

@@ -1,30 +1,4 @@
 //! Keys that recognize a redelivered inbound message.
-//!
-//! The server delivers at least once: the same message may come again about
-//! a second later and again 30–50 minutes later, sometimes with a new
-//! `message_id`. A message is a duplicate when any of its keys was seen on an
-//! earlier message within the window: its `message_id`, its `client_id`, its
-//! sender and `seq`, or a fingerprint of sender, group, content and
-//! `create_time_ms` (which survives a new `message_id`).
-//!
-//! Stores keep every key for `dedup_window` (2 h), so a key is a fixed
-//! 16 bytes rather than a string: the `message_id` itself, or an md5 of what
-//! identifies the message. Its first byte tells the four kinds apart, so keys
-//! of different kinds never collide.
-//!
-//! ```
-//! use ilink_framework::core::types::{MessageItem, WeixinMessage};
-//! use ilink_framework::dedup::{DedupKey, dedup_keys};
-//!
-//! let msg = WeixinMessage {
-//!     message_id: Some(42),
-//!     item_list: vec![MessageItem::text("hi")],
-//!     ..Default::default()
-//! };
-//! let keys = dedup_keys(&msg);
-//! assert_eq!(keys.len(), 1);
-//! assert_eq!(DedupKey::parse(&keys[0].to_string()), Some(keys[0]));
-//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -35,6 +9,32 @@ use ilink_core::types::WeixinMessage;
 use md5::{Digest as _, Md5};
 
 /// One dedup key of a message: 16 bytes, written as 32 hex digits.
+///
+/// The server delivers at least once: the same message may come again about
+/// a second later and again 30–50 minutes later, sometimes with a new
+/// `message_id`. A message is a duplicate when any of its keys was seen on an
+/// earlier message within the window: its `message_id`, its `client_id`, its
+/// sender and `seq`, or a fingerprint of sender, group, content and
+/// `create_time_ms` (which survives a new `message_id`).
+///
+/// Stores keep every key for `dedup_window` (2 h), so a key is a fixed
+/// 16 bytes rather than a string: the `message_id` itself, or an md5 of what
+/// identifies the message. Its first byte tells the four kinds apart, so keys
+/// of different kinds never collide.
+///
+/// ```
+/// use ilink_framework::core::types::{MessageItem, WeixinMessage};
+/// use ilink_framework::{DedupKey, dedup_keys};
+///
+/// let msg = WeixinMessage {
+///     message_id: Some(42),
+///     item_list: vec![MessageItem::text("hi")],
+///     ..Default::default()
+/// };
+/// let keys = dedup_keys(&msg);
+/// assert_eq!(keys.len(), 1);
+/// assert_eq!(DedupKey::parse(&keys[0].to_string()), Some(keys[0]));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DedupKey([u8; 16]);
 

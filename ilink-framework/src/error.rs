@@ -2,9 +2,12 @@
 //! fail with, and [`FrameworkError`], the one enum every failure around a
 //! handler flows through to [`Handler::on_error`](crate::Handler::on_error).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::account::AccountId;
+use crate::account_lock::{LockError, LockHolder, describe_holder};
+use crate::command::CommandError;
 use crate::store::StoreError;
 
 /// The error type handlers return: anything that is an error.
@@ -93,38 +96,11 @@ pub enum FrameworkError {
     /// The handler panicked; the session survived.
     #[error("handler panicked: {0}")]
     Panic(String),
-    /// The message started with the command prefix but named no known command.
-    #[error("unknown command {name:?}")]
-    UnknownCommand {
-        /// The command word as typed.
-        name: String,
-        /// How to ask for the list of commands (e.g. `/help`), when there is one.
-        help: Option<String>,
-    },
-    /// A command's arguments could not be parsed.
-    #[error("{message}")]
-    Argument {
-        /// The command.
-        command: String,
-        /// What is wrong, for people.
-        message: String,
-        /// The command's usage line.
-        usage: String,
-    },
-    /// A command's check refused the sender.
-    #[error("not allowed to run the {command} command")]
-    CheckFailed {
-        /// The command.
-        command: String,
-    },
-    /// A command is on cooldown for this user.
-    #[error("the {command} command is on cooldown for {}s", ceil_secs(*remaining))]
-    Cooldown {
-        /// The command.
-        command: String,
-        /// Time left.
-        remaining: Duration,
-    },
+    /// A command could not run: unknown, bad arguments, refused by a check,
+    /// cooling down. Match on the [`CommandError`] to answer differently;
+    /// its [`user_message`](CommandError::user_message) is the default reply.
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 impl FrameworkError {
@@ -134,25 +110,9 @@ impl FrameworkError {
             Self::Handler(_) | Self::Panic(_) => {
                 "Sorry, something went wrong while handling your message.".to_owned()
             }
-            Self::UnknownCommand { name, help } => match help {
-                Some(help) => format!("Unknown command: {name}. Send {help} to see the commands."),
-                None => format!("Unknown command: {name}."),
-            },
-            Self::Argument { message, usage, .. } => format!("{message}\nUsage: {usage}"),
-            Self::CheckFailed { command } => {
-                format!("You are not allowed to use the {command} command.")
-            }
-            Self::Cooldown { command, remaining } => format!(
-                "The {command} command is cooling down; try again in {}s.",
-                ceil_secs(*remaining)
-            ),
+            Self::Command(error) => error.user_message(),
         }
     }
-}
-
-/// Whole seconds left, rounded up: "59s" for a wait of 59.2 s would be wrong.
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Errors of the bot runtime itself (starting, adding accounts, shutting down).
@@ -162,6 +122,21 @@ pub enum BotError {
     /// The account already runs in this process (only one poller per bot).
     #[error("account {0} is already running in this process")]
     AccountAlreadyRunning(AccountId),
+    /// Another process (or another bot in this process) polls the account:
+    /// its lock under the state directory is held.
+    #[error(
+        "account {account} is in use by another process ({}); only one process may poll an \
+         account: stop that one first, or let this bot wait for it (BotBuilder::lock_wait)",
+        describe_holder(holder.as_ref())
+    )]
+    AccountLocked {
+        /// The account.
+        account: AccountId,
+        /// The process holding the lock, when its lock file says.
+        holder: Option<LockHolder>,
+        /// The lock file.
+        lock_file: PathBuf,
+    },
     /// No such account runs.
     #[error("account {0} is not running")]
     UnknownAccount(AccountId),
@@ -171,6 +146,10 @@ pub enum BotError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The environment and the saved accounts configure no usable bot
+    /// (see [`Settings`](crate::Settings)).
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// An actor could not be spawned.
     #[error("could not start the {actor} actor: {message}")]
     Spawn {
@@ -182,4 +161,25 @@ pub enum BotError {
     /// The runtime has stopped.
     #[error("the bot has stopped")]
     Stopped,
+    /// A second ctrl-c or SIGTERM arrived while the first one's shutdown was
+    /// draining: handlers and queued sends were abandoned.
+    #[error("interrupted: a second signal cut the shutdown short")]
+    Interrupted,
+}
+
+impl From<LockError> for BotError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held {
+                account,
+                holder,
+                lock_file,
+            } => Self::AccountLocked {
+                account,
+                holder,
+                lock_file,
+            },
+            LockError::Io { path, source } => Self::Store(StoreError::io(path.display(), source)),
+        }
+    }
 }

@@ -3,6 +3,11 @@
 //! Subscribe with [`BotHandle::events`](crate::BotHandle::events); events
 //! are also passed to [`Handler::on_account_event`](crate::Handler::on_account_event).
 
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::broadcast;
+
 use crate::account::AccountId;
 use crate::conversation::ConversationKey;
 
@@ -45,4 +50,34 @@ pub enum AccountEventKind {
     },
     /// The account stopped (removed or shut down).
     Stopped,
+}
+
+/// A callback run for every account event; the bot wires the handler's
+/// `on_account_event` in here, so the runtime's modules need not know the
+/// handler to report an event.
+pub(crate) type EventHook = Arc<dyn Fn(AccountEvent) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Delivers account events to subscribers and to the event hook.
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    tx: broadcast::Sender<AccountEvent>,
+    hook: EventHook,
+}
+
+impl EventSink {
+    pub(crate) fn new(tx: broadcast::Sender<AccountEvent>, hook: EventHook) -> Self {
+        Self { tx, hook }
+    }
+
+    pub(crate) fn emit(&self, account: &AccountId, kind: AccountEventKind) {
+        let event = AccountEvent {
+            account: account.clone(),
+            kind,
+        };
+        tracing::info!(account = %account, event = ?event.kind, "account event");
+        // No subscriber is fine: events are informational.
+        let _ = self.tx.send(event.clone());
+        // The hook runs on its own task so a slow hook never stalls an actor.
+        tokio::spawn((self.hook)(event));
+    }
 }

@@ -1,21 +1,4 @@
 //! The [`Handler`] trait: what a bot does with each message.
-//!
-//! ```
-//! use ilink_framework::prelude::*;
-//!
-//! struct Echo;
-//!
-//! #[async_trait]
-//! impl Handler for Echo {
-//!     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-//!         ctx.typing().await;
-//!         if let Some(text) = msg.text() {
-//!             ctx.reply(format!("Echo: {text}")).await?;
-//!         }
-//!         Ok(())
-//!     }
-//! }
-//! ```
 
 use async_trait::async_trait;
 
@@ -29,6 +12,23 @@ use crate::message::Message;
 /// A bot's behaviour. One value serves every account and conversation; it is
 /// shared (`Arc<dyn Handler>`), so per-conversation data belongs in
 /// [`Context::state`].
+///
+/// ```
+/// use ilink_framework::prelude::*;
+///
+/// struct Echo;
+///
+/// #[async_trait]
+/// impl Handler for Echo {
+///     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
+///         ctx.typing();
+///         if let Some(text) = msg.text() {
+///             ctx.reply(format!("Echo: {text}")).await?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     /// Handles one message. Messages of one conversation arrive one at a

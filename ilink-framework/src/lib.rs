@@ -1,48 +1,67 @@
 //! The framework for WeChat iLink bots: a [`Handler`] trait, command routes and
-//! a multi-account actor runtime (poller, router, sessions, sender).
+//! a multi-account actor runtime.
+//!
+//! Each account runs one message path: the poller receives it, the router
+//! hands it to its conversation's session, and replies leave through the
+//! sender. ractor actors are the AccountSupervisor, Poller and Router;
+//! sessions and the sender's lanes are lightweight actors (a mailbox drained
+//! by a task only while there is work). See `docs/architecture.md`.
 //!
 //! Depend on this crate; it re-exports the protocol client as [`core`] and
 //! the [`commands`] macro (see `docs/commands.md`).
 //! Start with the [`prelude`].
 
-pub mod account;
-mod actors;
+mod account;
+pub mod account_lock;
+mod account_shared;
 pub mod bot;
 pub mod command;
-pub mod context;
-pub mod conversation;
-pub mod dedup;
+mod context;
+mod conversation;
+mod dedup;
 pub mod error;
-pub mod events;
-pub mod handler;
-pub mod message;
+mod events;
+mod handler;
+mod handler_fn;
+mod in_flight;
+mod message;
 pub mod options;
+mod poller;
+mod router;
+mod sender;
+mod session;
+mod settings;
 pub mod signal;
 pub mod store;
+mod supervisor;
 
 pub use account::{AccountId, Credentials};
-pub use actors::sender::Outbox;
-pub use actors::sender::quota::QuotaState;
-pub use actors::supervisor::ShutdownReport;
 pub use async_trait::async_trait;
 pub use bot::{Bot, BotBuilder, BotHandle};
 pub use context::Context;
 pub use conversation::{ConversationKey, KeyFn, default_key};
+pub use dedup::{DedupKey, DedupKeys, dedup_keys};
 pub use error::{BotError, BoxError, FrameworkError, HandlerResult, SendError};
 pub use events::{AccountEvent, AccountEventKind};
 pub use handler::{Handler, default_on_error};
+pub use handler_fn::{Chat, HandlerFn, handler_fn};
 pub use ilink_core as core;
 pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
+pub use sender::Outbox;
+pub use sender::quota::QuotaState;
+pub use settings::{Settings, SettingsError};
 pub use signal::{ShutdownSignal, wait_for_signal};
+pub use supervisor::ShutdownReport;
 
 /// The names most bots need.
 pub mod prelude {
+    pub use crate::command::CommandError;
     pub use crate::{
-        AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Context,
-        Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, async_trait,
-        commands,
+        AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Chat,
+        Context, Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, Settings,
+        async_trait, commands, handler_fn,
     };
     pub use ilink_core::MediaKind;
 }

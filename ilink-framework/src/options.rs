@@ -3,18 +3,24 @@
 //! ```
 //! use std::time::Duration;
 //! use ilink_framework::BotOptions;
-//! let opts = BotOptions {
-//!     max_concurrent_handlers: 64,
-//!     idle_timeout: Duration::from_secs(300),
-//!     ..BotOptions::default()
-//! };
+//! let opts = BotOptions::default()
+//!     .max_concurrent_handlers(64)
+//!     .idle_timeout(Duration::from_secs(300));
+//! assert_eq!(opts.max_concurrent_handlers, 64);
 //! assert_eq!(opts.quota_per_context, 10);
 //! ```
+//!
+//! The struct is `#[non_exhaustive]`: outside this crate it is built from
+//! [`BotOptions::default`] and the setters (one per field, named after it),
+//! so a new option is not a breaking change.
 
 use std::time::Duration;
 
+use ilink_core::retry::Backoff;
+
 /// Runtime settings shared by every account of a bot.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BotOptions {
     /// Handlers running at once across all accounts and conversations.
     pub max_concurrent_handlers: usize,
@@ -43,7 +49,7 @@ pub struct BotOptions {
     pub max_concurrent_sends: usize,
     /// Extra attempts for a send that failed with a transport error or 5xx.
     pub send_retries: u32,
-    /// First delay between send attempts; doubles each time.
+    /// First delay between send attempts; doubles each time (jittered).
     pub send_retry_backoff: Duration,
     /// How often "typing…" is re-sent while a handler runs.
     pub typing_interval: Duration,
@@ -98,6 +104,47 @@ impl Default for BotOptions {
     }
 }
 
+/// One chainable setter per field, documented by the field it sets.
+macro_rules! setters {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        impl BotOptions {
+            $(
+                #[doc = concat!("Sets [`BotOptions::", stringify!($field), "`].")]
+                #[must_use]
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    max_concurrent_handlers: usize,
+    session_queue_cap: usize,
+    overflow_reply: Option<String>,
+    idle_timeout: Duration,
+    chunk_limit: usize,
+    quota_per_context: u32,
+    context_ttl: Duration,
+    pacing_burst: u32,
+    pacing_window: Duration,
+    max_concurrent_sends: usize,
+    send_retries: u32,
+    send_retry_backoff: Duration,
+    typing_interval: Duration,
+    poll_backoff_initial: Duration,
+    poll_backoff_max: Duration,
+    poll_timeout: Duration,
+    session_probe_interval: Duration,
+    shutdown_deadline: Duration,
+    dedup_window: Duration,
+    channel_version: Option<String>,
+    bot_agent: Option<String>,
+    route_tag: Option<String>,
+}
+
 impl BotOptions {
     /// How often idle sessions and lanes are looked for: often enough that
     /// one is forgotten soon after its `idle_timeout`, rarely enough to cost
@@ -135,13 +182,22 @@ impl BotOptions {
         }
     }
 
-    /// The delay after `failures` consecutive failed polls: the initial delay
-    /// doubled per failure, capped.
+    /// The delay after `failures` consecutive failed polls, before jitter:
+    /// the initial delay doubled per failure, capped.
     pub fn poll_backoff(&self, failures: u32) -> Duration {
-        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
-        self.poll_backoff_initial
-            .saturating_mul(factor)
-            .min(self.poll_backoff_max)
+        self.poll_retry().base_delay(failures)
+    }
+
+    /// The retry policy of failed polls (unbounded, jittered).
+    pub(crate) fn poll_retry(&self) -> Backoff {
+        Backoff::new(self.poll_backoff_initial).max_delay(self.poll_backoff_max)
+    }
+
+    /// The retry policy of a send that failed with a transport error or 5xx.
+    pub(crate) fn send_retry(&self) -> Backoff {
+        Backoff::new(self.send_retry_backoff)
+            .max_delay(Duration::from_secs(30))
+            .max_retries(self.send_retries)
     }
 }
 
@@ -160,11 +216,20 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        let o = BotOptions {
-            chunk_limit: 0,
-            ..Default::default()
-        };
+        let o = BotOptions::default().chunk_limit(0);
         assert!(o.validate().unwrap_err().contains("chunk_limit"));
         assert!(BotOptions::default().validate().is_ok());
+    }
+
+    #[test]
+    fn setters_set_their_field_and_keep_the_others() {
+        let o = BotOptions::default()
+            .poll_timeout(Duration::from_secs(1))
+            .route_tag(Some("eu".into()))
+            .overflow_reply(None);
+        assert_eq!(o.poll_timeout, Duration::from_secs(1));
+        assert_eq!(o.route_tag.as_deref(), Some("eu"));
+        assert_eq!(o.overflow_reply, None);
+        assert_eq!(o.chunk_limit, BotOptions::default().chunk_limit);
     }
 }

@@ -7,19 +7,30 @@
 //! first, then tell the user, then wait.
 //!
 //! ```no_run
-//! # async fn demo(handle: ilink_framework::BotHandle) {
+//! # async fn demo(handle: ilink_framework::BotHandle) -> Result<(), ilink_framework::BotError> {
 //! use ilink_framework::ShutdownSignal;
 //!
 //! let signal = ShutdownSignal::new();
 //! println!("Press ctrl-c to stop.");
-//! let report = handle.run_until(signal).await;
-//! # }
+//! let report = handle.run_until(signal).await?;
+//! println!("{} message(s) left unhandled", report.unhandled);
+//! # Ok(()) }
 //! ```
 
 /// Ctrl-c (SIGINT) or, on Unix, SIGTERM (what `docker stop` and systemd send).
 pub struct ShutdownSignal {
+    source: Source,
+}
+
+enum Source {
+    /// SIGINT and SIGTERM listeners.
     #[cfg(unix)]
-    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    Unix(tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+    /// `tokio::signal::ctrl_c`, where no listener could be installed up front.
+    CtrlC,
+    /// Signals sent by a test, one per message.
+    #[cfg(test)]
+    Channel(tokio::sync::mpsc::UnboundedReceiver<()>),
 }
 
 impl ShutdownSignal {
@@ -28,36 +39,55 @@ impl ShutdownSignal {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let listeners = match (
+            if let (Ok(int), Ok(term)) = (
                 signal(SignalKind::interrupt()),
                 signal(SignalKind::terminate()),
             ) {
-                (Ok(int), Ok(term)) => Some((int, term)),
-                _ => None,
-            };
-            Self { listeners }
+                return Self {
+                    source: Source::Unix(int, term),
+                };
+            }
         }
-        #[cfg(not(unix))]
-        {
-            Self {}
+        Self {
+            source: Source::CtrlC,
+        }
+    }
+
+    /// A signal that fires once per message on `rx`: process signals are
+    /// shared by every test of the binary, and the OS merges signals that
+    /// arrive before they are received.
+    #[cfg(test)]
+    pub(crate) fn from_channel(rx: tokio::sync::mpsc::UnboundedReceiver<()>) -> Self {
+        Self {
+            source: Source::Channel(rx),
         }
     }
 
     /// Waits for the next signal; signals that arrived since the listener was
     /// created (and not yet received) count.
     pub async fn recv(&mut self) {
-        #[cfg(unix)]
-        if let Some((int, term)) = &mut self.listeners {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+        match &mut self.source {
+            #[cfg(unix)]
+            Source::Unix(int, term) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-            return;
-        }
-        // No handler could be installed: ctrl-c keeps its default effect
-        // (ending the process), so never completing is the right fallback.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+            Source::CtrlC => {
+                // No handler could be installed: ctrl-c keeps its default
+                // effect (ending the process), so never completing is the
+                // right fallback.
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            #[cfg(test)]
+            Source::Channel(rx) => {
+                if rx.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ struct Thinker {
 #[async_trait]
 impl Handler for Thinker {
     async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
-        ctx.typing().await;
+        ctx.typing();
         self.release.notified().await;
         ctx.reply("thought about it").await?;
         Ok(())
@@ -32,10 +32,7 @@ async fn typing_is_kept_alive_while_the_handler_runs_and_cancelled_after() {
     let thinker = Arc::new(Thinker {
         release: Notify::new(),
     });
-    let options = BotOptions {
-        typing_interval: Duration::from_millis(100),
-        ..fast_options()
-    };
+    let options = fast_options().typing_interval(Duration::from_millis(100));
     let handle = start(&sim, &bot, thinker.clone(), options).await;
     sim.user(&bot, "u@im.wechat").say("think").await;
     sim.wait_for_state("three typing keepalives", WAIT, |r| {
@@ -121,10 +118,7 @@ async fn session_expiry_pauses_one_account_only_and_recovers() {
 async fn new_credentials_replace_a_stale_token_while_running() {
     let sim = sim().await;
     let a = sim.add_account("gamma");
-    let options = BotOptions {
-        session_probe_interval: Duration::from_secs(3600),
-        ..fast_options()
-    };
+    let options = fast_options().session_probe_interval(Duration::from_secs(3600));
     let handle = start(&sim, &a, Echo, options).await;
     let mut events = handle.events();
     sim.expire_session(&a, ExpiryMode::Both);

@@ -256,10 +256,37 @@ impl Strict {
         Err("the database is down".into())
     }
 
+    async fn double(&self, ctx: &mut Context, n: i64) -> HandlerResult {
+        ctx.reply((2 * n).to_string()).await?;
+        Ok(())
+    }
+
+    #[command(cooldown = 60)]
+    async fn roll(&self, ctx: &mut Context) -> HandlerResult {
+        ctx.reply("4").await?;
+        Ok(())
+    }
+
     #[on_error]
     async fn oops(&self, ctx: &mut Context, error: FrameworkError) {
         let text = match &error {
-            FrameworkError::UnknownCommand { name, .. } => format!("no such command: {name}"),
+            FrameworkError::Command(CommandError::UnknownCommand { name, help }) => {
+                format!("no such command: {name} (help: {help:?})")
+            }
+            FrameworkError::Command(CommandError::BadArgument {
+                command,
+                arg,
+                expected,
+                value,
+                usage,
+                ..
+            }) => format!("{command}: <{arg}> wants an {expected}, not {value:?} ({usage})"),
+            FrameworkError::Command(CommandError::Cooldown { command, remaining }) => {
+                format!(
+                    "{command} again in {} minute",
+                    remaining.as_secs().div_ceil(60)
+                )
+            }
             FrameworkError::Handler(e) => format!("failed: {e}"),
             other => other.user_message(),
         };
@@ -277,7 +304,17 @@ async fn without_fallback_other_text_is_ignored_and_on_error_is_overridden() {
     assert_eq!(ask(&sim, &bot, U, "!PING").await, "pong");
     // Nothing answered the plain text nor the other prefix: pong came first.
     assert_eq!(texts_to(&sim, &bot, U), ["pong"]);
-    assert_eq!(ask(&sim, &bot, U, "!help").await, "no such command: help");
+    assert_eq!(
+        ask(&sim, &bot, U, "!help").await,
+        "no such command: help (help: None)"
+    );
+    assert_eq!(
+        ask(&sim, &bot, U, "!double two").await,
+        "double: <n> wants an i64, not \"two\" (!double <n>)"
+    );
+    assert_eq!(ask(&sim, &bot, U, "!double 21").await, "42");
+    assert_eq!(ask(&sim, &bot, U, "!roll").await, "4");
+    assert_eq!(ask(&sim, &bot, U, "!roll").await, "roll again in 1 minute");
     assert_eq!(
         ask(&sim, &bot, U, "!fail").await,
         "failed: the database is down"
@@ -349,12 +386,10 @@ async fn conversation_and_account_hooks_are_called() {
     let sim = sim().await;
     let bot = sim.add_account("hooked");
     let hooked = Hooked::default();
-    let options = BotOptions {
+    let options = fast_options()
         // Long enough that the two first pings are never split by an
         // eviction, short enough to wait for one.
-        idle_timeout: Duration::from_secs(1),
-        ..fast_options()
-    };
+        .idle_timeout(Duration::from_secs(1));
     let handle = start(&sim, &bot, hooked.clone(), options).await;
     let account = bot.bot_id.as_str();
     hooked.wait_for(&format!("started {account}")).await;

@@ -326,10 +326,7 @@ async fn a_handler_still_running_at_the_shutdown_deadline_is_handled_at_the_next
     let store = Arc::new(MemoryStore::new());
     let account = AccountId::new(&bot.bot_id);
     let stuck = Arc::new(Stuck::default());
-    let options = BotOptions {
-        shutdown_deadline: Duration::from_millis(300),
-        ..fast_options()
-    };
+    let options = fast_options().shutdown_deadline(Duration::from_millis(300));
     let handle = start_with_store(&sim, &bot, stuck.clone(), options, store.clone()).await;
     sim.user(&bot, "u@im.wechat").say("never done").await;
     tokio::time::timeout(WAIT, stuck.started.notified())
@@ -382,11 +379,9 @@ async fn a_full_conversation_queue_refuses_visibly() {
     let blocked = Arc::new(Blocked {
         release: Notify::new(),
     });
-    let options = BotOptions {
-        session_queue_cap: 2,
-        overflow_reply: Some("busy".into()),
-        ..fast_options()
-    };
+    let options = fast_options()
+        .session_queue_cap(2)
+        .overflow_reply(Some("busy".into()));
     let handle = start(&sim, &bot, blocked.clone(), options).await;
     let mut events = handle.events();
     let user = sim.user(&bot, "u@im.wechat");
@@ -452,10 +447,7 @@ async fn idle_sessions_are_evicted_with_their_state() {
     let sim = sim().await;
     let bot = sim.add_account("idle");
     let life = Arc::new(Lifecycle::default());
-    let options = BotOptions {
-        idle_timeout: Duration::from_millis(200),
-        ..fast_options()
-    };
+    let options = fast_options().idle_timeout(Duration::from_millis(200));
     let handle = start(&sim, &bot, life.clone(), options).await;
     let user = sim.user(&bot, "u@im.wechat");
     user.say("a").await;

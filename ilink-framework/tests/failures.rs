@@ -211,11 +211,9 @@ async fn pacing_keeps_a_burst_under_the_servers_throttle() {
         })
     });
     let bot = sim.add_account("pace");
-    let options = BotOptions {
-        pacing_burst: 2,
-        pacing_window: Duration::from_millis(1100),
-        ..fast_options()
-    };
+    let options = fast_options()
+        .pacing_burst(2)
+        .pacing_window(Duration::from_millis(1100));
     let handle = start(&sim, &bot, Burst, options).await;
     sim.user(&bot, "u@im.wechat").say("go").await;
     sim.wait_for_sent_to(&bot, "u@im.wechat", 5, WAIT)

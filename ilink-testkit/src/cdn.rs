@@ -1,6 +1,7 @@
-//! The simulated CDN under `<server>/c2c`: `getuploadurl`, the encrypted upload (checked
-//! against what was announced: `filesize`, `rawsize`, `rawfilemd5`, the key), the
-//! download of ciphertext, and encryption of media that scripted users send.
+//! The simulated CDN's HTTP side under `<server>/c2c`: `getuploadurl`, the encrypted
+//! upload (checked against what was announced: `filesize`, `rawsize`, `rawfilemd5`, the
+//! key), the download of ciphertext, and encryption of media that scripted users send.
+//! What the CDN holds is in [`media`](crate::media).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,71 +13,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ilink_core::Secret;
-use ilink_core::crypto::{AesKey, ciphertext_size, md5_hex};
-use ilink_core::types::{CdnMedia, GetUploadUrlRequest, MessageItem};
+use ilink_core::crypto::{AesKey, ciphertext_size};
+use ilink_core::types::{CdnMedia, GetUploadUrlRequest};
 use serde_json::json;
 
 use crate::auth::{check_bot_request, ret_error};
 use crate::config::KeyEncoding;
-use crate::error::SimError;
+use crate::media::PendingUpload;
 use crate::records::ViolationKind;
 use crate::state::{Inner, Shared};
-
-/// A media file the bot uploaded, decrypted and verified by the simulator.
-#[derive(Clone)]
-pub struct UploadedMedia {
-    /// The bot account that uploaded it.
-    pub bot_id: String,
-    /// `to_user_id` announced in `getuploadurl`.
-    pub to_user_id: String,
-    /// `media_type` announced (1 image, 2 video, 3 file, 4 voice).
-    pub media_type: i64,
-    /// The `filekey` announced.
-    pub filekey: String,
-    /// The decrypted content.
-    pub plaintext: Bytes,
-    /// The download parameter the CDN returned (`x-encrypted-param`).
-    pub download_param: Secret,
-    /// Whether the upload went to `upload_full_url` rather than the fallback URL.
-    pub via_full_url: bool,
-}
-
-impl std::fmt::Debug for UploadedMedia {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UploadedMedia")
-            .field("bot_id", &self.bot_id)
-            .field("to_user_id", &self.to_user_id)
-            .field("media_type", &self.media_type)
-            .field("bytes", &self.plaintext.len())
-            .field("via_full_url", &self.via_full_url)
-            .finish()
-    }
-}
-
-#[derive(Clone)]
-struct PendingUpload {
-    bot_id: String,
-    to_user_id: String,
-    media_type: i64,
-    filekey: String,
-    key: AesKey,
-    rawsize: u64,
-    rawfilemd5: String,
-    filesize: u64,
-}
-
-struct StoredMedia {
-    ciphertext: Bytes,
-}
-
-/// Everything the CDN holds.
-#[derive(Default)]
-pub(crate) struct CdnStore {
-    media: HashMap<String, StoredMedia>,
-    pending: HashMap<String, PendingUpload>,
-    pub uploads: Vec<UploadedMedia>,
-}
 
 /// Routes of this module (besides `getuploadurl`, routed with the bot API).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -141,7 +86,7 @@ pub(crate) async fn getuploadurl(
             req.thumb_rawsize,
             req.thumb_rawfilemd5.clone(),
         ) {
-            i.cdn.pending.insert(
+            i.cdn.announce(
                 tp.clone(),
                 PendingUpload {
                     bot_id: bot.clone(),
@@ -155,7 +100,7 @@ pub(crate) async fn getuploadurl(
                 },
             );
         }
-        i.cdn.pending.insert(
+        i.cdn.announce(
             param.clone(),
             PendingUpload {
                 bot_id: bot.clone(),
@@ -194,64 +139,27 @@ async fn upload(
 ) -> Response {
     let param = q.get("encrypted_query_param").cloned().unwrap_or_default();
     sh.with(|i| {
-        let Some(p) = i.cdn.pending.get(&param).cloned() else {
+        let Some(p) = i.cdn.pending(&param).cloned() else {
             return cdn_error(
                 StatusCode::BAD_REQUEST,
                 "unknown or missing encrypted_query_param",
             );
         };
-        let bot = p.bot_id.clone();
-        let fail = |i: &mut Inner, detail: String| {
-            i.violation(
-                Some(&bot),
-                Some("cdn upload"),
-                ViolationKind::BadUpload,
-                detail.clone(),
-            );
-            cdn_error(StatusCode::BAD_REQUEST, &detail)
+        let plain = match p.verify(q.get("filekey").map(String::as_str), &body) {
+            Ok(plain) => plain,
+            Err(detail) => {
+                i.violation(
+                    Some(&p.bot_id),
+                    Some("cdn upload"),
+                    ViolationKind::BadUpload,
+                    detail.clone(),
+                );
+                return cdn_error(StatusCode::BAD_REQUEST, &detail);
+            }
         };
-        if q.get("filekey") != Some(&p.filekey) {
-            return fail(i, "filekey does not match getuploadurl".into());
-        }
-        if body.len() as u64 != p.filesize {
-            let d = format!(
-                "body of {} bytes, announced filesize {}",
-                body.len(),
-                p.filesize
-            );
-            return fail(i, d);
-        }
-        let Ok(plain) = p.key.decrypt(&body) else {
-            return fail(
-                i,
-                "ciphertext does not decrypt with the announced aeskey".into(),
-            );
-        };
-        if plain.len() as u64 != p.rawsize {
-            let d = format!(
-                "plaintext of {} bytes, announced rawsize {}",
-                plain.len(),
-                p.rawsize
-            );
-            return fail(i, d);
-        }
-        if md5_hex(&plain) != p.rawfilemd5 {
-            return fail(i, "plaintext MD5 does not match rawfilemd5".into());
-        }
         let download = format!("dl-{}", i.random_token(24));
-        let info = UploadedMedia {
-            bot_id: p.bot_id.clone(),
-            to_user_id: p.to_user_id.clone(),
-            media_type: p.media_type,
-            filekey: p.filekey.clone(),
-            plaintext: Bytes::from(plain),
-            download_param: Secret::new(download.clone()),
-            via_full_url: q.contains_key("full"),
-        };
-        i.cdn.uploads.push(info);
         i.cdn
-            .media
-            .insert(download.clone(), StoredMedia { ciphertext: body });
+            .accept(&p, plain, body, download.clone(), q.contains_key("full"));
         let mut res = StatusCode::OK.into_response();
         if let Ok(v) = HeaderValue::from_str(&download) {
             res.headers_mut().insert("x-encrypted-param", v);
@@ -265,82 +173,24 @@ async fn download(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let param = q.get("encrypted_query_param").cloned().unwrap_or_default();
-    match sh.read(|i| i.cdn.media.get(&param).map(|m| m.ciphertext.clone())) {
+    match sh.read(|i| i.cdn.ciphertext(&param)) {
         Some(ct) => ([(header::CONTENT_TYPE, "application/octet-stream")], ct).into_response(),
         None => cdn_error(StatusCode::NOT_FOUND, "no such media"),
     }
 }
 
-/// Encrypts `plaintext` with a fresh key, stores it, and returns the `media` object a
-/// message carries plus the key and the ciphertext size.
+/// Encrypts `plaintext` for a scripted user's message and stores it on the CDN; returns
+/// the `media` object, the key and the ciphertext size.
 pub(crate) fn store_inbound(
     i: &mut Inner,
     cdn_url: &str,
     plaintext: &[u8],
     encoding: KeyEncoding,
 ) -> (CdnMedia, AesKey, u64) {
-    let key = AesKey::random();
-    let ct = key.encrypt(plaintext);
-    let size = ct.len() as u64;
     let param = format!("dl-{}", i.random_token(24));
-    i.cdn.media.insert(
-        param.clone(),
-        StoredMedia {
-            ciphertext: Bytes::from(ct),
-        },
-    );
-    let aes_key = match encoding {
-        KeyEncoding::HexBase64 => key.to_media_key(),
-        KeyEncoding::RawBase64 => key.to_raw_base64(),
-    };
     let full_url = i
         .config
         .inbound_full_url
-        .then(|| Secret::new(format!("{cdn_url}/download?encrypted_query_param={param}")));
-    let media = CdnMedia {
-        encrypt_query_param: Some(Secret::new(param)),
-        aes_key: Some(Secret::new(aes_key)),
-        encrypt_type: Some(1),
-        full_url,
-        extra: Default::default(),
-    };
-    (media, key, size)
-}
-
-/// The media object of an item, whatever its kind, and the image's hex key if any.
-fn media_of(item: &MessageItem) -> Option<(&CdnMedia, Option<&Secret>)> {
-    if let Some(img) = &item.image_item {
-        return img.media.as_ref().map(|m| (m, img.aeskey.as_ref()));
-    }
-    let media = item
-        .voice_item
-        .as_ref()
-        .and_then(|v| v.media.as_ref())
-        .or_else(|| item.file_item.as_ref().and_then(|f| f.media.as_ref()))
-        .or_else(|| item.video_item.as_ref().and_then(|v| v.media.as_ref()))?;
-    Some((media, None))
-}
-
-/// Fetches and decrypts the media of an item from the simulator's CDN, the way a
-/// client would (image `aeskey` hex first, else `media.aes_key` in either encoding).
-pub(crate) fn decrypt_item(i: &Inner, item: &MessageItem) -> Result<Vec<u8>, SimError> {
-    let (media, hex_key) =
-        media_of(item).ok_or_else(|| SimError::Media("item carries no media".into()))?;
-    let param = media
-        .encrypt_query_param
-        .as_ref()
-        .ok_or_else(|| SimError::Media("media has no encrypt_query_param".into()))?;
-    let stored = i
-        .cdn
-        .media
-        .get(param.expose())
-        .ok_or_else(|| SimError::Media("the CDN holds no such media".into()))?;
-    let key = match (hex_key, &media.aes_key) {
-        (Some(h), _) => AesKey::from_hex(h.expose()),
-        (None, Some(k)) => AesKey::from_media_key(k.expose()),
-        (None, None) => return Err(SimError::Media("media has no key".into())),
-    }
-    .map_err(|e| SimError::Media(e.to_string()))?;
-    key.decrypt(&stored.ciphertext)
-        .map_err(|e| SimError::Media(e.to_string()))
+        .then(|| format!("{cdn_url}/download?encrypted_query_param={param}"));
+    i.cdn.store_inbound(param, plaintext, encoding, full_url)
 }

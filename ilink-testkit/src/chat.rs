@@ -21,7 +21,6 @@ use axum::{Json, Router};
 use ilink_core::types::{ItemType, MessageItem, WeixinMessage};
 use serde_json::{Value, json};
 
-use crate::cdn::decrypt_item;
 use crate::records::SendOutcome;
 use crate::state::{Inner, Shared};
 
@@ -246,7 +245,7 @@ async fn media(
     let found = sh.read(|i| {
         let item = find_item(i, media_ref)?;
         let name = item.file_item.as_ref().and_then(|f| f.file_name.clone());
-        Some(decrypt_item(i, item).map(|data| (data, name)))
+        Some(i.cdn.decrypt_item(item).map(|data| (data, name)))
     });
     match found {
         None => err(StatusCode::NOT_FOUND, "no such media"),

@@ -1,6 +1,6 @@
 //! Simulator configuration: every server policy is a switch, and the defaults copy what
-//! the real server does (see "What the real server does that the docs do not say" in
-//! `protocol.md`).
+//! the real server does (the behaviours marked *observed* in
+//! [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md)).
 //!
 //! ```
 //! use std::time::Duration;

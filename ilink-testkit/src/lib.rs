@@ -23,6 +23,24 @@
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! # Module layout
+//!
+//! Modules depend only on modules listed before them, so the graph has no cycles:
+//!
+//! 1. `config`, `error`, `records`: settings, errors, and what the simulator recorded.
+//! 2. `faults`, `media`, `qr`: stores with their own rules and no HTTP (fault rules, what
+//!    the CDN holds, the QR session state machine). They take what they need as
+//!    arguments and know nothing of the rest of the state.
+//! 3. `state`: everything behind the one mutex (`Inner`, holding the stores above) and
+//!    the change signal that wakes long-polls (`Shared`).
+//! 4. `auth`: the header, body and session checks every bot request goes through.
+//! 5. The HTTP endpoints: `send` (`sendmessage`), `api` (the other bot endpoints),
+//!    `cdn` (`getuploadurl`, upload, download), `login` (QR login and the phone-side
+//!    actions), `chat` (the web chat page), `intercept` (the middleware that records
+//!    requests and applies faults).
+//! 6. `users` (scripted users), `control` (the `/mock/*` API), `server` (router and
+//!    connections), `simulator` (the [`Simulator`] handle), [`harness`] (helpers for tests).
 
 mod api;
 mod auth;
@@ -32,6 +50,10 @@ mod config;
 mod control;
 mod error;
 mod faults;
+pub mod harness;
+mod intercept;
+mod login;
+mod media;
 mod qr;
 mod records;
 mod send;
@@ -40,10 +62,10 @@ mod simulator;
 mod state;
 mod users;
 
-pub use cdn::UploadedMedia;
 pub use config::{BurstLimit, KeyEncoding, Redelivery, SimConfig};
 pub use error::SimError;
 pub use faults::{Fault, FaultAction, parse_endpoint};
+pub use media::UploadedMedia;
 pub use qr::QrAction;
 pub use records::{
     ConfigCall, NotifyEvent, NotifyKind, RequestRecord, SendOutcome, SentMessage, TypingEvent,

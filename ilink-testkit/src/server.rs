@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::faults::{ConnKill, intercept};
+use crate::intercept::{ConnKill, intercept};
 use crate::state::Shared;
 
 /// Uploads can be large (the real CDN caps inbound media at 100 MB).
@@ -32,7 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(crate::api::routes())
         .merge(crate::cdn::routes())
-        .merge(crate::qr::routes())
+        .merge(crate::login::routes())
         .merge(crate::control::routes())
         .merge(crate::chat::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -9,11 +9,12 @@ use ilink_core::types::{MessageItem, WeixinMessage};
 use ilink_core::{Endpoint, Secret};
 use tokio::task::JoinHandle;
 
-use crate::cdn::{UploadedMedia, decrypt_item};
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::faults::Fault;
-use crate::qr::{QrAction, apply};
+use crate::login::apply;
+use crate::media::UploadedMedia;
+use crate::qr::QrAction;
 use crate::records::{ConfigCall, NotifyEvent, RequestRecord, SentMessage, TypingEvent, Violation};
 use crate::server::{bind, router, serve};
 use crate::state::{ExpiryMode, Shared, Urls};
@@ -330,7 +331,7 @@ impl Simulator {
 
     /// Downloads and decrypts the media of a message item (sent by the bot or a user).
     pub fn decrypt_media(&self, item: &MessageItem) -> Result<Vec<u8>, SimError> {
-        self.shared.read(|i| decrypt_item(i, item))
+        self.shared.read(|i| i.cdn.decrypt_item(item))
     }
 
     /// Waits for a QR login to start (`get_bot_qrcode`) and returns a handle to drive

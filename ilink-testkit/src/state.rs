@@ -14,9 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use tokio::sync::watch;
 
-use crate::cdn::CdnStore;
 use crate::config::SimConfig;
 use crate::faults::FaultStore;
+use crate::media::CdnStore;
 use crate::qr::QrStore;
 use crate::records::{
     ConfigCall, NotifyEvent, RequestRecord, SentMessage, TypingEvent, Violation, ViolationKind,

@@ -1,19 +1,18 @@
 //! The web chat page: it is served, and the JSON endpoints it uses show one conversation
 //! (the person's messages and the bot's replies, media included) in order.
 
-mod common;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{core_client, core_poll, start};
 use ilink_core::MediaKind;
+use ilink_testkit::Simulator;
+use ilink_testkit::harness::{core_client, core_poll};
 use serde_json::{Value, json};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n fake image";
 
 #[tokio::test]
 async fn the_page_is_served_without_external_assets() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let res = http
         .get(format!("{}/chat", sim.base_url()))
@@ -45,7 +44,7 @@ async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_browser_conversation_with_a_bot() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let http = reqwest::Client::new();
     let base = sim.base_url();

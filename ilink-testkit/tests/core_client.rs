@@ -7,14 +7,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Chat, WAIT, alice_wrote, core_client, core_poll, start};
+use common::{Chat, alice_wrote};
 use ilink_core::types::MessageItem;
 use ilink_core::{ApiCode, Endpoint, Error, ILinkClient};
+use ilink_testkit::harness::{WAIT, core_client, core_poll};
 use ilink_testkit::{ExpiryMode, Fault, FaultAction, SendOutcome, SimConfig, Simulator};
 
 #[tokio::test]
 async fn text_round_trip_echoes_the_context_token() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = core_client(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -44,7 +45,7 @@ async fn text_round_trip_echoes_the_context_token() {
 
 #[tokio::test]
 async fn a_9000_character_text_arrives_as_three_messages_in_order() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = core_client(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -85,7 +86,7 @@ async fn a_9000_character_text_arrives_as_three_messages_in_order() {
 
 #[tokio::test]
 async fn typing_fetches_the_ticket_once_and_is_cancelled() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let Chat { client, first, .. } = alice_wrote(&sim, "hi").await;
     let ctx = first.context_token.as_ref();
 
@@ -112,7 +113,7 @@ async fn typing_fetches_the_ticket_once_and_is_cancelled() {
 
 #[tokio::test]
 async fn minus_14_in_ret_errcode_or_both_is_session_expired() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let Chat {
         bot, client, first, ..
     } = alice_wrote(&sim, "hi").await;
@@ -157,7 +158,7 @@ async fn minus_14_in_ret_errcode_or_both_is_session_expired() {
 
 #[tokio::test]
 async fn the_eleventh_send_is_rejected_by_the_server() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let Chat {
         bot,
         client,
@@ -198,7 +199,7 @@ async fn the_eleventh_send_is_rejected_by_the_server() {
 
 #[tokio::test]
 async fn the_same_client_id_twice_is_delivered_once() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let Chat {
         bot,
         client,

@@ -2,16 +2,14 @@
 //! scripted: confirm, three expired codes, a wrong then a right verify code, too many
 //! wrong codes (refresh), a redirect to the second listener, and `binded_redirect`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{WAIT, start};
 use ilink_core::login::{
     FnCallbacks, LoginError, LoginOptions, LoginOutcome, LoginResult, login_with_qr,
 };
 use ilink_core::types::QrStatus;
 use ilink_core::{Api, ApiConfig, Endpoint, ILinkClient};
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{QrAction, QrLogin, Simulator};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinHandle;
@@ -111,7 +109,7 @@ fn confirmed(outcome: Result<LoginOutcome, LoginError>) -> LoginResult {
 
 #[tokio::test]
 async fn scan_and_confirm_yield_working_credentials() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let mut login = start_login(&sim, &[]);
     let qr = login.next_qr(&sim).await;
     qr.scan();
@@ -131,7 +129,7 @@ async fn scan_and_confirm_yield_working_credentials() {
 
 #[tokio::test]
 async fn three_expired_codes_give_up() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let mut login = start_login(&sim, &[]);
     for _ in 0..3 {
         login.next_qr(&sim).await.act(QrAction::Expire);
@@ -151,7 +149,7 @@ async fn three_expired_codes_give_up() {
 
 #[tokio::test]
 async fn a_wrong_verify_code_is_asked_again_then_the_right_one_passes() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let mut login = start_login(&sim, &["0000", "4321"]);
     let qr = login.next_qr(&sim).await;
     qr.scan();
@@ -169,7 +167,7 @@ async fn a_wrong_verify_code_is_asked_again_then_the_right_one_passes() {
 
 #[tokio::test]
 async fn too_many_wrong_codes_block_and_refresh_the_qr_code() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let mut login = start_login(&sim, &["1111"]);
     let first = login.next_qr(&sim).await;
     first.act(QrAction::NeedVerifyCode {
@@ -187,7 +185,7 @@ async fn too_many_wrong_codes_block_and_refresh_the_qr_code() {
 
 #[tokio::test]
 async fn scaned_but_redirect_moves_polling_to_the_alt_listener() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let mut login = start_login(&sim, &[]);
     let qr = login.next_qr(&sim).await;
     qr.scan();
@@ -212,7 +210,7 @@ async fn scaned_but_redirect_moves_polling_to_the_alt_listener() {
 
 #[tokio::test]
 async fn binded_redirect_is_already_bound() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let mut login = start_login(&sim, &[]);
     login.next_qr(&sim).await.act(QrAction::BindedRedirect);
     match login.outcome().await {

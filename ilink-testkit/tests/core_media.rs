@@ -5,10 +5,11 @@
 
 mod common;
 
-use common::{Chat, alice_wrote, core_client, core_poll, start};
+use common::{Chat, alice_wrote};
 use ilink_core::types::{ItemType, MessageItem};
 use ilink_core::{ILinkClient, MediaKind};
-use ilink_testkit::{KeyEncoding, ScriptedUser};
+use ilink_testkit::harness::{core_client, core_poll};
+use ilink_testkit::{KeyEncoding, ScriptedUser, Simulator};
 
 /// Bytes that are not a multiple of the AES block and large enough (> 96 KB) to
 /// need `upload_full_url` on the real server.
@@ -19,7 +20,7 @@ fn payload(len: usize, salt: u8) -> Vec<u8> {
 }
 
 async fn uploads_each_kind(full_url: bool) {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     sim.configure(|c| c.upload_full_url = full_url);
     let Chat {
         bot,
@@ -118,7 +119,7 @@ async fn user_media_round_trip(client: &ILinkClient, user: &ScriptedUser) {
 
 #[tokio::test]
 async fn client_decrypts_user_media_in_both_key_encodings() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = core_client(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -142,7 +143,7 @@ async fn client_decrypts_user_media_in_both_key_encodings() {
 
 #[tokio::test]
 async fn client_downloads_from_full_url_when_inbound_media_carries_one() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     sim.configure(|c| c.inbound_full_url = true);
     let bot = sim.add_account("bot-a");
     // A CDN base URL nobody listens on: only `full_url` can make the downloads work.
@@ -165,7 +166,7 @@ async fn client_downloads_from_full_url_when_inbound_media_carries_one() {
 
 #[tokio::test]
 async fn client_downloads_from_the_cdn_base_url_without_full_url() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = core_client(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");

@@ -4,14 +4,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestBot, WAIT, start};
+use common::{TestBot, get_json, post_json};
 use ilink_core::Endpoint;
-use ilink_testkit::{Fault, FaultAction};
+use ilink_testkit::harness::WAIT;
+use ilink_testkit::{Fault, FaultAction, Simulator};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn status_api_malformed_truncated_faults_then_recovery() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let call = || {
@@ -49,7 +50,7 @@ async fn status_api_malformed_truncated_faults_then_recovery() {
 
 #[tokio::test]
 async fn reset_and_hang_faults_fail_the_client() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Reset));
@@ -81,7 +82,7 @@ async fn reset_and_hang_faults_fail_the_client() {
 
 #[tokio::test]
 async fn a_hanging_request_can_be_waited_for_while_it_hangs() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     sim.inject(Fault::on(Endpoint::GetConfig, FaultAction::Hang));
@@ -108,7 +109,7 @@ async fn a_hanging_request_can_be_waited_for_while_it_hangs() {
 async fn probabilistic_faults_are_deterministic_per_seed() {
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let sim = start().await;
+        let sim = Simulator::start().await;
         let bot = sim.add_account("bot-a");
         let client = TestBot::new(&sim, &bot);
         sim.inject(
@@ -133,7 +134,7 @@ async fn probabilistic_faults_are_deterministic_per_seed() {
 
 #[tokio::test]
 async fn control_bodies_may_be_empty_and_bad_json_is_a_clear_400() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     // No body at all reads as `{}`: an account with a generated id.
@@ -156,31 +157,25 @@ async fn control_bodies_may_be_empty_and_bad_json_is_a_clear_400() {
 
 #[tokio::test]
 async fn control_api_drives_a_conversation() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
-    let acct: Value = http
-        .post(format!("{base}/mock/accounts"))
-        .json(&json!({ "bot_id": "ctl" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let acct = post_json(
+        &http,
+        format!("{base}/mock/accounts"),
+        json!({ "bot_id": "ctl" }),
+    )
+    .await;
     assert_eq!(acct["bot_id"], "ctl@im.bot");
     let bot = sim.accounts().into_iter().next().unwrap();
     let client = TestBot::new(&sim, &bot);
-    let msg: Value = http
-        .post(format!("{base}/mock/inbound"))
-        .json(&json!({ "sender": "carol@im.wechat", "text": "hi",
-            "items": [{ "type": "image", "data": "aGVsbG8=" }], "group_id": "g@chatroom" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let msg = post_json(
+        &http,
+        format!("{base}/mock/inbound"),
+        json!({ "sender": "carol@im.wechat", "text": "hi",
+            "items": [{ "type": "image", "data": "aGVsbG8=" }], "group_id": "g@chatroom" }),
+    )
+    .await;
     assert_eq!(msg["item_list"].as_array().unwrap().len(), 2);
     let got = client.poll_msgs().await;
     assert_eq!(got[0]["group_id"], "g@chatroom");
@@ -188,14 +183,7 @@ async fn control_api_drives_a_conversation() {
         .send_text("carol@im.wechat", &got[0]["context_token"], "hello carol")
         .await;
     assert_eq!(r["ret"], 0);
-    let sent: Value = http
-        .get(format!("{base}/mock/sent?recipient=carol@im.wechat"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sent = get_json(&http, format!("{base}/mock/sent?recipient=carol@im.wechat")).await;
     assert_eq!(sent[0]["text"], "hello carol");
     assert_eq!(sent[0]["ret"], 0);
 
@@ -237,14 +225,7 @@ async fn control_api_drives_a_conversation() {
         200
     );
     assert_eq!(ok("/mock/reset", json!({})).await, 200);
-    let v: Value = http
-        .get(format!("{base}/mock/violations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&http, format!("{base}/mock/violations")).await;
     assert!(v.as_array().unwrap().is_empty());
 
     http.post(format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"))
@@ -253,22 +234,19 @@ async fn control_api_drives_a_conversation() {
         .await
         .unwrap();
     assert_eq!(ok("/mock/qr/scan", json!({})).await, 200);
-    let c: Value = http
-        .post(format!("{base}/mock/qr/confirm"))
-        .json(&json!({ "bot_id": "new@im.bot" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c = post_json(
+        &http,
+        format!("{base}/mock/qr/confirm"),
+        json!({ "bot_id": "new@im.bot" }),
+    )
+    .await;
     assert_eq!(c["ilink_bot_id"], "new@im.bot");
     assert_eq!(sim.accounts().len(), 2);
 }
 
 #[tokio::test]
 async fn a_lost_response_still_delivers_the_message() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     sim.user(&bot, "u@im.wechat").say("hi").await;

@@ -4,15 +4,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestBot, WAIT, start};
+use common::{TestBot, get_json, post_json};
 use ilink_core::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
 use ilink_core::types::WeixinMessage;
-use ilink_testkit::{KeyEncoding, QrAction};
+use ilink_testkit::harness::WAIT;
+use ilink_testkit::{KeyEncoding, QrAction, Simulator};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn inbound_media_downloads_and_decrypts_in_both_encodings() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -47,15 +48,7 @@ async fn inbound_media_downloads_and_decrypts_in_both_encodings() {
             sim.cdn_base_url(),
             media.encrypt_query_param.unwrap().expose()
         );
-        let ct = client
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let ct = client.download(&url).await;
         let key = AesKey::from_media_key(media.aes_key.unwrap().expose()).unwrap();
         plain.push(key.decrypt(&ct).unwrap());
         assert_eq!(sim.decrypt_media(item).unwrap(), *plain.last().unwrap());
@@ -113,7 +106,7 @@ async fn upload(
 
 #[tokio::test]
 async fn bot_uploads_are_verified_and_decryptable() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let data = vec![7u8; 100_000];
@@ -165,37 +158,21 @@ async fn qr_status(client: &TestBot, base: &str, qrcode: &str, code: Option<&str
     if let Some(c) = code {
         url.push_str(&format!("&verify_code={c}"));
     }
-    client
-        .http
-        .get(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&client.http, url).await
 }
 
 #[tokio::test]
 async fn qr_login_runs_through_every_state() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let seed = sim.add_account("seed");
     let client = TestBot::new(&sim, &seed);
     let base = sim.base_url();
-    let r: Value = client
-        .http
-        .post(format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"))
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .json(&json!({ "local_token_list": [] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(
+        &client.http,
+        format!("{base}/ilink/bot/get_bot_qrcode?bot_type=3"),
+        json!({ "local_token_list": [] }),
+    )
+    .await;
     let qrcode = r["qrcode"].as_str().unwrap().to_owned();
     assert!(r["qrcode_img_content"].as_str().is_some());
     assert_eq!(
@@ -246,7 +223,8 @@ async fn qr_login_runs_through_every_state() {
         .await;
     assert_eq!(v["ret"], 0);
 
-    // A re-login of the same bot retires the old token: it now answers -14.
+    // A re-login of the same bot retires the old token: from then on it answers -14,
+    // so the old process learns its session ended rather than that its token is unknown.
     let again = login
         .act(QrAction::Confirm {
             bot_id: Some(acct.bot_id.clone()),

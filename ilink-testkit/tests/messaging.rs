@@ -4,13 +4,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestBot, WAIT, start};
+use common::{RawChat, TestBot, said_hi};
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BurstLimit, Quote, SendOutcome, SimConfig, Simulator, ViolationKind};
 use serde_json::json;
 
 #[tokio::test]
 async fn inbound_text_has_real_server_fields_and_reply_is_delivered() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     assert!(bot.token.expose().starts_with("bot-a@im.bot:"));
     let client = TestBot::new(&sim, &bot);
@@ -50,7 +51,7 @@ async fn inbound_text_has_real_server_fields_and_reply_is_delivered() {
 
 #[tokio::test]
 async fn each_message_gets_a_fresh_context_token_and_cursor_moves_forward() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -98,12 +99,13 @@ async fn a_second_poller_takes_over_the_first() {
 
 #[tokio::test]
 async fn repeated_client_id_is_dropped_silently() {
-    let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = TestBot::new(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    let sim = Simulator::start().await;
+    let RawChat {
+        bot,
+        client,
+        user: alice,
+        ctx,
+    } = said_hi(&sim, "alice@im.wechat").await;
     let r1 = client.send_text_cid(alice.id(), &ctx, "once", "same").await;
     let r2 = client.send_text_cid(alice.id(), &ctx, "once", "same").await;
     assert!(r1["message_id"].is_u64());
@@ -115,12 +117,13 @@ async fn repeated_client_id_is_dropped_silently() {
 
 #[tokio::test]
 async fn the_eleventh_send_on_one_context_token_is_refused() {
-    let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = TestBot::new(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    let sim = Simulator::start().await;
+    let RawChat {
+        client,
+        user: alice,
+        ctx,
+        ..
+    } = said_hi(&sim, "alice@im.wechat").await;
     for n in 0..10 {
         assert_eq!(
             client.send_text(alice.id(), &ctx, &format!("m{n}")).await["ret"],
@@ -146,11 +149,12 @@ async fn burst_to_one_user_is_throttled() {
     })
     .await
     .unwrap();
-    let bot = sim.add_account("bot-a");
-    let client = TestBot::new(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    let RawChat {
+        client,
+        user: alice,
+        ctx,
+        ..
+    } = said_hi(&sim, "alice@im.wechat").await;
     assert_eq!(client.send_text(alice.id(), &ctx, "1").await["ret"], 0);
     assert_eq!(client.send_text(alice.id(), &ctx, "2").await["ret"], 0);
     assert_eq!(client.send_text(alice.id(), &ctx, "3").await["ret"], -2);
@@ -165,11 +169,12 @@ async fn expired_context_long_text_and_missing_token_get_minus_two() {
     })
     .await
     .unwrap();
-    let bot = sim.add_account("bot-a");
-    let client = TestBot::new(&sim, &bot);
-    let alice = sim.user(&bot, "alice@im.wechat");
-    alice.say("hi").await;
-    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    let RawChat {
+        client,
+        user: alice,
+        ctx,
+        ..
+    } = said_hi(&sim, "alice@im.wechat").await;
     assert_eq!(
         client.send_text(alice.id(), &ctx, "12345678901").await["ret"],
         -2
@@ -190,12 +195,13 @@ async fn expired_context_long_text_and_missing_token_get_minus_two() {
 
 #[tokio::test]
 async fn invalid_arguments_get_minus_three_and_violations() {
-    let sim = start().await;
-    let bot = sim.add_account("bot-a");
-    let client = TestBot::new(&sim, &bot);
-    let alice = sim.user(&bot, "Alice@im.wechat");
-    alice.say("hi").await;
-    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    let sim = Simulator::start().await;
+    let RawChat {
+        bot,
+        client,
+        user: alice,
+        ctx,
+    } = said_hi(&sim, "Alice@im.wechat").await;
     assert_eq!(
         client.send_text("alice@im.wechat", &ctx, "x").await["ret"],
         -3
@@ -240,7 +246,7 @@ async fn invalid_arguments_get_minus_three_and_violations() {
 
 #[tokio::test]
 async fn quotes_groups_and_redelivery() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");
@@ -273,7 +279,7 @@ async fn quotes_groups_and_redelivery() {
 
 #[tokio::test]
 async fn accounts_are_independent_and_removable() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let a = sim.add_account("bot-a");
     let b = sim.add_account("bot-b");
     let ca = TestBot::new(&sim, &a);

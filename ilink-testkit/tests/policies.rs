@@ -8,35 +8,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{TestBot, WAIT, start};
+use common::{TestBot, get_json, post_json};
 use ilink_core::crypto::AesKey;
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BurstLimit, Redelivery, SimConfig, Simulator};
 use serde_json::{Value, json};
-
-async fn get_json(http: &reqwest::Client, url: String) -> Value {
-    http.get(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
-    http.post(url)
-        .header("iLink-App-Id", "bot")
-        .header("iLink-App-ClientVersion", "65547")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 /// Starts a QR login over HTTP and returns its `qrcode`.
 async fn new_qrcode(http: &reqwest::Client, base: &str) -> String {
@@ -62,7 +38,7 @@ async fn qr_status(http: &reqwest::Client, base: &str, qrcode: &str, code: Optio
 
 #[tokio::test]
 async fn repeated_wrong_verify_codes_block_the_qr_code() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     let qrcode = new_qrcode(&http, &base).await;
@@ -110,7 +86,7 @@ async fn repeated_wrong_verify_codes_block_the_qr_code() {
 
 #[tokio::test]
 async fn binded_redirect_over_http_gives_no_credentials() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
     let qrcode = new_qrcode(&http, &base).await;
@@ -152,7 +128,7 @@ fn media_of(msg: &Value) -> &Value {
 
 #[tokio::test]
 async fn inbound_full_url_is_a_working_download_url() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let base = sim.base_url();
@@ -192,15 +168,7 @@ async fn inbound_full_url_is_a_working_download_url() {
         let media = media_of(&msgs[0]);
         let url = media["full_url"].as_str().unwrap();
         assert!(url.starts_with(&sim.cdn_base_url()), "{url}");
-        let ct = client
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let ct = client.download(url).await;
         let key = AesKey::from_media_key(media["aes_key"].as_str().unwrap()).unwrap();
         assert_eq!(key.decrypt(&ct).unwrap(), data, "{kind}");
     }

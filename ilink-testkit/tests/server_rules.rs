@@ -4,13 +4,13 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{TestBot, base_info, start};
-use ilink_testkit::{ExpiryMode, ViolationKind};
+use common::{TestBot, base_info};
+use ilink_testkit::{ExpiryMode, Simulator, ViolationKind};
 use serde_json::json;
 
 #[tokio::test]
 async fn bad_credentials_are_401_and_violations() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let url = format!("{}/ilink/bot/getupdates", sim.base_url());
@@ -54,7 +54,7 @@ async fn bad_credentials_are_401_and_violations() {
 
 #[tokio::test]
 async fn missing_base_info_is_minus_three() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let r = client
@@ -80,7 +80,7 @@ async fn missing_base_info_is_minus_three() {
 
 #[tokio::test]
 async fn session_expiry_in_each_shape_until_cleared() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let other = sim.add_account("bot-b");
     let client = TestBot::new(&sim, &bot);
@@ -108,7 +108,7 @@ async fn session_expiry_in_each_shape_until_cleared() {
 
 #[tokio::test]
 async fn getconfig_needs_context_and_typing_needs_its_ticket() {
-    let sim = start().await;
+    let sim = Simulator::start().await;
     let bot = sim.add_account("bot-a");
     let client = TestBot::new(&sim, &bot);
     let alice = sim.user(&bot, "alice@im.wechat");

@@ -44,7 +44,7 @@ impl ImplOptions {
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("prefix") {
                 let lit: LitStr = meta.value()?.parse()?;
-                if lit.value().chars().any(char::is_whitespace) {
+                if lit.value().chars().any(ilink_command_names::is_separator) {
                     return Err(syn::Error::new_spanned(
                         &lit,
                         "the prefix cannot contain whitespace",

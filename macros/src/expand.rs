@@ -5,7 +5,8 @@
 //! trait's defaults).
 //!
 //! The generated code only makes calls; every decision (matching, help,
-//! errors, cooldowns) is made by `ilink_framework::command::dispatch`.
+//! errors, cooldowns) is made by the `Router` of
+//! `ilink_framework::command::__private`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -125,15 +126,15 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
             /// The commands of this impl, built once.
             #[doc(hidden)]
             fn __ilink_router() -> ::core::result::Result<
-                &'static #krate::command::Router,
+                &'static #krate::command::__private::Router,
                 &'static #krate::command::SpecError,
             > {
                 static ROUTER: ::std::sync::OnceLock<
-                    ::core::result::Result<#krate::command::Router, #krate::command::SpecError>,
+                    ::core::result::Result<#krate::command::__private::Router, #krate::command::SpecError>,
                 > = ::std::sync::OnceLock::new();
                 ROUTER
                     .get_or_init(|| {
-                        #krate::command::Router::builder(#prefix)
+                        #krate::command::__private::Router::builder(#prefix)
                             .help(#help)
                             #(.command(#specs))*
                             .build()
@@ -158,16 +159,21 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
                     }
                 };
                 match __router.route(__msg.text().unwrap_or_default()) {
-                    #krate::command::Route::NotACommand => {}
-                    #krate::command::Route::Reply(__text) => {
+                    #krate::command::__private::Route::NotACommand => {}
+                    #krate::command::__private::Route::Reply(__text) => {
                         __ctx.reply(__text).await?;
                         return ::core::result::Result::Ok(());
                     }
-                    #krate::command::Route::Error(__error) => {
-                        #krate::Handler::on_error(self, __ctx, __error).await;
+                    #krate::command::__private::Route::Error(__error) => {
+                        #krate::Handler::on_error(
+                            self,
+                            __ctx,
+                            #krate::FrameworkError::Command(__error),
+                        )
+                        .await;
                         return ::core::result::Result::Ok(());
                     }
-                    #krate::command::Route::Command { index: __index, args: __args } => {
+                    #krate::command::__private::Route::Command { index: __index, args: __args } => {
                         // Unused when no command takes arguments.
                         let _ = &__args;
                         return match __index {
@@ -237,7 +243,7 @@ fn arm(index: usize, command: &Command, options: &ImplOptions) -> TokenStream {
     let method = &command.method;
     let fail = |error: TokenStream| {
         quote! {{
-            #krate::Handler::on_error(self, __ctx, #error).await;
+            #krate::Handler::on_error(self, __ctx, #krate::FrameworkError::Command(#error)).await;
             return ::core::result::Result::Ok(());
         }}
     };
@@ -260,7 +266,7 @@ fn arm(index: usize, command: &Command, options: &ImplOptions) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(i, arg)| getter(i, arg));
-    let arg_failed = fail(quote!(::core::convert::From::from(__error)));
+    let arg_failed = fail(quote!(__error));
     let cooldown_failed = fail(quote!(__error));
     quote! {
         #index => {

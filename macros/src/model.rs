@@ -12,6 +12,7 @@
 //!
 //! All problems are collected, so one build reports every misuse at once.
 
+use ilink_command_names as names;
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::{
@@ -516,13 +517,13 @@ fn read_command(
 }
 
 fn check_name(name: String, span: Span, options: &ImplOptions) -> syn::Result<()> {
-    if name.is_empty() || name.chars().any(char::is_whitespace) {
+    if !names::is_valid_name(&name) {
         return Err(syn::Error::new(
             span,
             "a command name must be one word without whitespace",
         ));
     }
-    if !options.prefix.is_empty() && name.starts_with(&options.prefix) {
+    if !options.prefix.is_empty() && names::strip_prefix(&name, &options.prefix).is_some() {
         return Err(syn::Error::new(
             span,
             format!(
@@ -628,7 +629,7 @@ fn register(
     );
     let own = taken.len();
     for (name, span) in names {
-        let key = fold(&name);
+        let key = names::name_key(&name);
         if let Some(at) = taken.iter().position(|(k, _)| *k == key) {
             let owner = if at >= own {
                 "this command already".to_owned()
@@ -646,17 +647,6 @@ fn register(
             taken.push((key, command.name.clone()));
         }
     }
-}
-
-/// The runtime's comparison key: full-width forms folded, lowercased.
-fn fold(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .collect::<String>()
-        .to_lowercase()
 }
 
 fn read_fallback(sig: &Signature) -> syn::Result<Fallback> {
@@ -885,9 +875,88 @@ mod tests {
         }
     }
 
+    fn all_chars() -> impl Iterator<Item = char> {
+        (0..=u32::from(char::MAX)).filter_map(char::from_u32)
+    }
+
+    /// The macro's verdict on `name`, with the default prefix `/`.
+    fn macro_accepts(name: &str) -> bool {
+        check_name(name.to_owned(), Span::call_site(), &ImplOptions::default()).is_ok()
+    }
+
+    /// Whether the macro reports `b` as taken by `a` (the key `register`
+    /// compares).
+    fn macro_collides(a: &str, b: &str) -> bool {
+        names::name_key(a) == names::name_key(b)
+    }
+
+    /// Whether the runtime refuses `b` next to `a` and matches `/b` to `a`;
+    /// the two must agree.
+    fn runtime_collides(a: &str, b: &str) -> bool {
+        use ilink_framework::command::{CommandError, CommandSet, CommandSpec, SpecError};
+        let mut set = CommandSet::new();
+        set.add(CommandSpec::new(a)).expect("a valid name");
+        let refused = matches!(
+            set.add(CommandSpec::new(b)),
+            Err(SpecError::DuplicateName { .. })
+        );
+        let matched = match set.find(&format!("/{b}")) {
+            Ok(Some(found)) => found.spec.name == a,
+            Err(CommandError::UnknownCommand { .. }) => false,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused, matched, "{a:?} {b:?}");
+        refused
+    }
+
     #[test]
-    fn folding_matches_the_runtime() {
-        assert_eq!(fold("ＡＤＤ"), "add");
-        assert_eq!(fold("Plus"), "plus");
+    fn whitespace_in_names_is_refused_as_by_the_runtime() {
+        use ilink_framework::command::CommandSpec;
+        for c in all_chars() {
+            let name = format!("a{c}b");
+            let runtime = CommandSpec::new(name.as_str()).validate().is_ok();
+            assert_eq!(macro_accepts(&name), runtime, "U+{:04X}", c as u32);
+            assert_eq!(runtime, !c.is_whitespace(), "U+{:04X}", c as u32);
+        }
+        assert!(!macro_accepts("") && !macro_accepts("/ping") && !macro_accepts("／ping"));
+    }
+
+    #[test]
+    fn case_pairs_collide_as_in_the_runtime() {
+        let mut pairs = 0;
+        for c in all_chars() {
+            let name = format!("x{c}");
+            let upper: String = c.to_uppercase().collect();
+            let lower: String = c.to_lowercase().collect();
+            for other in [upper, lower] {
+                if other == c.to_string() {
+                    continue;
+                }
+                let other = format!("x{other}");
+                let collides = macro_collides(&name, &other);
+                assert!(collides, "{name:?} {other:?}");
+                assert_eq!(
+                    runtime_collides(&name, &other),
+                    collides,
+                    "{name:?} {other:?}"
+                );
+                pairs += 1;
+            }
+        }
+        assert!(pairs > 2000, "{pairs}");
+    }
+
+    #[test]
+    fn full_width_and_distinct_names_as_in_the_runtime() {
+        for c in '\u{FF01}'..='\u{FF5E}' {
+            let ascii = char::from_u32(c as u32 - 0xFEE0).unwrap();
+            let (a, b) = (format!("x{ascii}"), format!("x{c}"));
+            assert!(macro_collides(&a, &b), "{a:?} {b:?}");
+            assert!(runtime_collides(&a, &b), "{a:?} {b:?}");
+        }
+        for (a, b) in [("add", "ad"), ("add", "add2"), ("σ", "s")] {
+            assert!(!macro_collides(a, b), "{a:?} {b:?}");
+            assert!(!runtime_collides(a, b), "{a:?} {b:?}");
+        }
     }
 }

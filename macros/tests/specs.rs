@@ -2,7 +2,8 @@
 //! generated `CommandSpec`s, read back through the router without running a
 //! bot.
 
-use ilink_framework::command::{ArgKind, CommandSpec, Route};
+use ilink_framework::command::__private::Route;
+use ilink_framework::command::{ArgKind, CommandSpec};
 use ilink_framework::prelude::*;
 
 struct Calc;

@@ -111,14 +111,12 @@ use ilink_framework::ConversationKey;
 /// (the simulator's are off too), everything else is the default unless a
 /// scenario says otherwise.
 pub fn bench_options() -> BotOptions {
-    BotOptions {
-        quota_per_context: 1_000_000,
+    BotOptions::default()
+        .quota_per_context(1_000_000)
         // The default pacing window (lanes live as long as in production);
         // the burst is what takes pacing out of the way.
-        pacing_burst: 1_000_000,
-        shutdown_deadline: Duration::from_secs(10),
-        ..BotOptions::default()
-    }
+        .pacing_burst(1_000_000)
+        .shutdown_deadline(Duration::from_secs(10))
 }
 
 /// Starts a bot on these accounts with a fresh memory store.

@@ -95,12 +95,10 @@ pub async fn p1(scale: Scale) -> Vec<Row> {
     let accts = sim.accounts(2).await;
 
     let c = Counters::with_latency();
-    let options = ilink_framework::BotOptions {
+    let options = bench_options()
         // One running handler per conversation: the default of 256 would
         // queue the rest (documented in docs/benchmarks.md).
-        max_concurrent_handlers: convs * 2,
-        ..bench_options()
-    };
+        .max_concurrent_handlers(convs * 2);
     let bot = start_bot(
         &sim.base_url,
         &accts[..1],
@@ -306,10 +304,7 @@ pub async fn p3(scale: Scale) -> Vec<Row> {
     println!("  raw baseline: RSS {rss_b0} -> {rss_b1} KiB: {per_raw:.0} B per conversation");
 
     let f = Counters::default();
-    let options = ilink_framework::BotOptions {
-        idle_timeout: idle,
-        ..bench_options()
-    };
+    let options = bench_options().idle_timeout(idle);
     let rss0 = rss_kib();
     let bot = start_bot(
         &sim.base_url,

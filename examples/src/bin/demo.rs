@@ -6,8 +6,11 @@
 //! credentials (`ilink login`, or `ILINK_TOKEN` and `ILINK_ACCOUNT_ID`) the
 //! same command serves real WeChat users.
 
-use ilink_examples::TINY_PNG;
+use std::process::ExitCode;
+
 use ilink_examples::playground::Script;
+use ilink_examples::{ExampleError, TINY_PNG, Target};
+use ilink_framework::ShutdownSignal;
 use ilink_framework::prelude::*;
 
 /// Greets, adds numbers and looks at pictures.
@@ -16,7 +19,7 @@ struct DemoBot;
 #[async_trait]
 impl Handler for DemoBot {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-        ctx.typing().await;
+        ctx.typing();
         if let Some(image) = msg.media_items().first() {
             let bytes = ctx.download(image).await?;
             ctx.reply(format!("Nice picture! It is {} bytes.", bytes.len()))
@@ -40,11 +43,49 @@ impl Handler for DemoBot {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), ilink_examples::LaunchError> {
-    let script = Script::new()
+/// The scripted user's side of the conversation, in simulator mode.
+fn script() -> Script {
+    Script::new()
         .say("alice@im.wechat", "hi there", 1)
         .say("alice@im.wechat", "/add 2 40", 1)
-        .image("alice@im.wechat", TINY_PNG, 1);
-    ilink_examples::launch(DemoBot, script).await
+        .image("alice@im.wechat", TINY_PNG, 1)
+}
+
+/// The library reports a second ctrl-c; this binary turns it into the
+/// status shells expect.
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        // 128 + SIGINT: what a shell reports for a process ended by ctrl-c.
+        Err(ExampleError::Bot(BotError::Interrupted)) => {
+            eprintln!("interrupted: quit without draining");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), ExampleError> {
+    // The accounts ILINK_* or `ilink login` configure (what
+    // `Bot::from_env` reads), else the embedded simulator.
+    let target = Target::from_env(&["demo"]).await?;
+    // Listening before the accounts start, so an early ctrl-c drains too.
+    let signal = ShutdownSignal::new();
+    let handle = Bot::builder(DemoBot)
+        .settings(target.settings())
+        .build()?
+        .start()
+        .await?;
+    target.play(script());
+    let report = handle.run_until(signal).await?;
+    println!(
+        "Stopped: {} message(s) left unhandled, {} unsent.",
+        report.unhandled, report.unsent
+    );
+    target.stop().await;
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! Shared set-up of the examples' end-to-end tests: the example's handler on
-//! a simulator at 127.0.0.1, its script played, and a clean shutdown.
+//! Set-up of the examples' end-to-end tests: the example's handler on a simulator at
+//! 127.0.0.1, its script played, and a clean shutdown. The timeout is the one every
+//! crate's tests share, `ilink_testkit::harness::WAIT`.
 
 #![allow(dead_code)]
 
@@ -9,21 +10,17 @@ use ilink_examples::playground::{Playground, Script, Transcript};
 use ilink_framework::prelude::*;
 use ilink_framework::store::MemoryStore;
 use ilink_testkit::SimConfig;
-
-/// Generous: the CI machine is small and shared.
-pub const WAIT: Duration = Duration::from_secs(60);
+use ilink_testkit::harness::WAIT;
 
 /// Short polls and backoffs; pacing stays on, as in the examples.
 pub fn fast_options() -> BotOptions {
-    BotOptions {
-        poll_timeout: Duration::from_secs(1),
-        poll_backoff_initial: Duration::from_millis(50),
-        poll_backoff_max: Duration::from_millis(200),
-        send_retry_backoff: Duration::from_millis(20),
-        typing_interval: Duration::from_millis(100),
-        shutdown_deadline: Duration::from_secs(10),
-        ..BotOptions::default()
-    }
+    BotOptions::default()
+        .poll_timeout(Duration::from_secs(1))
+        .poll_backoff_initial(Duration::from_millis(50))
+        .poll_backoff_max(Duration::from_millis(200))
+        .send_retry_backoff(Duration::from_millis(20))
+        .typing_interval(Duration::from_millis(100))
+        .shutdown_deadline(Duration::from_secs(10))
 }
 
 /// A simulator with fast long-polls and an account per name.

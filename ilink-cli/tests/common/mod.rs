@@ -1,6 +1,7 @@
-//! Shared set-up of the process-level tests: a simulator on 127.0.0.1, a
-//! temporary state directory, and the built `ilink` binary run against both
-//! with a clean environment.
+//! Set-up of the CLI's process-level tests: a simulator on 127.0.0.1, a temporary
+//! state directory, and the built `ilink` binary run against both with a clean
+//! environment. The timeout is the one every crate's tests share,
+//! `ilink_testkit::harness::WAIT`.
 
 #![allow(dead_code)]
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use ilink_framework::Credentials;
 use ilink_framework::store::{ContextTokenRecord, SqliteStore, StateStore, now_ms};
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BotAccount, SimConfig, Simulator};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -17,9 +19,6 @@ use tokio::process::{Child, ChildStdout};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ilink");
-
-/// Only a guard against a hung test, never a timing assertion: CI machines are small.
-pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Every variable the CLI reads; none may leak in from the developer's shell.
 const ILINK_VARS: &[&str] = &[
@@ -41,13 +40,17 @@ pub struct Env {
 
 impl Env {
     pub async fn new() -> Self {
-        Self::with(SimConfig::for_tests()).await
+        Self::around(Simulator::start().await)
     }
 
     pub async fn with(config: SimConfig) -> Self {
         let sim = Simulator::start_with(config)
             .await
             .expect("simulator starts");
+        Self::around(sim)
+    }
+
+    fn around(sim: Simulator) -> Self {
         Self {
             sim,
             dir: tempfile::tempdir().expect("temporary directory"),

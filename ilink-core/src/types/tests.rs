@@ -1,4 +1,4 @@
-//! Fixture tests in the shapes of protocol.md.
+//! Fixture tests in the shapes of [`docs/protocol.md`](https://github.com/ilink-rs/ilink-rs/blob/main/docs/protocol.md#messages).
 
 use serde_json::{Value, json};
 

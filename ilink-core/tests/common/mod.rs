@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use ilink_core::{Api, ApiConfig, Endpoint};
 use serde_json::Value;
 
 /// One request as the server saw it.
@@ -190,3 +191,15 @@ pub async fn closed_port() -> u16 {
 }
 
 pub const TOKEN: &str = "abc123@im.bot:verysecrettokenvalue";
+
+/// An `Api` for `url` with [`TOKEN`] and a short `sendmessage` timeout, so that tests
+/// of a server that never answers end quickly.
+pub fn api_at(url: &str) -> Api {
+    let config = ApiConfig::builder()
+        .base_url(url)
+        .token(TOKEN)
+        .timeout(Endpoint::SendMessage, Duration::from_millis(300))
+        .build()
+        .unwrap();
+    Api::with_http(reqwest::Client::new(), config)
+}

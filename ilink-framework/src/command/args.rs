@@ -82,7 +82,7 @@ impl<'s, 'i> Args<'s, 'i> {
         let usage = spec.usage(prefix);
         let mut lexer = Lexer::new(input);
         let mut values = Vec::with_capacity(spec.args.len());
-        let unterminated = |e: super::LexError, usage: &str| CommandError::UnterminatedQuote {
+        let unterminated = |e: super::lex::LexError, usage: &str| CommandError::UnterminatedQuote {
             command: spec.name.as_str().into(),
             quote: e.quote,
             position: input[..e.offset].trim_start().chars().count(),
@@ -177,11 +177,11 @@ impl<'s, 'i> Args<'s, 'i> {
         };
         parse(input)
             .map(Some)
-            .map_err(|reason| CommandError::ArgError {
+            .map_err(|reason| CommandError::BadArgument {
                 command: self.spec.name.as_str().into(),
                 arg: self.arg_name(index),
-                input: input.into(),
-                expected_type: self
+                value: input.into(),
+                expected: self
                     .spec
                     .args
                     .get(index)
@@ -325,7 +325,7 @@ mod tests {
         let args = Args::split(&spec, "/", "bob 300").unwrap();
         assert!(matches!(
             args.get_opt::<u8>(1),
-            Err(CommandError::ArgError { .. })
+            Err(CommandError::BadArgument { .. })
         ));
         assert!(Args::split(&spec, "/", "a 1 b").is_err());
     }

@@ -4,37 +4,25 @@
 //! is cooling down. The clock is a parameter so that tests move time
 //! forward with a [`ManualClock`] instead of sleeping.
 //!
-//! ```
-//! use std::time::Duration;
-//! use ilink_framework::command::{Cooldowns, ManualClock};
-//!
-//! let clock = ManualClock::new();
-//! let cooldowns = Cooldowns::with_clock(clock.clone());
-//! let minute = Duration::from_secs(60);
-//! assert_eq!(cooldowns.try_start("roll", "alice@im.wechat", minute), Ok(()));
-//! clock.advance(Duration::from_secs(20));
-//! assert_eq!(
-//!     cooldowns.try_start("roll", "alice@im.wechat", minute),
-//!     Err(Duration::from_secs(40))
-//! );
-//! ```
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+#[cfg(test)]
+use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::error::CommandError;
 use super::spec::CommandSpec;
 
 /// A source of the current time.
-pub trait Clock: Send + Sync {
+pub(crate) trait Clock: Send + Sync + std::fmt::Debug {
     /// The current instant.
     fn now(&self) -> Instant;
 }
 
 /// The real monotonic clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
@@ -43,32 +31,36 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to; clones share the same time.
+#[cfg(test)]
 #[derive(Debug, Clone)]
-pub struct ManualClock {
+pub(crate) struct ManualClock {
     now: Arc<Mutex<Instant>>,
 }
 
+#[cfg(test)]
 impl Default for ManualClock {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(test)]
 impl ManualClock {
     /// A clock stopped at the current instant.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ManualClock {
             now: Arc::new(Mutex::new(Instant::now())),
         }
     }
 
     /// Moves the time forward.
-    pub fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
         *now += by;
     }
 }
 
+#[cfg(test)]
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
@@ -80,8 +72,8 @@ impl Clock for ManualClock {
 /// Expired entries are dropped from time to time, so memory is bounded by
 /// the number of pairs cooling down at once, not by every user ever seen.
 #[derive(Debug)]
-pub struct Cooldowns<C = SystemClock> {
-    clock: C,
+pub(crate) struct Cooldowns {
+    clock: Box<dyn Clock>,
     state: Mutex<State>,
 }
 
@@ -94,24 +86,11 @@ struct State {
     prune_at: usize,
 }
 
-impl Default for Cooldowns {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Cooldowns {
-    /// Cooldowns on the system clock.
-    pub fn new() -> Self {
-        Self::with_clock(SystemClock)
-    }
-}
-
-impl<C: Clock> Cooldowns<C> {
-    /// Cooldowns on another clock.
-    pub fn with_clock(clock: C) -> Self {
+    /// Cooldowns on `clock`.
+    pub(crate) fn with_clock(clock: impl Clock + 'static) -> Self {
         Cooldowns {
-            clock,
+            clock: Box::new(clock),
             state: Mutex::new(State {
                 until: HashMap::new(),
                 prune_at: 64,
@@ -119,8 +98,9 @@ impl<C: Clock> Cooldowns<C> {
         }
     }
 
+    #[cfg(test)]
     /// How long `user` must still wait before using `command`, or `None`.
-    pub fn remaining(&self, command: &str, user: &str) -> Option<Duration> {
+    pub(crate) fn remaining(&self, command: &str, user: &str) -> Option<Duration> {
         let now = self.clock.now();
         let state = self.lock();
         let until = *state.until.get(&(command.to_owned(), user.to_owned()))?;
@@ -131,7 +111,12 @@ impl<C: Clock> Cooldowns<C> {
     /// returns `Ok`; otherwise returns the time left, without changing
     /// anything. Checking and starting happen under one lock, so two
     /// messages arriving together cannot both pass.
-    pub fn try_start(&self, command: &str, user: &str, duration: Duration) -> Result<(), Duration> {
+    pub(crate) fn try_start(
+        &self,
+        command: &str,
+        user: &str,
+        duration: Duration,
+    ) -> Result<(), Duration> {
         let now = self.clock.now();
         let mut state = self.lock();
         let key = (command.to_owned(), user.to_owned());
@@ -161,7 +146,7 @@ impl<C: Clock> Cooldowns<C> {
     /// [`try_start`](Self::try_start) with the spec's cooldown, as a
     /// [`CommandError::Cooldown`] when the user must wait. A command without
     /// a cooldown always passes.
-    pub fn check(&self, spec: &CommandSpec, user: &str) -> Result<(), CommandError> {
+    pub(crate) fn check(&self, spec: &CommandSpec, user: &str) -> Result<(), CommandError> {
         let Some(duration) = spec.cooldown else {
             return Ok(());
         };
@@ -172,21 +157,23 @@ impl<C: Clock> Cooldowns<C> {
             })
     }
 
-    /// Ends the cooldown of `user` for `command`, e.g. when the command
-    /// failed and should not count.
-    pub fn reset(&self, command: &str, user: &str) {
+    #[cfg(test)]
+    /// Ends the cooldown of `user` for `command`.
+    pub(crate) fn reset(&self, command: &str, user: &str) {
         self.lock()
             .until
             .remove(&(command.to_owned(), user.to_owned()));
     }
 
+    #[cfg(test)]
     /// Number of pairs tracked (some may have expired since the last prune).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().until.len()
     }
 
+    #[cfg(test)]
     /// Whether no pair is tracked.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -203,7 +190,7 @@ mod tests {
 
     const SEC: Duration = Duration::from_secs(1);
 
-    fn setup() -> (ManualClock, Cooldowns<ManualClock>) {
+    fn setup() -> (ManualClock, Cooldowns) {
         let clock = ManualClock::new();
         (clock.clone(), Cooldowns::with_clock(clock))
     }
@@ -287,7 +274,7 @@ mod tests {
 
     #[test]
     fn system_clock_works() {
-        let cd = Cooldowns::new();
+        let cd = Cooldowns::with_clock(SystemClock);
         assert!(cd.try_start("a", "u", Duration::from_secs(60)).is_ok());
         assert!(cd.remaining("a", "u").is_some());
     }

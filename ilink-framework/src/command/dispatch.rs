@@ -1,6 +1,6 @@
 //! The glue the `#[commands]` macro generates calls into: from a message
 //! text to "run command number `i` with these arguments", or to what went
-//! wrong as a [`FrameworkError`].
+//! wrong as a [`CommandError`].
 //!
 //! A [`Router`] owns the [`CommandSet`], the built-in `/help` and the
 //! per-user [`Cooldowns`]. The generated `Handler::handle` asks it to
@@ -11,7 +11,8 @@
 //! writes the calls.
 //!
 //! ```
-//! use ilink_framework::command::{ArgSpec, CommandSpec, Route, Router};
+//! use ilink_framework::command::__private::{Route, Router};
+//! use ilink_framework::command::{ArgSpec, CommandSpec};
 //!
 //! let router = Router::builder("/")
 //!     .command(CommandSpec::new("add").arg(ArgSpec::required("a", "i64")).arg(ArgSpec::required("b", "i64")))
@@ -29,19 +30,18 @@
 
 use super::args::Args;
 use super::cooldown::{Clock, Cooldowns, SystemClock};
-use super::error::{CommandError, MatchError, SpecError};
+use super::error::{CommandError, SpecError};
 use super::help::help_spec;
 use super::set::CommandSet;
 use super::spec::CommandSpec;
-use crate::error::FrameworkError;
 
 /// The commands of one handler type, with `/help` and cooldowns.
 #[derive(Debug)]
-pub struct Router<C = SystemClock> {
+pub struct Router {
     set: CommandSet,
     /// Index of the built-in help command in the set, when it is served.
     help: Option<usize>,
-    cooldowns: Cooldowns<C>,
+    cooldowns: Cooldowns,
 }
 
 /// Collects the commands of a [`Router`].
@@ -68,8 +68,8 @@ pub enum Route<'r, 'i> {
         args: Args<'r, 'i>,
     },
     /// The text names no command or its arguments do not fit: for
-    /// `Handler::on_error`.
-    Error(FrameworkError),
+    /// `Handler::on_error`, inside `FrameworkError::Command`.
+    Error(CommandError),
 }
 
 impl Router {
@@ -103,8 +103,8 @@ impl RouterBuilder {
         self.build_with_clock(SystemClock)
     }
 
-    /// The router with cooldowns on another clock (tests).
-    pub fn build_with_clock<C: Clock>(self, clock: C) -> Result<Router<C>, SpecError> {
+    /// The router with cooldowns on `clock`.
+    pub(crate) fn build_with_clock(self, clock: impl Clock + 'static) -> Result<Router, SpecError> {
         let mut set = CommandSet::with_prefix(self.prefix);
         for spec in self.specs {
             set.add(spec)?;
@@ -123,7 +123,7 @@ impl RouterBuilder {
     }
 }
 
-impl<C: Clock> Router<C> {
+impl Router {
     /// The commands (the built-in help included, last).
     pub fn set(&self) -> &CommandSet {
         &self.set
@@ -141,22 +141,16 @@ impl<C: Clock> Router<C> {
     /// an unknown command.
     pub fn route<'r, 'i>(&'r self, text: &'i str) -> Route<'r, 'i> {
         let invocation = match self.set.find(text) {
-            Ok(invocation) => invocation,
-            Err(MatchError::NotACommand) => return Route::NotACommand,
-            Err(MatchError::UnknownCommand { .. }) if self.set.prefix().is_empty() => {
+            Ok(Some(invocation)) => invocation,
+            Ok(None) => return Route::NotACommand,
+            Err(CommandError::UnknownCommand { .. }) if self.set.prefix().is_empty() => {
                 return Route::NotACommand;
             }
-            Err(MatchError::UnknownCommand { name }) => {
-                let help = self
-                    .set
-                    .get("help")
-                    .map(|_| format!("{}help", self.set.prefix()));
-                return Route::Error(FrameworkError::UnknownCommand { name, help });
-            }
+            Err(e) => return Route::Error(e),
         };
         let args = match invocation.split_args() {
             Ok(args) => args,
-            Err(e) => return Route::Error(e.into()),
+            Err(e) => return Route::Error(e),
         };
         // `find` hands out a spec of this set, so the position is found.
         let index = self
@@ -179,42 +173,19 @@ impl<C: Clock> Router<C> {
         index: usize,
         account: &str,
         user: &str,
-    ) -> Result<(), FrameworkError> {
+    ) -> Result<(), CommandError> {
         let Some(spec) = self.spec(index) else {
             return Ok(());
         };
         // NUL cannot occur in either id, so the joined key is unambiguous.
         let key = format!("{account}\0{user}");
-        self.cooldowns.check(spec, &key).map_err(Into::into)
+        self.cooldowns.check(spec, &key)
     }
 
     /// The error for a check of command `index` that refused.
-    pub fn check_failed(&self, index: usize) -> FrameworkError {
-        FrameworkError::CheckFailed {
-            command: self.spec(index).map(|s| s.name.clone()).unwrap_or_default(),
-        }
-    }
-}
-
-impl From<CommandError> for FrameworkError {
-    /// Argument problems become [`FrameworkError::Argument`] with the
-    /// runtime's message and usage line; the others keep their variant.
-    fn from(error: CommandError) -> Self {
-        let command = error.command().unwrap_or_default().to_owned();
-        match error {
-            CommandError::UnknownCommand { name } => FrameworkError::UnknownCommand {
-                name: name.into(),
-                help: None,
-            },
-            CommandError::Cooldown { remaining, .. } => {
-                FrameworkError::Cooldown { command, remaining }
-            }
-            CommandError::CheckFailed { .. } => FrameworkError::CheckFailed { command },
-            other => FrameworkError::Argument {
-                command,
-                message: other.to_string(),
-                usage: other.usage().unwrap_or_default().to_owned(),
-            },
+    pub fn check_failed(&self, index: usize) -> CommandError {
+        CommandError::CheckFailed {
+            command: self.spec(index).map_or("", |s| s.name.as_str()).into(),
         }
     }
 }
@@ -224,7 +195,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::command::{ArgSpec, ManualClock};
+    use crate::command::ArgSpec;
+    use crate::command::cooldown::ManualClock;
+    use crate::error::FrameworkError;
 
     fn builder() -> RouterBuilder {
         Router::builder("/")
@@ -270,14 +243,14 @@ mod tests {
     fn unknown_commands_and_bad_arguments_are_errors() {
         let router = builder().build().unwrap();
         match router.route("/sub 1 2") {
-            Route::Error(FrameworkError::UnknownCommand { name, help }) => {
-                assert_eq!(name, "sub");
+            Route::Error(CommandError::UnknownCommand { name, help }) => {
+                assert_eq!(&*name, "sub");
                 assert_eq!(help.as_deref(), Some("/help"));
             }
             other => panic!("{other:?}"),
         }
         match router.route("/add 1") {
-            Route::Error(e @ FrameworkError::Argument { .. }) => assert_eq!(
+            Route::Error(e @ CommandError::MissingArgument { .. }) => assert_eq!(
                 e.user_message(),
                 "missing argument <b>\nUsage: /add <a> <b>"
             ),
@@ -297,7 +270,10 @@ mod tests {
             "invalid <b>: `x` is not a valid i64 (invalid digit found in string)\n\
              Usage: /add <a> <b>"
         );
-        assert!(matches!(error, FrameworkError::Argument { ref command, .. } if command == "add"));
+        assert!(matches!(
+            error,
+            FrameworkError::Command(CommandError::BadArgument { ref command, .. }) if &**command == "add"
+        ));
     }
 
     #[test]
@@ -314,13 +290,13 @@ mod tests {
         assert_eq!(one, "/add <a> <b>\n\nAdd two integers.\n\nAliases: /plus");
         assert!(matches!(
             router.route("/help a b"),
-            Route::Error(FrameworkError::Argument { .. })
+            Route::Error(CommandError::TooManyArguments { .. })
         ));
 
         let router = builder().help(false).build().unwrap();
         assert!(matches!(
             router.route("/help"),
-            Route::Error(FrameworkError::UnknownCommand { .. })
+            Route::Error(CommandError::UnknownCommand { help: None, .. })
         ));
         assert_eq!(router.set().specs().len(), 2);
     }
@@ -352,8 +328,8 @@ mod tests {
         let router = builder().build_with_clock(clock.clone()).unwrap();
         assert!(router.start_cooldown(1, "bot1", "u1").is_ok());
         match router.start_cooldown(1, "bot1", "u1") {
-            Err(FrameworkError::Cooldown { command, remaining }) => {
-                assert_eq!(command, "roll");
+            Err(CommandError::Cooldown { command, remaining }) => {
+                assert_eq!(&*command, "roll");
                 assert_eq!(remaining, Duration::from_secs(10));
             }
             other => panic!("{other:?}"),
@@ -373,7 +349,7 @@ mod tests {
         let router = builder().build().unwrap();
         assert!(matches!(
             router.check_failed(1),
-            FrameworkError::CheckFailed { ref command } if command == "roll"
+            CommandError::CheckFailed { ref command } if &**command == "roll"
         ));
     }
 
@@ -387,16 +363,18 @@ mod tests {
     }
 
     #[test]
-    fn every_command_error_converts() {
+    fn every_command_error_reaches_on_error_as_itself() {
         let errors = [
-            CommandError::UnknownCommand { name: "x".into() },
+            CommandError::UnknownCommand {
+                name: "x".into(),
+                help: None,
+            },
             CommandError::Cooldown {
                 command: "c".into(),
                 remaining: Duration::from_secs(3),
             },
             CommandError::CheckFailed {
                 command: "c".into(),
-                reason: "no".into(),
             },
             CommandError::TooManyArguments {
                 command: "c".into(),
@@ -404,16 +382,20 @@ mod tests {
                 usage: "/c".into(),
             },
         ];
-        let converted: Vec<FrameworkError> = errors.into_iter().map(Into::into).collect();
+        for error in errors {
+            let message = error.user_message();
+            let converted = FrameworkError::from(error.clone());
+            assert_eq!(converted.user_message(), message);
+            assert!(matches!(converted, FrameworkError::Command(ref e) if *e == error));
+        }
+        let converted = FrameworkError::from(CommandError::TooManyArguments {
+            command: "c".into(),
+            extra: "e".into(),
+            usage: "/c".into(),
+        });
         assert!(matches!(
-            converted[0],
-            FrameworkError::UnknownCommand { .. }
-        ));
-        assert!(matches!(converted[1], FrameworkError::Cooldown { .. }));
-        assert!(matches!(converted[2], FrameworkError::CheckFailed { .. }));
-        assert!(matches!(
-            converted[3],
-            FrameworkError::Argument { ref usage, .. } if usage == "/c"
+            converted,
+            FrameworkError::Command(ref e) if e.usage() == Some("/c")
         ));
     }
 }

@@ -1,52 +1,50 @@
-//! Errors of command matching and argument parsing.
+//! What can go wrong with a command.
 //!
 //! Every failure a user can cause by typing a command is one variant of
-//! [`CommandError`], with a message meant for that user and, where it helps,
-//! the usage line, so the framework can answer with
-//! [`CommandError::user_message`] by default and an application can match on
-//! the variant to say something else.
+//! [`CommandError`]. It reaches `Handler::on_error` as
+//! `FrameworkError::Command`, so an application can match on the variant
+//! and still answer with the default text: [`Display`](std::fmt::Display)
+//! is the sentence for the user, and [`CommandError::user_message`] adds the
+//! usage line where there is one.
 
 use std::time::Duration;
-
-/// Why a text did not resolve to a registered command.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MatchError {
-    /// The text does not start with the prefix (or has nothing after it):
-    /// ordinary conversation, for the fallback handler.
-    #[error("not a command")]
-    NotACommand,
-    /// The text starts with the prefix, but no command has that name.
-    #[error("unknown command `{name}`")]
-    UnknownCommand {
-        /// The command word as typed, without the prefix.
-        name: String,
-    },
-}
 
 /// A command invocation that cannot run.
 ///
 /// The texts are `Box<str>` rather than `String` to keep the error small:
 /// it travels in the `Err` of every parsing step.
+///
+/// ```
+/// use ilink_framework::command::{CommandError, CommandSet, CommandSpec};
+///
+/// let mut set = CommandSet::new();
+/// set.add(CommandSpec::new("ping")).unwrap();
+/// let error = set.find("/pong").unwrap_err();
+/// assert!(matches!(error, CommandError::UnknownCommand { ref name, .. } if &**name == "pong"));
+/// assert_eq!(error.to_string(), "Unknown command: pong.");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
-    /// No command has this name.
-    #[error("unknown command `{name}`")]
+    /// The text starts with the prefix, but no command has that name.
+    #[error("Unknown command: {name}.{}", send_help(.help.as_deref()))]
     UnknownCommand {
         /// The command word as typed, without the prefix.
         name: Box<str>,
+        /// How to ask for the list of commands (`/help`), when there is one.
+        help: Option<Box<str>>,
     },
     /// An argument was given but could not be converted to its type.
-    #[error("invalid <{arg}>: `{input}` is not a valid {expected_type} ({reason})")]
-    ArgError {
+    #[error("invalid <{arg}>: `{value}` is not a valid {expected} ({reason})")]
+    BadArgument {
         /// The canonical command name.
         command: Box<str>,
         /// The argument name.
         arg: Box<str>,
-        /// The argument text as typed (quotes removed).
-        input: Box<str>,
         /// The argument's type as written in the source.
-        expected_type: Box<str>,
+        expected: Box<str>,
+        /// The argument text as typed (quotes removed).
+        value: Box<str>,
         /// The parser's explanation.
         reason: Box<str>,
         /// The usage line.
@@ -86,21 +84,19 @@ pub enum CommandError {
         /// The usage line.
         usage: Box<str>,
     },
+    /// A check of the command refused the sender.
+    #[error("You are not allowed to use the {command} command.")]
+    CheckFailed {
+        /// The canonical command name.
+        command: Box<str>,
+    },
     /// The user used the command too recently.
-    #[error("please wait {}s before using this command again", ceil_secs(.remaining))]
+    #[error("The {command} command is cooling down; try again in {}s.", ceil_secs(.remaining))]
     Cooldown {
         /// The canonical command name.
         command: Box<str>,
         /// How long until the command may be used again.
         remaining: Duration,
-    },
-    /// A check of the application refused the invocation.
-    #[error("{reason}")]
-    CheckFailed {
-        /// The canonical command name.
-        command: Box<str>,
-        /// What to tell the user.
-        reason: Box<str>,
     },
 }
 
@@ -109,19 +105,19 @@ impl CommandError {
     pub fn command(&self) -> Option<&str> {
         match self {
             CommandError::UnknownCommand { .. } => None,
-            CommandError::ArgError { command, .. }
+            CommandError::BadArgument { command, .. }
             | CommandError::MissingArgument { command, .. }
             | CommandError::TooManyArguments { command, .. }
             | CommandError::UnterminatedQuote { command, .. }
-            | CommandError::Cooldown { command, .. }
-            | CommandError::CheckFailed { command, .. } => Some(command),
+            | CommandError::CheckFailed { command }
+            | CommandError::Cooldown { command, .. } => Some(command),
         }
     }
 
     /// The usage line, for the errors about arguments.
     pub fn usage(&self) -> Option<&str> {
         match self {
-            CommandError::ArgError { usage, .. }
+            CommandError::BadArgument { usage, .. }
             | CommandError::MissingArgument { usage, .. }
             | CommandError::TooManyArguments { usage, .. }
             | CommandError::UnterminatedQuote { usage, .. } => Some(usage),
@@ -139,16 +135,10 @@ impl CommandError {
     }
 }
 
-impl From<MatchError> for Option<CommandError> {
-    /// `NotACommand` is no error of a command, so it maps to `None`.
-    fn from(error: MatchError) -> Self {
-        match error {
-            MatchError::NotACommand => None,
-            MatchError::UnknownCommand { name } => {
-                Some(CommandError::UnknownCommand { name: name.into() })
-            }
-        }
-    }
+/// The hint after "Unknown command: x.", when there is a help command.
+fn send_help(help: Option<&str>) -> String {
+    help.map(|help| format!(" Send {help} to see the commands."))
+        .unwrap_or_default()
 }
 
 /// Whole seconds, rounded up, so that "wait 0s" is never said.
@@ -206,17 +196,34 @@ mod tests {
         };
         assert_eq!(
             e.user_message(),
-            "please wait 1s before using this command again"
+            "The add command is cooling down; try again in 1s."
         );
         assert_eq!(e.usage(), None);
     }
 
     #[test]
-    fn not_a_command_is_no_command_error() {
-        assert_eq!(Option::<CommandError>::from(MatchError::NotACommand), None);
+    fn unknown_commands_point_to_help_when_there_is_one() {
+        let e = CommandError::UnknownCommand {
+            name: "sub".into(),
+            help: Some("/help".into()),
+        };
         assert_eq!(
-            Option::<CommandError>::from(MatchError::UnknownCommand { name: "x".into() }),
-            Some(CommandError::UnknownCommand { name: "x".into() })
+            e.user_message(),
+            "Unknown command: sub. Send /help to see the commands."
         );
+        assert_eq!(e.command(), None);
+        let e = CommandError::UnknownCommand {
+            name: "sub".into(),
+            help: None,
+        };
+        assert_eq!(e.to_string(), "Unknown command: sub.");
+        let e = CommandError::CheckFailed {
+            command: "reset".into(),
+        };
+        assert_eq!(
+            e.user_message(),
+            "You are not allowed to use the reset command."
+        );
+        assert_eq!(e.command(), Some("reset"));
     }
 }

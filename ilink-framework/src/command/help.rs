@@ -23,7 +23,7 @@ use super::spec::{ArgSpec, CommandSpec};
 
 /// The spec of the help command itself, for registering it with the others
 /// so that it shows in the list and `/help help` works.
-pub fn help_spec() -> CommandSpec {
+pub(crate) fn help_spec() -> CommandSpec {
     CommandSpec::new("help")
         .description("List the commands, or explain one.")
         .arg(ArgSpec::optional("command", "command"))
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn help_through_find_and_args() {
         let set = set();
-        let found = set.find("／HELP\u{3000}plus").unwrap();
+        let found = set.find("／HELP\u{3000}plus").unwrap().unwrap();
         let args = found.split_args().unwrap();
         assert_eq!(
             set.help_reply(args.raw(0)),

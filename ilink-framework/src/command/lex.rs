@@ -15,37 +15,29 @@
 //!   and a quote only opens at the start of a token.
 //! - A quote that is never closed is an error ([`LexError`]), rather than a
 //!   guess that would hand the command a wrong value.
-//!
-//! ```
-//! use ilink_framework::command::Lexer;
-//!
-//! let mut lexer = Lexer::new(r#"one “two three” 'it\'s'"#);
-//! let tokens: Vec<String> = lexer.by_ref().map(|t| t.unwrap().value.into_owned()).collect();
-//! assert_eq!(tokens, ["one", "two three", "it's"]);
-//! ```
 
 use std::borrow::Cow;
 use std::ops::Range;
 
 /// One argument token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token<'a> {
+pub(crate) struct Token<'a> {
     /// The value: quotes removed and escapes resolved.
-    pub value: Cow<'a, str>,
+    pub(crate) value: Cow<'a, str>,
     /// Where the token is in the input, in bytes, quotes included.
-    pub span: Range<usize>,
+    pub(crate) span: Range<usize>,
     /// The opening quote, if the token was quoted.
-    pub quote: Option<char>,
+    pub(crate) quote: Option<char>,
 }
 
 /// A quote that is never closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("unterminated quote {quote} at byte {offset}")]
-pub struct LexError {
+pub(crate) struct LexError {
     /// The opening quote.
-    pub quote: char,
+    pub(crate) quote: char,
     /// Byte offset of the opening quote in the input.
-    pub offset: usize,
+    pub(crate) offset: usize,
 }
 
 /// A lazy tokenizer over argument text; see the [module docs](self) for the
@@ -53,32 +45,28 @@ pub struct LexError {
 /// takes the rest of the line can stop early with [`Lexer::rest`], leaving
 /// that part unparsed (an odd quote in free text is then no error).
 #[derive(Debug, Clone)]
-pub struct Lexer<'a> {
+pub(crate) struct Lexer<'a> {
     input: &'a str,
     pos: usize,
 }
 
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `input`.
-    pub fn new(input: &'a str) -> Self {
+    pub(crate) fn new(input: &'a str) -> Self {
         Lexer { input, pos: 0 }
-    }
-
-    /// The input this lexer reads.
-    pub fn input(&self) -> &'a str {
-        self.input
     }
 
     /// Everything not consumed yet, leading whitespace removed, verbatim
     /// otherwise. Consumes it.
-    pub fn rest(&mut self) -> &'a str {
+    pub(crate) fn rest(&mut self) -> &'a str {
         let rest = self.input[self.pos..].trim_start();
         self.pos = self.input.len();
         rest
     }
 
     /// Whether only whitespace is left.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.input[self.pos..].trim_start().is_empty()
     }
 

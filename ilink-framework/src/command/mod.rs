@@ -6,7 +6,7 @@
 //! ordinary, unit-tested code of this module. A round trip by hand:
 //!
 //! ```
-//! use ilink_framework::command::{ArgSpec, CommandError, CommandSet, CommandSpec, MatchError};
+//! use ilink_framework::command::{ArgSpec, CommandError, CommandSet, CommandSpec};
 //!
 //! let mut commands = CommandSet::new();
 //! commands
@@ -21,12 +21,8 @@
 //!
 //! // What the generated glue does with an incoming text:
 //! let reply = |text: &str| -> Result<Option<String>, CommandError> {
-//!     let invocation = match commands.find(text) {
-//!         Ok(invocation) => invocation,
-//!         Err(MatchError::NotACommand) => return Ok(None), // to the fallback
-//!         Err(MatchError::UnknownCommand { name }) => {
-//!             return Err(CommandError::UnknownCommand { name: name.into() });
-//!         }
+//!     let Some(invocation) = commands.find(text)? else {
+//!         return Ok(None); // to the fallback
 //!     };
 //!     let args = invocation.split_args()?;
 //!     let (a, b): (i64, i64) = (args.get(0)?, args.get(1)?);
@@ -35,32 +31,35 @@
 //!
 //! assert_eq!(reply("／plus 40 2").unwrap().as_deref(), Some("42"));
 //! assert_eq!(reply("hello").unwrap(), None);
+//! assert_eq!(reply("/sub 1 2").unwrap_err().user_message(), "Unknown command: sub.");
 //! assert_eq!(
 //!     reply("/add 1").unwrap_err().user_message(),
 //!     "missing argument <b>\nUsage: /add <a> <b>"
 //! );
 //! ```
 //!
-//! The pieces: [`spec`] describes commands, [`set`] registers and matches
-//! them, [`lex`] tokenizes arguments, [`args`] converts them to types,
-//! [`help`] writes `/help`, [`cooldown`] limits how often a user may run a
-//! command, [`error`] holds what can go wrong, and [`dispatch`] ties them
-//! together for the code the macro generates.
+//! What is public is what an application uses: [`CommandError`] to answer
+//! failures, [`ParseArg`] and [`Args`] for argument types of its own,
+//! [`CommandSpec`] and [`CommandSet`] to describe and match commands without
+//! the macro. The glue the macro generates calls is hidden.
 
-pub mod args;
-pub mod cooldown;
-pub mod dispatch;
-pub mod error;
-pub mod help;
-pub mod lex;
-pub mod set;
-pub mod spec;
+mod args;
+mod cooldown;
+mod dispatch;
+mod error;
+mod help;
+mod lex;
+mod set;
+mod spec;
 
 pub use args::{Args, ParseArg};
-pub use cooldown::{Clock, Cooldowns, ManualClock, SystemClock};
-pub use dispatch::{Route, Router, RouterBuilder};
-pub use error::{CommandError, MatchError, SpecError};
-pub use help::help_spec;
-pub use lex::{LexError, Lexer, Token};
-pub use set::{CommandSet, DEFAULT_PREFIX, Invocation};
+pub use error::{CommandError, SpecError};
+pub use set::{CommandSet, Invocation};
 pub use spec::{ArgKind, ArgSpec, CommandSpec};
+
+/// What the code of `#[commands]` calls: routing a text, `/help`,
+/// cooldowns. Not for use by hand; it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::dispatch::{Route, Router, RouterBuilder};
+}

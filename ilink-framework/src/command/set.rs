@@ -3,38 +3,43 @@
 //! # Matching rules
 //!
 //! - Leading whitespace of the text is ignored.
-//! - The text must start with the prefix (default `/`); otherwise it is
-//!   [`MatchError::NotACommand`] and goes to the fallback handler.
+//! - The text must start with the prefix (default `/`); otherwise it is no
+//!   command (`Ok(None)`) and goes to the fallback handler.
 //! - The command word runs from the prefix to the first whitespace. An empty
-//!   word (`/` alone, `/ hello`) is also `NotACommand`: people type a lone
+//!   word (`/` alone, `/ hello`) is no command either: people type a lone
 //!   slash in conversation more often than they mean a command.
+//! - A word that names no command is [`CommandError::UnknownCommand`].
 //! - Full-width forms count as their ASCII counterparts in the prefix and the
-//!   command word: U+FF01–U+FF5E map to U+0021–U+007E, so `／ｈｅｌｐ` typed
-//!   with a Chinese input method in full-width mode is `/help`. The
-//!   ideographic space U+3000 is whitespace everywhere. Argument values are
-//!   never folded: what the user typed after the command word is theirs.
-//! - The command word is compared case-insensitively (Unicode lowercase)
-//!   against names and aliases.
+//!   command word (`／ｈｅｌｐ` typed with a Chinese input method in
+//!   full-width mode is `/help`), and any Unicode whitespace, the ideographic
+//!   space U+3000 included, ends the word. Argument values are never folded:
+//!   what the user typed after the command word is theirs.
+//! - The command word is compared without case against names and aliases.
+//!
+//! These comparisons are [`ilink_command_names`]' functions, which the
+//! `#[commands]` macro uses too when it refuses colliding names.
 //!
 //! ```
-//! use ilink_framework::command::{CommandSet, CommandSpec, MatchError};
+//! use ilink_framework::command::{CommandSet, CommandSpec};
 //!
 //! let mut set = CommandSet::new();
 //! set.add(CommandSpec::new("add").alias("plus")).unwrap();
-//! let found = set.find("／PLUS 1 2").unwrap();
+//! let found = set.find("／PLUS 1 2").unwrap().unwrap();
 //! assert_eq!(found.spec.name, "add");
 //! assert_eq!(found.args, " 1 2");
-//! assert_eq!(set.find("hello").unwrap_err(), MatchError::NotACommand);
+//! assert_eq!(set.find("hello"), Ok(None));
 //! ```
 
 use std::collections::HashMap;
 
+use ilink_command_names as names;
+
 use super::args::Args;
-use super::error::{CommandError, MatchError, SpecError};
+use super::error::{CommandError, SpecError};
 use super::spec::CommandSpec;
 
 /// The prefix used when none is configured.
-pub const DEFAULT_PREFIX: &str = "/";
+const DEFAULT_PREFIX: &str = "/";
 
 /// A set of commands with a common prefix.
 #[derive(Debug, Clone)]
@@ -84,7 +89,7 @@ impl CommandSet {
 
     /// An empty set with another prefix, such as `!` or `#`. An empty prefix
     /// makes every text a command attempt, so unknown words become
-    /// [`MatchError::UnknownCommand`] rather than `NotACommand`.
+    /// [`CommandError::UnknownCommand`] rather than no command.
     pub fn with_prefix(prefix: impl Into<String>) -> Self {
         CommandSet {
             prefix: prefix.into(),
@@ -102,7 +107,7 @@ impl CommandSet {
     /// name or alias that is already taken (after folding) is refused.
     pub fn add(&mut self, spec: CommandSpec) -> Result<&mut Self, SpecError> {
         spec.validate()?;
-        let keys: Vec<String> = spec.names().map(fold_word).collect();
+        let keys: Vec<String> = spec.names().map(names::name_key).collect();
         for (i, key) in keys.iter().enumerate() {
             if self.index.contains_key(key) || keys[..i].contains(key) {
                 return Err(SpecError::DuplicateName { name: key.clone() });
@@ -123,60 +128,42 @@ impl CommandSet {
     /// leading prefix is allowed (`add`, `/add` and `／ＡＤＤ` all work).
     pub fn get(&self, name: &str) -> Option<&CommandSpec> {
         let name = name.trim();
-        let name = strip_prefix(name, &self.prefix).unwrap_or(name);
-        self.index.get(&fold_word(name)).map(|&i| &self.specs[i])
+        let name = names::strip_prefix(name, &self.prefix).unwrap_or(name);
+        self.index
+            .get(&names::name_key(name))
+            .map(|&i| &self.specs[i])
     }
 
-    /// Finds the command a text invokes; see the [module docs](self) for the
+    /// Finds the command a text invokes: `Ok(None)` when the text is no
+    /// command (ordinary conversation, for the fallback), an error when it
+    /// names no registered command. See the [module docs](self) for the
     /// rules.
-    pub fn find<'s, 'i>(&'s self, text: &'i str) -> Result<Invocation<'s, 'i>, MatchError> {
-        let text = text.trim_start();
-        let after = strip_prefix(text, &self.prefix).ok_or(MatchError::NotACommand)?;
-        let word_len = after.find(char::is_whitespace).unwrap_or(after.len());
-        let (word, args) = after.split_at(word_len);
+    pub fn find<'s, 'i>(
+        &'s self,
+        text: &'i str,
+    ) -> Result<Option<Invocation<'s, 'i>>, CommandError> {
+        let Some(after) = names::strip_prefix(text.trim_start(), &self.prefix) else {
+            return Ok(None);
+        };
+        let (word, args) = names::split_word(after);
         if word.is_empty() {
-            return Err(MatchError::NotACommand);
+            return Ok(None);
         }
-        match self.index.get(&fold_word(word)) {
-            Some(&i) => Ok(Invocation {
+        match self.index.get(&names::name_key(word)) {
+            Some(&i) => Ok(Some(Invocation {
                 spec: &self.specs[i],
                 prefix: &self.prefix,
                 invoked_as: word,
                 args,
-            }),
-            None => Err(MatchError::UnknownCommand {
-                name: word.to_owned(),
+            })),
+            None => Err(CommandError::UnknownCommand {
+                name: word.into(),
+                help: self
+                    .get("help")
+                    .map(|_| format!("{}help", self.prefix).into()),
             }),
         }
     }
-}
-
-/// Full-width ASCII forms to ASCII, the ideographic space to a space.
-pub(crate) fn fold_char(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        '\u{3000}' => ' ',
-        _ => c,
-    }
-}
-
-/// The key a command word is looked up by.
-fn fold_word(word: &str) -> String {
-    word.chars()
-        .map(fold_char)
-        .collect::<String>()
-        .to_lowercase()
-}
-
-/// `text` after `prefix`, comparing folded characters.
-fn strip_prefix<'i>(text: &'i str, prefix: &str) -> Option<&'i str> {
-    let mut rest = text.chars();
-    for expected in prefix.chars() {
-        if rest.next().map(fold_char) != Some(fold_char(expected)) {
-            return None;
-        }
-    }
-    Some(rest.as_str())
 }
 
 #[cfg(test)]
@@ -200,8 +187,15 @@ mod tests {
         set
     }
 
-    fn name_of(set: &CommandSet, text: &str) -> Result<String, MatchError> {
-        set.find(text).map(|i| i.spec.name.clone())
+    fn name_of(set: &CommandSet, text: &str) -> Option<String> {
+        set.find(text).ok().flatten().map(|i| i.spec.name.clone())
+    }
+
+    fn unknown(name: &str) -> CommandError {
+        CommandError::UnknownCommand {
+            name: name.into(),
+            help: None,
+        }
     }
 
     #[test]
@@ -217,20 +211,27 @@ mod tests {
             "／\u{3000}add",
             "1/2",
         ] {
-            assert_eq!(set.find(text), Err(MatchError::NotACommand), "{text:?}");
+            assert_eq!(set.find(text), Ok(None), "{text:?}");
         }
     }
 
     #[test]
     fn unknown_commands_are_reported_as_typed() {
         let set = set();
+        assert_eq!(set.find("/Sub 1 2"), Err(unknown("Sub")));
+        assert_eq!(set.find("//x"), Err(unknown("/x")));
+    }
+
+    #[test]
+    fn unknown_commands_point_to_help_when_it_is_registered() {
+        let mut set = set();
+        set.add(crate::command::help::help_spec()).unwrap();
         assert_eq!(
-            set.find("/Sub 1 2"),
-            Err(MatchError::UnknownCommand { name: "Sub".into() })
-        );
-        assert_eq!(
-            set.find("//x"),
-            Err(MatchError::UnknownCommand { name: "/x".into() })
+            set.find("/sub"),
+            Err(CommandError::UnknownCommand {
+                name: "sub".into(),
+                help: Some("/help".into())
+            })
         );
     }
 
@@ -245,9 +246,9 @@ mod tests {
             "/add\n1",
             "/ping",
         ] {
-            assert!(set.find(text).is_ok(), "{text:?}");
+            assert!(matches!(set.find(text), Ok(Some(_))), "{text:?}");
         }
-        let found = set.find("/PLUS  1 2").unwrap();
+        let found = set.find("/PLUS  1 2").unwrap().unwrap();
         assert_eq!(found.spec.name, "add");
         assert_eq!(found.invoked_as, "PLUS");
         assert_eq!(found.args, "  1 2");
@@ -260,34 +261,59 @@ mod tests {
         assert_eq!(name_of(&set, "／add 1 2").unwrap(), "add");
         assert_eq!(name_of(&set, "／ＡＤＤ\u{3000}1\u{3000}2").unwrap(), "add");
         assert_eq!(name_of(&set, "\u{3000}/ping").unwrap(), "ping");
-        let found = set.find("／echo\u{3000}ｆｕｌｌ　width").unwrap();
+        let found = set.find("／echo\u{3000}ｆｕｌｌ　width").unwrap().unwrap();
         // Argument values keep their full-width characters.
         let args = found.split_args().unwrap();
         assert_eq!(args.raw(0), Some("ｆｕｌｌ　width"));
     }
 
     #[test]
+    fn every_whitespace_character_ends_the_command_word() {
+        let set = set();
+        let whitespace = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace());
+        for c in whitespace {
+            let text = format!("/ping{c}x");
+            let found = set.find(&text);
+            assert_eq!(
+                found.map(|f| f.map(|f| (f.spec.name.as_str(), f.args))),
+                Ok(Some(("ping", &text["/ping".len()..]))),
+                "U+{:04X}",
+                c as u32
+            );
+            assert_eq!(
+                set.find(&format!("/{c}ping")),
+                Ok(None),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
     fn other_prefixes() {
         let mut set = CommandSet::with_prefix("!");
         set.add(CommandSpec::new("ping")).unwrap();
-        assert!(set.find("!ping").is_ok());
-        assert!(set.find("！ping").is_ok());
-        assert_eq!(set.find("/ping"), Err(MatchError::NotACommand));
+        assert!(matches!(set.find("!ping"), Ok(Some(_))));
+        assert!(matches!(set.find("！ping"), Ok(Some(_))));
+        assert_eq!(set.find("/ping"), Ok(None));
 
         let mut set = CommandSet::with_prefix("bot,");
         set.add(CommandSpec::new("ping")).unwrap();
-        assert!(
-            set.find("BOT，ping").is_err(),
+        assert_eq!(
+            set.find("BOT，ping"),
+            Ok(None),
             "the prefix is not case-folded"
         );
-        assert!(set.find("bot，ping").is_ok());
+        assert!(matches!(set.find("bot，ping"), Ok(Some(_))));
 
         let mut set = CommandSet::with_prefix("");
         set.add(CommandSpec::new("ping")).unwrap();
-        assert!(set.find("Ping").is_ok());
+        assert!(matches!(set.find("Ping"), Ok(Some(_))));
         assert!(matches!(
             set.find("hi"),
-            Err(MatchError::UnknownCommand { .. })
+            Err(CommandError::UnknownCommand { .. })
         ));
     }
 
@@ -322,7 +348,7 @@ mod tests {
         #[test]
         fn find_never_panics(text in r#"[ /／a-zA-Zａ"\u{3000}é👍\n]{0,20}"#) {
             let set = set();
-            if let Ok(found) = set.find(&text) {
+            if let Ok(Some(found)) = set.find(&text) {
                 let _ = found.split_args();
             }
         }

@@ -218,7 +218,7 @@ impl CommandSpec {
     /// swallow the rest's first word).
     pub fn validate(&self) -> Result<(), SpecError> {
         for name in self.names() {
-            if name.is_empty() || name.chars().any(char::is_whitespace) {
+            if !ilink_command_names::is_valid_name(name) {
                 return Err(SpecError::InvalidName {
                     name: name.to_owned(),
                 });

@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 
 use crate::config::{KeyEncoding, SimConfig};
 use crate::faults::{Fault, FaultAction, parse_endpoint};
-use crate::qr::{QrAction, apply};
+use crate::login::apply;
+use crate::qr::QrAction;
 use crate::state::{ExpiryMode, Overrides, Shared};
 use crate::users::ScriptedUser;
 

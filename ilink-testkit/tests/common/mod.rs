@@ -1,15 +1,15 @@
-//! A minimal well-behaved bot client over plain reqwest, for the simulator's own tests.
+//! What only the simulator's own tests need: a minimal well-behaved bot client over
+//! plain reqwest, and a chat whose first message an `ilink-core` client has polled.
+//! Shared helpers are in `ilink_testkit::harness`.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ilink_testkit::{BotAccount, SimConfig, Simulator};
+use ilink_testkit::harness::{core_client, core_poll};
+use ilink_testkit::{BotAccount, Simulator};
 use serde_json::{Value, json};
-
-/// Generous: the machine may be loaded.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestBot {
     pub http: reqwest::Client,
@@ -72,6 +72,18 @@ impl TestBot {
         panic!("no messages arrived");
     }
 
+    /// GETs `url` (a CDN download) and returns the body.
+    pub async fn download(&self, url: &str) -> bytes::Bytes {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    }
+
     pub fn client_id(&self) -> String {
         let n = self
             .next_client_id
@@ -96,18 +108,6 @@ impl TestBot {
         .await
         .1
     }
-}
-
-pub async fn start() -> Simulator {
-    Simulator::start_with(SimConfig::for_tests()).await.unwrap()
-}
-
-/// An `ilink-core` client of `bot`, pointed at the simulator's API and CDN.
-pub fn core_client(sim: &Simulator, bot: &BotAccount) -> ilink_core::ILinkClient {
-    ilink_core::ILinkClient::builder(sim.base_url(), bot.token.clone())
-        .cdn_base_url(sim.cdn_base_url())
-        .build()
-        .unwrap()
 }
 
 /// A bot with an `ilink-core` client, and a user whose first message the
@@ -135,19 +135,49 @@ pub async fn alice_wrote(sim: &Simulator, text: &str) -> Chat {
     }
 }
 
-/// Polls with the `ilink-core` client until at least `n` messages arrived.
-pub async fn core_poll(
-    client: &ilink_core::ILinkClient,
-    n: usize,
-) -> Vec<ilink_core::types::WeixinMessage> {
-    let mut msgs = Vec::new();
-    let collect = async {
-        while msgs.len() < n {
-            msgs.extend(client.poll().await.unwrap().msgs);
-        }
-    };
-    tokio::time::timeout(WAIT, collect)
+/// A raw client of a new bot `bot-a`, a user who wrote "hi", and the context token
+/// the client polled with that message.
+pub struct RawChat {
+    pub bot: BotAccount,
+    pub client: TestBot,
+    pub user: ilink_testkit::ScriptedUser,
+    pub ctx: Value,
+}
+
+/// `user_id` writes "hi" to a new bot `bot-a` on `sim`; the raw client polls it.
+pub async fn said_hi(sim: &Simulator, user_id: &str) -> RawChat {
+    let bot = sim.add_account("bot-a");
+    let client = TestBot::new(sim, &bot);
+    let user = sim.user(&bot, user_id);
+    user.say("hi").await;
+    let ctx = client.poll_msgs().await[0]["context_token"].clone();
+    RawChat {
+        bot,
+        client,
+        user,
+        ctx,
+    }
+}
+
+/// Sends `req` with the app headers every request carries (no bot auth: QR login and
+/// the control API) and returns the JSON answer.
+async fn app_json(req: reqwest::RequestBuilder) -> Value {
+    req.header("iLink-App-Id", "bot")
+        .header("iLink-App-ClientVersion", "65547")
+        .send()
         .await
-        .unwrap_or_else(|_| panic!("{n} messages did not arrive"));
-    msgs
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// GETs `url` without bot auth and returns the JSON answer.
+pub async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    app_json(http.get(url)).await
+}
+
+/// POSTs `body` to `url` without bot auth and returns the JSON answer.
+pub async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
+    app_json(http.post(url).json(&body)).await
 }

@@ -90,7 +90,7 @@ impl<T: Send + Sync + 'static> Bot<T> {
     #[on_error]
     async fn oops(&self, ctx: &mut Context, error: FrameworkError) {
         match error {
-            FrameworkError::CheckFailed { .. } => {
+            FrameworkError::Command(CommandError::CheckFailed { .. }) => {
                 let _ = ctx.reply("admins only").await;
             }
             other => ilink_framework::default_on_error(ctx, &other).await,

@@ -8,26 +8,25 @@
 //! the lane when the queue is empty. The lane's [`Pacer`] goes with whoever
 //! holds the lane, so the pace holds across both.
 //!
-//! The Sender actor owns the lanes' lifetime (it closes them when it stops);
-//! idle lanes whose sends are out of the pacing window are forgotten now and
-//! then, so the map does not grow with every user ever written to.
+//! A lane is a lightweight actor: its mailbox is the queue, drained by a task
+//! only while there is work. The Sender closes the lanes when the account
+//! stops; idle lanes whose sends are out of the pacing window are forgotten
+//! now and then, so the map does not grow with every user ever written to.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ilink_core::SentMessage;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
-use super::lane::{Job, LaneContext, Payload, deliver, process};
-use super::quota::{Pacer, TokenBook};
-use crate::actors::in_flight::InFlight;
-use crate::actors::shared::AccountShared;
+use super::delivery::{Delivery, Job, Payload, deliver, process};
+use super::pacer::Pacer;
 use crate::error::SendError;
 
 /// The lanes of one account.
 pub(crate) struct Lanes {
-    ctx: Arc<LaneContext>,
+    ctx: Arc<Delivery>,
     map: Mutex<LaneMap>,
 }
 
@@ -58,26 +57,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Lanes {
-    pub(crate) fn new(
-        shared: Arc<AccountShared>,
-        tokens: Arc<TokenBook>,
-        in_flight: Arc<InFlight>,
-    ) -> Self {
-        let permits = Arc::new(Semaphore::new(shared.options.max_concurrent_sends));
+    pub(crate) fn new(ctx: Arc<Delivery>) -> Self {
         Self {
-            ctx: Arc::new(LaneContext {
-                shared,
-                tokens,
-                permits,
-                in_flight,
-            }),
+            ctx,
             map: Mutex::default(),
         }
-    }
-
-    /// What the lanes share: the account, its tokens, the send permits.
-    pub(crate) fn ctx(&self) -> &Arc<LaneContext> {
-        &self.ctx
     }
 
     /// Sends `payload` to `user` in order with everything sent to them
@@ -184,7 +168,7 @@ impl Lane {
     }
 
     /// Frees the lane, or hands it with the queued jobs to a drain task.
-    fn release(self: Arc<Self>, ctx: Arc<LaneContext>, pacer: Pacer) {
+    fn release(self: Arc<Self>, ctx: Arc<Delivery>, pacer: Pacer) {
         let mut state = lock(&self.state);
         if state.queue.is_empty() {
             state.pacer = Some(pacer);
@@ -213,7 +197,7 @@ enum Claim {
 /// sending future is dropped midway (its handler was cancelled): either way
 /// the send is counted out and the lane is freed or handed on.
 struct Turn {
-    ctx: Arc<LaneContext>,
+    ctx: Arc<Delivery>,
     lane: Arc<Lane>,
     pacer: Pacer,
 }
@@ -228,7 +212,7 @@ impl Drop for Turn {
 }
 
 /// Sends a lane's queued jobs in order, then frees the lane.
-async fn drain(ctx: Arc<LaneContext>, lane: Arc<Lane>, mut pacer: Pacer) {
+async fn drain(ctx: Arc<Delivery>, lane: Arc<Lane>, mut pacer: Pacer) {
     loop {
         let job = {
             let mut state = lock(&lane.state);
@@ -255,26 +239,17 @@ mod tests {
 
     use super::*;
     use crate::account::AccountId;
-    use crate::actors::shared::EventSink;
-    use crate::context::Context;
-    use crate::error::HandlerResult;
-    use crate::handler::Handler;
-    use crate::message::Message;
+    use crate::account_shared::AccountShared;
+    use crate::events::EventSink;
+    use crate::in_flight::InFlight;
     use crate::options::BotOptions;
+    use crate::sender::quota::TokenBook;
     use crate::store::{ContextTokenRecord, MemoryStore, StateStore, now_ms};
+    use tokio::sync::Semaphore;
 
     const USER: &str = "u@im.wechat";
     /// Generous: only reached when something is broken.
     const WAIT: Duration = Duration::from_secs(20);
-
-    struct Silent;
-
-    #[async_trait::async_trait]
-    impl Handler for Silent {
-        async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
-            Ok(())
-        }
-    }
 
     /// The lanes of a fresh simulator account whose user wrote once.
     async fn lanes(sim: &Simulator, options: BotOptions) -> (Lanes, BotAccount) {
@@ -301,9 +276,17 @@ mod tests {
             client,
             store,
             Arc::new(options),
-            EventSink::new(events, Arc::new(Silent)),
+            EventSink::new(events, Arc::new(|_| Box::pin(async {}))),
         );
-        (Lanes::new(shared, tokens, Arc::default()), bot)
+        let permits = Semaphore::new(shared.options.max_concurrent_sends);
+        let delivery = Delivery {
+            retry: shared.options.send_retry(),
+            shared,
+            tokens,
+            permits,
+            in_flight: InFlight::default(),
+        };
+        (Lanes::new(Arc::new(delivery)), bot)
     }
 
     fn text(s: &str) -> Payload {

@@ -1,33 +1,32 @@
-//! The Poller actor: long-polls `getupdates` for one account.
+//! The Poller, a ractor actor: long-polls `getupdates` for one account, the
+//! start of every inbound message's path (poller → router → session).
 //!
+//! The Poller owns the account's [`Cursor`] (the client it polls with may be
+//! replaced when new credentials arrive; the cursor stays) and polls through
+//! [`ILinkClient::poll_from`](ilink_core::ILinkClient::poll_from), which
+//! applies the server's `longpolling_timeout_ms` as the cursor's rules say.
 //! Each received batch is committed to the store in one transaction (inbox
 //! entries, dedup keys, context tokens, cursor), then its new messages go to
 //! the Router: the server never replays from an old cursor, so this order is
-//! what makes a crash lose nothing. Errors
-//! back off exponentially up to a cap; `-14` pauses the account and probes
-//! every `session_probe_interval` until the token works again or new
-//! credentials arrive; the server's `longpolling_timeout_ms` is honoured.
+//! what makes a crash lose nothing. Errors back off by the options' poll
+//! retry policy; `-14` pauses the account and probes every
+//! `session_probe_interval` until the token works again or new credentials
+//! arrive.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ilink_core::Cursor;
+use ilink_core::types::GetUpdatesResponse;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
-use super::router::RouterMsg;
-use super::shared::{AccountShared, Health};
+use crate::account_shared::{AccountShared, Health};
 use crate::dedup::dedup_keys;
 use crate::events::AccountEventKind;
+use crate::router::RouterMsg;
 use crate::store::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, now_ms};
-
-/// The long-poll timeout the server may ask for is trusted within these bounds.
-const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
-const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(120);
-/// The client waits this much longer than the server holds a poll: a
-/// response the server sends just as the client gives up would carry
-/// messages that are then lost (the cursor has moved on server-side).
-const POLL_TIMEOUT_MARGIN: Duration = Duration::from_secs(3);
 
 /// Messages of the Poller actor.
 pub(crate) enum PollerMsg {
@@ -49,9 +48,8 @@ pub(crate) struct PollerArgs {
 /// State of the Poller.
 pub(crate) struct PollerState {
     args: PollerArgs,
-    cursor: String,
+    cursor: Cursor,
     failures: u32,
-    timeout: Duration,
 }
 
 /// Inbox ids: increasing across restarts (they start from the clock) and
@@ -80,18 +78,17 @@ impl Actor for Poller {
         _myself: ActorRef<Self::Msg>,
         args: PollerArgs,
     ) -> Result<PollerState, ActorProcessingErr> {
-        let cursor = args
+        let saved = args
             .shared
             .store
             .load_cursor(&args.shared.account)
             .await?
             .unwrap_or_default();
-        let timeout = args.shared.options.poll_timeout;
+        let cursor = Cursor::new(saved).with_hold(args.shared.options.poll_timeout);
         Ok(PollerState {
             args,
             cursor,
             failures: 0,
-            timeout,
         })
     }
 
@@ -141,7 +138,7 @@ impl PollerState {
         let shared = self.args.shared.clone();
         let (generation, client) = shared.current();
         let result = tokio::select! {
-            r = client.api().get_updates(&self.cursor, Some(self.timeout + POLL_TIMEOUT_MARGIN)) => r,
+            r = client.poll_from(&self.cursor) => r,
             _ = self.args.cancel.cancelled() => return None,
         };
         match result {
@@ -150,12 +147,7 @@ impl PollerState {
                     shared.set_health(Health::Ok);
                 }
                 self.failures = 0;
-                if let Some(ms) = resp.longpolling_timeout_ms {
-                    self.timeout =
-                        Duration::from_millis(ms).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
-                }
-                let next_cursor = resp.cursor().map(str::to_owned);
-                self.accept(resp.msgs, next_cursor).await;
+                self.accept(resp).await;
                 None
             }
             Err(e) if e.is_session_expired() => {
@@ -176,21 +168,23 @@ impl PollerState {
                         consecutive: self.failures,
                     },
                 );
-                Some(Wait::Backoff(shared.options.poll_backoff(self.failures)))
+                let delay = shared.options.poll_retry().delay(self.failures);
+                Some(Wait::Backoff(
+                    delay.unwrap_or(shared.options.poll_backoff_max),
+                ))
             }
         }
     }
 
     /// One transaction for the batch, then dispatch of its new messages.
-    async fn accept(
-        &mut self,
-        msgs: Vec<ilink_core::types::WeixinMessage>,
-        next_cursor: Option<String>,
-    ) {
+    async fn accept(&mut self, mut resp: GetUpdatesResponse) {
         let shared = &self.args.shared;
         let received_at_ms = now_ms();
-        let cursor = next_cursor.filter(|c| !c.is_empty() && *c != self.cursor);
-        if msgs.is_empty() && cursor.is_none() {
+        let mut next = self.cursor.clone();
+        let moved = next.advance(&resp);
+        let msgs = std::mem::take(&mut resp.msgs);
+        if msgs.is_empty() && !moved {
+            self.cursor = next;
             return;
         }
         let batch = ReceivedBatch {
@@ -198,7 +192,7 @@ impl PollerState {
                 .into_iter()
                 .map(|msg| received(msg, received_at_ms))
                 .collect(),
-            cursor,
+            cursor: moved.then(|| next.as_str().to_owned()),
             now_ms: received_at_ms,
             dedup_window_ms: shared.options.dedup_window.as_millis() as i64,
         };
@@ -212,15 +206,13 @@ impl PollerState {
                 vec![None; batch.entries.len()]
             }
         };
-        if let Some(cursor) = batch.cursor {
-            self.cursor = cursor;
-        }
+        self.cursor = next;
         let fresh: Vec<_> = batch
             .entries
             .into_iter()
             .zip(firsts)
             .filter_map(|(received, first)| match first {
-                None => Some(received.entry.into()),
+                None => Some(received.entry),
                 Some(first) => {
                     tracing::debug!(account = %shared.account, entry = received.entry.id, first, "duplicate message dropped");
                     None

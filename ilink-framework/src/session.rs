@@ -11,7 +11,9 @@
 //! [`FrameworkError`] for the error hook, so a failed message costs only
 //! itself. The task always reports back to the Router: with the state when
 //! the run finished, or as lost if the task was torn down before it could
-//! (the message then stays in the inbox for the next start).
+//! (the message then stays in the inbox for the next start). The report is
+//! a [`RunEnded`] passed to a callback, so this module knows nothing of the
+//! Router.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -19,18 +21,55 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt as _;
-use ractor::ActorRef;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::router::{Inbound, RouterMsg};
-use super::sender::Outbox;
-use super::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::context::{Context, StateMap};
 use crate::conversation::ConversationKey;
 use crate::error::FrameworkError;
 use crate::handler::Handler;
+use crate::message::Message;
+use crate::sender::Outbox;
+use crate::store::InboxEntry;
+
+/// An inbox entry on its way to be handled. The message is wrapped once,
+/// when it leaves the inbox, and then shared (not copied) by the session's
+/// queue, its run and the handler.
+#[derive(Clone)]
+pub(crate) struct Inbound {
+    /// The inbox entry's id.
+    pub(crate) id: u64,
+    /// The message.
+    pub(crate) message: Message,
+    /// When it was received, milliseconds since the epoch.
+    pub(crate) received_at_ms: i64,
+}
+
+impl From<InboxEntry> for Inbound {
+    fn from(entry: InboxEntry) -> Self {
+        Self {
+            id: entry.id,
+            message: Message::new(entry.msg),
+            received_at_ms: entry.received_at_ms,
+        }
+    }
+}
+
+/// How a run of an entry ended, reported to the sessions' owner.
+pub(crate) struct RunEnded {
+    /// Its conversation.
+    pub(crate) key: ConversationKey,
+    /// The inbox entry.
+    pub(crate) entry: u64,
+    /// The conversation's state after the run; `None` when the run was
+    /// lost (its task torn down), which leaves the entry in the inbox.
+    pub(crate) state: Option<StateMap>,
+}
+
+/// Where runs report how they ended (the Router wires its mailbox here).
+pub(crate) type ReportRun = Box<dyn Fn(RunEnded) + Send + Sync>;
 
 /// What every session of one account shares (one allocation per Router).
 pub(crate) struct SessionEnv {
@@ -38,7 +77,7 @@ pub(crate) struct SessionEnv {
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) outbox: Outbox,
     pub(crate) limiter: Arc<Semaphore>,
-    pub(crate) router: ActorRef<RouterMsg>,
+    pub(crate) report: ReportRun,
 }
 
 /// One conversation's session, as the Router keeps it.
@@ -167,7 +206,7 @@ struct Run {
 impl Run {
     async fn execute(self, state: StateMap) {
         let report = Report {
-            router: self.env.router.clone(),
+            env: self.env.clone(),
             key: self.key.clone(),
             entry: self.entry.id,
             sent: false,
@@ -189,10 +228,10 @@ impl Run {
         let _permit = env.limiter.clone().acquire_owned().await.ok();
         let message = self.entry.message;
         let mut ctx = Context::new(
-            env.shared.clone(),
             self.key,
             message.clone(),
             env.outbox.clone(),
+            env.shared.client(),
             state,
         );
         let handler = &*env.handler;
@@ -210,11 +249,11 @@ impl Run {
     }
 }
 
-/// Tells the Router how a run ended, exactly once: with the state when it
-/// finished, or (on drop, when the task was aborted or failed outside the
-/// caught handler) as lost.
+/// Tells the sessions' owner how a run ended, exactly once: with the state
+/// when it finished, or (on drop, when the task was aborted or failed
+/// outside the caught handler) as lost.
 struct Report {
-    router: ActorRef<RouterMsg>,
+    env: Arc<SessionEnv>,
     key: ConversationKey,
     entry: u64,
     sent: bool,
@@ -227,9 +266,7 @@ impl Report {
 
     fn send(&mut self, state: Option<StateMap>) {
         self.sent = true;
-        // A Router that is gone no longer needs to know; the entry is still
-        // in the inbox unless the Router removed it.
-        let _ = self.router.send_message(RouterMsg::Done {
+        (self.env.report)(RunEnded {
             key: self.key.clone(),
             entry: self.entry,
             state,

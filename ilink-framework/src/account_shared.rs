@@ -5,11 +5,10 @@
 use std::sync::{Arc, RwLock};
 
 use ilink_core::ILinkClient;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::account::AccountId;
-use crate::events::{AccountEvent, AccountEventKind};
-use crate::handler::Handler;
+use crate::events::{AccountEventKind, EventSink};
 use crate::options::BotOptions;
 use crate::store::StateStore;
 
@@ -21,32 +20,6 @@ pub(crate) enum Health {
     /// The server answered `-14`; calls pause until a probe works or new
     /// credentials arrive.
     SessionExpired,
-}
-
-/// Delivers account events to subscribers and to the handler's hook.
-#[derive(Clone)]
-pub(crate) struct EventSink {
-    tx: broadcast::Sender<AccountEvent>,
-    handler: Arc<dyn Handler>,
-}
-
-impl EventSink {
-    pub(crate) fn new(tx: broadcast::Sender<AccountEvent>, handler: Arc<dyn Handler>) -> Self {
-        Self { tx, handler }
-    }
-
-    pub(crate) fn emit(&self, account: &AccountId, kind: AccountEventKind) {
-        let event = AccountEvent {
-            account: account.clone(),
-            kind,
-        };
-        tracing::info!(account = %account, event = ?event.kind, "account event");
-        // No subscriber is fine: events are informational.
-        let _ = self.tx.send(event.clone());
-        let handler = self.handler.clone();
-        // The hook runs on its own task so a slow hook never stalls an actor.
-        tokio::spawn(async move { handler.on_account_event(&event).await });
-    }
 }
 
 /// State shared by the poller, router, sessions and sender of one account.

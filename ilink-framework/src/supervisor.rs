@@ -1,6 +1,7 @@
-//! The AccountSupervisor actor: one per account. It starts the account's
-//! Sender, Router and Poller, restarts them (with backoff) if one fails, and
-//! runs the account's orderly shutdown.
+//! The AccountSupervisor, a ractor actor: one per account. It starts the
+//! account's Sender (and the task that sweeps it), Router and Poller,
+//! restarts them (with backoff) if the Router or Poller fails, and runs the
+//! account's orderly shutdown.
 //!
 //! It overrides ractor's default supervision, which would stop it when any
 //! child exits.
@@ -8,25 +9,27 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ilink_core::retry::Backoff;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::in_flight::InFlight;
-use super::poller::{Poller, PollerArgs, PollerMsg};
-use super::router::{Router, RouterArgs, RouterMsg};
-use super::sender::lanes::Lanes;
-use super::sender::quota::TokenBook;
-use super::sender::{Outbox, Sender, SenderArgs, SenderMsg};
-use super::shared::AccountShared;
+use crate::account_shared::AccountShared;
 use crate::conversation::KeyFn;
 use crate::events::AccountEventKind;
 use crate::handler::Handler;
+use crate::in_flight::InFlight;
+use crate::poller::{Poller, PollerArgs, PollerMsg};
+use crate::router::{Router, RouterArgs, RouterMsg};
+use crate::sender::{Outbox, Sender};
 
 /// How long notifystop may take during shutdown.
 const NOTIFY_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a stopping child may take before it is killed.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waits before restarting failed children.
+const RESTART: Backoff = Backoff::new(Duration::from_secs(1)).max_delay(Duration::from_secs(60));
 
 /// What an account's shutdown left undone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,9 +61,10 @@ pub(crate) struct AccountArgs {
 struct Children {
     poller: ActorRef<PollerMsg>,
     router: ActorRef<RouterMsg>,
-    sender: ActorRef<SenderMsg>,
+    sender: Arc<Sender>,
+    /// The task that sweeps the Sender's idle lanes and tokens.
+    sweeper: JoinHandle<()>,
     cancel: CancellationToken,
-    outbox: Outbox,
     handling: Arc<InFlight>,
 }
 
@@ -123,7 +127,7 @@ impl Actor for AccountSupervisor {
         };
         let is_child = state.children.as_ref().is_some_and(|c| {
             let id = cell.get_id();
-            id == c.poller.get_id() || id == c.router.get_id() || id == c.sender.get_id()
+            id == c.poller.get_id() || id == c.router.get_id()
         });
         if !is_child {
             return Ok(());
@@ -137,9 +141,9 @@ impl Actor for AccountSupervisor {
             stop_children(old).await;
         }
         state.restarts += 1;
-        let delay = Duration::from_secs(1)
-            .saturating_mul(2u32.saturating_pow(state.restarts.min(6) - 1))
-            .min(Duration::from_secs(60));
+        let delay = RESTART
+            .delay(state.restarts)
+            .unwrap_or(Duration::from_secs(60));
         tokio::time::sleep(delay).await;
         state.children = Some(spawn_children(&myself, &state.args).await?);
         Ok(())
@@ -151,23 +155,14 @@ async fn spawn_children(
     args: &AccountArgs,
 ) -> Result<Children, ActorProcessingErr> {
     let shared = args.shared.clone();
-    let tokens = Arc::new(TokenBook::new(
-        shared.account.clone(),
-        shared.store.clone(),
-        &shared.options,
+    let sender = Sender::new(shared.clone());
+    // Lanes are also swept as the map grows; this bounds what users written
+    // to once, long ago, keep.
+    let sweeper = tokio::spawn(Sender::sweep_every(
+        Arc::downgrade(&sender),
+        shared.options.housekeeping_interval(),
     ));
-    let in_flight = Arc::new(InFlight::default());
-    let lanes = Arc::new(Lanes::new(shared.clone(), tokens, in_flight));
-    let (sender, _) = Actor::spawn_linked(
-        None,
-        Sender,
-        SenderArgs {
-            lanes: lanes.clone(),
-        },
-        myself.get_cell(),
-    )
-    .await?;
-    let outbox = Outbox::new(sender.clone(), lanes);
+    let outbox = Outbox::new(sender.clone());
     let handling = Arc::new(InFlight::default());
     let (router, _) = Actor::spawn_linked(
         None,
@@ -175,7 +170,7 @@ async fn spawn_children(
         RouterArgs {
             shared: shared.clone(),
             handler: args.handler.clone(),
-            outbox: outbox.clone(),
+            outbox,
             limiter: args.limiter.clone(),
             key_fn: args.key_fn.clone(),
             handling: handling.clone(),
@@ -199,8 +194,8 @@ async fn spawn_children(
         poller,
         router,
         sender,
+        sweeper,
         cancel,
-        outbox,
         handling,
     })
 }
@@ -217,11 +212,8 @@ async fn stop_children(c: Children) {
         .get_cell()
         .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
         .await;
-    let _ = c
-        .sender
-        .get_cell()
-        .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
-        .await;
+    c.sweeper.abort();
+    c.sender.close();
 }
 
 impl SupervisorState {
@@ -241,9 +233,9 @@ impl SupervisorState {
             .await;
         let _ = tokio::time::timeout_at(deadline.into(), c.handling.wait_idle()).await;
         let unhandled = c.handling.count();
-        c.outbox.typing_stop_all();
+        c.sender.stop_typing();
         let unsent = c
-            .outbox
+            .sender
             .flush(deadline.saturating_duration_since(Instant::now()))
             .await;
         if unhandled > 0 || unsent > 0 {
@@ -266,11 +258,8 @@ impl SupervisorState {
             }
             Err(_) => tracing::warn!(account = %shared.account, "notifystop timed out"),
         }
-        let _ = c
-            .sender
-            .get_cell()
-            .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
-            .await;
+        c.sweeper.abort();
+        c.sender.close();
         shared
             .events
             .emit(&shared.account, AccountEventKind::Stopped);

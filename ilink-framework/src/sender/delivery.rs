@@ -1,32 +1,31 @@
-//! A lane: the ordered queue of outgoing messages to one user.
+//! Delivery: sending one payload to one user, once its lane is held.
 //!
-//! Jobs of one lane are sent one after another, so a conversation's messages
-//! leave in the order they were produced; lanes of different users run
-//! concurrently, bounded by the account's send semaphore, whose permit is
-//! taken only for the request itself (not while pacing). A retry of a
-//! transport error or 5xx reuses the message's `client_id`, so the server
-//! drops any copy that did get through.
+//! Text is split into chunks and the quota is checked for all of them before
+//! the first leaves; each chunk (or media item) is paced, sent under one of
+//! the account's send permits (taken only for the request itself, not while
+//! pacing) and retried on a transport error or 5xx with the same
+//! `client_id`, so the server drops any copy that did get through.
 //!
-//! This module holds the sending itself; [`super::lanes`] decides who sends
-//! when (the requester at once, or a drain task for queued jobs).
+//! [`super::lanes`] decides who sends when (the requester at once, or a
+//! drain task for queued jobs); this module holds the sending itself.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ilink_core::client::new_client_id;
-use ilink_core::types::MessageItem;
-use ilink_core::{ApiCode, Error as CoreError, MediaKind, SentMessage};
+use ilink_core::retry::Backoff;
+use ilink_core::{ApiCode, Error as CoreError, MediaKind, Outgoing, SentMessage};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
-use super::quota::{Pacer, TokenBook};
-use crate::actors::in_flight::InFlight;
-use crate::actors::shared::{AccountShared, Health};
+use super::pacer::Pacer;
+use super::quota::TokenBook;
+use crate::account_shared::{AccountShared, Health};
 use crate::error::SendError;
+use crate::in_flight::InFlight;
 
 /// What to send.
 pub(crate) enum Payload {
-    /// Text, split into chunks by the lane.
+    /// Text, split into messages by [`Outgoing::text_chunks`].
     Text(String),
     /// Media to upload, then send as one item.
     Media {
@@ -45,17 +44,20 @@ pub(crate) struct Job {
     pub(crate) span: tracing::Span,
 }
 
-/// Everything lanes of one account share.
-pub(crate) struct LaneContext {
+/// What delivering needs: the account, its token book, the send permits,
+/// the retry policy, and the count of sends not yet answered (shutdown
+/// flushes it).
+pub(crate) struct Delivery {
     pub(crate) shared: Arc<AccountShared>,
+    pub(crate) retry: Backoff,
     pub(crate) tokens: Arc<TokenBook>,
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) in_flight: Arc<InFlight>,
+    pub(crate) permits: Semaphore,
+    pub(crate) in_flight: InFlight,
 }
 
 /// Sends one payload to `user`: chunks, quota, pacing, permits, retries.
 pub(crate) async fn deliver(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     payload: Payload,
@@ -83,7 +85,7 @@ pub(crate) async fn deliver(
 }
 
 /// Sends a queued job and answers its requester.
-pub(crate) async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
+pub(crate) async fn process(ctx: &Delivery, pacer: &mut Pacer, job: Job) {
     let result = deliver(ctx, pacer, &job.user, job.payload, &job.span).await;
     // The requester may have given up (e.g. its handler was cancelled).
     let _ = job.reply.send(result);
@@ -91,24 +93,23 @@ pub(crate) async fn process(ctx: &LaneContext, pacer: &mut Pacer, job: Job) {
 }
 
 async fn send_text(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     text: &str,
 ) -> Result<Vec<SentMessage>, SendError> {
-    let chunks = ilink_core::chunk::split_text(text, ctx.shared.options.chunk_limit);
+    let chunks = Outgoing::text_chunks(text, ctx.shared.options.chunk_limit);
     // Refuse a reply that cannot be sent whole rather than cut it midway.
     ctx.tokens.reserve(user, chunks.len() as u32).await?;
     let mut sent = Vec::with_capacity(chunks.len());
-    for chunk in chunks {
-        let item = Box::new(MessageItem::text(chunk));
-        sent.push(send_item(ctx, pacer, user, item, chunk.chars().count()).await?);
+    for chunk in &chunks {
+        sent.push(send_one(ctx, pacer, user, chunk).await?);
     }
     Ok(sent)
 }
 
 async fn send_media(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     kind: MediaKind,
@@ -124,25 +125,27 @@ async fn send_media(
             .await
             .map_err(|_| SendError::ShuttingDown)?;
         let (generation, client) = ctx.shared.current();
-        let mut attempt = 0;
+        let mut retries = 0;
         loop {
             match client.upload_media(user, kind, bytes, file_name).await {
                 Ok(item) => break item,
                 Err(e) => {
                     note_session_expiry(ctx, generation, &e);
-                    if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
+                    retries += 1;
+                    let Some(wait) = ctx.retry_after(&e, retries) else {
                         return Err(classify(ctx, e, user, 0, Duration::ZERO, 0));
-                    }
-                    attempt += 1;
-                    tokio::time::sleep(backoff(ctx, attempt)).await;
+                    };
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
     };
-    Ok(vec![send_item(ctx, pacer, user, Box::new(item), 0).await?])
+    Ok(vec![
+        send_one(ctx, pacer, user, &Outgoing::new(item)).await?,
+    ])
 }
 
-fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
+fn ensure_healthy(ctx: &Delivery) -> Result<(), SendError> {
     if ctx.shared.health() == Health::SessionExpired {
         return Err(SendError::SessionExpired {
             account: ctx.shared.account.clone(),
@@ -151,31 +154,35 @@ fn ensure_healthy(ctx: &LaneContext) -> Result<(), SendError> {
     Ok(())
 }
 
-fn note_session_expiry(ctx: &LaneContext, generation: u64, e: &CoreError) {
+fn note_session_expiry(ctx: &Delivery, generation: u64, e: &CoreError) {
     if e.is_session_expired() {
         ctx.shared.session_expired(generation);
     }
 }
 
-fn backoff(ctx: &LaneContext, attempt: u32) -> Duration {
-    ctx.shared
-        .options
-        .send_retry_backoff
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+impl Delivery {
+    /// How long to wait before retry number `retry` after `e`, or `None`
+    /// when `e` is final or the retries are spent.
+    fn retry_after(&self, e: &CoreError, retry: u32) -> Option<Duration> {
+        if e.is_retryable() {
+            self.retry.delay(retry)
+        } else {
+            None
+        }
+    }
 }
 
-/// Sends one item: quota, pacing, a permit, then attempts with one `client_id`.
-/// The item is boxed so that this future, alive for every retry, stays small.
-async fn send_item(
-    ctx: &LaneContext,
+/// Sends one message: quota, pacing, a permit, then attempts with its one
+/// `client_id`. The message is borrowed so that this future, alive for
+/// every retry, stays small.
+async fn send_one(
+    ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
-    item: Box<MessageItem>,
-    text_len: usize,
+    msg: &Outgoing,
 ) -> Result<SentMessage, SendError> {
     let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1).await?;
-    let client_id = new_client_id();
-    let mut attempt = 0;
+    let mut retries = 0;
     loop {
         ensure_healthy(ctx)?;
         let wait = pacer.delay(Instant::now());
@@ -190,9 +197,7 @@ async fn send_item(
                 .await
                 .map_err(|_| SendError::ShuttingDown)?;
             pacer.record(Instant::now());
-            client
-                .send_item(user, (*item).clone(), Some(&token), Some(client_id.clone()))
-                .await
+            client.send(user, msg, Some(&token)).await
         };
         match result {
             Ok(sent) => {
@@ -207,12 +212,13 @@ async fn send_item(
             }
             Err(e) => {
                 note_session_expiry(ctx, generation, &e);
-                if !e.is_retryable() || attempt >= ctx.shared.options.send_retries {
+                retries += 1;
+                let Some(wait) = ctx.retry_after(&e, retries) else {
+                    let text_len = msg.text().map_or(0, |t| t.chars().count());
                     return Err(classify(ctx, e, user, sent_before, token_age, text_len));
-                }
-                attempt += 1;
-                tracing::debug!(account = %ctx.shared.account, user, attempt, error = %e, "retrying send");
-                tokio::time::sleep(backoff(ctx, attempt)).await;
+                };
+                tracing::debug!(account = %ctx.shared.account, user, retry = retries, error = %e, "retrying send");
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -221,7 +227,7 @@ async fn send_item(
 /// Turns a client error into what the handler sees, with what the client
 /// knows about a `-2` (the server's reason for it is ambiguous).
 fn classify(
-    ctx: &LaneContext,
+    ctx: &Delivery,
     e: CoreError,
     user: &str,
     sent: u32,

@@ -1,12 +1,15 @@
-//! The Router actor: one per account. It receives the new messages of each
-//! batch (the Poller's store commit has dropped duplicates), brings each
-//! user's newest context token into the token book, finds (or creates) the
-//! session of the message's conversation, caps what waits per session, and
-//! evicts idle sessions.
+//! The Router, a ractor actor: one per account. It receives the new
+//! messages of each batch (the Poller's store commit has dropped duplicates),
+//! brings each user's newest context token into the token book, finds (or
+//! creates) the session of the message's conversation, caps what waits per
+//! session, and evicts idle sessions.
 //!
-//! Sessions are not actors of their own: each is an entry in the Router's
-//! map with a task while it has work (see [`super::session`]), so there is
-//! no supervision of sessions to override and no name to collide.
+//! Sessions are lightweight actors, not ractor ones: each is an entry in the
+//! Router's map with a task while it has work (see [`crate::session`]), so
+//! there is no supervision of sessions to override and no name to collide.
+//! A session reports the end of each run through its own
+//! [`RunEnded`](crate::session::RunEnded), which the Router wires to its
+//! mailbox.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,54 +17,22 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
 
-use super::in_flight::InFlight;
-use super::sender::Outbox;
-use super::session::{Session, SessionEnv, end_conversation};
-use super::shared::AccountShared;
-use crate::context::StateMap;
+use crate::account_shared::AccountShared;
 use crate::conversation::{ConversationKey, KeyFn};
 use crate::events::AccountEventKind;
 use crate::handler::Handler;
+use crate::in_flight::InFlight;
 use crate::message::Message;
+use crate::sender::Outbox;
+use crate::session::{Inbound, RunEnded, Session, SessionEnv, end_conversation};
 use crate::store::InboxEntry;
-
-/// An inbox entry on its way to be handled. The message is wrapped once,
-/// when it leaves the inbox, and then shared (not copied) by the session's
-/// queue, its run and the handler.
-#[derive(Clone)]
-pub(crate) struct Inbound {
-    /// The inbox entry's id.
-    pub(crate) id: u64,
-    /// The message.
-    pub(crate) message: Message,
-    /// When it was received, milliseconds since the epoch.
-    pub(crate) received_at_ms: i64,
-}
-
-impl From<InboxEntry> for Inbound {
-    fn from(entry: InboxEntry) -> Self {
-        Self {
-            id: entry.id,
-            message: Message::new(entry.msg),
-            received_at_ms: entry.received_at_ms,
-        }
-    }
-}
 
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
     /// Messages from the inbox (a received batch), to dispatch in order.
-    Inbound(Vec<Inbound>),
+    Inbound(Vec<InboxEntry>),
     /// A session's run of an entry ended.
-    Done {
-        /// Its conversation.
-        key: ConversationKey,
-        /// The inbox entry.
-        entry: u64,
-        /// The conversation's state after the run; `None` when the run was
-        /// lost (its task torn down), which leaves the entry in the inbox.
-        state: Option<StateMap>,
-    },
+    RunEnded(RunEnded),
     /// Time to evict idle sessions.
     Evict,
 }
@@ -118,7 +89,11 @@ impl Actor for Router {
                 handler: args.handler,
                 outbox: args.outbox,
                 limiter: args.limiter,
-                router: myself,
+                // A Router that is gone no longer needs to know; the entry
+                // is still in the inbox unless the Router removed it.
+                report: Box::new(move |ended| {
+                    let _ = myself.send_message(RouterMsg::RunEnded(ended));
+                }),
             }),
             key_fn: args.key_fn,
             handling: args.handling,
@@ -134,9 +109,7 @@ impl Actor for Router {
                 if !entries.is_empty() {
                     tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
                 }
-                state
-                    .inbound(entries.into_iter().map(Into::into).collect(), true)
-                    .await;
+                state.inbound(entries, true).await;
             }
             Err(e) => {
                 tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
@@ -163,11 +136,7 @@ impl Actor for Router {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RouterMsg::Inbound(batch) => state.inbound(batch, false).await,
-            RouterMsg::Done {
-                key,
-                entry,
-                state: conversation,
-            } => state.done(&key, entry, conversation),
+            RouterMsg::RunEnded(ended) => state.done(ended),
             RouterMsg::Evict => state.evict_idle(),
         }
         Ok(())
@@ -196,9 +165,9 @@ impl Actor for Router {
 
 impl RouterState {
     /// Dispatches the messages of a batch in order.
-    async fn inbound(&mut self, batch: Vec<Inbound>, replay: bool) {
+    async fn inbound(&mut self, batch: Vec<InboxEntry>, replay: bool) {
         for entry in batch {
-            self.dispatch(entry, replay).await;
+            self.dispatch(entry.into(), replay).await;
         }
     }
 
@@ -257,8 +226,10 @@ impl RouterState {
         }
     }
 
-    fn done(&mut self, key: &ConversationKey, entry: u64, state: Option<StateMap>) {
+    fn done(&mut self, ended: RunEnded) {
         let shared = &self.env.shared;
+        let RunEnded { key, entry, state } = ended;
+        let key = &key;
         let Some(session) = self.sessions.0.get_mut(key) else {
             return;
         };
