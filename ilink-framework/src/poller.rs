@@ -8,7 +8,9 @@
 //! Each received batch is committed to the store in one transaction (inbox
 //! entries, dedup keys, context tokens, cursor), then its new messages go to
 //! the Router: the server never replays from an old cursor, so this order is
-//! what makes a crash lose nothing. Errors back off by the options' poll
+//! what makes a crash lose nothing. A failed commit is retried with backoff
+//! (an [`AccountEventKind::StoreError`] each time) before anything else
+//! happens: no dispatch, no further poll. Errors back off by the options' poll
 //! retry policy; `-14` pauses the account and probes every
 //! `session_probe_interval` until the token works again or new credentials
 //! arrive.
@@ -196,15 +198,20 @@ impl PollerState {
             now_ms: received_at_ms,
             dedup_window_ms: shared.options.dedup_window.as_millis() as i64,
         };
-        let firsts = match shared.store.commit_received(&shared.account, &batch).await {
-            Ok(firsts) => firsts,
-            Err(e) => {
-                // Still handled from memory (duplicates included: handling a
-                // message twice is better than losing it); only a crash now
-                // would lose them.
-                tracing::error!(account = %shared.account, error = %e, count = batch.entries.len(), "could not persist received messages");
-                vec![None; batch.entries.len()]
-            }
+        // Durable before anything else happens: no dispatch (a message
+        // handled before it is stored could be lost or handled twice) and
+        // no further poll (the cursor stays where the store has it).
+        let committed = shared
+            .until_stored("storing received messages", Some(&self.args.cancel), || {
+                shared.store.commit_received(&shared.account, &batch)
+            })
+            .await;
+        let Some(firsts) = committed else {
+            tracing::error!(
+                account = %shared.account, count = batch.entries.len(),
+                "shut down before received messages could be stored; the server will not send them again"
+            );
+            return;
         };
         self.cursor = next;
         let fresh: Vec<_> = batch

@@ -256,9 +256,14 @@ impl RouterState {
         let handling = self.handling.clone();
         handling.begin();
         tokio::spawn(async move {
-            if let Err(e) = shared.store.inbox_remove(&shared.account, &[entry]).await {
-                tracing::error!(account = %shared.account, error = %e, "could not remove {what} from the inbox");
-            }
+            // Retried until it holds: an entry left in the inbox is handled
+            // again at the next start.
+            let ids = [entry];
+            shared
+                .until_stored(&format!("removing {what} from the inbox"), None, || {
+                    shared.store.inbox_remove(&shared.account, &ids)
+                })
+                .await;
             handling.end();
         });
     }

@@ -154,7 +154,7 @@ impl TokenBook {
 
     /// Brings the token of a new inbound message into the cache; the count
     /// restarts. The store has it already: the Poller's batch commit wrote
-    /// it (and when that commit failed, the cache alone keeps it).
+    /// it before the message was dispatched.
     pub(crate) async fn observe(
         &self,
         user: &str,
@@ -286,7 +286,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_the_store_could_not_keep_still_counts_from_the_cache() {
         let b = book(2);
-        // The batch commit failed: only the book knows the token.
+        // Only the book knows the token (nothing in the store): it still counts.
         b.observe("u", "t1".into(), now_ms()).await.unwrap();
         let (t, _, _) = b.reserve("u", 1).await.unwrap();
         b.count_sent("u", &t).await.unwrap();
