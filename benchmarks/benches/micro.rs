@@ -1,7 +1,7 @@
 //! Criterion micro benchmarks of the hot pure functions: decoding a
 //! `getupdates` batch, chunking a long reply, matching and parsing a command,
-//! the CDN's AES-128-ECB on 1 MB, and the file store's durable inbox (a
-//! figure of the disk as much as of the code: every batch is fsynced).
+//! the CDN's AES-128-ECB on 1 MB, and the SQLite store's durable inbox (a
+//! figure of the disk as much as of the code: every transaction is fsynced).
 //!
 //! `cargo bench -p ilink-benchmarks --bench micro`; with `ILINK_BENCH_SCALE=small`
 //! each benchmark samples for a fraction of the usual time (a quick look, not a
@@ -11,6 +11,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -20,8 +21,9 @@ use ilink_core::types::{
     GetUpdatesResponse, MessageItem, MessageState, MessageType, WeixinMessage,
 };
 use ilink_framework::AccountId;
+use ilink_framework::DedupKey;
 use ilink_framework::command::{ArgSpec, CommandSet, CommandSpec};
-use ilink_framework::store::{FileStore, InboxEntry, StateStore};
+use ilink_framework::store::{InboxEntry, ReceivedBatch, ReceivedEntry, SqliteStore, StateStore};
 
 /// A batch shaped like what the server sends: ids above 2^53, a context
 /// token, one text item each.
@@ -143,33 +145,65 @@ fn micro(c: &mut Criterion) {
     });
     g.finish();
 
-    // The durable inbox of the default store: a received batch written
-    // (synced) before the cursor moves, then each entry removed as handled.
+    // The durable inbox of the default store: a received batch committed
+    // (one transaction) before the cursor moves, then each entry removed as
+    // handled, from 100 tasks at once (group-committed).
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = std::env::temp_dir().join(format!("ilink-bench-store-{}", std::process::id()));
-    let store = FileStore::open(&dir).expect("a state directory");
+    let store = Arc::new(
+        rt.block_on(SqliteStore::open(&dir))
+            .expect("a state directory"),
+    );
     let account = AccountId::new("bench@im.bot");
-    let entries: Vec<InboxEntry> = serde_json::from_str::<GetUpdatesResponse>(&batch)
+    let msgs = serde_json::from_str::<GetUpdatesResponse>(&batch)
         .expect("decodes")
-        .msgs
-        .into_iter()
-        .enumerate()
-        .map(|(i, msg)| InboxEntry {
-            id: i as u64,
-            msg: msg.into(),
-            received_at_ms: 0,
-        })
-        .collect();
-    let mut g = c.benchmark_group("file_store");
-    g.throughput(Throughput::Elements(entries.len() as u64));
-    g.bench_function("inbox_put_and_remove_100", |b| {
+        .msgs;
+    let mut next = 0u64;
+    let mut g = c.benchmark_group("sqlite_store");
+    g.throughput(Throughput::Elements(msgs.len() as u64));
+    g.bench_function("commit_100_then_remove_each", |b| {
         b.iter(|| {
-            store.inbox_put(&account, &entries).expect("written");
-            for e in &entries {
-                store.inbox_remove(&account, e.id).expect("removed");
-            }
+            let entries: Vec<ReceivedEntry> = msgs
+                .iter()
+                .map(|msg| {
+                    next += 1;
+                    ReceivedEntry {
+                        entry: InboxEntry {
+                            id: next,
+                            msg: msg.clone().into(),
+                            received_at_ms: 0,
+                        },
+                        // Fresh keys each round, so nothing is a duplicate.
+                        dedup_keys: vec![DedupKey::parse(&format!("m:{next}")).expect("a key")],
+                        context_token: None,
+                    }
+                })
+                .collect();
+            let ids: Vec<u64> = entries.iter().map(|e| e.entry.id).collect();
+            let received = ReceivedBatch {
+                entries,
+                cursor: Some(format!("cursor-{next}")),
+                now_ms: 0,
+                dedup_window_ms: 7_200_000,
+            };
+            rt.block_on(async {
+                store
+                    .commit_received(&account, &received)
+                    .await
+                    .expect("committed");
+                let mut removals = tokio::task::JoinSet::new();
+                for id in ids {
+                    let (store, account) = (store.clone(), account.clone());
+                    removals.spawn(async move { store.inbox_remove(&account, &[id]).await });
+                }
+                while let Some(done) = removals.join_next().await {
+                    done.expect("joined").expect("removed");
+                }
+            })
         })
     });
     g.finish();
+    rt.block_on(store.close());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

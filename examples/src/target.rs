@@ -64,7 +64,7 @@ impl Target {
     /// `sim_accounts`. Prints where the bot runs.
     pub async fn from_env(sim_accounts: &[&str]) -> Result<Self, ExampleError> {
         init_logging();
-        let target = match Settings::from_env() {
+        let target = match Settings::from_env().await {
             Ok(settings) => Self::Configured(settings),
             // A base URL without credentials is a mistake, not a wish for
             // the simulator: report it.

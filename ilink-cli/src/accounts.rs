@@ -32,11 +32,11 @@ pub enum Action {
 }
 
 /// Runs `ilink accounts`.
-pub fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
-    let store = global.store()?;
+pub async fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
+    let store = global.store().await?;
     match &args.action {
         None | Some(Action::List) => {
-            let all = store.list_credentials()?;
+            let all = store.list_credentials().await?;
             if global.json {
                 print_json(&Value::Array(all.iter().map(account_json).collect()));
             } else if all.is_empty() {
@@ -52,13 +52,13 @@ pub fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
         }
         Some(Action::Remove { account }) => {
             let id = AccountId::new(account);
-            if !store.remove_credentials(&id)? {
+            if !store.remove_credentials(&id).await? {
                 return Err(CliError::UnknownAccount {
                     account: account.clone(),
                     state_dir: store.dir().display().to_string(),
                 });
             }
-            store.forget_account(&id)?;
+            store.forget_account(&id).await?;
             if global.json {
                 print_json(&json!({ "removed": account }));
             } else {

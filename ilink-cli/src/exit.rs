@@ -221,9 +221,11 @@ impl CliError {
                 "type the number shown on the phone when asked (stdin was closed)".into(),
             ),
             Self::Core(e) | Self::Login(LoginError::Request(e)) => core_hint(e),
-            Self::Store(_) => Some(
+            // The store's messages say what to do about their file.
+            Self::Store(StoreError::Database { .. }) => Some(
                 "check the permissions of the state directory, or pick another with --state-dir".into(),
             ),
+            Self::Store(_) => None,
             Self::Login(_) | Self::Io { .. } | Self::Interrupted => None,
         }
     }
@@ -250,10 +252,7 @@ impl From<LockError> for CliError {
                 holder,
                 lock_file,
             },
-            LockError::Io { path, source } => Self::Store(StoreError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
+            LockError::Io { path, source } => Self::Store(StoreError::io(path.display(), source)),
             other => Self::Io {
                 context: "cannot lock the account".into(),
                 source: std::io::Error::other(other.to_string()),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ilink_core::ApiConfig;
 use ilink_core::config::{DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL};
-use ilink_framework::store::FileStore;
+use ilink_framework::store::SqliteStore;
 use ilink_framework::{Credentials, Settings, SettingsError};
 
 use crate::exit::CliError;
@@ -78,16 +78,18 @@ impl Global {
 
     /// The credentials of a command: the account `account` (from `--account`
     /// or `ILINK_ACCOUNT_ID`) names, else the only one configured.
-    pub fn credentials(&self, account: Option<&str>) -> Result<Credentials, CliError> {
-        self.credentials_with(account, env)
+    pub async fn credentials(&self, account: Option<&str>) -> Result<Credentials, CliError> {
+        self.credentials_with(account, env).await
     }
 
-    fn credentials_with(
+    async fn credentials_with(
         &self,
         account: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Credentials, CliError> {
-        let settings = Settings::from_vars(self.vars(account, env)).map_err(settings_error)?;
+        let settings = Settings::from_vars(self.vars(account, env))
+            .await
+            .map_err(settings_error)?;
         match settings.accounts.as_slice() {
             [only] => Ok(only.clone()),
             many => Err(CliError::usage(
@@ -125,9 +127,10 @@ impl Global {
         }
     }
 
-    /// Opens the state store (creating the directory).
-    pub fn store(&self) -> Result<FileStore, CliError> {
-        Ok(FileStore::open(self.state_dir()?)?)
+    /// Opens the state store, the database in the state directory
+    /// (creating both).
+    pub async fn store(&self) -> Result<SqliteStore, CliError> {
+        Ok(SqliteStore::open(self.state_dir()?).await?)
     }
 
     /// The API configuration for `creds` (or for a login when `None`), with
@@ -199,14 +202,16 @@ mod tests {
     use super::*;
 
     /// A state directory with these accounts stored, and flags pointing at it.
-    fn stored(ids: &[&str]) -> (tempfile::TempDir, Global) {
+    async fn stored(ids: &[&str]) -> (tempfile::TempDir, Global) {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         for id in ids {
             store
                 .save_credentials(&Credentials::new(*id, format!("{id}:secret")))
+                .await
                 .unwrap();
         }
+        store.close().await;
         let global = Global {
             state_dir: Some(dir.path().to_path_buf()),
             ..Global::default()
@@ -223,52 +228,59 @@ mod tests {
         move |key| map.get(key).cloned()
     }
 
-    #[test]
-    fn the_only_stored_account_is_picked() {
-        let (_d, g) = stored(&["a@im.bot"]);
-        let c = g.credentials_with(None, env(&[])).unwrap();
+    #[tokio::test]
+    async fn the_only_stored_account_is_picked() {
+        let (_d, g) = stored(&["a@im.bot"]).await;
+        let c = g.credentials_with(None, env(&[])).await.unwrap();
         assert_eq!(c.account_id.as_str(), "a@im.bot");
     }
 
-    #[test]
-    fn several_accounts_need_a_choice() {
-        let (_d, g) = stored(&["a@im.bot", "b@im.bot"]);
-        let e = g.credentials_with(None, env(&[])).unwrap_err();
+    #[tokio::test]
+    async fn several_accounts_need_a_choice() {
+        let (_d, g) = stored(&["a@im.bot", "b@im.bot"]).await;
+        let e = g.credentials_with(None, env(&[])).await.unwrap_err();
         assert_eq!(e.code(), crate::exit::USAGE);
         assert!(e.hint().unwrap().contains("a@im.bot, b@im.bot"));
-        let c = g.credentials_with(Some("b@im.bot"), env(&[])).unwrap();
+        let c = g
+            .credentials_with(Some("b@im.bot"), env(&[]))
+            .await
+            .unwrap();
         assert_eq!(c.bot_token.expose(), "b@im.bot:secret");
     }
 
-    #[test]
-    fn the_environment_token_wins_over_a_stored_account() {
-        let (_d, g) = stored(&["a@im.bot"]);
+    #[tokio::test]
+    async fn the_environment_token_wins_over_a_stored_account() {
+        let (_d, g) = stored(&["a@im.bot"]).await;
         let token = env(&[("ILINK_TOKEN", "env")]);
-        let c = g.credentials_with(Some("a@im.bot"), &token).unwrap();
+        let c = g.credentials_with(Some("a@im.bot"), &token).await.unwrap();
         assert_eq!(c.bot_token.expose(), "env");
-        let c = g.credentials_with(Some("x@im.bot"), &token).unwrap();
+        let c = g.credentials_with(Some("x@im.bot"), &token).await.unwrap();
         assert_eq!(c.account_id.as_str(), "x@im.bot");
         assert_eq!(c.bot_token.expose(), "env");
     }
 
-    #[test]
-    fn missing_credentials_are_not_found() {
-        let (_d, g) = stored(&[]);
-        let e = g.credentials_with(None, env(&[])).unwrap_err();
+    #[tokio::test]
+    async fn missing_credentials_are_not_found() {
+        let (_d, g) = stored(&[]).await;
+        let e = g.credentials_with(None, env(&[])).await.unwrap_err();
         assert_eq!(e.code(), crate::exit::NOT_FOUND);
-        let e = g.credentials_with(Some("x@im.bot"), env(&[])).unwrap_err();
+        let e = g
+            .credentials_with(Some("x@im.bot"), env(&[]))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), crate::exit::NOT_FOUND);
         let e = g
             .credentials_with(None, env(&[("ILINK_TOKEN", "tok")]))
+            .await
             .unwrap_err();
         assert_eq!(e.code(), crate::exit::USAGE);
     }
 
-    #[test]
-    fn the_base_url_flag_overrides_the_stored_one() {
-        let (_d, mut g) = stored(&["a@im.bot"]);
+    #[tokio::test]
+    async fn the_base_url_flag_overrides_the_stored_one() {
+        let (_d, mut g) = stored(&["a@im.bot"]).await;
         g.base_url = Some("http://127.0.0.1:2".into());
-        let c = g.credentials_with(None, env(&[])).unwrap();
+        let c = g.credentials_with(None, env(&[])).await.unwrap();
         assert_eq!(c.base_url.as_deref(), Some("http://127.0.0.1:2"));
     }
 

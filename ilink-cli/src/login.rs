@@ -14,7 +14,7 @@ use ilink_core::login::{BoxFuture, LoginCallbacks, LoginOptions, LoginOutcome, l
 use ilink_core::types::QrStatus;
 use ilink_core::{Api, Secret};
 use ilink_framework::Credentials;
-use ilink_framework::store::{FileStore, StateStore};
+use ilink_framework::store::{SqliteStore, StateStore};
 use serde_json::json;
 
 use crate::exit::CliError;
@@ -35,7 +35,7 @@ pub struct LoginArgs {
 
 /// Runs `ilink login`.
 pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
-    let store = global.store()?;
+    let store = global.store().await?;
     let config = global.api_config(None)?;
     // Redirect hosts come without a scheme; a plain-HTTP login host (a local
     // simulator) gets plain-HTTP redirects, the real one HTTPS.
@@ -51,7 +51,8 @@ pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
         // The server uses the tokens already held here to recognize a bot
         // that is bound to this client (`binded_redirect`).
         local_tokens: store
-            .list_credentials()?
+            .list_credentials()
+            .await?
             .into_iter()
             .rev()
             .take(10)
@@ -90,14 +91,14 @@ pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
                 cdn_base_url: global.cdn_base_url.clone(),
                 user_id: result.user_id,
             };
-            store.save_credentials(&creds)?;
+            store.save_credentials(&creds).await?;
             report_saved(global.json, &store, &creds);
         }
     }
     Ok(())
 }
 
-fn report_saved(json: bool, store: &FileStore, creds: &Credentials) {
+fn report_saved(json: bool, store: &SqliteStore, creds: &Credentials) {
     let account = creds.account_id.as_str();
     if json {
         print_json(&json!({

@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let g = &cli.global;
     match &cli.command {
         Command::Login(args) => login::run(g, args).await,
-        Command::Accounts(args) => accounts::run(g, args),
+        Command::Accounts(args) => accounts::run(g, args).await,
         Command::Send(args) => send::run(g, args).await,
         Command::Tail(args) => tail::run(g, args).await,
         Command::Sim(args) => sim::run(g, args).await,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 use ilink_core::chunk::{DEFAULT_CHUNK_LIMIT, split_text};
 use ilink_core::{Api, ApiCode, Error as CoreError, ILinkClient, SentMessage};
-use ilink_framework::store::{ContextTokenRecord, FileStore, StateStore, now_ms};
+use ilink_framework::store::{ContextTokenRecord, SentCount, SqliteStore, StateStore, now_ms};
 use ilink_framework::{AccountId, BotOptions, QuotaState, SendError};
 use serde_json::{Value, json};
 
@@ -102,18 +102,18 @@ impl Quota {
 
 /// Runs `ilink send`.
 pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
-    let creds = global.credentials(args.account.as_deref())?;
-    let store = global.store()?;
+    let creds = global.credentials(args.account.as_deref()).await?;
+    let store = global.store().await?;
     let account = creds.account_id.clone();
     let client = ILinkClient::from_api(Api::new(global.api_config(Some(&creds))?)?);
 
-    let record =
-        store
-            .context_token(&account, &args.to)?
-            .ok_or_else(|| CliError::NoContextToken {
-                account: account.to_string(),
-                user: args.to.clone(),
-            })?;
+    let record = store
+        .context_token(&account, &args.to)
+        .await?
+        .ok_or_else(|| CliError::NoContextToken {
+            account: account.to_string(),
+            user: args.to.clone(),
+        })?;
     let options = BotOptions::default();
     let quota = Quota::of(&record, &options, now_ms());
     let chunks = match &args.text {
@@ -157,8 +157,8 @@ pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
                     Ok(m) => {
                         // Counted one by one, so a failure half-way keeps
                         // the count of what the server did accept.
-                        count_sent(&store, &account, &args.to, &record)?;
                         sent.push(m);
+                        count_sent(&store, &account, &args.to, &record, sent.len()).await?;
                     }
                     Err(e) => {
                         r = Err(e);
@@ -170,7 +170,7 @@ pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
         }
     };
     if args.file.is_some() && result.is_ok() {
-        count_sent(&store, &account, &args.to, &record)?;
+        count_sent(&store, &account, &args.to, &record, 1).await?;
     }
     report(global.json, &account, &args.to, &quota, &sent);
     result.map_err(|e| {
@@ -179,20 +179,23 @@ pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
     })
 }
 
-/// Adds one to the stored count, unless a newer token has arrived meanwhile
-/// (its count starts from zero).
-fn count_sent(
-    store: &FileStore,
+/// Raises the stored count to `used.sent + accepted`, unless a newer token
+/// has arrived meanwhile (its count starts from zero). A bot sending with
+/// the same token at the same time counts its own sends: the higher count
+/// wins, so the two do not add up.
+async fn count_sent(
+    store: &SqliteStore,
     account: &AccountId,
     user: &str,
     used: &ContextTokenRecord,
+    accepted: usize,
 ) -> Result<(), CliError> {
-    if let Some(mut current) = store.context_token(account, user)? {
-        if current.token == used.token {
-            current.sent = current.sent.saturating_add(1);
-            store.put_context_token(account, user, &current)?;
-        }
-    }
+    let record = SentCount {
+        user: user.to_owned(),
+        token: used.token.clone(),
+        sent: used.sent.saturating_add(accepted as u32),
+    };
+    store.record_sent(account, &[record]).await?;
     Ok(())
 }
 

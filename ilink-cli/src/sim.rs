@@ -122,12 +122,12 @@ pub async fn run(global: &Global, args: &SimArgs) -> Result<(), CliError> {
         })?;
     let accounts = args.create_accounts(&sim);
     if args.save {
-        let store = global.store()?;
+        let store = global.store().await?;
         for bot in &accounts {
             let creds = Credentials::new(bot.bot_id.as_str(), bot.token.clone())
                 .with_base_url(sim.base_url())
                 .with_cdn_base_url(sim.cdn_base_url());
-            store.save_credentials(&creds)?;
+            store.save_credentials(&creds).await?;
         }
     }
     let mut signal = ShutdownSignal::new();

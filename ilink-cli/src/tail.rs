@@ -17,7 +17,7 @@ use ilink_core::types::{MessageType, WeixinMessage};
 use ilink_core::{Api, ILinkClient};
 use ilink_framework::AccountId;
 use ilink_framework::account_lock::AccountLock;
-use ilink_framework::store::{ContextTokenRecord, FileStore, StateStore, now_ms};
+use ilink_framework::store::{ContextTokenRecord, ReceivedBatch, SqliteStore, StateStore, now_ms};
 
 use crate::exit::CliError;
 use crate::flags::Global;
@@ -51,13 +51,13 @@ fn retry_delay(consecutive_failures: u32) -> Duration {
 
 /// Runs `ilink tail` until ctrl-c, `--count`, or a fatal error.
 pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
-    let creds = global.credentials(args.account.as_deref())?;
-    let store = global.store()?;
+    let creds = global.credentials(args.account.as_deref()).await?;
+    let store = global.store().await?;
     let account = creds.account_id.clone();
     // Held until this function returns, by the OS past a crash.
     let _lock = AccountLock::try_acquire(&global.state_dir()?, &account)?;
     let client = ILinkClient::from_api(Api::new(global.api_config(Some(&creds))?)?);
-    if let Some(cursor) = store.load_cursor(&account)? {
+    if let Some(cursor) = store.load_cursor(&account).await? {
         client.set_cursor(cursor);
     }
     let mut signal = ShutdownSignal::new();
@@ -80,7 +80,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
                     if !seen.first_time(msg) {
                         continue;
                     }
-                    observe_token(&store, &account, msg)?;
+                    observe_token(&store, &account, msg).await?;
                     if global.json {
                         print_json(&message_json(account.as_str(), msg));
                     } else {
@@ -93,7 +93,11 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
                 }
                 // The server never replays from an old cursor, so it is saved
                 // only once everything before it has been printed and stored.
-                store.save_cursor(&account, &client.cursor())?;
+                let cursor = ReceivedBatch {
+                    cursor: Some(client.cursor()),
+                    ..Default::default()
+                };
+                store.commit_received(&account, &cursor).await?;
                 if args.count.is_some_and(|n| printed >= n) {
                     return Ok(());
                 }
@@ -119,8 +123,8 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
 
 /// Stores the sender's token as their newest, unless it is already known or
 /// older than the stored one (a late redelivery must not reset the count).
-fn observe_token(
-    store: &FileStore,
+async fn observe_token(
+    store: &SqliteStore,
     account: &AccountId,
     msg: &WeixinMessage,
 ) -> Result<(), CliError> {
@@ -135,9 +139,9 @@ fn observe_token(
         return Ok(());
     }
     let at = msg.create_time_ms.filter(|t| *t > 0).unwrap_or_else(now_ms);
-    let existing = store.context_token(account, user)?;
+    let existing = store.context_token(account, user).await?;
     if let Some(record) = ContextTokenRecord::after_inbound(existing.as_ref(), token.clone(), at) {
-        store.put_context_token(account, user, &record)?;
+        store.put_context_token(account, user, &record).await?;
     }
     Ok(())
 }
@@ -187,22 +191,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn newest_token_is_stored_and_redeliveries_keep_the_count() {
+    #[tokio::test]
+    async fn newest_token_is_stored_and_redeliveries_keep_the_count() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let a = AccountId::new("bot@im.bot");
-        observe_token(&store, &a, &msg(1, "t1", 1000)).unwrap();
-        let mut rec = store.context_token(&a, "u@im.wechat").unwrap().unwrap();
+        observe_token(&store, &a, &msg(1, "t1", 1000))
+            .await
+            .unwrap();
+        let mut rec = store
+            .context_token(&a, "u@im.wechat")
+            .await
+            .unwrap()
+            .unwrap();
         rec.sent = 4;
-        store.put_context_token(&a, "u@im.wechat", &rec).unwrap();
+        store
+            .put_context_token(&a, "u@im.wechat", &rec)
+            .await
+            .unwrap();
         // Same token again, and an older one arriving late: both ignored.
-        observe_token(&store, &a, &msg(1, "t1", 1000)).unwrap();
-        observe_token(&store, &a, &msg(0, "t0", 500)).unwrap();
-        let rec = store.context_token(&a, "u@im.wechat").unwrap().unwrap();
+        observe_token(&store, &a, &msg(1, "t1", 1000))
+            .await
+            .unwrap();
+        observe_token(&store, &a, &msg(0, "t0", 500)).await.unwrap();
+        let rec = store
+            .context_token(&a, "u@im.wechat")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((rec.token.expose(), rec.sent), ("t1", 4));
-        observe_token(&store, &a, &msg(2, "t2", 2000)).unwrap();
-        let rec = store.context_token(&a, "u@im.wechat").unwrap().unwrap();
+        observe_token(&store, &a, &msg(2, "t2", 2000))
+            .await
+            .unwrap();
+        let rec = store
+            .context_token(&a, "u@im.wechat")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((rec.token.expose(), rec.sent), ("t2", 0));
     }
 

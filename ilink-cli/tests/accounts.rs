@@ -15,8 +15,8 @@ async fn list_and_remove_accounts() {
         .success()
         .stdout(predicate::str::contains("no accounts in"));
 
-    let a = env.stored_account("alpha");
-    let b = env.stored_account("beta");
+    let a = env.stored_account("alpha").await;
+    let b = env.stored_account("beta").await;
     env.run(&["accounts"])
         .await
         .success()
@@ -43,22 +43,28 @@ async fn list_and_remove_accounts() {
     assert_eq!(v[0]["base_url"], env.sim.base_url());
     assert!(!String::from_utf8_lossy(&out).contains(a.token.expose()));
 
-    env.store_token(&a, "u@im.wechat", "ctx-alpha".into(), 0);
-    env.store_token(&b, "u@im.wechat", "ctx-beta".into(), 0);
+    env.store_token(&a, "u@im.wechat", "ctx-alpha".into(), 0)
+        .await;
+    env.store_token(&b, "u@im.wechat", "ctx-beta".into(), 0)
+        .await;
     env.run(&["accounts", "remove", "alpha@im.bot"])
         .await
         .success()
         .stdout("removed alpha@im.bot\n");
     let alpha = AccountId::new("alpha@im.bot");
     let beta = AccountId::new("beta@im.bot");
-    let store = env.store();
+    let store = env.store().await;
     assert_eq!(
-        store.context_token(&alpha, "u@im.wechat").unwrap(),
+        store.context_token(&alpha, "u@im.wechat").await.unwrap(),
         None,
         "alpha's state is gone"
     );
     assert!(
-        store.context_token(&beta, "u@im.wechat").unwrap().is_some(),
+        store
+            .context_token(&beta, "u@im.wechat")
+            .await
+            .unwrap()
+            .is_some(),
         "beta's stays"
     );
     env.run(&["accounts", "remove", "alpha@im.bot"])

@@ -42,7 +42,7 @@ async fn held_by(lock_file: &Path, pid: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_poller_is_refused_until_the_first_is_killed() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let account = AccountId::new(bot.bot_id.as_str());
     let lock_file = lock_path(env.state(), &account);
 

@@ -46,7 +46,7 @@ async fn login_with_a_verify_code_stores_owner_only_credentials() {
     assert!(out.contains("scanned by owner@im.wechat"), "{out}");
     assert!(!out.contains(bot.token.expose()) && !err.contains(bot.token.expose()));
 
-    let stored = env.store().list_credentials().unwrap();
+    let stored = env.store().await.list_credentials().await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].account_id.as_str(), bot.bot_id);
     assert_eq!(stored[0].bot_token, bot.token);
@@ -54,11 +54,19 @@ async fn login_with_a_verify_code_stores_owner_only_credentials() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let dir = env.state().join("credentials");
-        let file = dir.join(format!("{}.json", bot.bot_id));
+        // Credentials live in the state database, with its journal files.
+        let dir = env.state();
+        let file = dir.join(ilink_framework::store::DATABASE_FILE);
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&file), 0o600);
-        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(dir), 0o700);
+        for suffix in ["-wal", "-shm"] {
+            let mut journal = file.clone().into_os_string();
+            journal.push(suffix);
+            if let Ok(meta) = std::fs::metadata(&journal) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{journal:?}");
+            }
+        }
     }
 }
 
@@ -81,7 +89,7 @@ async fn login_refreshes_an_expired_code_and_follows_a_redirect() {
     cli.until("logged in as").await;
     let (code, out, err) = cli.finish().await;
     assert_eq!(code, Some(0), "{out}\n{err}");
-    assert_eq!(env.store().list_credentials().unwrap().len(), 1);
+    assert_eq!(env.store().await.list_credentials().await.unwrap().len(), 1);
     // The status polls after the redirect went to the second listener.
     let alt = env.sim.alt_base_url();
     let alt_host = alt.trim_start_matches("http://");
@@ -97,7 +105,7 @@ async fn login_refreshes_an_expired_code_and_follows_a_redirect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_already_bound_bot_stores_nothing_and_a_second_login_adds_an_account() {
     let env = Env::new().await;
-    env.stored_account("first");
+    env.stored_account("first").await;
     let mut cli = env.spawn(&["login", "--base-url", &env.sim.base_url()]);
     let qr = env.sim.wait_for_qr(WAIT).await.unwrap();
     qr.act(QrAction::BindedRedirect);
@@ -105,7 +113,7 @@ async fn an_already_bound_bot_stores_nothing_and_a_second_login_adds_an_account(
     let (code, out, _) = cli.finish().await;
     assert_eq!(code, Some(0));
     assert!(out.contains("nothing to store"), "{out}");
-    assert_eq!(env.store().list_credentials().unwrap().len(), 1);
+    assert_eq!(env.store().await.list_credentials().await.unwrap().len(), 1);
 
     env.sim.reset();
     // With --json the progress goes to stderr and stdout holds only the result.
@@ -123,7 +131,7 @@ async fn an_already_bound_bot_stores_nothing_and_a_second_login_adds_an_account(
         err.contains("QR code 1 of 3") && err.contains("confirmed on the phone"),
         "{err}"
     );
-    assert_eq!(env.store().list_credentials().unwrap().len(), 2);
+    assert_eq!(env.store().await.list_credentials().await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +148,14 @@ async fn closing_stdin_instead_of_a_code_fails_with_a_hint() {
         "{err}"
     );
     assert!(err.contains("hint: type the number"), "{err}");
-    assert!(env.store().list_credentials().unwrap().is_empty());
+    assert!(
+        env.store()
+            .await
+            .list_credentials()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[cfg(unix)]
@@ -154,5 +169,12 @@ async fn ctrl_c_during_login_exits_130_and_stores_nothing() {
     let (code, _out, err) = cli.finish().await;
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("error: interrupted"), "{err}");
-    assert!(env.store().list_credentials().unwrap().is_empty());
+    assert!(
+        env.store()
+            .await
+            .list_credentials()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

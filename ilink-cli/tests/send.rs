@@ -15,10 +15,11 @@ const ALICE: &str = "alice@im.wechat";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_reports_the_message_id_and_counts_the_send() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi bot").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 3);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 3)
+        .await;
 
     env.run(&[
         "send",
@@ -44,7 +45,9 @@ async fn send_reports_the_message_id_and_counts_the_send() {
     assert_eq!(sent[0].context_token, alice.context_token());
     let rec = env
         .store()
+        .await
         .context_token(&bot.bot_id.as_str().into(), ALICE)
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(rec.sent, 4);
@@ -58,10 +61,11 @@ async fn send_reports_the_message_id_and_counts_the_send() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_json_and_a_file() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("send me the report").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0)
+        .await;
     let file = env.state().join("report.txt");
     std::fs::write(&file, b"quarterly numbers").unwrap();
 
@@ -96,10 +100,11 @@ async fn send_json_and_a_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_quota_is_refused_before_sending() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 10);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 10)
+        .await;
 
     env.run(&["send", "--to", ALICE, "one more"])
         .await
@@ -118,10 +123,11 @@ async fn an_exhausted_quota_is_refused_before_sending() {
 async fn a_server_refusal_is_explained() {
     let env = Env::new().await;
     env.sim.configure(|c| c.context_quota = Some(1));
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0)
+        .await;
 
     env.run(&["send", "--to", ALICE, "first"]).await.success();
     env.run(&["send", "--to", ALICE, "second"])
@@ -136,7 +142,7 @@ async fn a_server_refusal_is_explained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_context_token_is_not_found_with_a_hint() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     env.run(&["send", "--to", "u@im.wechat", "hello"])
         .await
         .code(3)
@@ -150,10 +156,11 @@ async fn no_context_token_is_not_found_with_a_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_exits_5() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0)
+        .await;
     env.sim.expire_session(&bot, ExpiryMode::Errcode);
 
     env.run(&["send", "--to", ALICE, "hello"])
@@ -171,7 +178,8 @@ async fn environment_credentials_work_without_a_stored_account() {
     let bot = env.sim.add_account("envbot");
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0)
+        .await;
     let base = env.sim.base_url();
     env.run_with(
         &["send", "--to", ALICE, "from the environment"],
@@ -193,10 +201,11 @@ async fn environment_credentials_work_without_a_stored_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_without_message_id_is_reported() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi").await;
-    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0);
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0)
+        .await;
     // `ret 0` without a `message_id`: accepted, but perhaps never delivered.
     env.sim.inject(Fault::on(
         Endpoint::SendMessage,
@@ -229,11 +238,12 @@ async fn an_answer_without_message_id_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_old_context_is_refused_unless_forced() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("hi").await;
     let day = std::time::Duration::from_secs(25 * 3600);
-    env.store_token_aged(&bot, ALICE, alice.context_token().unwrap(), 0, day);
+    env.store_token_aged(&bot, ALICE, alice.context_token().unwrap(), 0, day)
+        .await;
     env.run(&["send", "--to", ALICE, "late reply"])
         .await
         .code(4)

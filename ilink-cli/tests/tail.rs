@@ -14,7 +14,7 @@ const ALICE: &str = "alice@im.wechat";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_messages_stores_tokens_and_stops_on_ctrl_c() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let mut cli = env.spawn(&["tail", "--account", &bot.bot_id]);
 
     let alice = env.sim.user(&bot, ALICE);
@@ -28,15 +28,20 @@ async fn tail_prints_messages_stores_tokens_and_stops_on_ctrl_c() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(err.contains("tailing bot@im.bot; ctrl-c stops"), "{err}");
 
-    let store = env.store();
+    let store = env.store().await;
     let account = bot.bot_id.as_str().into();
     let rec = store
         .context_token(&account, ALICE)
+        .await
         .unwrap()
         .expect("token stored");
     assert_eq!(Some(rec.token), alice.context_token());
     assert_eq!(rec.sent, 0);
-    let cursor = store.load_cursor(&account).unwrap().expect("cursor stored");
+    let cursor = store
+        .load_cursor(&account)
+        .await
+        .unwrap()
+        .expect("cursor stored");
     assert!(!cursor.is_empty());
 
     // What tail stored is what send needs.
@@ -49,7 +54,7 @@ async fn tail_prints_messages_stores_tokens_and_stops_on_ctrl_c() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_json_prints_one_object_per_message_and_resumes_from_the_cursor() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     let alice = env.sim.user(&bot, ALICE);
     alice.say("first").await;
     alice.say("second").await;
@@ -85,7 +90,7 @@ async fn tail_json_prints_one_object_per_message_and_resumes_from_the_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_exits_5_when_the_session_expires() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
+    let bot = env.stored_account("bot").await;
     env.sim.expire_session(&bot, ilink_testkit::ExpiryMode::Ret);
     env.run(&["tail"])
         .await

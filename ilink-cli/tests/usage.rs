@@ -24,8 +24,8 @@ async fn bad_arguments_exit_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_file_is_a_usage_error_and_nothing_is_sent() {
     let env = Env::new().await;
-    let bot = env.stored_account("bot");
-    env.store_token(&bot, "u@im.wechat", "ctx".into(), 0);
+    let bot = env.stored_account("bot").await;
+    env.store_token(&bot, "u@im.wechat", "ctx".into(), 0).await;
     env.run(&[
         "send",
         "--to",
@@ -60,8 +60,8 @@ async fn missing_credentials_exit_3_with_a_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_accounts_need_a_choice() {
     let env = Env::new().await;
-    env.stored_account("a");
-    env.stored_account("b");
+    env.stored_account("a").await;
+    env.stored_account("b").await;
     env.run(&["tail"])
         .await
         .code(2)
@@ -73,7 +73,7 @@ async fn several_accounts_need_a_choice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_a_runtime_error() {
     let env = Env::new().await;
-    env.stored_account("bot");
+    env.stored_account("bot").await;
     env.store_token(
         &ilink_testkit::BotAccount {
             bot_id: "bot@im.bot".into(),
@@ -82,7 +82,8 @@ async fn an_unreachable_server_is_a_runtime_error() {
         "u@im.wechat",
         "ctx".into(),
         0,
-    );
+    )
+    .await;
     // Port 9 on loopback: nothing listens there, the connection is refused.
     env.run(&[
         "send",

@@ -3,14 +3,16 @@
 //! health, and the event sink.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ilink_core::ILinkClient;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::account::AccountId;
 use crate::events::{AccountEventKind, EventSink};
 use crate::options::BotOptions;
-use crate::store::StateStore;
+use crate::store::{StateStore, StoreError};
 
 /// Whether the account's token works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,61 @@ pub(crate) struct AccountShared {
 }
 
 impl AccountShared {
+    /// Runs the store write `op` until it succeeds. After each failure: a
+    /// warn log, an [`AccountEventKind::StoreError`], and a wait by the poll
+    /// retry policy (doubling from `poll_backoff_initial` up to
+    /// `poll_backoff_max`, jittered); after a success that followed
+    /// failures, [`AccountEventKind::StoreRecovered`]. `None` when `cancel`
+    /// fires during a wait.
+    ///
+    /// A full disk or a locked database is usually temporary, and giving
+    /// up would lose messages: the server does not send a batch twice.
+    pub(crate) async fn until_stored<T, Fut>(
+        &self,
+        what: &str,
+        cancel: Option<&CancellationToken>,
+        mut op: impl FnMut() -> Fut,
+    ) -> Option<T>
+    where
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let retry = self.options.poll_retry();
+        let mut failures = 0u32;
+        loop {
+            match op().await {
+                Ok(value) => {
+                    if failures > 0 {
+                        tracing::info!(account = %self.account, failures, "the store works again: {what}");
+                        self.events
+                            .emit(&self.account, AccountEventKind::StoreRecovered);
+                    }
+                    return Some(value);
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(account = %self.account, error = %e, failures, "store failed: {what}; retrying");
+                    self.events.emit(
+                        &self.account,
+                        AccountEventKind::StoreError {
+                            error: e.to_string(),
+                            consecutive: failures,
+                        },
+                    );
+                    let delay: Duration = retry
+                        .delay(failures)
+                        .unwrap_or(self.options.poll_backoff_max);
+                    match cancel {
+                        Some(cancel) => tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = cancel.cancelled() => return None,
+                        },
+                        None => tokio::time::sleep(delay).await,
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn new(
         account: AccountId,
         client: ILinkClient,

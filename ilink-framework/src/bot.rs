@@ -46,7 +46,7 @@ use crate::message::Message;
 use crate::options::BotOptions;
 use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
-use crate::store::{FileStore, MemoryStore, StateStore};
+use crate::store::{MemoryStore, SqliteStore, StateStore};
 use crate::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
 
 /// Configures a [`Bot`].
@@ -86,8 +86,9 @@ impl BotBuilder {
         self
     }
 
-    /// Keeps state (cursors, inbox, tokens, dedup keys) in files under `dir`,
-    /// and locks each account there so that only one process polls it (see
+    /// Keeps state (cursors, inbox, tokens, dedup keys) in the SQLite
+    /// database `dir/ilink.db`, opened when the bot starts, and locks each
+    /// account there so that only one process polls it (see
     /// [`account_lock`](crate::account_lock)). Without a state directory no
     /// lock is taken.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -129,14 +130,14 @@ impl BotBuilder {
     pub fn build(self) -> Result<Bot, BotError> {
         self.options.validate().map_err(BotError::Config)?;
         let lock_dir = self.state_dir.clone();
-        let store: Arc<dyn StateStore> = match (self.store, self.state_dir) {
-            (Some(s), _) => s,
-            (None, Some(dir)) => Arc::new(FileStore::open(dir)?),
+        let store = match (self.store, self.state_dir) {
+            (Some(s), _) => StoreSource::Ready(s),
+            (None, Some(dir)) => StoreSource::Dir(dir),
             (None, None) => {
                 tracing::warn!(
                     "no state directory: cursors, inbox and context tokens live in memory only"
                 );
-                Arc::new(MemoryStore::new())
+                StoreSource::Ready(Arc::new(MemoryStore::new()))
             }
         };
         let (events, _) = broadcast::channel(1024);
@@ -146,7 +147,7 @@ impl BotBuilder {
             inner: Arc::new(Inner {
                 handler: self.handler,
                 options: Arc::new(self.options),
-                store,
+                store: Mutex::new(store),
                 key_fn: self.key_fn,
                 http: self.http,
                 events,
@@ -168,7 +169,7 @@ pub struct Bot {
 struct Inner {
     handler: Arc<dyn Handler>,
     options: Arc<BotOptions>,
-    store: Arc<dyn StateStore>,
+    store: Mutex<StoreSource>,
     key_fn: KeyFn,
     http: Option<reqwest::Client>,
     events: broadcast::Sender<AccountEvent>,
@@ -177,6 +178,25 @@ struct Inner {
     lock_dir: Option<std::path::PathBuf>,
     lock_wait: Duration,
     running: Mutex<HashMap<AccountId, RunningAccount>>,
+}
+
+/// The store, or where to open it: opening is async, so it waits for
+/// [`Bot::start`].
+enum StoreSource {
+    Ready(Arc<dyn StateStore>),
+    Dir(PathBuf),
+}
+
+impl Inner {
+    async fn store(&self) -> Result<Arc<dyn StateStore>, BotError> {
+        let mut source = self.store.lock().await;
+        let store: Arc<dyn StateStore> = match &*source {
+            StoreSource::Ready(store) => store.clone(),
+            StoreSource::Dir(dir) => Arc::new(SqliteStore::open(dir.clone()).await?),
+        };
+        *source = StoreSource::Ready(store.clone());
+        Ok(store)
+    }
 }
 
 struct RunningAccount {
@@ -214,16 +234,19 @@ impl Bot {
     ///
     /// # async fn demo() -> Result<(), BotError> {
     /// // ILINK_TOKEN and ILINK_ACCOUNT_ID, or the accounts `ilink login` saved.
-    /// Bot::from_env(Echo)?.build()?.run().await
+    /// Bot::from_env(Echo).await?.build()?.run().await
     /// # }
     /// ```
-    pub fn from_env(handler: impl Handler) -> Result<BotBuilder, BotError> {
-        Ok(Self::builder(handler).settings(Settings::from_env()?))
+    pub async fn from_env(handler: impl Handler) -> Result<BotBuilder, BotError> {
+        Ok(Self::builder(handler).settings(Settings::from_env().await?))
     }
 
     /// Starts every configured account and returns a handle to the running bot.
     pub async fn start(self) -> Result<BotHandle, BotError> {
         let handle = BotHandle { inner: self.inner };
+        // A state directory that cannot be used stops the bot here, with
+        // the store's own message, before any account starts.
+        handle.inner.store().await?;
         for creds in self.accounts {
             handle.add_account(creds).await?;
         }
@@ -316,7 +339,7 @@ impl BotHandle {
         let shared = AccountShared::new(
             creds.account_id.clone(),
             client,
-            self.inner.store.clone(),
+            self.inner.store().await?,
             self.inner.options.clone(),
             EventSink::new(self.inner.events.clone(), handler_hook(&self.inner.handler)),
         );

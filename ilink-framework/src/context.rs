@@ -139,13 +139,13 @@ impl Context {
     }
 
     /// Where the sender's send quota stands.
-    pub fn quota(&self) -> Result<QuotaState, SendError> {
-        self.quota_of(self.message.sender())
+    pub async fn quota(&self) -> Result<QuotaState, SendError> {
+        self.quota_of(self.message.sender()).await
     }
 
     /// Where any user's send quota stands.
-    pub fn quota_of(&self, user: &str) -> Result<QuotaState, SendError> {
-        Ok(self.outbox.quota(user)?)
+    pub async fn quota_of(&self, user: &str) -> Result<QuotaState, SendError> {
+        Ok(self.outbox.quota(user).await?)
     }
 
     /// Downloads and decrypts the media of an item of this (or any) message.

@@ -179,10 +179,7 @@ impl From<LockError> for BotError {
                 holder,
                 lock_file,
             },
-            LockError::Io { path, source } => Self::Store(StoreError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
+            LockError::Io { path, source } => Self::Store(StoreError::io(path.display(), source)),
         }
     }
 }

@@ -39,6 +39,18 @@ pub enum AccountEventKind {
         /// Failures in a row.
         consecutive: u32,
     },
+    /// A write to the state store failed; it is retried after a backoff
+    /// and nothing is lost meanwhile: a received batch is neither handled
+    /// nor polled past until it is stored, and a handled message stays in
+    /// the inbox until its removal is.
+    StoreError {
+        /// The error, for people.
+        error: String,
+        /// Failures in a row of this write.
+        consecutive: u32,
+    },
+    /// A store write that had failed succeeded on a retry.
+    StoreRecovered,
     /// A message was not handed to the handler; see the message for why.
     MessageDropped {
         /// Its conversation.

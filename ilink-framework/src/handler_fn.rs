@@ -10,7 +10,7 @@
 //!     chat.reply(format!("Echo: {}", msg.text().unwrap_or_default())).await?;
 //!     Ok(())
 //! });
-//! Bot::from_env(echo)?.build()?.run().await
+//! Bot::from_env(echo).await?.build()?.run().await
 //! # }
 //! ```
 //!
@@ -34,7 +34,6 @@ use crate::handler::Handler;
 use crate::message::Message;
 use crate::sender::Outbox;
 use crate::sender::quota::QuotaState;
-use crate::store::StoreError;
 
 /// Makes a [`Handler`] of a closure that gets a [`Chat`] and the message.
 pub fn handler_fn<F, Fut>(f: F) -> HandlerFn<F>
@@ -143,8 +142,8 @@ impl Chat {
     }
 
     /// Where the user's send quota stands.
-    pub fn quota(&self) -> Result<QuotaState, StoreError> {
-        self.outbox.quota(&self.user)
+    pub async fn quota(&self) -> Result<QuotaState, SendError> {
+        Ok(self.outbox.quota(&self.user).await?)
     }
 }
 

@@ -5,12 +5,15 @@
 //! replaced when new credentials arrive; the cursor stays) and polls through
 //! [`ILinkClient::poll_from`](ilink_core::ILinkClient::poll_from), which
 //! applies the server's `longpolling_timeout_ms` as the cursor's rules say.
-//! Each received batch is written to the inbox first, then the cursor is
-//! advanced and saved, then the messages go to the Router: the server never
-//! replays from an old cursor, so this order is what makes a crash lose
-//! nothing. Errors back off by the options' poll retry policy; `-14` pauses
-//! the account and probes every `session_probe_interval` until the token
-//! works again or new credentials arrive.
+//! Each received batch is committed to the store in one transaction (inbox
+//! entries, dedup keys, context tokens, cursor), then its new messages go to
+//! the Router: the server never replays from an old cursor, so this order is
+//! what makes a crash lose nothing. A failed commit is retried with backoff
+//! (an [`AccountEventKind::StoreError`] each time) before anything else
+//! happens: no dispatch, no further poll. Errors back off by the options' poll
+//! retry policy; `-14` pauses the account and probes every
+//! `session_probe_interval` until the token works again or new credentials
+//! arrive.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +25,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
 use crate::account_shared::{AccountShared, Health};
+use crate::dedup::dedup_keys;
 use crate::events::AccountEventKind;
 use crate::router::RouterMsg;
-use crate::store::{InboxEntry, now_ms};
+use crate::store::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, now_ms};
 
 /// Messages of the Poller actor.
 pub(crate) enum PollerMsg {
@@ -79,7 +83,8 @@ impl Actor for Poller {
         let saved = args
             .shared
             .store
-            .load_cursor(&args.shared.account)?
+            .load_cursor(&args.shared.account)
+            .await?
             .unwrap_or_default();
         let cursor = Cursor::new(saved).with_hold(args.shared.options.poll_timeout);
         Ok(PollerState {
@@ -144,7 +149,7 @@ impl PollerState {
                     shared.set_health(Health::Ok);
                 }
                 self.failures = 0;
-                self.accept(resp);
+                self.accept(resp).await;
                 None
             }
             Err(e) if e.is_session_expired() => {
@@ -173,40 +178,62 @@ impl PollerState {
         }
     }
 
-    /// Inbox first, then the cursor, then dispatch.
-    fn accept(&mut self, mut resp: GetUpdatesResponse) {
+    /// One transaction for the batch, then dispatch of its new messages.
+    async fn accept(&mut self, mut resp: GetUpdatesResponse) {
         let shared = &self.args.shared;
         let received_at_ms = now_ms();
-        let entries: Vec<InboxEntry> = std::mem::take(&mut resp.msgs)
-            .into_iter()
-            .map(|msg| InboxEntry {
-                id: next_entry_id(),
-                msg: Arc::new(msg),
-                received_at_ms,
+        let mut next = self.cursor.clone();
+        let moved = next.advance(&resp);
+        let msgs = std::mem::take(&mut resp.msgs);
+        if msgs.is_empty() && !moved {
+            self.cursor = next;
+            return;
+        }
+        let batch = ReceivedBatch {
+            entries: msgs
+                .into_iter()
+                .map(|msg| received(msg, received_at_ms))
+                .collect(),
+            cursor: moved.then(|| next.as_str().to_owned()),
+            now_ms: received_at_ms,
+            dedup_window_ms: shared.options.dedup_window.as_millis() as i64,
+        };
+        // Durable before anything else happens: no dispatch (a message
+        // handled before it is stored could be lost or handled twice) and
+        // no further poll (the cursor stays where the store has it).
+        let committed = shared
+            .until_stored("storing received messages", Some(&self.args.cancel), || {
+                shared.store.commit_received(&shared.account, &batch)
             })
-            .collect();
-        if !entries.is_empty() {
-            if let Err(e) = shared.store.inbox_put(&shared.account, &entries) {
-                // Still handled from memory; only a crash now would lose them.
-                tracing::error!(account = %shared.account, error = %e, count = entries.len(), "could not persist received messages");
-            }
-        }
-        if self.cursor.advance(&resp) {
-            if let Err(e) = shared
-                .store
-                .save_cursor(&shared.account, self.cursor.as_str())
-            {
-                tracing::error!(account = %shared.account, error = %e, "could not persist the cursor");
-            }
-        }
-        if entries.is_empty() {
+            .await;
+        let Some(firsts) = committed else {
+            tracing::error!(
+                account = %shared.account, count = batch.entries.len(),
+                "shut down before received messages could be stored; the server will not send them again"
+            );
+            return;
+        };
+        self.cursor = next;
+        let fresh: Vec<_> = batch
+            .entries
+            .into_iter()
+            .zip(firsts)
+            .filter_map(|(received, first)| match first {
+                None => Some(received.entry),
+                Some(first) => {
+                    tracing::debug!(account = %shared.account, entry = received.entry.id, first, "duplicate message dropped");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        if fresh.is_empty() {
             return;
         }
         // One message per batch: the Router dispatches them in order.
         if self
             .args
             .router
-            .send_message(RouterMsg::Inbound(entries))
+            .send_message(RouterMsg::Inbound(fresh))
             .is_err()
         {
             tracing::error!(account = %shared.account, "router is gone; messages stay in the inbox");
@@ -228,6 +255,28 @@ impl PollerState {
             _ = self.args.cancel.cancelled() => {}
             _ = health.wait_for(|h| *h == Health::Ok), if until_healthy => {}
         }
+    }
+}
+
+/// A received message with what the store needs to know about it.
+fn received(msg: ilink_core::types::WeixinMessage, received_at_ms: i64) -> ReceivedEntry {
+    let context_token = msg
+        .context_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .map(|token| ObservedToken {
+            user: msg.from_user_id.clone().unwrap_or_default(),
+            token,
+            at_ms: msg.create_time_ms.unwrap_or(received_at_ms),
+        });
+    ReceivedEntry {
+        dedup_keys: dedup_keys(&msg).to_vec(),
+        context_token,
+        entry: InboxEntry {
+            id: next_entry_id(),
+            msg: Arc::new(msg),
+            received_at_ms,
+        },
     }
 }
 

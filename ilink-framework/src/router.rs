@@ -1,7 +1,8 @@
-//! The Router, a ractor actor: one per account. It drops duplicates, records each
-//! user's newest context token, finds (or creates) the session of the
-//! message's conversation, caps what waits per session, and evicts idle
-//! sessions.
+//! The Router, a ractor actor: one per account. It receives the new
+//! messages of each batch (the Poller's store commit has dropped duplicates),
+//! brings each user's newest context token into the token book, finds (or
+//! creates) the session of the message's conversation, caps what waits per
+//! session, and evicts idle sessions.
 //!
 //! Sessions are lightweight actors, not ractor ones: each is an entry in the
 //! Router's map with a task while it has work (see [`crate::session`]), so
@@ -18,14 +19,13 @@ use tokio::sync::Semaphore;
 
 use crate::account_shared::AccountShared;
 use crate::conversation::{ConversationKey, KeyFn};
-use crate::dedup::{DedupKey, dedup_keys};
 use crate::events::AccountEventKind;
 use crate::handler::Handler;
 use crate::in_flight::InFlight;
 use crate::message::Message;
 use crate::sender::Outbox;
 use crate::session::{Inbound, RunEnded, Session, SessionEnv, end_conversation};
-use crate::store::{InboxEntry, now_ms};
+use crate::store::InboxEntry;
 
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
@@ -104,12 +104,12 @@ impl Actor for Router {
         // so the inbox cannot yet hold its first batch, which would then be
         // dispatched twice (replayed, and again when the Poller casts it).
         let shared = state.env.shared.clone();
-        match shared.store.inbox_load(&shared.account) {
+        match shared.store.inbox_load(&shared.account).await {
             Ok(entries) => {
                 if !entries.is_empty() {
                     tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
                 }
-                state.inbound(entries, true);
+                state.inbound(entries, true).await;
             }
             Err(e) => {
                 tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
@@ -135,7 +135,7 @@ impl Actor for Router {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Inbound(batch) => state.inbound(batch, false),
+            RouterMsg::Inbound(batch) => state.inbound(batch, false).await,
             RouterMsg::RunEnded(ended) => state.done(ended),
             RouterMsg::Evict => state.evict_idle(),
         }
@@ -164,48 +164,23 @@ impl Actor for Router {
 }
 
 impl RouterState {
-    /// Drops the duplicates of a batch (one dedup write for all of it),
-    /// then dispatches the rest in order.
-    fn inbound(&mut self, batch: Vec<InboxEntry>, replay: bool) {
-        let shared = self.env.shared.clone();
-        let account = &shared.account;
-        let store = &shared.store;
-        let window = shared.options.dedup_window.as_millis() as i64;
-        let keys: Vec<_> = batch.iter().map(|e| dedup_keys(&e.msg)).collect();
-        let checks: Vec<(u64, &[DedupKey])> = batch
-            .iter()
-            .zip(&keys)
-            .map(|(e, k)| (e.id, &k[..]))
-            .collect();
-        let firsts = match store.dedup_check_insert_batch(account, &checks, now_ms(), window) {
-            Ok(firsts) => firsts,
-            // Handling a message twice is better than losing it.
-            Err(e) => {
-                tracing::error!(account = %account, error = %e, "dedup store failed; handling the messages");
-                vec![None; batch.len()]
-            }
-        };
-        for (entry, first) in batch.into_iter().zip(firsts) {
-            if let Some(first) = first {
-                tracing::debug!(account = %account, entry = entry.id, first, "duplicate message dropped");
-                if let Err(e) = store.inbox_remove(account, entry.id) {
-                    tracing::error!(account = %account, error = %e, "could not remove a duplicate from the inbox");
-                }
-                continue;
-            }
-            self.dispatch(entry.into(), replay);
+    /// Dispatches the messages of a batch in order.
+    async fn inbound(&mut self, batch: Vec<InboxEntry>, replay: bool) {
+        for entry in batch {
+            self.dispatch(entry.into(), replay).await;
         }
     }
 
     /// Queues a new message on its conversation's session.
-    fn dispatch(&mut self, entry: Inbound, replay: bool) {
+    async fn dispatch(&mut self, entry: Inbound, replay: bool) {
         let shared = &*self.env.shared;
         let message = &entry.message;
         if let Some(token) = message.context_token() {
             let at = message.created_at_ms().unwrap_or(entry.received_at_ms);
             self.env
                 .outbox
-                .observe_token(message.sender(), token.clone(), at);
+                .observe_token(message.sender(), token.clone(), at)
+                .await;
         }
         let key = (self.key_fn)(message);
         let waiting = self.sessions.0.get(&key).map_or(0, Session::pending);
@@ -228,9 +203,7 @@ impl RouterState {
             account = %shared.account, conversation = %key, cap = shared.options.session_queue_cap,
             "conversation over its queue cap; message refused"
         );
-        if let Err(e) = shared.store.inbox_remove(&shared.account, entry) {
-            tracing::error!(account = %shared.account, error = %e, "could not remove a refused message from the inbox");
-        }
+        self.remove_from_inbox(entry, "a refused message");
         shared.events.emit(
             &shared.account,
             AccountEventKind::MessageDropped {
@@ -264,15 +237,35 @@ impl RouterState {
         if !session.finished(&self.env, key, entry, state) {
             return;
         }
-        self.handling.end();
         if lost {
             tracing::error!(
                 account = %shared.account, conversation = %key, entry,
                 "a session's run ended without finishing; the message stays in the inbox for the next start"
             );
-        } else if let Err(e) = shared.store.inbox_remove(&shared.account, entry) {
-            tracing::error!(account = %shared.account, error = %e, "could not remove a handled message from the inbox");
+        } else {
+            self.remove_from_inbox(entry, "a handled message");
         }
+        self.handling.end();
+    }
+
+    /// Removes an entry from the inbox on a task of its own (the store
+    /// group-commits removals, so routing never waits for one); it counts as
+    /// in flight until the removal is durable, so shutdown waits for it.
+    fn remove_from_inbox(&self, entry: u64, what: &'static str) {
+        let shared = self.env.shared.clone();
+        let handling = self.handling.clone();
+        handling.begin();
+        tokio::spawn(async move {
+            // Retried until it holds: an entry left in the inbox is handled
+            // again at the next start.
+            let ids = [entry];
+            shared
+                .until_stored(&format!("removing {what} from the inbox"), None, || {
+                    shared.store.inbox_remove(&shared.account, &ids)
+                })
+                .await;
+            handling.end();
+        });
     }
 
     fn evict_idle(&mut self) {

@@ -25,6 +25,8 @@
 //! ```
 //! use ilink_framework::Settings;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let dir = tempfile::tempdir().unwrap();
 //! let dir = dir.path().to_str().unwrap().to_owned();
 //! let settings = Settings::from_vars(|key| match key {
@@ -33,9 +35,11 @@
 //!     "ILINK_STATE_DIR" => Some(dir.clone()),
 //!     _ => None,
 //! })
+//! .await
 //! .unwrap();
 //! assert_eq!(settings.accounts[0].account_id.as_str(), "bot@im.bot");
 //! assert_eq!(settings.state_dir.to_str(), Some(dir.as_str()));
+//! # }
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -43,7 +47,7 @@ use std::path::{Path, PathBuf};
 use ilink_core::Secret;
 
 use crate::account::{AccountId, Credentials};
-use crate::store::{FileStore, Platform, StateStore, StoreError, state_dir_for};
+use crate::store::{Platform, SqliteStore, StateStore, StoreError, state_dir_for};
 
 /// The accounts to run and the directory their state lives in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,17 +119,18 @@ impl Settings {
     }
 
     /// Reads the process environment and the accounts saved in the state
-    /// directory, by the rule of this module.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_vars(|key| std::env::var(key).ok())
+    /// directory, by the rule of this module. Async because the saved
+    /// accounts are read from the state database.
+    pub async fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(|key| std::env::var(key).ok()).await
     }
 
     /// [`Settings::from_env`] with the variables read through `vars`
     /// (including `HOME` and the like, for the default state directory).
-    pub fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub async fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let var = |key: &str| vars(key).filter(|v| !v.trim().is_empty());
         let state_dir = Self::state_dir_from(&vars)?;
-        let mut accounts = saved_accounts(&state_dir)?;
+        let mut accounts = saved_accounts(&state_dir).await?;
         match (var(Self::ACCOUNT_ID_VAR), var(Self::TOKEN_VAR)) {
             (None, Some(_)) => return Err(SettingsError::TokenWithoutAccount),
             (None, None) => {}
@@ -177,11 +182,14 @@ impl Settings {
 
 /// The accounts `ilink login` saved in `dir`, sorted by id; none when the
 /// directory does not exist (opening a store would create it).
-fn saved_accounts(dir: &Path) -> Result<Vec<Credentials>, StoreError> {
+async fn saved_accounts(dir: &Path) -> Result<Vec<Credentials>, StoreError> {
     if !dir.try_exists().unwrap_or(false) {
         return Ok(Vec::new());
     }
-    FileStore::open(dir)?.list_credentials()
+    let store = SqliteStore::open(dir).await?;
+    let accounts = store.list_credentials().await;
+    store.close().await;
+    accounts
 }
 
 #[cfg(test)]
@@ -191,13 +199,14 @@ mod tests {
     use super::*;
 
     /// A state directory with these accounts saved, as `ilink login` would.
-    fn saved(ids: &[&str]) -> tempfile::TempDir {
+    async fn saved(ids: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         for id in ids {
             let creds = Credentials::new(*id, format!("{id}:saved")).with_base_url("https://saved");
-            store.save_credentials(&creds).unwrap();
+            store.save_credentials(&creds).await.unwrap();
         }
+        store.close().await;
         dir
     }
 
@@ -222,36 +231,40 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn every_saved_account_runs_when_none_is_named() {
-        let dir = saved(&["a@im.bot", "b@im.bot"]);
-        let s = Settings::from_vars(vars(&[("ILINK_STATE_DIR", dir_of(&dir))])).unwrap();
+    #[tokio::test]
+    async fn every_saved_account_runs_when_none_is_named() {
+        let dir = saved(&["a@im.bot", "b@im.bot"]).await;
+        let s = Settings::from_vars(vars(&[("ILINK_STATE_DIR", dir_of(&dir))]))
+            .await
+            .unwrap();
         assert_eq!(ids(&s), ["a@im.bot", "b@im.bot"]);
         assert_eq!(s.state_dir, dir.path());
         assert_eq!(s.accounts[1].bot_token.expose(), "b@im.bot:saved");
         assert_eq!(s.accounts[1].base_url.as_deref(), Some("https://saved"));
     }
 
-    #[test]
-    fn the_account_id_picks_one_saved_account() {
-        let dir = saved(&["a@im.bot", "b@im.bot"]);
+    #[tokio::test]
+    async fn the_account_id_picks_one_saved_account() {
+        let dir = saved(&["a@im.bot", "b@im.bot"]).await;
         let s = Settings::from_vars(vars(&[
             ("ILINK_STATE_DIR", dir_of(&dir)),
             ("ILINK_ACCOUNT_ID", "b@im.bot"),
         ]))
+        .await
         .unwrap();
         assert_eq!(ids(&s), ["b@im.bot"]);
         assert_eq!(s.accounts[0].bot_token.expose(), "b@im.bot:saved");
     }
 
-    #[test]
-    fn the_environment_token_wins_over_the_saved_one_of_the_same_account() {
-        let dir = saved(&["a@im.bot", "b@im.bot"]);
+    #[tokio::test]
+    async fn the_environment_token_wins_over_the_saved_one_of_the_same_account() {
+        let dir = saved(&["a@im.bot", "b@im.bot"]).await;
         let s = Settings::from_vars(vars(&[
             ("ILINK_STATE_DIR", dir_of(&dir)),
             ("ILINK_ACCOUNT_ID", "a@im.bot"),
             ("ILINK_TOKEN", "fresh"),
         ]))
+        .await
         .unwrap();
         assert_eq!(ids(&s), ["a@im.bot"]);
         assert_eq!(s.accounts[0].bot_token.expose(), "fresh");
@@ -259,8 +272,8 @@ mod tests {
         assert_eq!(s.accounts[0].base_url.as_deref(), Some("https://saved"));
     }
 
-    #[test]
-    fn a_token_alone_runs_an_account_nothing_was_saved_for() {
+    #[tokio::test]
+    async fn a_token_alone_runs_an_account_nothing_was_saved_for() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("never-created");
         let s = Settings::from_vars(vars(&[
@@ -268,6 +281,7 @@ mod tests {
             ("ILINK_ACCOUNT_ID", "x@im.bot"),
             ("ILINK_TOKEN", "t"),
         ]))
+        .await
         .unwrap();
         assert_eq!(ids(&s), ["x@im.bot"]);
         assert_eq!(s.accounts[0].bot_token.expose(), "t");
@@ -275,14 +289,15 @@ mod tests {
         assert!(!missing.exists(), "looking must not create the directory");
     }
 
-    #[test]
-    fn url_variables_win_over_saved_urls_for_every_account() {
-        let dir = saved(&["a@im.bot", "b@im.bot"]);
+    #[tokio::test]
+    async fn url_variables_win_over_saved_urls_for_every_account() {
+        let dir = saved(&["a@im.bot", "b@im.bot"]).await;
         let s = Settings::from_vars(vars(&[
             ("ILINK_STATE_DIR", dir_of(&dir)),
             ("ILINK_BASE_URL", "http://127.0.0.1:9"),
             ("ILINK_CDN_BASE_URL", "http://127.0.0.1:9/c2c"),
         ]))
+        .await
         .unwrap();
         for c in &s.accounts {
             assert_eq!(c.base_url.as_deref(), Some("http://127.0.0.1:9"));
@@ -290,14 +305,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nothing_configured_is_one_clear_error() {
+    #[tokio::test]
+    async fn nothing_configured_is_one_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let e = Settings::from_vars(vars(&[
             ("ILINK_STATE_DIR", dir_of(&dir)),
             ("ILINK_TOKEN", " "),
             ("ILINK_ACCOUNT_ID", ""),
         ]))
+        .await
         .unwrap_err();
         assert!(matches!(e, SettingsError::NoAccounts { .. }), "{e:?}");
         let text = e.to_string();
@@ -312,25 +328,27 @@ mod tests {
         assert!(!text.contains('\n'), "{text}");
     }
 
-    #[test]
-    fn a_token_needs_its_account_id() {
-        let dir = saved(&["a@im.bot"]);
+    #[tokio::test]
+    async fn a_token_needs_its_account_id() {
+        let dir = saved(&["a@im.bot"]).await;
         let e = Settings::from_vars(vars(&[
             ("ILINK_STATE_DIR", dir_of(&dir)),
             ("ILINK_TOKEN", "t"),
         ]))
+        .await
         .unwrap_err();
         assert!(matches!(e, SettingsError::TokenWithoutAccount), "{e:?}");
         assert!(e.to_string().contains("ILINK_ACCOUNT_ID"), "{e}");
     }
 
-    #[test]
-    fn an_account_id_without_a_token_must_be_saved() {
-        let dir = saved(&["a@im.bot"]);
+    #[tokio::test]
+    async fn an_account_id_without_a_token_must_be_saved() {
+        let dir = saved(&["a@im.bot"]).await;
         let e = Settings::from_vars(vars(&[
             ("ILINK_STATE_DIR", dir_of(&dir)),
             ("ILINK_ACCOUNT_ID", "x@im.bot"),
         ]))
+        .await
         .unwrap_err();
         assert!(
             matches!(&e, SettingsError::UnknownAccount { account, .. } if account == "x@im.bot"),

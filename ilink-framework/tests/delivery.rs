@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use ilink_framework::DedupKey;
 use ilink_framework::ShutdownReport;
 use ilink_framework::prelude::*;
 use ilink_framework::store::{
-    ContextTokenRecord, FileStore, InboxEntry, StateStore, StoreError, now_ms,
+    ContextTokenRecord, InboxEntry, MemoryStore, ReceivedBatch, ReceivedEntry, SentCount,
+    SqliteStore, StateStore, StoreError, now_ms,
 };
 use tokio::sync::Notify;
 
@@ -68,7 +68,7 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
     let user = sim.user(&bot, "u@im.wechat");
 
     let first = Arc::new(Counter::default());
-    let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path()).unwrap());
+    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let handle = start_with_store(&sim, &bot, first.clone(), fast_options(), store).await;
     let original = user.say("one").await;
     sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
@@ -82,7 +82,7 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let second = Arc::new(Counter::default());
-    let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path()).unwrap());
+    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let handle = start_with_store(&sim, &bot, second.clone(), fast_options(), store).await;
     sim.wait_for_sent_to(&bot, "u@im.wechat", 2, WAIT)
         .await
@@ -96,77 +96,76 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
     handle.shutdown().await;
 }
 
-/// A store whose `inbox_load` waits (up to a second) for the first
-/// `inbox_put`: it makes a Router that reads the inbox after the Poller has
-/// started see the Poller's first batch there.
-#[derive(Default)]
+/// A store whose `inbox_load` waits (up to a second) for the first batch
+/// with messages: it makes a Router that reads the inbox after the Poller
+/// has started see the Poller's first batch there.
 struct LateInboxLoad {
-    inner: ilink_framework::store::MemoryStore,
-    put: (std::sync::Mutex<bool>, std::sync::Condvar),
+    inner: MemoryStore,
+    put: tokio::sync::watch::Sender<bool>,
 }
 
+impl Default for LateInboxLoad {
+    fn default() -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            put: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+#[async_trait]
 impl StateStore for LateInboxLoad {
-    fn load_cursor(&self, a: &AccountId) -> Result<Option<String>, StoreError> {
-        self.inner.load_cursor(a)
+    async fn load_cursor(&self, a: &AccountId) -> Result<Option<String>, StoreError> {
+        self.inner.load_cursor(a).await
     }
-    fn save_cursor(&self, a: &AccountId, cursor: &str) -> Result<(), StoreError> {
-        self.inner.save_cursor(a, cursor)
+    async fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut put = self.put.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(1), put.wait_for(|p| *p)).await;
+        self.inner.inbox_load(a).await
     }
-    fn inbox_put(&self, a: &AccountId, entries: &[InboxEntry]) -> Result<(), StoreError> {
-        self.inner.inbox_put(a, entries)?;
-        *self.put.0.lock().unwrap() = true;
-        self.put.1.notify_all();
-        Ok(())
+    async fn commit_received(
+        &self,
+        a: &AccountId,
+        batch: &ReceivedBatch,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let firsts = self.inner.commit_received(a, batch).await?;
+        if !batch.entries.is_empty() {
+            self.put.send_replace(true);
+        }
+        Ok(firsts)
     }
-    fn inbox_remove(&self, a: &AccountId, id: u64) -> Result<(), StoreError> {
-        self.inner.inbox_remove(a, id)
+    async fn inbox_remove(&self, a: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
+        self.inner.inbox_remove(a, ids).await
     }
-    fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
-        let put = self.put.0.lock().unwrap();
-        let _ = self
-            .put
-            .1
-            .wait_timeout_while(put, Duration::from_secs(1), |put| !*put)
-            .unwrap();
-        self.inner.inbox_load(a)
-    }
-    fn context_token(
+    async fn context_token(
         &self,
         a: &AccountId,
         u: &str,
     ) -> Result<Option<ContextTokenRecord>, StoreError> {
-        self.inner.context_token(a, u)
+        self.inner.context_token(a, u).await
     }
-    fn put_context_token(
+    async fn put_context_token(
         &self,
         a: &AccountId,
         u: &str,
         r: &ContextTokenRecord,
     ) -> Result<(), StoreError> {
-        self.inner.put_context_token(a, u, r)
+        self.inner.put_context_token(a, u, r).await
     }
-    fn dedup_check_insert(
-        &self,
-        a: &AccountId,
-        keys: &[DedupKey],
-        entry: u64,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        self.inner
-            .dedup_check_insert(a, keys, entry, now_ms, window_ms)
+    async fn record_sent(&self, a: &AccountId, sends: &[SentCount]) -> Result<(), StoreError> {
+        self.inner.record_sent(a, sends).await
     }
-    fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
-        self.inner.forget_account(a)
+    async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
+        self.inner.forget_account(a).await
     }
-    fn save_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
-        self.inner.save_credentials(c)
+    async fn save_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
+        self.inner.save_credentials(c).await
     }
-    fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
-        self.inner.list_credentials()
+    async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
+        self.inner.list_credentials().await
     }
-    fn remove_credentials(&self, a: &AccountId) -> Result<bool, StoreError> {
-        self.inner.remove_credentials(a)
+    async fn remove_credentials(&self, a: &AccountId) -> Result<bool, StoreError> {
+        self.inner.remove_credentials(a).await
     }
 }
 
@@ -200,24 +199,29 @@ async fn messages_left_in_the_inbox_by_a_crash_are_handled_first() {
     let user = sim.user(&bot, "u@im.wechat");
     // The crash: a message was received (inbox, cursor) but never handled.
     let received = user.say("before the crash").await;
-    let store = Arc::new(ilink_framework::store::MemoryStore::new());
+    let store = Arc::new(MemoryStore::new());
     let account = AccountId::new(&bot.bot_id);
-    store
-        .inbox_put(
-            &account,
-            &[InboxEntry {
+    let crashed = ReceivedBatch {
+        entries: vec![ReceivedEntry {
+            entry: InboxEntry {
                 id: 1,
                 msg: received.into(),
                 received_at_ms: now_ms(),
-            }],
-        )
-        .unwrap();
+            },
+            dedup_keys: Vec::new(),
+            context_token: None,
+        }],
+        ..Default::default()
+    };
+    store.commit_received(&account, &crashed).await.unwrap();
     // Skip what the simulator still queues for the bot: the crashed run had polled it.
     let drained = ilink_core::ILinkClient::new(sim.base_url(), bot.token.clone()).unwrap();
     let batch = drained.poll().await.unwrap();
-    store
-        .save_cursor(&account, drained.cursor().as_str())
-        .unwrap();
+    let cursor = ReceivedBatch {
+        cursor: Some(drained.cursor().as_str().to_owned()),
+        ..Default::default()
+    };
+    store.commit_received(&account, &cursor).await.unwrap();
     assert_eq!(batch.msgs.len(), 1);
 
     let counter = Arc::new(Counter::default());
@@ -232,7 +236,7 @@ async fn messages_left_in_the_inbox_by_a_crash_are_handled_first() {
     );
     handle.shutdown().await;
     assert!(
-        store.inbox_load(&account).unwrap().is_empty(),
+        store.inbox_load(&account).await.unwrap().is_empty(),
         "handled entries leave the inbox"
     );
 }
@@ -261,7 +265,7 @@ async fn shutdown_lets_a_running_handler_finish_and_says_notifystop() {
         started: Notify::new(),
         finished: AtomicUsize::new(0),
     });
-    let store = Arc::new(ilink_framework::store::MemoryStore::new());
+    let store = Arc::new(MemoryStore::new());
     let handle = start_with_store(&sim, &bot, slow.clone(), fast_options(), store.clone()).await;
     let mut events = handle.events();
     sim.user(&bot, "u@im.wechat").say("take your time").await;
@@ -274,10 +278,10 @@ async fn shutdown_lets_a_running_handler_finish_and_says_notifystop() {
     assert_eq!(sim.delivered_to(&bot, "u@im.wechat").len(), 1);
     let account = AccountId::new(&bot.bot_id);
     assert!(
-        store.load_cursor(&account).unwrap().is_some(),
+        store.load_cursor(&account).await.unwrap().is_some(),
         "cursor persisted"
     );
-    assert!(store.inbox_load(&account).unwrap().is_empty());
+    assert!(store.inbox_load(&account).await.unwrap().is_empty());
     let notes: Vec<_> = sim.notifications().into_iter().map(|n| n.kind).collect();
     assert_eq!(
         notes,
@@ -319,7 +323,7 @@ impl Handler for Stuck {
 async fn a_handler_still_running_at_the_shutdown_deadline_is_handled_at_the_next_start() {
     let sim = sim().await;
     let bot = sim.add_account("deadline");
-    let store = Arc::new(ilink_framework::store::MemoryStore::new());
+    let store = Arc::new(MemoryStore::new());
     let account = AccountId::new(&bot.bot_id);
     let stuck = Arc::new(Stuck::default());
     let options = fast_options().shutdown_deadline(Duration::from_millis(300));
@@ -334,6 +338,7 @@ async fn a_handler_still_running_at_the_shutdown_deadline_is_handled_at_the_next
     assert_eq!(stuck.torn_down.load(Ordering::SeqCst), 1);
     let left: Vec<String> = store
         .inbox_load(&account)
+        .await
         .unwrap()
         .into_iter()
         .map(|e| Message::new(e.msg).text().unwrap_or_default().to_owned())
@@ -348,7 +353,7 @@ async fn a_handler_still_running_at_the_shutdown_deadline_is_handled_at_the_next
     assert_eq!(counter.handled(), vec!["never done"]);
     assert_eq!(texts_to(&sim, &bot, "u@im.wechat"), vec!["got never done"]);
     handle.shutdown().await;
-    assert!(store.inbox_load(&account).unwrap().is_empty());
+    assert!(store.inbox_load(&account).await.unwrap().is_empty());
 }
 
 struct Blocked {

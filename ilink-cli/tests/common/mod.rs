@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ilink_framework::Credentials;
-use ilink_framework::store::{ContextTokenRecord, FileStore, StateStore, now_ms};
+use ilink_framework::store::{ContextTokenRecord, SqliteStore, StateStore, now_ms};
 use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BotAccount, SimConfig, Simulator};
 use tempfile::TempDir;
@@ -61,29 +61,38 @@ impl Env {
         self.dir.path()
     }
 
-    pub fn store(&self) -> FileStore {
-        FileStore::open(self.state()).expect("store opens")
+    pub async fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.state()).await.expect("store opens")
     }
 
     /// An account on the simulator whose credentials are stored in the state directory.
-    pub fn stored_account(&self, name: &str) -> BotAccount {
+    pub async fn stored_account(&self, name: &str) -> BotAccount {
         let bot = self.sim.add_account(name);
         let creds = Credentials::new(bot.bot_id.as_str(), bot.token.clone())
             .with_base_url(self.sim.base_url())
             .with_cdn_base_url(self.sim.cdn_base_url());
         self.store()
+            .await
             .save_credentials(&creds)
+            .await
             .expect("credentials saved");
         bot
     }
 
     /// Stores a context token for `user` as `ilink tail` would, with `sent` messages counted.
-    pub fn store_token(&self, bot: &BotAccount, user: &str, token: ilink_core::Secret, sent: u32) {
-        self.store_token_aged(bot, user, token, sent, Duration::ZERO);
+    pub async fn store_token(
+        &self,
+        bot: &BotAccount,
+        user: &str,
+        token: ilink_core::Secret,
+        sent: u32,
+    ) {
+        self.store_token_aged(bot, user, token, sent, Duration::ZERO)
+            .await;
     }
 
     /// Stores a context token that arrived `age` ago.
-    pub fn store_token_aged(
+    pub async fn store_token_aged(
         &self,
         bot: &BotAccount,
         user: &str,
@@ -97,7 +106,9 @@ impl Env {
             sent,
         };
         self.store()
+            .await
             .put_context_token(&bot.bot_id.as_str().into(), user, &record)
+            .await
             .expect("token stored");
     }
 

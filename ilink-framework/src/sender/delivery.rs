@@ -100,7 +100,7 @@ async fn send_text(
 ) -> Result<Vec<SentMessage>, SendError> {
     let chunks = Outgoing::text_chunks(text, ctx.shared.options.chunk_limit);
     // Refuse a reply that cannot be sent whole rather than cut it midway.
-    ctx.tokens.reserve(user, chunks.len() as u32)?;
+    ctx.tokens.reserve(user, chunks.len() as u32).await?;
     let mut sent = Vec::with_capacity(chunks.len());
     for chunk in &chunks {
         sent.push(send_one(ctx, pacer, user, chunk).await?);
@@ -116,7 +116,7 @@ async fn send_media(
     bytes: &[u8],
     file_name: &str,
 ) -> Result<Vec<SentMessage>, SendError> {
-    ctx.tokens.reserve(user, 1)?;
+    ctx.tokens.reserve(user, 1).await?;
     ensure_healthy(ctx)?;
     let item = {
         let _permit = ctx
@@ -181,7 +181,7 @@ async fn send_one(
     user: &str,
     msg: &Outgoing,
 ) -> Result<SentMessage, SendError> {
-    let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1)?;
+    let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1).await?;
     let mut retries = 0;
     loop {
         ensure_healthy(ctx)?;
@@ -201,7 +201,7 @@ async fn send_one(
         };
         match result {
             Ok(sent) => {
-                ctx.tokens.count_sent(user, &token)?;
+                ctx.tokens.count_sent(user, &token).await?;
                 if sent.message_id.is_none() {
                     tracing::warn!(
                         account = %ctx.shared.account, user, client_id = %sent.client_id,

@@ -244,7 +244,7 @@ mod tests {
     use crate::in_flight::InFlight;
     use crate::options::BotOptions;
     use crate::sender::quota::TokenBook;
-    use crate::store::{MemoryStore, StateStore, now_ms};
+    use crate::store::{ContextTokenRecord, MemoryStore, StateStore, now_ms};
     use tokio::sync::Semaphore;
 
     const USER: &str = "u@im.wechat";
@@ -262,9 +262,15 @@ mod tests {
         let account = AccountId::new(bot.bot_id.as_str());
         let (events, _) = broadcast::channel(16);
         let tokens = Arc::new(TokenBook::new(account.clone(), store.clone(), &options));
-        tokens
-            .observe(USER, said.context_token.unwrap(), now_ms())
+        let token = said.context_token.unwrap();
+        let at = now_ms();
+        // What the Poller's batch commit stores before the Router observes.
+        let record = ContextTokenRecord::after_inbound(None, token.clone(), at).unwrap();
+        store
+            .put_context_token(&account, USER, &record)
+            .await
             .unwrap();
+        tokens.observe(USER, token, at).await.unwrap();
         let shared = AccountShared::new(
             account,
             client,

@@ -146,15 +146,15 @@ impl Outbox {
     }
 
     /// Where `user`'s send quota stands.
-    pub fn quota(&self, user: &str) -> Result<QuotaState, StoreError> {
-        self.sender.delivery.tokens.state(user)
+    pub async fn quota(&self, user: &str) -> Result<QuotaState, StoreError> {
+        self.sender.delivery.tokens.state(user).await
     }
 
-    /// Records a user's newest context token (which restarts their quota)
-    /// before the message that carried it is handled.
-    pub(crate) fn observe_token(&self, user: &str, token: Secret, received_at_ms: i64) {
+    /// Brings a user's newest context token (which restarts their quota)
+    /// into the token book before the message that carried it is handled.
+    pub(crate) async fn observe_token(&self, user: &str, token: Secret, received_at_ms: i64) {
         let delivery = &self.sender.delivery;
-        if let Err(e) = delivery.tokens.observe(user, token, received_at_ms) {
+        if let Err(e) = delivery.tokens.observe(user, token, received_at_ms).await {
             tracing::error!(account = %delivery.shared.account, error = %e, "could not store context token");
         }
     }

@@ -14,7 +14,7 @@ use ilink_core::Secret;
 use crate::account::AccountId;
 use crate::error::SendError;
 use crate::options::BotOptions;
-use crate::store::{ContextTokenRecord, StateStore, StoreError, now_ms};
+use crate::store::{ContextTokenRecord, SentCount, StateStore, StoreError, now_ms};
 
 /// Where a user's quota stands: the one rule for "may the bot send now",
 /// shared by the Sender and tools such as `ilink send`.
@@ -133,11 +133,11 @@ impl TokenBook {
         }
     }
 
-    fn load(&self, user: &str) -> Result<Option<ContextTokenRecord>, StoreError> {
+    async fn load(&self, user: &str) -> Result<Option<ContextTokenRecord>, StoreError> {
         if let Some(r) = self.cache.get(user) {
             return Ok(Some(r.clone()));
         }
-        let rec = self.store.context_token(&self.account, user)?;
+        let rec = self.store.context_token(&self.account, user).await?;
         if let Some(r) = &rec {
             self.cache.insert(user.to_owned(), r.clone());
         }
@@ -152,55 +152,63 @@ impl TokenBook {
         self.cache.retain(|_, r| now_ms - r.received_at_ms < idle);
     }
 
-    /// Records the token of a new inbound message; the count restarts.
-    pub(crate) fn observe(
+    /// Brings the token of a new inbound message into the cache; the count
+    /// restarts. The store has it already: the Poller's batch commit wrote
+    /// it before the message was dispatched.
+    pub(crate) async fn observe(
         &self,
         user: &str,
         token: Secret,
         received_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let existing = self.load(user)?;
-        let Some(rec) = ContextTokenRecord::after_inbound(existing.as_ref(), token, received_at_ms)
-        else {
-            return Ok(());
-        };
-        self.store.put_context_token(&self.account, user, &rec)?;
-        self.cache.insert(user.to_owned(), rec);
+        let existing = self.load(user).await?;
+        if let Some(rec) =
+            ContextTokenRecord::after_inbound(existing.as_ref(), token, received_at_ms)
+        {
+            self.cache.insert(user.to_owned(), rec);
+        }
         Ok(())
     }
 
     /// The token to send `n` messages with, or why they may not be sent.
-    pub(crate) fn reserve(&self, user: &str, n: u32) -> Result<(Secret, u32, Duration), SendError> {
-        let record = self.load(user)?;
+    pub(crate) async fn reserve(
+        &self,
+        user: &str,
+        n: u32,
+    ) -> Result<(Secret, u32, Duration), SendError> {
+        let record = self.load(user).await?;
         let quota = QuotaState::of(record.as_ref(), &self.options, now_ms());
         quota.check(user, n)?;
         let token = record.map(|r| r.token).unwrap_or_default();
         Ok((token, quota.sent, quota.token_age))
     }
 
-    /// Counts one message sent with `token` (if it is still the newest).
-    pub(crate) fn count_sent(&self, user: &str, token: &Secret) -> Result<(), StoreError> {
-        let updated = match self.cache.get_mut(user) {
+    /// Counts one message sent with `token` (if it is still the newest) and
+    /// waits until the count is durable (the store group-commits counts).
+    pub(crate) async fn count_sent(&self, user: &str, token: &Secret) -> Result<(), StoreError> {
+        let sent = match self.cache.get_mut(user) {
             Some(mut r) if &r.token == token => {
                 r.sent += 1;
-                Some(r.clone())
+                r.sent
             }
-            _ => None,
+            _ => return Ok(()),
         };
-        if let Some(rec) = updated {
-            self.store.put_context_token(&self.account, user, &rec)?;
-        }
-        Ok(())
+        let record = SentCount {
+            user: user.to_owned(),
+            token: token.clone(),
+            sent,
+        };
+        self.store.record_sent(&self.account, &[record]).await
     }
 
     /// The newest token of a user, for typing and config calls.
-    pub(crate) fn token(&self, user: &str) -> Option<Secret> {
-        self.load(user).ok().flatten().map(|r| r.token)
+    pub(crate) async fn token(&self, user: &str) -> Option<Secret> {
+        self.load(user).await.ok().flatten().map(|r| r.token)
     }
 
-    pub(crate) fn state(&self, user: &str) -> Result<QuotaState, StoreError> {
+    pub(crate) async fn state(&self, user: &str) -> Result<QuotaState, StoreError> {
         Ok(QuotaState::of(
-            self.load(user)?.as_ref(),
+            self.load(user).await?.as_ref(),
             &self.options,
             now_ms(),
         ))
@@ -220,57 +228,79 @@ mod tests {
         TokenBook::new(AccountId::new("a"), Arc::new(MemoryStore::new()), &opts)
     }
 
-    #[test]
-    fn idle_users_leave_the_cache_but_keep_their_count_in_the_store() {
+    /// A message from `user` with `token` arrives: the Poller's batch
+    /// commit stores the token, then the Router brings it into the book.
+    async fn inbound(b: &TokenBook, user: &str, token: &str, at_ms: i64) {
+        let stored = b.store.context_token(&b.account, user).await.unwrap();
+        if let Some(rec) = ContextTokenRecord::after_inbound(stored.as_ref(), token.into(), at_ms) {
+            b.store
+                .put_context_token(&b.account, user, &rec)
+                .await
+                .unwrap();
+        }
+        b.observe(user, token.into(), at_ms).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn idle_users_leave_the_cache_but_keep_their_count_in_the_store() {
         let b = book(2);
         let idle = b.options.idle_timeout.as_millis() as i64;
         let now = now_ms();
-        b.observe("old", "t-old".into(), now - idle - 1).unwrap();
-        b.observe("new", "t-new".into(), now).unwrap();
-        let (t, _, _) = b.reserve("old", 1).unwrap();
-        b.count_sent("old", &t).unwrap();
+        inbound(&b, "old", "t-old", now - idle - 1).await;
+        inbound(&b, "new", "t-new", now).await;
+        let (t, _, _) = b.reserve("old", 1).await.unwrap();
+        b.count_sent("old", &t).await.unwrap();
         b.forget_idle(now);
         assert!(b.cache.get("old").is_none());
         assert!(b.cache.get("new").is_some());
         // Read back from the store, with its count.
-        assert_eq!(b.state("old").unwrap().sent, 1);
+        assert_eq!(b.state("old").await.unwrap().sent, 1);
     }
 
-    #[test]
-    fn quota_counts_per_token_and_resets_on_a_new_one() {
+    #[tokio::test]
+    async fn quota_counts_per_token_and_resets_on_a_new_one() {
         let b = book(2);
         assert!(matches!(
-            b.reserve("u", 1),
+            b.reserve("u", 1).await,
             Err(SendError::NoContext { .. })
         ));
-        b.observe("u", "t1".into(), now_ms()).unwrap();
-        let (t, _, _) = b.reserve("u", 1).unwrap();
-        b.count_sent("u", &t).unwrap();
-        b.count_sent("u", &t).unwrap();
+        inbound(&b, "u", "t1", now_ms()).await;
+        let (t, _, _) = b.reserve("u", 1).await.unwrap();
+        b.count_sent("u", &t).await.unwrap();
+        b.count_sent("u", &t).await.unwrap();
         assert!(matches!(
-            b.reserve("u", 1),
+            b.reserve("u", 1).await,
             Err(SendError::QuotaExhausted { sent: 2, .. })
         ));
         // A redelivery of the same token does not reset the count.
-        b.observe("u", "t1".into(), now_ms()).unwrap();
-        assert!(b.reserve("u", 1).is_err());
-        b.observe("u", "t2".into(), now_ms()).unwrap();
-        assert_eq!(b.state("u").unwrap().remaining, 2);
+        inbound(&b, "u", "t1", now_ms()).await;
+        assert!(b.reserve("u", 1).await.is_err());
+        inbound(&b, "u", "t2", now_ms()).await;
+        assert_eq!(b.state("u").await.unwrap().remaining, 2);
         assert!(matches!(
-            b.reserve("u", 3),
+            b.reserve("u", 3).await,
             Err(SendError::QuotaExhausted { .. })
         ));
     }
 
-    #[test]
-    fn old_tokens_are_expired() {
+    #[tokio::test]
+    async fn a_token_the_store_could_not_keep_still_counts_from_the_cache() {
+        let b = book(2);
+        // Only the book knows the token (nothing in the store): it still counts.
+        b.observe("u", "t1".into(), now_ms()).await.unwrap();
+        let (t, _, _) = b.reserve("u", 1).await.unwrap();
+        b.count_sent("u", &t).await.unwrap();
+        assert_eq!(b.state("u").await.unwrap().sent, 1);
+    }
+
+    #[tokio::test]
+    async fn old_tokens_are_expired() {
         let b = book(10);
-        b.observe("u", "t".into(), now_ms() - 25 * 3600 * 1000)
-            .unwrap();
+        inbound(&b, "u", "t", now_ms() - 25 * 3600 * 1000).await;
         assert!(matches!(
-            b.reserve("u", 1),
+            b.reserve("u", 1).await,
             Err(SendError::ContextExpired { .. })
         ));
-        assert!(b.state("u").unwrap().expired);
+        assert!(b.state("u").await.unwrap().expired);
     }
 }

@@ -78,7 +78,7 @@ impl Typing {
     }
 
     async fn keepalive(self: Arc<Self>, user: String, cancel: CancellationToken) {
-        let context = self.tokens.token(&user);
+        let context = self.tokens.token(&user).await;
         let interval = self.shared.options.typing_interval;
         let mut shown = false;
         loop {

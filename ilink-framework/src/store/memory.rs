@@ -1,10 +1,11 @@
 //! [`MemoryStore`]: the state store for tests and throwaway bots.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
-use super::{ContextTokenRecord, InboxEntry, StateStore, StoreError};
+use async_trait::async_trait;
+
+use super::{ContextTokenRecord, InboxEntry, ReceivedBatch, SentCount, StateStore, StoreError};
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
 
@@ -30,51 +31,37 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the maps half-updated
-        // (each method does one insert/remove), so the poison is ignored.
+        // Every method checks before it changes anything, so a panic while
+        // holding the lock cannot leave a batch half-applied.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// Recent dedup keys of one account with the entry that first carried them:
-/// about 50 bytes per key (a message has three or four), for `dedup_window`.
+/// about 60 bytes per key (a message has three or four), for `dedup_window`.
 #[derive(Debug, Default)]
-pub(crate) struct DedupIndex {
-    owners: HashMap<DedupKey, u64>,
+struct DedupIndex {
+    /// The entry that carries each key, and when the key was recorded.
+    owners: HashMap<DedupKey, (u64, i64)>,
     /// When each key was recorded, oldest first: what expires next.
     order: VecDeque<(i64, DedupKey)>,
 }
 
 impl DedupIndex {
-    pub(crate) fn check_insert(
-        &mut self,
-        keys: &[DedupKey],
-        entry: u64,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Option<u64> {
-        self.expire(now_ms, window_ms);
-        for key in keys {
-            if let Some(&owner) = self.owners.get(key) {
-                if owner != entry {
-                    return Some(owner);
-                }
-            }
-        }
-        for key in keys {
-            self.insert(*key, entry, now_ms);
-        }
-        None
+    /// The entry recorded for `key`, if the key is younger than the window.
+    fn owner(&self, key: &DedupKey, now_ms: i64, window_ms: i64) -> Option<u64> {
+        self.owners
+            .get(key)
+            .filter(|(_, at)| now_ms - at <= window_ms)
+            .map(|(entry, _)| *entry)
     }
 
     /// Records `key` for `entry`; a key already recorded keeps its time.
-    pub(crate) fn insert(&mut self, key: DedupKey, entry: u64, at_ms: i64) {
-        match self.owners.entry(key) {
-            Entry::Occupied(mut known) => {
-                known.insert(entry);
-            }
-            Entry::Vacant(new) => {
-                new.insert(entry);
+    fn insert(&mut self, key: DedupKey, entry: u64, at_ms: i64) {
+        match self.owners.get_mut(&key) {
+            Some(known) => known.0 = entry,
+            None => {
+                self.owners.insert(key, (entry, at_ms));
                 self.order.push_back((at_ms, key));
             }
         }
@@ -94,49 +81,62 @@ impl DedupIndex {
             self.owners.shrink_to(self.owners.len() * 2);
         }
     }
+}
 
-    /// How many keys are recorded.
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
-    }
+/// What a received batch will change, decided before anything changes.
+struct Plan {
+    /// Per entry, the entry it duplicates.
+    firsts: Vec<Option<u64>>,
+    /// The keys the new entries record, with their entry.
+    keys: Vec<(DedupKey, u64)>,
+}
 
-    /// Every key with its entry and time, oldest first.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (DedupKey, u64, i64)> + '_ {
-        self.order
-            .iter()
-            .filter_map(|&(at, key)| self.owners.get(&key).map(|&entry| (key, entry, at)))
+impl Inner {
+    /// Decides every entry of `batch` without changing anything, so a
+    /// refused batch leaves nothing half-applied.
+    fn plan(&self, account: &AccountId, batch: &ReceivedBatch) -> Result<Plan, StoreError> {
+        let index = self.dedup.get(account);
+        let inbox = self.inbox.get(account);
+        let mut recorded: HashMap<DedupKey, u64> = HashMap::new();
+        let mut ids = HashSet::new();
+        let mut firsts = Vec::with_capacity(batch.entries.len());
+        let mut keys = Vec::new();
+        for received in &batch.entries {
+            let id = received.entry.id;
+            let first = received.dedup_keys.iter().find_map(|key| {
+                recorded
+                    .get(key)
+                    .copied()
+                    .or_else(|| {
+                        index.and_then(|i| i.owner(key, batch.now_ms, batch.dedup_window_ms))
+                    })
+                    .filter(|owner| *owner != id)
+            });
+            if first.is_none() {
+                if !ids.insert(id) || inbox.is_some_and(|i| i.contains_key(&id)) {
+                    return Err(StoreError::Conflict {
+                        account: account.to_string(),
+                        message: format!("inbox entry {id} is already stored"),
+                    });
+                }
+                for key in &received.dedup_keys {
+                    recorded.insert(*key, id);
+                    keys.push((*key, id));
+                }
+            }
+            firsts.push(first);
+        }
+        Ok(Plan { firsts, keys })
     }
 }
 
+#[async_trait]
 impl StateStore for MemoryStore {
-    fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+    async fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
         Ok(self.lock().cursors.get(account).cloned())
     }
 
-    fn save_cursor(&self, account: &AccountId, cursor: &str) -> Result<(), StoreError> {
-        self.lock()
-            .cursors
-            .insert(account.clone(), cursor.to_owned());
-        Ok(())
-    }
-
-    fn inbox_put(&self, account: &AccountId, entries: &[InboxEntry]) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let inbox = inner.inbox.entry(account.clone()).or_default();
-        for e in entries {
-            inbox.insert(e.id, e.clone());
-        }
-        Ok(())
-    }
-
-    fn inbox_remove(&self, account: &AccountId, id: u64) -> Result<(), StoreError> {
-        if let Some(inbox) = self.lock().inbox.get_mut(account) {
-            inbox.remove(&id);
-        }
-        Ok(())
-    }
-
-    fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
+    async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
         Ok(self
             .lock()
             .inbox
@@ -145,7 +145,56 @@ impl StateStore for MemoryStore {
             .unwrap_or_default())
     }
 
-    fn context_token(
+    async fn commit_received(
+        &self,
+        account: &AccountId,
+        batch: &ReceivedBatch,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut inner = self.lock();
+        let Plan { firsts, keys } = inner.plan(account, batch)?;
+        let index = inner.dedup.entry(account.clone()).or_default();
+        if !batch.entries.is_empty() {
+            index.expire(batch.now_ms, batch.dedup_window_ms);
+        }
+        for (key, entry) in keys {
+            index.insert(key, entry, batch.now_ms);
+        }
+        for (received, first) in batch.entries.iter().zip(&firsts) {
+            if first.is_some() {
+                continue;
+            }
+            inner
+                .inbox
+                .entry(account.clone())
+                .or_default()
+                .insert(received.entry.id, received.entry.clone());
+            if let Some(seen) = &received.context_token {
+                let slot = (account.clone(), seen.user.clone());
+                if let Some(record) = ContextTokenRecord::after_inbound(
+                    inner.tokens.get(&slot),
+                    seen.token.clone(),
+                    seen.at_ms,
+                ) {
+                    inner.tokens.insert(slot, record);
+                }
+            }
+        }
+        if let Some(cursor) = &batch.cursor {
+            inner.cursors.insert(account.clone(), cursor.clone());
+        }
+        Ok(firsts)
+    }
+
+    async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
+        if let Some(inbox) = self.lock().inbox.get_mut(account) {
+            for id in ids {
+                inbox.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn context_token(
         &self,
         account: &AccountId,
         user: &str,
@@ -157,7 +206,7 @@ impl StateStore for MemoryStore {
             .cloned())
     }
 
-    fn put_context_token(
+    async fn put_context_token(
         &self,
         account: &AccountId,
         user: &str,
@@ -169,23 +218,23 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    fn dedup_check_insert(
+    async fn record_sent(
         &self,
         account: &AccountId,
-        keys: &[DedupKey],
-        entry: u64,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .lock()
-            .dedup
-            .entry(account.clone())
-            .or_default()
-            .check_insert(keys, entry, now_ms, window_ms))
+        sends: &[SentCount],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for send in sends {
+            if let Some(record) = inner.tokens.get_mut(&(account.clone(), send.user.clone())) {
+                if record.token == send.token {
+                    record.sent = record.sent.max(send.sent);
+                }
+            }
+        }
+        Ok(())
     }
 
-    fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
+    async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
         let mut inner = self.lock();
         inner.cursors.remove(account);
         inner.inbox.remove(account);
@@ -194,18 +243,18 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
+    async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
         self.lock()
             .credentials
             .insert(creds.account_id.clone(), creds.clone());
         Ok(())
     }
 
-    fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
+    async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
         Ok(self.lock().credentials.values().cloned().collect())
     }
 
-    fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {
+    async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {
         Ok(self.lock().credentials.remove(account).is_some())
     }
 }

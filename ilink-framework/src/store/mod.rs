@@ -1,53 +1,46 @@
 //! Durable state of the bot: cursors, the inbox, context tokens with their
 //! send counts, recent message keys for deduplication, and credentials.
 //!
-//! [`StateStore`] is one trait with two implementations here:
-//! [`MemoryStore`] for tests and [`FileStore`], crash-safe files under a
-//! state directory (write to a temporary file, fsync, rename).
+//! [`StateStore`] is one async trait with two implementations here:
+//! [`SqliteStore`], the default (one SQLite file in the state directory),
+//! and [`MemoryStore`] for tests. A network database implements the same
+//! trait; [`contract`] (feature `contract-tests`) is the behaviour every
+//! implementation must show.
 //!
-//! The order that makes "no inbound message is lost" hold is the caller's:
-//! a received batch goes to the inbox first, then the cursor is saved, then
-//! messages are dispatched, and an entry leaves the inbox when its handler
-//! has finished.
+//! Writes follow the message, each group in one transaction:
+//!
+//! - [`StateStore::commit_received`]: everything one received batch changes
+//!   (inbox entries, their dedup keys, context tokens, the cursor). It is
+//!   durable before the messages are dispatched: the server never replays
+//!   from an old cursor.
+//! - [`StateStore::inbox_remove`] and [`StateStore::record_sent`]: small
+//!   writes from many tasks, which a store may group-commit (many callers'
+//!   writes in one transaction); each call returns once its own write is
+//!   durable.
 
-mod file;
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+mod error;
+mod group_commit;
+mod legacy;
 mod memory;
+mod sqlite;
 mod state_dir;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use ilink_core::Secret;
 use ilink_core::types::WeixinMessage;
 use serde::{Deserialize, Serialize};
 
-pub use file::FileStore;
+pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use sqlite::{DATABASE_FILE, Durability, SCHEMA_VERSION, SqliteStore};
 pub use state_dir::{Platform, default_state_dir, state_dir_for};
 
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
-
-/// A failure of the state store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Reading or writing a file failed.
-    #[error("state store I/O on {path}: {source}")]
-    Io {
-        /// The file or directory involved.
-        path: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A stored file could not be decoded.
-    #[error("state store file {path} is corrupt: {message}")]
-    Corrupt {
-        /// The file involved.
-        path: String,
-        /// What the decoder said.
-        message: String,
-    },
-}
 
 /// A received message waiting to be handled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,78 +88,120 @@ impl ContextTokenRecord {
     }
 }
 
+/// One received message as [`StateStore::commit_received`] takes it.
+#[derive(Clone, Debug)]
+pub struct ReceivedEntry {
+    /// The inbox entry to add (unless the message is a duplicate).
+    pub entry: InboxEntry,
+    /// Its dedup keys, from [`dedup_keys`](crate::dedup::dedup_keys).
+    pub dedup_keys: Vec<DedupKey>,
+    /// The context token it carries, recorded unless it is a duplicate.
+    pub context_token: Option<ObservedToken>,
+}
+
+/// A context token seen on an inbound message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedToken {
+    /// The user who wrote.
+    pub user: String,
+    /// The token; a secret.
+    pub token: Secret,
+    /// When the message was written (else received), milliseconds since the epoch.
+    pub at_ms: i64,
+}
+
+/// Everything one `getupdates` response changes, written in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct ReceivedBatch {
+    /// The messages, in the order received.
+    pub entries: Vec<ReceivedEntry>,
+    /// The cursor to resume from, when it moved.
+    pub cursor: Option<String>,
+    /// The time of the check, milliseconds since the epoch.
+    pub now_ms: i64,
+    /// How long a dedup key is remembered, in milliseconds.
+    pub dedup_window_ms: i64,
+}
+
+/// A send counted against a context token: the count to keep for `user`
+/// if their newest token is still `token`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentCount {
+    /// The user sent to.
+    pub user: String,
+    /// The token the messages went out with.
+    pub token: Secret,
+    /// Messages sent with it so far.
+    pub sent: u32,
+}
+
 /// Persistent state of one process's accounts.
 ///
-/// Methods are synchronous and short; implementations must be safe to call
-/// from many tasks at once.
+/// Implementations must be safe to call from many tasks at once. Each
+/// method is one transaction: after an error nothing of the call is stored.
+#[async_trait]
 pub trait StateStore: Send + Sync + 'static {
     /// The saved poll cursor of an account.
-    fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
-    /// Saves the poll cursor of an account.
-    fn save_cursor(&self, account: &AccountId, cursor: &str) -> Result<(), StoreError>;
+    async fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
 
-    /// Adds received messages to the inbox (durably, before the cursor moves).
-    fn inbox_put(&self, account: &AccountId, entries: &[InboxEntry]) -> Result<(), StoreError>;
-    /// Removes a handled message from the inbox.
-    fn inbox_remove(&self, account: &AccountId, id: u64) -> Result<(), StoreError>;
     /// Everything still in the inbox, in id order.
-    fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError>;
+    async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError>;
+
+    /// Stores a received batch in one transaction and returns, per entry,
+    /// the earlier entry it duplicates (`None` for a new message).
+    ///
+    /// In order, each entry is checked against the dedup keys recorded
+    /// within `dedup_window_ms` (for other entries) and against the entries
+    /// before it; keys older than the window are forgotten (when the batch
+    /// has entries). A new message
+    /// gets its keys recorded, its entry added to the inbox and its context
+    /// token recorded as [`ContextTokenRecord::after_inbound`] says; a
+    /// duplicate changes nothing. Then the cursor, if any, is saved. An
+    /// entry whose id is already in the inbox fails the whole batch with
+    /// [`StoreError::Conflict`].
+    async fn commit_received(
+        &self,
+        account: &AccountId,
+        batch: &ReceivedBatch,
+    ) -> Result<Vec<Option<u64>>, StoreError>;
+
+    /// Removes handled (or refused) messages from the inbox; ids not there
+    /// are ignored. May be group-committed with other callers' writes.
+    async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError>;
 
     /// The newest context token of a user.
-    fn context_token(
+    async fn context_token(
         &self,
         account: &AccountId,
         user: &str,
     ) -> Result<Option<ContextTokenRecord>, StoreError>;
-    /// Stores the newest context token of a user (with its send count).
-    fn put_context_token(
+
+    /// Stores a user's context token record as given (tools such as
+    /// `ilink tail`; the runtime records tokens through
+    /// [`StateStore::commit_received`]).
+    async fn put_context_token(
         &self,
         account: &AccountId,
         user: &str,
         record: &ContextTokenRecord,
     ) -> Result<(), StoreError>;
 
-    /// Records the dedup keys of inbox entry `entry` (from
-    /// [`dedup_keys`](crate::dedup::dedup_keys)), unless one of them was
-    /// already recorded for another entry within `window_ms`: then returns
-    /// that entry's id and records nothing. Keys older than the window are
-    /// forgotten.
-    fn dedup_check_insert(
-        &self,
-        account: &AccountId,
-        keys: &[DedupKey],
-        entry: u64,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<Option<u64>, StoreError>;
-
-    /// [`StateStore::dedup_check_insert`] for the entries of a received
-    /// batch, in order (each is also checked against those before it), with
-    /// one durable write for the whole batch where the store can. Returns,
-    /// per entry, the earlier entry it duplicates.
-    fn dedup_check_insert_batch(
-        &self,
-        account: &AccountId,
-        batch: &[(u64, &[DedupKey])],
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<Vec<Option<u64>>, StoreError> {
-        batch
-            .iter()
-            .map(|(entry, keys)| self.dedup_check_insert(account, keys, *entry, now_ms, window_ms))
-            .collect()
-    }
+    /// Raises the send counts of users whose newest token is still the one
+    /// given (a count never goes down, and a newer token is left alone, so
+    /// these may arrive late or out of order). May be group-committed.
+    async fn record_sent(&self, account: &AccountId, sends: &[SentCount])
+    -> Result<(), StoreError>;
 
     /// Forgets everything stored for an account except its credentials:
     /// cursor, inbox, context tokens and dedup keys.
-    fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
+    async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
 
-    /// Saves an account's credentials (owner-only permissions on disk).
-    fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError>;
+    /// Saves an account's credentials, replacing earlier ones.
+    async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError>;
     /// All saved credentials, sorted by account id.
-    fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError>;
+    async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError>;
     /// Forgets an account's credentials; returns whether there were any.
-    fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError>;
+    async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.
@@ -176,6 +211,3 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
 }
-
-#[cfg(test)]
-mod contract_tests;

@@ -1,0 +1,544 @@
+//! The behaviour every [`StateStore`] must show, as checks any store
+//! implementation can run (feature `contract-tests`).
+//!
+//! Each check gets a fresh, empty store from the factory and panics, naming
+//! itself, when the store gets something wrong:
+//!
+//! ```no_run
+//! use ilink_framework::store::{MemoryStore, contract};
+//!
+//! # async fn in_a_tokio_test() {
+//! contract::run_all(|| async { MemoryStore::new() }).await;
+//! # }
+//! ```
+//!
+//! A store whose factory needs clean-up (a temporary directory, a test
+//! database) can return a wrapper that holds it and implements
+//! [`StateStore`] by delegation, or run the checks one by one.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use ilink_core::types::{MessageItem, WeixinMessage};
+
+use super::{
+    ContextTokenRecord, InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, SentCount,
+    StateStore, StoreError,
+};
+use crate::account::{AccountId, Credentials};
+use crate::dedup::DedupKey;
+
+/// One check of the contract.
+pub type Check = for<'a> fn(&'a dyn StateStore) -> BoxFuture<'a, ()>;
+
+/// Every check, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("cursor_round_trip", |s| cursor_round_trip(s).boxed()),
+    ("inbox_keeps_id_order_and_removes", |s| {
+        inbox_keeps_id_order_and_removes(s).boxed()
+    }),
+    ("concurrent_removals_all_land", |s| {
+        concurrent_removals_all_land(s).boxed()
+    }),
+    ("context_tokens_per_user", |s| {
+        context_tokens_per_user(s).boxed()
+    }),
+    ("dedup_recognizes_other_entries_only_within_window", |s| {
+        dedup_recognizes_other_entries_only_within_window(s).boxed()
+    }),
+    (
+        "a_batch_is_checked_in_order_against_itself_and_earlier_entries",
+        |s| a_batch_is_checked_in_order_against_itself_and_earlier_entries(s).boxed(),
+    ),
+    ("received_tokens_follow_after_inbound", |s| {
+        received_tokens_follow_after_inbound(s).boxed()
+    }),
+    ("send_counts_only_rise_and_only_for_the_same_token", |s| {
+        send_counts_only_rise_and_only_for_the_same_token(s).boxed()
+    }),
+    ("a_failed_batch_writes_nothing", |s| {
+        a_failed_batch_writes_nothing(s).boxed()
+    }),
+    ("credentials_list_sorted_replace_and_remove", |s| {
+        credentials_list_sorted_replace_and_remove(s).boxed()
+    }),
+    (
+        "forgetting_an_account_keeps_only_its_credentials_and_other_accounts",
+        |s| forgetting_an_account_keeps_only_its_credentials_and_other_accounts(s).boxed(),
+    ),
+];
+
+/// Runs every check, each on a fresh store from `new_store`; a failure
+/// panics with the check's name and the assertion that failed.
+pub async fn run_all<S, F, Fut>(mut new_store: F)
+where
+    S: StateStore,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    for (name, check) in CHECKS {
+        let store = new_store().await;
+        if let Err(panic) = AssertUnwindSafe(check(&store)).catch_unwind().await {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            panic!("store contract check `{name}` failed: {message}");
+        }
+    }
+}
+
+fn key(text: &str) -> DedupKey {
+    DedupKey::parse(text).expect("a valid key")
+}
+
+fn entry(id: u64, text: &str) -> InboxEntry {
+    InboxEntry {
+        id,
+        msg: WeixinMessage {
+            item_list: vec![MessageItem::text(text)],
+            ..Default::default()
+        }
+        .into(),
+        received_at_ms: 1,
+    }
+}
+
+fn received(id: u64, keys: &[&str]) -> ReceivedEntry {
+    ReceivedEntry {
+        entry: entry(id, &format!("message {id}")),
+        dedup_keys: keys.iter().map(|k| key(k)).collect(),
+        context_token: None,
+    }
+}
+
+fn with_token(mut r: ReceivedEntry, user: &str, token: &str, at_ms: i64) -> ReceivedEntry {
+    r.context_token = Some(ObservedToken {
+        user: user.into(),
+        token: token.into(),
+        at_ms,
+    });
+    r
+}
+
+fn batch(entries: Vec<ReceivedEntry>, now_ms: i64) -> ReceivedBatch {
+    ReceivedBatch {
+        entries,
+        cursor: None,
+        now_ms,
+        dedup_window_ms: 100,
+    }
+}
+
+fn cursor_batch(cursor: &str) -> ReceivedBatch {
+    ReceivedBatch {
+        cursor: Some(cursor.into()),
+        ..Default::default()
+    }
+}
+
+async fn commit(s: &dyn StateStore, a: &AccountId, b: ReceivedBatch) -> Vec<Option<u64>> {
+    s.commit_received(a, &b).await.expect("batch committed")
+}
+
+async fn ids(s: &dyn StateStore, a: &AccountId) -> Vec<u64> {
+    s.inbox_load(a)
+        .await
+        .expect("inbox loads")
+        .iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+/// A cursor saved with a batch reads back; the newest one wins; accounts
+/// are separate.
+pub async fn cursor_round_trip(s: &dyn StateStore) {
+    let a = AccountId::new("a@im.bot");
+    assert_eq!(s.load_cursor(&a).await.unwrap(), None);
+    commit(s, &a, cursor_batch("one")).await;
+    commit(s, &a, cursor_batch("two")).await;
+    assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("two"));
+    assert_eq!(s.load_cursor(&AccountId::new("other")).await.unwrap(), None);
+    // A batch without a cursor leaves it alone.
+    commit(s, &a, batch(vec![received(1, &["m:1"])], 0)).await;
+    assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("two"));
+}
+
+/// The inbox returns entries in id order (not arrival order), whole, and
+/// removal takes only the ids named.
+pub async fn inbox_keeps_id_order_and_removes(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    commit(s, &a, batch(vec![received(12, &[]), received(3, &[])], 0)).await;
+    commit(s, &a, batch(vec![received(40, &[])], 0)).await;
+    s.inbox_remove(&a, &[12, 999]).await.unwrap();
+    s.inbox_remove(&AccountId::new("other"), &[3])
+        .await
+        .unwrap();
+    assert_eq!(ids(s, &a).await, vec![3, 40]);
+    let first = &s.inbox_load(&a).await.unwrap()[0];
+    assert_eq!(first, &entry(3, "message 3"));
+    s.inbox_remove(&a, &[]).await.unwrap();
+    s.inbox_remove(&a, &[3, 40]).await.unwrap();
+    assert!(ids(s, &a).await.is_empty());
+}
+
+/// Removals from many callers at once (what a store may group-commit)
+/// each take effect, and each call returns only once its removal did.
+pub async fn concurrent_removals_all_land(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let entries = (1..=40).map(|id| received(id, &[])).collect();
+    commit(s, &a, batch(entries, 0)).await;
+    let removals = (1..=30).map(|id| async move {
+        s.inbox_remove(&AccountId::new("a"), &[id]).await?;
+        // Already gone for this caller, whatever the others are doing.
+        let left = s.inbox_load(&AccountId::new("a")).await?;
+        assert!(left.iter().all(|e| e.id != id), "entry {id} still there");
+        Ok::<_, StoreError>(())
+    });
+    for result in futures::future::join_all(removals).await {
+        result.unwrap();
+    }
+    assert_eq!(ids(s, &a).await, (31..=40).collect::<Vec<_>>());
+}
+
+/// Tokens are kept per account and user; user ids are case-sensitive.
+pub async fn context_tokens_per_user(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let rec = ContextTokenRecord {
+        token: "t1".into(),
+        received_at_ms: 5,
+        sent: 2,
+    };
+    s.put_context_token(&a, "u@im.wechat", &rec).await.unwrap();
+    assert_eq!(
+        s.context_token(&a, "u@im.wechat").await.unwrap(),
+        Some(rec.clone())
+    );
+    assert_eq!(
+        s.context_token(&a, "U@im.wechat").await.unwrap(),
+        None,
+        "ids are case-sensitive"
+    );
+    assert_eq!(
+        s.context_token(&AccountId::new("b"), "u@im.wechat")
+            .await
+            .unwrap(),
+        None
+    );
+    let newer = ContextTokenRecord {
+        token: "t2".into(),
+        received_at_ms: 9,
+        sent: 0,
+    };
+    s.put_context_token(&a, "u@im.wechat", &newer)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.context_token(&a, "u@im.wechat").await.unwrap(),
+        Some(newer)
+    );
+}
+
+/// A key seen on another entry within the window makes a duplicate, which
+/// is not stored; any shared key is enough; after the window it is not.
+pub async fn dedup_recognizes_other_entries_only_within_window(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    // An entry repeating its own key is not its own duplicate.
+    assert_eq!(
+        commit(s, &a, batch(vec![received(1, &["m:1", "m:1"])], 0)).await,
+        vec![None]
+    );
+    assert_eq!(
+        commit(s, &a, batch(vec![received(2, &["m:1"])], 20)).await,
+        vec![Some(1)]
+    );
+    assert_eq!(
+        commit(s, &a, batch(vec![received(3, &["m:9", "m:1"])], 30)).await,
+        vec![Some(1)]
+    );
+    assert_eq!(ids(s, &a).await, vec![1], "duplicates are not stored");
+    // After the window the key is forgotten.
+    assert_eq!(
+        commit(s, &a, batch(vec![received(4, &["m:1"])], 500)).await,
+        vec![None]
+    );
+    assert_eq!(ids(s, &a).await, vec![1, 4]);
+    // Other accounts have their own keys.
+    assert_eq!(
+        commit(
+            s,
+            &AccountId::new("b"),
+            batch(vec![received(5, &["m:1"])], 500)
+        )
+        .await,
+        vec![None]
+    );
+}
+
+/// Within a batch each entry is checked against earlier batches and the
+/// entries before it; a duplicate records none of its keys.
+pub async fn a_batch_is_checked_in_order_against_itself_and_earlier_entries(s: &dyn StateStore) {
+    let a = AccountId::new("a@im.bot");
+    assert_eq!(
+        commit(s, &a, batch(vec![received(1, &["m:1"])], 0)).await,
+        vec![None]
+    );
+    let entries = vec![
+        received(2, &["m:2"]),
+        received(3, &["m:3", "m:2"]),
+        received(4, &["m:1"]),
+    ];
+    assert_eq!(
+        commit(s, &a, batch(entries, 10)).await,
+        vec![None, Some(2), Some(1)]
+    );
+    assert_eq!(ids(s, &a).await, vec![1, 2]);
+    // Entry 3 was a duplicate: its other key was not recorded.
+    assert_eq!(
+        commit(s, &a, batch(vec![received(5, &["m:3"])], 20)).await,
+        vec![None]
+    );
+    // And entry 2's key counts from now on.
+    assert_eq!(
+        commit(s, &a, batch(vec![received(6, &["m:2"])], 30)).await,
+        vec![Some(2)]
+    );
+}
+
+/// Tokens of a received batch follow [`ContextTokenRecord::after_inbound`]
+/// in order, and a duplicate's token is not recorded.
+pub async fn received_tokens_follow_after_inbound(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let u = "u@im.wechat";
+    let first = with_token(received(1, &["m:1"]), u, "t1", 1_000);
+    commit(s, &a, batch(vec![first], 0)).await;
+    s.record_sent(
+        &a,
+        &[SentCount {
+            user: u.into(),
+            token: "t1".into(),
+            sent: 4,
+        }],
+    )
+    .await
+    .unwrap();
+    let expect = |token: &str, at: i64, sent: u32| ContextTokenRecord {
+        token: token.into(),
+        received_at_ms: at,
+        sent,
+    };
+    // The same token again keeps its count; an older message does not win.
+    let again = with_token(received(2, &["m:2"]), u, "t1", 1_500);
+    let older = with_token(received(3, &["m:3"]), u, "t0", 500);
+    commit(s, &a, batch(vec![again, older], 1)).await;
+    assert_eq!(
+        s.context_token(&a, u).await.unwrap(),
+        Some(expect("t1", 1_000, 4))
+    );
+    // A duplicate's token is dropped with it.
+    let dup = with_token(received(4, &["m:1"]), u, "t9", 9_000);
+    assert_eq!(commit(s, &a, batch(vec![dup], 2)).await, vec![Some(1)]);
+    assert_eq!(
+        s.context_token(&a, u).await.unwrap(),
+        Some(expect("t1", 1_000, 4))
+    );
+    // Newer tokens restart the count; the last of a batch wins.
+    let t2 = with_token(received(5, &["m:5"]), u, "t2", 2_000);
+    let t3 = with_token(received(6, &["m:6"]), u, "t3", 3_000);
+    commit(s, &a, batch(vec![t2, t3], 3)).await;
+    assert_eq!(
+        s.context_token(&a, u).await.unwrap(),
+        Some(expect("t3", 3_000, 0))
+    );
+}
+
+/// Send counts rise for the user's current token, never fall, and ignore a
+/// token that has been replaced or a user without one.
+pub async fn send_counts_only_rise_and_only_for_the_same_token(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let rec = ContextTokenRecord {
+        token: "t1".into(),
+        received_at_ms: 5,
+        sent: 0,
+    };
+    s.put_context_token(&a, "u", &rec).await.unwrap();
+    let sent = |user: &str, token: &str, sent: u32| SentCount {
+        user: user.into(),
+        token: token.into(),
+        sent,
+    };
+    s.record_sent(&a, &[sent("u", "t1", 3), sent("nobody", "t1", 7)])
+        .await
+        .unwrap();
+    s.record_sent(&a, &[sent("u", "t1", 2)]).await.unwrap();
+    s.record_sent(&a, &[sent("u", "old", 9)]).await.unwrap();
+    s.record_sent(&AccountId::new("b"), &[sent("u", "t1", 9)])
+        .await
+        .unwrap();
+    s.record_sent(&a, &[]).await.unwrap();
+    let got = s.context_token(&a, "u").await.unwrap().expect("a token");
+    assert_eq!(got.sent, 3);
+    assert_eq!(s.context_token(&a, "nobody").await.unwrap(), None);
+}
+
+/// An entry id already in the inbox fails its whole batch: no entry, key,
+/// token or cursor of it is stored.
+pub async fn a_failed_batch_writes_nothing(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let mut first = batch(vec![received(1, &["m:1"])], 0);
+    first.cursor = Some("c1".into());
+    commit(s, &a, first).await;
+    let mut failing = batch(
+        vec![
+            with_token(received(2, &["m:2"]), "u", "t2", 10),
+            received(1, &["m:7"]),
+        ],
+        1,
+    );
+    failing.cursor = Some("c2".into());
+    let err = s.commit_received(&a, &failing).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(ids(s, &a).await, vec![1]);
+    assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c1"));
+    assert_eq!(s.context_token(&a, "u").await.unwrap(), None);
+    // Neither key of the failed batch was recorded.
+    let retry = batch(vec![received(2, &["m:2"]), received(3, &["m:7"])], 2);
+    assert_eq!(commit(s, &a, retry).await, vec![None, None]);
+}
+
+/// Credentials are listed sorted by account, saved again replace, and
+/// removal says whether there were any.
+pub async fn credentials_list_sorted_replace_and_remove(s: &dyn StateStore) {
+    s.save_credentials(&Credentials::new("b", "tok-b"))
+        .await
+        .unwrap();
+    s.save_credentials(&Credentials::new("a", "tok-a").with_base_url("http://127.0.0.1:1"))
+        .await
+        .unwrap();
+    s.save_credentials(&Credentials::new("b", "tok-b2"))
+        .await
+        .unwrap();
+    let all = s.list_credentials().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|c| c.account_id.as_str()).collect();
+    assert_eq!(ids, vec!["a", "b"]);
+    assert_eq!(all[0].base_url.as_deref(), Some("http://127.0.0.1:1"));
+    assert_eq!(all[1].bot_token.expose(), "tok-b2");
+    assert!(s.remove_credentials(&AccountId::new("a")).await.unwrap());
+    assert!(!s.remove_credentials(&AccountId::new("a")).await.unwrap());
+    assert_eq!(s.list_credentials().await.unwrap().len(), 1);
+}
+
+/// Forgetting an account clears its cursor, inbox, tokens and dedup keys,
+/// and nothing of other accounts or any credentials.
+pub async fn forgetting_an_account_keeps_only_its_credentials_and_other_accounts(
+    s: &dyn StateStore,
+) {
+    let a = AccountId::new("a");
+    let b = AccountId::new("b");
+    for acct in [&a, &b] {
+        let mut one = batch(vec![with_token(received(1, &["m:1"]), "u", "t", 1)], 0);
+        one.cursor = Some("c".into());
+        commit(s, acct, one).await;
+    }
+    s.save_credentials(&Credentials::new("a", "tok-a"))
+        .await
+        .unwrap();
+    s.forget_account(&a).await.unwrap();
+    s.forget_account(&AccountId::new("never-seen"))
+        .await
+        .unwrap();
+    assert_eq!(s.load_cursor(&a).await.unwrap(), None);
+    assert!(ids(s, &a).await.is_empty());
+    assert_eq!(s.context_token(&a, "u").await.unwrap(), None);
+    assert_eq!(
+        commit(s, &a, batch(vec![received(2, &["m:1"])], 10)).await,
+        vec![None]
+    );
+    assert_eq!(s.list_credentials().await.unwrap().len(), 1);
+    assert_eq!(s.load_cursor(&b).await.unwrap().as_deref(), Some("c"));
+    assert!(s.context_token(&b, "u").await.unwrap().is_some());
+    assert_eq!(
+        commit(s, &b, batch(vec![received(2, &["m:1"])], 10)).await,
+        vec![Some(1)]
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn memory_store_keeps_the_contract() {
+        run_all(|| async { MemoryStore::new() }).await;
+    }
+
+    /// A store that forgets removals: the contract must catch it.
+    struct ForgetsRemovals(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl StateStore for ForgetsRemovals {
+        async fn load_cursor(&self, a: &AccountId) -> Result<Option<String>, StoreError> {
+            self.0.load_cursor(a).await
+        }
+        async fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
+            self.0.inbox_load(a).await
+        }
+        async fn commit_received(
+            &self,
+            a: &AccountId,
+            b: &ReceivedBatch,
+        ) -> Result<Vec<Option<u64>>, StoreError> {
+            self.0.commit_received(a, b).await
+        }
+        async fn inbox_remove(&self, _: &AccountId, _: &[u64]) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn context_token(
+            &self,
+            a: &AccountId,
+            u: &str,
+        ) -> Result<Option<ContextTokenRecord>, StoreError> {
+            self.0.context_token(a, u).await
+        }
+        async fn put_context_token(
+            &self,
+            a: &AccountId,
+            u: &str,
+            r: &ContextTokenRecord,
+        ) -> Result<(), StoreError> {
+            self.0.put_context_token(a, u, r).await
+        }
+        async fn record_sent(&self, a: &AccountId, s: &[SentCount]) -> Result<(), StoreError> {
+            self.0.record_sent(a, s).await
+        }
+        async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
+            self.0.forget_account(a).await
+        }
+        async fn save_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
+            self.0.save_credentials(c).await
+        }
+        async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
+            self.0.list_credentials().await
+        }
+        async fn remove_credentials(&self, a: &AccountId) -> Result<bool, StoreError> {
+            self.0.remove_credentials(a).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_breaking_the_contract_fails_it_by_name() {
+        let result = AssertUnwindSafe(run_all(|| async { ForgetsRemovals(MemoryStore::new()) }))
+            .catch_unwind()
+            .await;
+        let panic = result.expect_err("the contract caught the broken store");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("inbox_keeps_id_order_and_removes"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! [`SqliteStore`]: the default state store, one SQLite database file in
+//! the state directory, through sqlx.
+//!
+//! The database runs in WAL mode. One connection makes every write, so this
+//! process's transactions never contend; reads use their own connections.
+//! Inbox removals and send counts are group-committed (see
+//! [`GroupCommit`]); a received batch is one transaction of its own.
+
+mod open;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Row, SqliteConnection};
+
+use super::group_commit::GroupCommit;
+use super::{
+    ContextTokenRecord, InboxEntry, ReceivedBatch, SentCount, StateStore, StoreError, legacy,
+};
+use crate::account::{AccountId, Credentials};
+use crate::dedup::DedupKey;
+
+/// The database file's name in the state directory.
+pub const DATABASE_FILE: &str = "ilink.db";
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Writes of other callers that one group commit may hold.
+const GROUP_COMMIT_MAX: usize = 256;
+
+/// What a committed transaction survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is fsynced before it returns, so it
+    /// survives a power loss or an operating system crash. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a commit survives the process being killed
+    /// (`kill -9` included), but a power loss may undo the last few.
+    Normal,
+}
+
+/// The state of every account in one SQLite file, `<dir>/ilink.db`.
+///
+/// ```no_run
+/// use ilink_framework::store::{Durability, SqliteStore, StateStore};
+///
+/// # async fn demo() -> Result<(), ilink_framework::store::StoreError> {
+/// let store = SqliteStore::open_with("/var/lib/mybot", Durability::Normal).await?;
+/// for creds in store.list_credentials().await? {
+///     println!("{}", creds.account_id);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    dir: PathBuf,
+    path: PathBuf,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    deferred: GroupCommit<Deferred>,
+}
+
+/// A write that waits for a group commit.
+#[derive(Debug)]
+enum Deferred {
+    Remove {
+        account: AccountId,
+        ids: Vec<i64>,
+    },
+    Sent {
+        account: AccountId,
+        sends: Vec<SentCount>,
+    },
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir` with [`Durability::Full`].
+    pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        Self::open_with(dir, Durability::default()).await
+    }
+
+    /// Opens (creating if needed) the store in `dir`.
+    ///
+    /// The directory is made owner-only (0700) and the database file with
+    /// its `-wal` and `-shm` files 0600. The schema is migrated to
+    /// [`SCHEMA_VERSION`]; a database of a newer version is refused. The
+    /// credentials (and cursors, context tokens and inbox) of an older
+    /// file-per-record layout in `dir` are imported once.
+    pub async fn open_with(
+        dir: impl Into<PathBuf>,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        open::prepare_dir(&dir)?;
+        let path = dir.join(DATABASE_FILE);
+        open::prepare_files(&path)?;
+        let (writer, reader) = open::connect(&path, durability).await?;
+        open::migrate(&writer, &path).await?;
+        let deferred = {
+            let (writer, path) = (writer.clone(), path.clone());
+            GroupCommit::spawn(GROUP_COMMIT_MAX, move |ops| {
+                let (writer, path) = (writer.clone(), path.clone());
+                async move { commit_deferred(&writer, &path, ops).await }
+            })
+        };
+        let store = Self {
+            dir,
+            path,
+            writer,
+            reader,
+            deferred,
+        };
+        legacy::import(&store).await?;
+        Ok(store)
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits for pending writes and closes the database (its `-wal` file is
+    /// checkpointed into the main file).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        open::db_error(&self.path, e)
+    }
+
+    /// Starts a write transaction, taking the write lock at once so a
+    /// transaction that reads first never has to give up to another process.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))
+    }
+}
+
+async fn commit_deferred(
+    writer: &SqlitePool,
+    path: &Path,
+    ops: Vec<Deferred>,
+) -> Result<(), StoreError> {
+    let err = |e| open::db_error(path, e);
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    for op in &ops {
+        match op {
+            Deferred::Remove { account, ids } => {
+                for id in ids {
+                    sqlx::query("DELETE FROM inbox WHERE account = ? AND id = ?")
+                        .bind(account.as_str())
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+            Deferred::Sent { account, sends } => {
+                for send in sends {
+                    sqlx::query(
+                        "UPDATE context_tokens SET sent = MAX(sent, ?) \
+                         WHERE account = ? AND user_id = ? AND token = ?",
+                    )
+                    .bind(i64::from(send.sent))
+                    .bind(account.as_str())
+                    .bind(&send.user)
+                    .bind(send.token.expose())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                }
+            }
+        }
+    }
+    tx.commit().await.map_err(err)
+}
+
+/// An inbox id as the database stores it.
+fn db_id(account: &AccountId, id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::Encode {
+        what: format!("inbox entry {id} of {account}"),
+        message: "ids above 2^63 do not fit".into(),
+    })
+}
+
+fn token_record(row: &SqliteRow) -> Result<ContextTokenRecord, sqlx::Error> {
+    Ok(ContextTokenRecord {
+        token: row.try_get::<String, _>("token")?.into(),
+        received_at_ms: row.try_get("received_at_ms")?,
+        sent: u32::try_from(row.try_get::<i64, _>("sent")?).unwrap_or(u32::MAX),
+    })
+}
+
+async fn load_token(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    user: &str,
+) -> Result<Option<ContextTokenRecord>, sqlx::Error> {
+    sqlx::query(
+        "SELECT token, received_at_ms, sent FROM context_tokens \
+         WHERE account = ? AND user_id = ?",
+    )
+    .bind(account.as_str())
+    .bind(user)
+    .fetch_optional(conn)
+    .await?
+    .map(|row| token_record(&row))
+    .transpose()
+}
+
+async fn store_token(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    user: &str,
+    record: &ContextTokenRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO context_tokens (account, user_id, token, received_at_ms, sent) \
+         VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (account, user_id) DO UPDATE SET token = excluded.token, \
+         received_at_ms = excluded.received_at_ms, sent = excluded.sent",
+    )
+    .bind(account.as_str())
+    .bind(user)
+    .bind(record.token.expose())
+    .bind(record.received_at_ms)
+    .bind(i64::from(record.sent))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The entry that already carries one of `keys` (the first key that has
+/// one, in order), other than `entry` itself.
+async fn duplicate_of(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    keys: &[DedupKey],
+    entry: i64,
+) -> Result<Option<u64>, sqlx::Error> {
+    for key in keys {
+        let owner: Option<i64> =
+            sqlx::query_scalar("SELECT entry FROM dedup_keys WHERE account = ? AND key = ?")
+                .bind(account.as_str())
+                .bind(&key.as_bytes()[..])
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(owner) = owner.filter(|o| *o != entry) {
+            return Ok(Some(owner as u64));
+        }
+    }
+    Ok(None)
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT cursor FROM cursors WHERE account = ?")
+            .bind(account.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, received_at_ms, message FROM inbox WHERE account = ? ORDER BY id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id").map_err(|e| self.err(e))?;
+                let message: &str = row.try_get("message").map_err(|e| self.err(e))?;
+                let msg = serde_json::from_str(message).map_err(|e| StoreError::Corrupt {
+                    path: format!("{} (inbox entry {id} of {account})", self.path.display()),
+                    message: e.to_string(),
+                })?;
+                Ok(InboxEntry {
+                    id: id as u64,
+                    msg,
+                    received_at_ms: row.try_get("received_at_ms").map_err(|e| self.err(e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit_received(
+        &self,
+        account: &AccountId,
+        batch: &ReceivedBatch,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let err = |e: sqlx::Error| self.err(e);
+        let acct = account.as_str();
+        let mut tx = self.begin().await?;
+        if !batch.entries.is_empty() {
+            sqlx::query("DELETE FROM dedup_keys WHERE account = ? AND recorded_at_ms < ?")
+                .bind(acct)
+                .bind(batch.now_ms.saturating_sub(batch.dedup_window_ms))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        let mut firsts = Vec::with_capacity(batch.entries.len());
+        for received in &batch.entries {
+            let id = db_id(account, received.entry.id)?;
+            let first = duplicate_of(&mut tx, account, &received.dedup_keys, id)
+                .await
+                .map_err(err)?;
+            firsts.push(first);
+            if first.is_some() {
+                continue;
+            }
+            for key in &received.dedup_keys {
+                // A key already recorded keeps its time: it expires with
+                // the message that first carried it.
+                sqlx::query(
+                    "INSERT INTO dedup_keys (account, key, entry, recorded_at_ms) \
+                     VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (account, key) DO UPDATE SET entry = excluded.entry",
+                )
+                .bind(acct)
+                .bind(&key.as_bytes()[..])
+                .bind(id)
+                .bind(batch.now_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            }
+            let message =
+                serde_json::to_string(&*received.entry.msg).map_err(|e| StoreError::Encode {
+                    what: format!("inbox entry {id} of {account}"),
+                    message: e.to_string(),
+                })?;
+            let inserted = sqlx::query(
+                "INSERT INTO inbox (account, id, received_at_ms, message) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (account, id) DO NOTHING",
+            )
+            .bind(acct)
+            .bind(id)
+            .bind(received.entry.received_at_ms)
+            .bind(message)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict {
+                    account: account.to_string(),
+                    message: format!("inbox entry {id} is already stored"),
+                });
+            }
+            if let Some(seen) = &received.context_token {
+                let existing = load_token(&mut tx, account, &seen.user)
+                    .await
+                    .map_err(err)?;
+                if let Some(record) = ContextTokenRecord::after_inbound(
+                    existing.as_ref(),
+                    seen.token.clone(),
+                    seen.at_ms,
+                ) {
+                    store_token(&mut tx, account, &seen.user, &record)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
+        if let Some(cursor) = &batch.cursor {
+            sqlx::query(
+                "INSERT INTO cursors (account, cursor) VALUES (?, ?) \
+                 ON CONFLICT (account) DO UPDATE SET cursor = excluded.cursor",
+            )
+            .bind(acct)
+            .bind(cursor)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(firsts)
+    }
+
+    async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
+        // An id the database cannot hold was never stored.
+        let ids: Vec<i64> = ids
+            .iter()
+            .filter_map(|id| i64::try_from(*id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.deferred
+            .submit(Deferred::Remove {
+                account: account.clone(),
+                ids,
+            })
+            .await
+    }
+
+    async fn context_token(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Option<ContextTokenRecord>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(|e| self.err(e))?;
+        load_token(&mut conn, account, user)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn put_context_token(
+        &self,
+        account: &AccountId,
+        user: &str,
+        record: &ContextTokenRecord,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(|e| self.err(e))?;
+        store_token(&mut conn, account, user, record)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn record_sent(
+        &self,
+        account: &AccountId,
+        sends: &[SentCount],
+    ) -> Result<(), StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        self.deferred
+            .submit(Deferred::Sent {
+                account: account.clone(),
+                sends: sends.to_vec(),
+            })
+            .await
+    }
+
+    async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for table in ["cursors", "inbox", "context_tokens", "dedup_keys"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
+        let json = serde_json::to_string(creds).map_err(|e| StoreError::Encode {
+            what: format!("the credentials of {}", creds.account_id),
+            message: e.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO credentials (account, credentials) VALUES (?, ?) \
+             ON CONFLICT (account) DO UPDATE SET credentials = excluded.credentials",
+        )
+        .bind(creds.account_id.as_str())
+        .bind(json)
+        .execute(&self.writer)
+        .await
+        .map(drop)
+        .map_err(|e| self.err(e))
+    }
+
+    async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT account, credentials FROM credentials ORDER BY account")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(account, json)| {
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    path: format!("{} (credentials of {account})", self.path.display()),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM credentials WHERE account = ?")
+            .bind(account.as_str())
+            .execute(&self.writer)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

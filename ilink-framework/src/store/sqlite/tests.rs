@@ -1,0 +1,198 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::store::contract;
+use crate::store::{ObservedToken, ReceivedEntry};
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let root = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    contract::run_all(|| {
+        let dir = root
+            .path()
+            .join(n.fetch_add(1, Ordering::SeqCst).to_string());
+        async move { SqliteStore::open(dir).await.unwrap() }
+    })
+    .await;
+}
+
+#[test]
+fn the_schema_version_is_the_newest_migration() {
+    assert_eq!(open::newest_known_version(), SCHEMA_VERSION);
+}
+
+fn one_message(id: u64) -> ReceivedBatch {
+    ReceivedBatch {
+        entries: vec![ReceivedEntry {
+            entry: InboxEntry {
+                id,
+                msg: Default::default(),
+                received_at_ms: 1,
+            },
+            dedup_keys: vec![DedupKey::parse(&format!("m:{id}")).unwrap()],
+            context_token: Some(ObservedToken {
+                user: "u@im.wechat".into(),
+                token: "ctx".into(),
+                at_ms: 1,
+            }),
+        }],
+        cursor: Some(format!("c-{id}")),
+        now_ms: 1_000,
+        dedup_window_ms: 10_000,
+    }
+}
+
+#[tokio::test]
+async fn state_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AccountId::new("b@im.bot");
+    {
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        s.commit_received(&a, &one_message(1)).await.unwrap();
+        s.save_credentials(&Credentials::new("b@im.bot", "secret"))
+            .await
+            .unwrap();
+        s.close().await;
+    }
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c-1"));
+    assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
+    assert!(s.context_token(&a, "u@im.wechat").await.unwrap().is_some());
+    assert_eq!(s.list_credentials().await.unwrap().len(), 1);
+    let mut again = one_message(2);
+    again.entries[0].dedup_keys = vec![DedupKey::parse("m:1").unwrap()];
+    assert_eq!(s.commit_received(&a, &again).await.unwrap(), vec![Some(1)]);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_directory_and_every_database_file_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("state");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = SqliteStore::open(&dir).await.unwrap();
+    s.commit_received(&AccountId::new("a"), &one_message(1))
+        .await
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let db = dir.join(DATABASE_FILE);
+    for file in [
+        db.clone(),
+        open::sidecar(&db, "-wal"),
+        open::sidecar(&db, "-shm"),
+    ] {
+        assert!(
+            file.exists(),
+            "{} exists while the store is open",
+            file.display()
+        );
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[tokio::test]
+async fn a_database_of_a_newer_schema_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    // What a future release would leave behind.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (?, 'from the future', TRUE, x'00', 0)",
+    )
+    .bind(SCHEMA_VERSION + 1)
+    .execute(&s.writer)
+    .await
+    .unwrap();
+    s.close().await;
+    drop(s);
+    let err = SqliteStore::open(dir.path()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+    let text = err.to_string();
+    assert!(
+        text.contains(&dir.path().join(DATABASE_FILE).display().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("newer"), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+}
+
+#[tokio::test]
+async fn a_corrupt_database_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE);
+    std::fs::write(&db, vec![0x5a; 8192]).unwrap();
+    let err = SqliteStore::open(dir.path()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&db.display().to_string()), "{text}");
+    assert!(text.contains("move the file aside"), "{text}");
+}
+
+#[tokio::test]
+async fn a_state_path_that_is_a_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let err = SqliteStore::open(&file).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotADirectory { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&file.display().to_string()),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_unwritable_directory_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
+    if std::fs::write(dir.path().join("probe"), b"").is_ok() {
+        // Running as root: permissions do not stop it, nothing to test.
+        return;
+    }
+    let err = SqliteStore::open(dir.path()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains(DATABASE_FILE), "{err}");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[tokio::test]
+async fn durability_sets_the_synchronous_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for (durability, expected) in [(Durability::Full, 2), (Durability::Normal, 1)] {
+        let s = SqliteStore::open_with(dir.path(), durability)
+            .await
+            .unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&s.writer)
+            .await
+            .unwrap();
+        assert_eq!(mode, expected, "{durability:?}");
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&s.writer)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn an_undecodable_inbox_row_names_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let a = AccountId::new("a");
+    s.commit_received(&a, &one_message(7)).await.unwrap();
+    sqlx::query("UPDATE inbox SET message = '{not json'")
+        .execute(&s.writer)
+        .await
+        .unwrap();
+    let err = s.inbox_load(&a).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("inbox entry 7 of a"), "{err}");
+}
