@@ -9,6 +9,8 @@
 mod open;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -63,6 +65,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     deferred: GroupCommit<Deferred>,
+    /// Write transactions committed since the store was opened.
+    commits: Arc<AtomicU64>,
 }
 
 /// A write that waits for a group commit.
@@ -101,11 +105,16 @@ impl SqliteStore {
         open::prepare_files(&path)?;
         let (writer, reader) = open::connect(&path, durability).await?;
         open::migrate(&writer, &path).await?;
+        let commits = Arc::new(AtomicU64::new(0));
         let deferred = {
-            let (writer, path) = (writer.clone(), path.clone());
+            let (writer, path, commits) = (writer.clone(), path.clone(), commits.clone());
             GroupCommit::spawn(GROUP_COMMIT_MAX, move |ops| {
-                let (writer, path) = (writer.clone(), path.clone());
-                async move { commit_deferred(&writer, &path, ops).await }
+                let (writer, path, commits) = (writer.clone(), path.clone(), commits.clone());
+                async move {
+                    commit_deferred(&writer, &path, ops).await?;
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
             })
         };
         let store = Self {
@@ -114,6 +123,7 @@ impl SqliteStore {
             writer,
             reader,
             deferred,
+            commits,
         };
         legacy::import(&store).await?;
         Ok(store)
@@ -127,6 +137,12 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Write transactions committed since the store was opened (each one
+    /// fsync at [`Durability::Full`]); benchmarks report it per message.
+    pub fn transactions(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Waits for pending writes and closes the database (its `-wal` file is
@@ -392,6 +408,7 @@ impl StateStore for SqliteStore {
             .map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(firsts)
     }
 
@@ -460,7 +477,9 @@ impl StateStore for SqliteStore {
                 .await
                 .map_err(|e| self.err(e))?;
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        tx.commit().await.map_err(|e| self.err(e))?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
