@@ -195,7 +195,7 @@ async fn count_sent(
         token: used.token.clone(),
         sent: used.sent.saturating_add(accepted as u32),
     };
-    store.record_sent(account, &[record]).await?;
+    store.record_sent(account, &[record], &[]).await?;
     Ok(())
 }
 

@@ -68,6 +68,11 @@ impl Outgoing {
         &self.item
     }
 
+    /// The item, without its `client_id` (to send it under another one).
+    pub fn into_item(self) -> MessageItem {
+        self.item
+    }
+
     /// The text, when the message is text.
     pub fn text(&self) -> Option<&str> {
         self.item.text_item.as_ref()?.text.as_deref()

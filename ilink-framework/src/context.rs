@@ -3,26 +3,40 @@
 //! It knows the account, the conversation and the message; it replies
 //! (chunked, ordered, retried, context token echoed), sends media, keeps
 //! "typing…" alive until the handler returns, sends proactively to users who
-//! wrote before, reports the quota, and holds per-conversation state.
+//! wrote before, reports the quota, and holds per-conversation state, in
+//! memory or saved in the store.
+//!
+//! Its sends carry the run's positions (see [`crate::run_sends`]), so a
+//! message handled again after a crash sends nothing twice.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use ilink_core::types::MessageItem;
 use ilink_core::{ILinkClient, MediaKind, SentMessage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::account::AccountId;
 use crate::conversation::ConversationKey;
+use crate::conversation_state::ConversationState;
 use crate::error::SendError;
 use crate::message::Message;
+use crate::run_sends::{Origin, RunSends};
 use crate::sender::Outbox;
 use crate::sender::quota::QuotaState;
+use crate::store::{StateStore, StoreError};
 
-/// Typed per-conversation state: one value per type, living as long as the
-/// conversation's session.
-#[derive(Default)]
-pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+/// What a [`Context`] is made of, besides its conversation's state.
+pub(crate) struct RunParts {
+    pub(crate) conversation: ConversationKey,
+    pub(crate) message: Message,
+    pub(crate) outbox: Outbox,
+    /// The account's client when the run began, for media downloads.
+    pub(crate) client: ILinkClient,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) sends: RunSends,
+}
 
 /// The handler's view of the world while it handles one message.
 ///
@@ -33,36 +47,38 @@ pub struct Context {
     conversation: ConversationKey,
     message: Message,
     outbox: Outbox,
-    /// The account's client when the run began, for media downloads.
     client: ILinkClient,
-    state: StateMap,
+    store: Arc<dyn StateStore>,
+    sends: RunSends,
+    state: ConversationState,
     typing: bool,
 }
 
 impl Context {
-    pub(crate) fn new(
-        conversation: ConversationKey,
-        message: Message,
-        outbox: Outbox,
-        client: ILinkClient,
-        state: StateMap,
-    ) -> Self {
+    pub(crate) fn new(parts: RunParts, state: ConversationState) -> Self {
         Self {
-            client,
-            conversation,
-            message,
-            outbox,
+            conversation: parts.conversation,
+            message: parts.message,
+            outbox: parts.outbox,
+            client: parts.client,
+            store: parts.store,
+            sends: parts.sends,
             state,
             typing: false,
         }
     }
 
     /// Hands the state back to the session and stops "typing…".
-    pub(crate) fn finish(self) -> StateMap {
+    pub(crate) fn finish(self) -> ConversationState {
         if self.typing {
             self.outbox.typing_stop(self.message.sender());
         }
         self.state
+    }
+
+    /// The next send position of this run.
+    async fn origin(&self) -> Result<Origin, SendError> {
+        Ok(self.sends.next(&*self.store, self.account()).await?)
     }
 
     /// The bot account the message came to.
@@ -86,8 +102,16 @@ impl Context {
     }
 
     /// Replies to the sender; long texts are split into several messages.
+    ///
+    /// If this message is handled again after a crash, a reply the server
+    /// already accepted in the first run is not sent again: the call
+    /// returns what the first run got (see [`Context`]'s guarantee).
     pub async fn reply(&self, text: impl Into<String>) -> Result<Vec<SentMessage>, SendError> {
-        self.outbox.send_text(self.message.sender(), text).await
+        let text = text.into();
+        let origin = self.origin().await?;
+        self.outbox
+            .send_text_from(self.message.sender(), text, Some(origin))
+            .await
     }
 
     /// Replies with media from memory.
@@ -97,8 +121,10 @@ impl Context {
         bytes: Vec<u8>,
         file_name: impl Into<String>,
     ) -> Result<SentMessage, SendError> {
+        let file_name = file_name.into();
+        let origin = self.origin().await?;
         self.outbox
-            .send_media(self.message.sender(), kind, bytes, file_name)
+            .send_media_from(self.message.sender(), kind, bytes, file_name, Some(origin))
             .await
     }
 
@@ -135,7 +161,9 @@ impl Context {
         user: &str,
         text: impl Into<String>,
     ) -> Result<Vec<SentMessage>, SendError> {
-        self.outbox.send_text(user, text).await
+        let text = text.into();
+        let origin = self.origin().await?;
+        self.outbox.send_text_from(user, text, Some(origin)).await
     }
 
     /// Where the sender's send quota stands.
@@ -153,7 +181,10 @@ impl Context {
         Ok(self.client.download_media(item).await?)
     }
 
-    /// This conversation's value of type `T`, created with `Default` on first use.
+    /// This conversation's value of type `T` in memory, created with
+    /// `Default` on first use. It lives as long as the conversation's
+    /// session: an idle conversation or a restart starts again from
+    /// `Default` (use [`Context::saved_state`] to keep it).
     ///
     /// ```
     /// # use ilink_framework::prelude::*;
@@ -164,20 +195,77 @@ impl Context {
     /// # }
     /// ```
     pub fn state<T: Default + Send + Sync + 'static>(&mut self) -> &mut T {
-        self.state
-            .0
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(T::default()))
-            .downcast_mut::<T>()
-            .expect("the map is keyed by the value's TypeId")
+        self.state.memory::<T>()
     }
 
-    /// Removes and returns this conversation's value of type `T`.
+    /// Removes and returns this conversation's value of type `T` in memory.
     pub fn take_state<T: Send + Sync + 'static>(&mut self) -> Option<T> {
-        self.state
-            .0
-            .remove(&TypeId::of::<T>())
-            .and_then(|b| b.downcast::<T>().ok())
-            .map(|b| *b)
+        self.state.take_memory::<T>()
+    }
+
+    /// This conversation's saved value under `key`: loaded from the store
+    /// on first use (`T::default()` if none), and saved, when it changed,
+    /// in the same transaction that marks this message handled. So a
+    /// message is handled and its state change saved together or not at
+    /// all; the value survives restarts, idle eviction and crashes.
+    ///
+    /// Values are stored as JSON: fields added later should have serde
+    /// defaults. The key names the value in the store; keep it when the
+    /// type is renamed.
+    ///
+    /// ```
+    /// # use ilink_framework::prelude::*;
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct History {
+    ///     turns: Vec<String>,
+    /// }
+    /// # async fn demo(ctx: &mut Context) -> Result<(), SendError> {
+    /// let text = ctx.message().text().unwrap_or_default().to_owned();
+    /// let history = ctx.saved_state::<History>("history").await?;
+    /// history.turns.push(text);
+    /// let n = history.turns.len();
+    /// ctx.reply(format!("{n} messages so far")).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Fails with [`SendError::Store`] when the store cannot be read or its
+    /// value does not decode as `T` ([`StoreError::Decode`]).
+    pub async fn saved_state<T>(&mut self, key: &str) -> Result<&mut T, SendError>
+    where
+        T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+    {
+        if !self.state.knows_saved(key) {
+            let conversation = self.conversation.as_str();
+            let stored = self
+                .store
+                .load_state(self.outbox.account(), conversation, key)
+                .await?;
+            let value = match &stored {
+                Some(json) => serde_json::from_str::<T>(json)
+                    .map_err(|e| self.decode_error::<T>(key, e.to_string()))?,
+                None => T::default(),
+            };
+            self.state.insert_saved(key, value, stored);
+        }
+        let error = self.decode_error::<T>(key, "it holds a value of another type".into());
+        self.state.saved_mut::<T>(key).map_err(|_| error.into())
+    }
+
+    /// Forgets this conversation's saved value under `key`; the store
+    /// forgets it when this message is marked handled.
+    pub fn clear_saved_state(&mut self, key: &str) {
+        self.state.clear_saved(key);
+    }
+
+    fn decode_error<T>(&self, key: &str, message: String) -> StoreError {
+        StoreError::Decode {
+            what: format!(
+                "saved state `{key}` of conversation {} as {}",
+                self.conversation,
+                std::any::type_name::<T>()
+            ),
+            message,
+        }
     }
 }

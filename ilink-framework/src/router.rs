@@ -25,7 +25,7 @@ use crate::in_flight::InFlight;
 use crate::message::Message;
 use crate::sender::Outbox;
 use crate::session::{Inbound, RunEnded, Session, SessionEnv, end_conversation};
-use crate::store::InboxEntry;
+use crate::store::{InboxEntry, StateChange};
 
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
@@ -167,7 +167,7 @@ impl RouterState {
     /// Dispatches the messages of a batch in order.
     async fn inbound(&mut self, batch: Vec<InboxEntry>, replay: bool) {
         for entry in batch {
-            self.dispatch(entry.into(), replay).await;
+            self.dispatch(Inbound::new(entry, replay), replay).await;
         }
     }
 
@@ -228,7 +228,12 @@ impl RouterState {
 
     fn done(&mut self, ended: RunEnded) {
         let shared = &self.env.shared;
-        let RunEnded { key, entry, state } = ended;
+        let RunEnded {
+            key,
+            entry,
+            state,
+            changes,
+        } = ended;
         let key = &key;
         let Some(session) = self.sessions.0.get_mut(key) else {
             return;
@@ -243,14 +248,36 @@ impl RouterState {
                 "a session's run ended without finishing; the message stays in the inbox for the next start"
             );
         } else {
-            self.remove_from_inbox(entry, "a handled message");
+            let hold = (!changes.is_empty()).then(|| session.saving());
+            self.mark_handled(entry, changes, hold);
         }
         self.handling.end();
     }
 
-    /// Removes an entry from the inbox on a task of its own (the store
-    /// group-commits removals, so routing never waits for one); it counts as
-    /// in flight until the removal is durable, so shutdown waits for it.
+    /// Marks a handled entry in the store, with the saved state its run
+    /// changed, on a task of its own (the store group-commits these, so
+    /// routing never waits); it counts as in flight until durable, so
+    /// shutdown waits for it. `hold` keeps the session from being evicted
+    /// until then.
+    fn mark_handled(&self, entry: u64, changes: Vec<StateChange>, hold: Option<Arc<()>>) {
+        let shared = self.env.shared.clone();
+        let handling = self.handling.clone();
+        handling.begin();
+        tokio::spawn(async move {
+            // Retried until it holds: an entry left in the inbox is handled
+            // again at the next start, with its state as it was before.
+            shared
+                .until_stored("marking a message handled", None, || {
+                    shared.store.mark_handled(&shared.account, entry, &changes)
+                })
+                .await;
+            drop(hold);
+            handling.end();
+        });
+    }
+
+    /// Removes a refused entry from the inbox, as [`Self::mark_handled`]
+    /// marks a handled one.
     fn remove_from_inbox(&self, entry: u64, what: &'static str) {
         let shared = self.env.shared.clone();
         let handling = self.handling.clone();

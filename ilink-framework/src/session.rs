@@ -26,13 +26,15 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::account_shared::AccountShared;
-use crate::context::{Context, StateMap};
+use crate::context::{Context, RunParts};
 use crate::conversation::ConversationKey;
+use crate::conversation_state::ConversationState;
 use crate::error::FrameworkError;
 use crate::handler::Handler;
 use crate::message::Message;
+use crate::run_sends::RunSends;
 use crate::sender::Outbox;
-use crate::store::InboxEntry;
+use crate::store::{InboxEntry, StateChange};
 
 /// An inbox entry on its way to be handled. The message is wrapped once,
 /// when it leaves the inbox, and then shared (not copied) by the session's
@@ -45,14 +47,18 @@ pub(crate) struct Inbound {
     pub(crate) message: Message,
     /// When it was received, milliseconds since the epoch.
     pub(crate) received_at_ms: i64,
+    /// It was in the inbox when the account started, so an earlier run may
+    /// have sent for it: its sends consult the journal.
+    pub(crate) replayed: bool,
 }
 
-impl From<InboxEntry> for Inbound {
-    fn from(entry: InboxEntry) -> Self {
+impl Inbound {
+    pub(crate) fn new(entry: InboxEntry, replayed: bool) -> Self {
         Self {
             id: entry.id,
             message: Message::new(entry.msg),
             received_at_ms: entry.received_at_ms,
+            replayed,
         }
     }
 }
@@ -65,7 +71,10 @@ pub(crate) struct RunEnded {
     pub(crate) entry: u64,
     /// The conversation's state after the run; `None` when the run was
     /// lost (its task torn down), which leaves the entry in the inbox.
-    pub(crate) state: Option<StateMap>,
+    pub(crate) state: Option<ConversationState>,
+    /// The saved state the run changed, to store as the entry is marked
+    /// handled.
+    pub(crate) changes: Vec<StateChange>,
 }
 
 /// Where runs report how they ended (the Router wires its mailbox here).
@@ -86,23 +95,34 @@ pub(crate) struct Session {
     /// progress its entry is the front one.
     pending: VecDeque<Inbound>,
     /// The conversation's typed state; `None` while a run holds it.
-    state: Option<StateMap>,
+    state: Option<ConversationState>,
     /// The running task, so it can be aborted when the Router goes away.
     running: Option<JoinHandle<()>>,
     /// Whether `on_conversation_start` has run.
     started: bool,
     last_active: Instant,
+    /// Held by each write of this conversation's saved state until it is
+    /// stored: a session evicted before would be replaced by one that
+    /// loads the older value.
+    saving: Arc<()>,
 }
 
 impl Session {
     pub(crate) fn new() -> Self {
         Self {
             pending: VecDeque::new(),
-            state: Some(StateMap::default()),
+            state: Some(ConversationState::default()),
             running: None,
             started: false,
             last_active: Instant::now(),
+            saving: Arc::new(()),
         }
+    }
+
+    /// A hold on the session for a write of its saved state, to drop once
+    /// the write is stored.
+    pub(crate) fn saving(&self) -> Arc<()> {
+        self.saving.clone()
     }
 
     /// Messages dispatched and not yet finished (the running one included).
@@ -117,7 +137,10 @@ impl Session {
 
     /// Whether the session has nothing to do and has had nothing for `idle`.
     pub(crate) fn is_idle_for(&self, idle: std::time::Duration) -> bool {
-        self.running.is_none() && self.pending.is_empty() && self.last_active.elapsed() >= idle
+        self.running.is_none()
+            && self.pending.is_empty()
+            && Arc::strong_count(&self.saving) == 1
+            && self.last_active.elapsed() >= idle
     }
 
     /// Queues an entry and starts a run if none is in progress.
@@ -134,7 +157,7 @@ impl Session {
         env: &Arc<SessionEnv>,
         key: &ConversationKey,
         entry: u64,
-        state: Option<StateMap>,
+        state: Option<ConversationState>,
     ) -> bool {
         if self.pending.front().is_none_or(|e| e.id != entry) {
             return false;
@@ -204,7 +227,7 @@ struct Run {
 }
 
 impl Run {
-    async fn execute(self, state: StateMap) {
+    async fn execute(self, state: ConversationState) {
         let report = Report {
             env: self.env.clone(),
             key: self.key.clone(),
@@ -217,23 +240,27 @@ impl Run {
             conversation = %self.key,
             message_id = self.entry.message.message_id(),
         );
-        let state = self.handle(state).instrument(span).await;
-        report.done(state);
+        let key = self.key.clone();
+        let mut state = self.handle(state).instrument(span).await;
+        let changes = state.take_changes(key.as_str());
+        report.done(state, changes);
     }
 
-    async fn handle(self, state: StateMap) -> StateMap {
+    async fn handle(self, state: ConversationState) -> ConversationState {
         let env = &*self.env;
         // Bounded across all accounts; a closed semaphore only happens at
         // teardown, where running without a permit is harmless.
         let _permit = env.limiter.clone().acquire_owned().await.ok();
         let message = self.entry.message;
-        let mut ctx = Context::new(
-            self.key,
-            message.clone(),
-            env.outbox.clone(),
-            env.shared.client(),
-            state,
-        );
+        let parts = RunParts {
+            conversation: self.key,
+            message: message.clone(),
+            outbox: env.outbox.clone(),
+            client: env.shared.client(),
+            store: env.shared.store.clone(),
+            sends: RunSends::new(&env.shared.account, self.entry.id, self.entry.replayed),
+        };
+        let mut ctx = Context::new(parts, state);
         let handler = &*env.handler;
         if self.first {
             let result = AssertUnwindSafe(handler.on_conversation_start(&mut ctx))
@@ -260,16 +287,17 @@ struct Report {
 }
 
 impl Report {
-    fn done(mut self, state: StateMap) {
-        self.send(Some(state));
+    fn done(mut self, state: ConversationState, changes: Vec<StateChange>) {
+        self.send(Some(state), changes);
     }
 
-    fn send(&mut self, state: Option<StateMap>) {
+    fn send(&mut self, state: Option<ConversationState>, changes: Vec<StateChange>) {
         self.sent = true;
         (self.env.report)(RunEnded {
             key: self.key.clone(),
             entry: self.entry,
             state,
+            changes,
         });
     }
 }
@@ -277,7 +305,7 @@ impl Report {
 impl Drop for Report {
     fn drop(&mut self) {
         if !self.sent {
-            self.send(None);
+            self.send(None, Vec::new());
         }
     }
 }

@@ -11,8 +11,8 @@ use common::*;
 use ilink_framework::ShutdownReport;
 use ilink_framework::prelude::*;
 use ilink_framework::store::{
-    ContextTokenRecord, InboxEntry, MemoryStore, ReceivedBatch, ReceivedEntry, SentCount,
-    SqliteStore, StateStore, StoreError, now_ms,
+    InboxEntry, MemoryStore, ReceivedBatch, ReceivedEntry, SqliteStore, StateStore, StoreError,
+    now_ms,
 };
 use tokio::sync::Notify;
 
@@ -96,76 +96,36 @@ async fn a_restart_resumes_from_the_saved_cursor_and_remembers_duplicates() {
     handle.shutdown().await;
 }
 
-/// A store whose `inbox_load` waits (up to a second) for the first batch
-/// with messages: it makes a Router that reads the inbox after the Poller
-/// has started see the Poller's first batch there.
+/// Hooks that make `inbox_load` wait (up to a second) for the first batch
+/// with messages: a Router that reads the inbox after the Poller has
+/// started would see the Poller's first batch there.
 struct LateInboxLoad {
-    inner: MemoryStore,
     put: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for LateInboxLoad {
     fn default() -> Self {
         Self {
-            inner: MemoryStore::new(),
             put: tokio::sync::watch::channel(false).0,
         }
     }
 }
 
 #[async_trait]
-impl StateStore for LateInboxLoad {
-    async fn load_cursor(&self, a: &AccountId) -> Result<Option<String>, StoreError> {
-        self.inner.load_cursor(a).await
-    }
-    async fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
-        let mut put = self.put.subscribe();
-        let _ = tokio::time::timeout(Duration::from_secs(1), put.wait_for(|p| *p)).await;
-        self.inner.inbox_load(a).await
-    }
-    async fn commit_received(
-        &self,
-        a: &AccountId,
-        batch: &ReceivedBatch,
-    ) -> Result<Vec<Option<u64>>, StoreError> {
-        let firsts = self.inner.commit_received(a, batch).await?;
-        if !batch.entries.is_empty() {
-            self.put.send_replace(true);
+impl StoreHooks for LateInboxLoad {
+    async fn before(&self, call: Call<'_>) -> Result<(), StoreError> {
+        if let Call::InboxLoad = call {
+            let mut put = self.put.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(1), put.wait_for(|p| *p)).await;
         }
-        Ok(firsts)
+        Ok(())
     }
-    async fn inbox_remove(&self, a: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
-        self.inner.inbox_remove(a, ids).await
-    }
-    async fn context_token(
-        &self,
-        a: &AccountId,
-        u: &str,
-    ) -> Result<Option<ContextTokenRecord>, StoreError> {
-        self.inner.context_token(a, u).await
-    }
-    async fn put_context_token(
-        &self,
-        a: &AccountId,
-        u: &str,
-        r: &ContextTokenRecord,
-    ) -> Result<(), StoreError> {
-        self.inner.put_context_token(a, u, r).await
-    }
-    async fn record_sent(&self, a: &AccountId, sends: &[SentCount]) -> Result<(), StoreError> {
-        self.inner.record_sent(a, sends).await
-    }
-    async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
-        self.inner.forget_account(a).await
-    }
-    async fn save_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
-        self.inner.save_credentials(c).await
-    }
-    async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
-        self.inner.list_credentials().await
-    }
-    async fn remove_credentials(&self, a: &AccountId) -> Result<bool, StoreError> {
-        self.inner.remove_credentials(a).await
+    async fn after(&self, call: Call<'_>) {
+        if let Call::CommitReceived(batch) = call {
+            if !batch.entries.is_empty() {
+                self.put.send_replace(true);
+            }
+        }
     }
 }
 
@@ -177,7 +137,7 @@ async fn a_message_received_at_start_up_is_handled_once() {
     // Waiting when the bot starts: its first poll returns it at once.
     user.say("early").await;
     let counter = Arc::new(Counter::default());
-    let store = Arc::new(LateInboxLoad::default());
+    let store = Arc::new(HookedStore::new(LateInboxLoad::default()));
     let handle = start_with_store(&sim, &bot, counter.clone(), fast_options(), store).await;
     sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
         .await

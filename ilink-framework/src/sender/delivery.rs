@@ -22,6 +22,7 @@ use super::quota::TokenBook;
 use crate::account_shared::{AccountShared, Health};
 use crate::error::SendError;
 use crate::in_flight::InFlight;
+use crate::run_sends::Origin;
 
 /// What to send.
 pub(crate) enum Payload {
@@ -39,6 +40,8 @@ pub(crate) enum Payload {
 pub(crate) struct Job {
     pub(crate) user: String,
     pub(crate) payload: Payload,
+    /// The handler run and position it was sent from, if any.
+    pub(crate) origin: Option<Origin>,
     pub(crate) reply: oneshot::Sender<Result<Vec<SentMessage>, SendError>>,
     /// The span of the message being handled, so its sends are traced under it.
     pub(crate) span: tracing::Span,
@@ -61,19 +64,27 @@ pub(crate) async fn deliver(
     pacer: &mut Pacer,
     user: &str,
     payload: Payload,
+    origin: Option<&Origin>,
     parent: &tracing::Span,
 ) -> Result<Vec<SentMessage>, SendError> {
     let span = tracing::debug_span!(parent: parent, "send", user = %user);
     let result = async {
         match payload {
-            Payload::Text(text) => send_text(ctx, pacer, user, &text).await,
+            Payload::Text(text) => send_text(ctx, pacer, user, &text, origin).await,
             // Boxed: the upload makes this future the larger one, and every
             // text send would otherwise be moved (copied) at that size.
             Payload::Media {
                 kind,
                 bytes,
                 file_name,
-            } => Box::pin(send_media(ctx, pacer, user, kind, &bytes, &file_name)).await,
+            } => {
+                let media = Media {
+                    kind,
+                    bytes: &bytes,
+                    file_name: &file_name,
+                };
+                Box::pin(send_media(ctx, pacer, user, media, origin)).await
+            }
         }
     }
     .instrument(span)
@@ -86,7 +97,15 @@ pub(crate) async fn deliver(
 
 /// Sends a queued job and answers its requester.
 pub(crate) async fn process(ctx: &Delivery, pacer: &mut Pacer, job: Job) {
-    let result = deliver(ctx, pacer, &job.user, job.payload, &job.span).await;
+    let result = deliver(
+        ctx,
+        pacer,
+        &job.user,
+        job.payload,
+        job.origin.as_ref(),
+        &job.span,
+    )
+    .await;
     // The requester may have given up (e.g. its handler was cancelled).
     let _ = job.reply.send(result);
     ctx.in_flight.end();
@@ -97,25 +116,52 @@ async fn send_text(
     pacer: &mut Pacer,
     user: &str,
     text: &str,
+    origin: Option<&Origin>,
 ) -> Result<Vec<SentMessage>, SendError> {
-    let chunks = Outgoing::text_chunks(text, ctx.shared.options.chunk_limit);
-    // Refuse a reply that cannot be sent whole rather than cut it midway.
-    ctx.tokens.reserve(user, chunks.len() as u32).await?;
+    let mut chunks = Outgoing::text_chunks(text, ctx.shared.options.chunk_limit);
+    if let Some(origin) = origin {
+        chunks = chunks
+            .into_iter()
+            .zip(0..)
+            .map(|(c, i)| Outgoing::with_client_id(c.into_item(), origin.client_id(i)))
+            .collect();
+    }
+    let journaled = |i: u32| origin.and_then(|o| o.journaled(i));
+    // Refuse a reply that cannot be sent whole rather than cut it midway;
+    // what an earlier run of the handler sent is not sent (or counted) again.
+    let to_send = (0..chunks.len() as u32)
+        .filter(|i| journaled(*i).is_none())
+        .count();
+    if to_send > 0 {
+        ctx.tokens.reserve(user, to_send as u32).await?;
+    }
     let mut sent = Vec::with_capacity(chunks.len());
-    for chunk in &chunks {
-        sent.push(send_one(ctx, pacer, user, chunk).await?);
+    for (chunk, i) in chunks.iter().zip(0..) {
+        match journaled(i) {
+            Some(earlier) => sent.push(earlier.clone()),
+            None => sent.push(send_one(ctx, pacer, user, chunk, origin.map(|o| (o, i))).await?),
+        }
     }
     Ok(sent)
+}
+
+/// Media to upload and send.
+struct Media<'a> {
+    kind: MediaKind,
+    bytes: &'a [u8],
+    file_name: &'a str,
 }
 
 async fn send_media(
     ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
-    kind: MediaKind,
-    bytes: &[u8],
-    file_name: &str,
+    media: Media<'_>,
+    origin: Option<&Origin>,
 ) -> Result<Vec<SentMessage>, SendError> {
+    if let Some(earlier) = origin.and_then(|o| o.journaled(0)) {
+        return Ok(vec![earlier.clone()]);
+    }
     ctx.tokens.reserve(user, 1).await?;
     ensure_healthy(ctx)?;
     let item = {
@@ -127,7 +173,10 @@ async fn send_media(
         let (generation, client) = ctx.shared.current();
         let mut retries = 0;
         loop {
-            match client.upload_media(user, kind, bytes, file_name).await {
+            match client
+                .upload_media(user, media.kind, media.bytes, media.file_name)
+                .await
+            {
                 Ok(item) => break item,
                 Err(e) => {
                     note_session_expiry(ctx, generation, &e);
@@ -140,8 +189,12 @@ async fn send_media(
             }
         }
     };
+    let msg = match origin {
+        Some(o) => Outgoing::with_client_id(item, o.client_id(0)),
+        None => Outgoing::new(item),
+    };
     Ok(vec![
-        send_one(ctx, pacer, user, &Outgoing::new(item)).await?,
+        send_one(ctx, pacer, user, &msg, origin.map(|o| (o, 0))).await?,
     ])
 }
 
@@ -173,13 +226,15 @@ impl Delivery {
 }
 
 /// Sends one message: quota, pacing, a permit, then attempts with its one
-/// `client_id`. The message is borrowed so that this future, alive for
-/// every retry, stays small.
+/// `client_id`; once acknowledged, it is counted and, when it is message
+/// `chunk` of a handler run's send, journaled. The message is borrowed so
+/// that this future, alive for every retry, stays small.
 async fn send_one(
     ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
     msg: &Outgoing,
+    journal: Option<(&Origin, u32)>,
 ) -> Result<SentMessage, SendError> {
     let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1).await?;
     let mut retries = 0;
@@ -201,7 +256,8 @@ async fn send_one(
         };
         match result {
             Ok(sent) => {
-                ctx.tokens.count_sent(user, &token).await?;
+                let row = journal.map(|(origin, chunk)| origin.record(chunk, &sent));
+                ctx.tokens.count_sent(user, &token, row).await?;
                 if sent.message_id.is_none() {
                     tracing::warn!(
                         account = %ctx.shared.account, user, client_id = %sent.client_id,

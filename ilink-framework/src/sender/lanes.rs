@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use super::delivery::{Delivery, Job, Payload, deliver, process};
 use super::pacer::Pacer;
 use crate::error::SendError;
+use crate::run_sends::Origin;
 
 /// The lanes of one account.
 pub(crate) struct Lanes {
@@ -70,6 +71,7 @@ impl Lanes {
         &self,
         user: &str,
         payload: Payload,
+        origin: Option<Origin>,
     ) -> Result<Vec<SentMessage>, SendError> {
         let ctx = &self.ctx;
         let Some(lane) = self.lane(user) else {
@@ -80,12 +82,13 @@ impl Lanes {
         let claim = {
             let mut state = lock(&lane.state);
             match state.pacer.take() {
-                Some(pacer) => Claim::Free(pacer, payload, span),
+                Some(pacer) => Claim::Free(pacer, payload, origin, span),
                 None => {
                     let (reply, rx) = oneshot::channel();
                     state.queue.push_back(Box::new(Job {
                         user: user.to_owned(),
                         payload,
+                        origin,
                         reply,
                         span,
                     }));
@@ -95,7 +98,7 @@ impl Lanes {
         };
         match claim {
             Claim::Queued(rx) => rx.await.unwrap_or(Err(SendError::ShuttingDown)),
-            Claim::Free(pacer, payload, span) => {
+            Claim::Free(pacer, payload, origin, span) => {
                 let mut turn = Turn {
                     ctx: ctx.clone(),
                     lane,
@@ -103,7 +106,8 @@ impl Lanes {
                 };
                 // Boxed: the sending future is large; inline it would make
                 // every handler future that large.
-                Box::pin(deliver(ctx, &mut turn.pacer, user, payload, &span)).await
+                let origin = origin.as_ref();
+                Box::pin(deliver(ctx, &mut turn.pacer, user, payload, origin, &span)).await
             }
         }
     }
@@ -186,9 +190,12 @@ impl Lane {
 }
 
 /// What a sender found on the lane.
+// Lives for one match on the requester's stack: boxing the larger variant
+// would cost an allocation per send to save nothing.
+#[allow(clippy::large_enum_variant)]
 enum Claim {
     /// The lane was free: send now, with its pacer.
-    Free(Pacer, Payload, tracing::Span),
+    Free(Pacer, Payload, Option<Origin>, tracing::Span),
     /// The lane was busy: the job waits in its queue for this answer.
     Queued(oneshot::Receiver<Result<Vec<SentMessage>, SendError>>),
 }
@@ -328,9 +335,9 @@ mod tests {
         // `join!` polls in order: "one" takes the lane, the rest queue.
         let all = async {
             tokio::join!(
-                lanes.submit(USER, text("one")),
-                lanes.submit(USER, text("two")),
-                lanes.submit(USER, text("three")),
+                lanes.submit(USER, text("one"), None),
+                lanes.submit(USER, text("two"), None),
+                lanes.submit(USER, text("three"), None),
             )
         };
         let (one, two, three) = tokio::time::timeout(WAIT, all)
@@ -343,7 +350,7 @@ mod tests {
         );
         settled(&lanes).await;
         // The drain task freed the lane: the next send goes out at once.
-        assert!(lanes.submit(USER, text("four")).await.is_ok());
+        assert!(lanes.submit(USER, text("four"), None).await.is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +374,7 @@ mod tests {
         };
         let (lanes, bot) = lanes(&sim, options).await;
         for t in ["a", "b", "c"] {
-            assert!(lanes.submit(USER, text(t)).await.is_ok(), "{t}");
+            assert!(lanes.submit(USER, text(t), None).await.is_ok(), "{t}");
         }
         assert_eq!(
             delivered(&sim, &bot),
@@ -384,7 +391,7 @@ mod tests {
         sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Hang).times(1));
         let stuck = tokio::spawn({
             let lanes = lanes.clone();
-            async move { lanes.submit(USER, text("lost")).await }
+            async move { lanes.submit(USER, text("lost"), None).await }
         });
         // The hung request reached the server: the lane is held.
         sim.wait_for_request(Endpoint::SendMessage, WAIT)
@@ -393,7 +400,7 @@ mod tests {
         // Queued behind the hung send, then its handler is cancelled.
         let queued = tokio::spawn({
             let lanes = lanes.clone();
-            async move { lanes.submit(USER, text("queued")).await }
+            async move { lanes.submit(USER, text("queued"), None).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         stuck.abort();
@@ -401,7 +408,7 @@ mod tests {
             .await
             .expect("the queued send went out after the cancelled one");
         assert!(queued.unwrap().is_ok());
-        assert!(lanes.submit(USER, text("after")).await.is_ok());
+        assert!(lanes.submit(USER, text("after"), None).await.is_ok());
         assert_eq!(
             delivered(&sim, &bot),
             (vec!["queued".into(), "after".into()], 0)
@@ -417,7 +424,7 @@ mod tests {
             ..BotOptions::default()
         };
         let (lanes, _bot) = lanes(&sim, options).await;
-        assert!(lanes.submit(USER, text("one")).await.is_ok());
+        assert!(lanes.submit(USER, text("one"), None).await.is_ok());
         // Within the pacing window the lane's pace still matters.
         lanes.sweep();
         assert_eq!(lanes.lock_map().lanes.len(), 1);
@@ -425,7 +432,7 @@ mod tests {
         lanes.sweep();
         assert_eq!(lanes.lock_map().lanes.len(), 0);
         // A later send opens a fresh lane.
-        assert!(lanes.submit(USER, text("two")).await.is_ok());
+        assert!(lanes.submit(USER, text("two"), None).await.is_ok());
         settled(&lanes).await;
     }
 
@@ -437,13 +444,13 @@ mod tests {
         let lanes = Arc::new(lanes);
         let all = async {
             tokio::join!(
-                lanes.submit(USER, text("first")),
-                lanes.submit(USER, text("held")),
+                lanes.submit(USER, text("first"), None),
+                lanes.submit(USER, text("held"), None),
                 async {
                     // Closed while "first" is on the wire and "held" waits.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     lanes.close();
-                    lanes.submit(USER, text("late")).await
+                    lanes.submit(USER, text("late"), None).await
                 },
             )
         };

@@ -29,6 +29,7 @@ use crate::account::AccountId;
 use crate::account_shared::AccountShared;
 use crate::error::SendError;
 use crate::in_flight::InFlight;
+use crate::run_sends::Origin;
 use crate::store::{StoreError, now_ms};
 
 /// The outbound side of one account.
@@ -116,19 +117,18 @@ impl Outbox {
     }
 
     /// Sends text to `user`, split into chunks as needed; returns one
-    /// [`SentMessage`] per chunk, in order.
+    /// [`SentMessage`] per chunk, in order. The messages get fresh
+    /// `client_id`s: a send from outside a handler run belongs to no inbox
+    /// entry, so nothing deduplicates it if it is made again.
     pub async fn send_text(
         &self,
         user: &str,
         text: impl Into<String>,
     ) -> Result<Vec<SentMessage>, SendError> {
-        self.sender
-            .lanes
-            .submit(user, Payload::Text(text.into()))
-            .await
+        self.send_text_from(user, text.into(), None).await
     }
 
-    /// Uploads media and sends it to `user`.
+    /// Uploads media and sends it to `user` (with a fresh `client_id`).
     pub async fn send_media(
         &self,
         user: &str,
@@ -136,12 +136,38 @@ impl Outbox {
         bytes: Vec<u8>,
         file_name: impl Into<String>,
     ) -> Result<SentMessage, SendError> {
+        self.send_media_from(user, kind, bytes, file_name.into(), None)
+            .await
+    }
+
+    /// [`Outbox::send_text`] from a position of a handler run.
+    pub(crate) async fn send_text_from(
+        &self,
+        user: &str,
+        text: String,
+        origin: Option<Origin>,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        self.sender
+            .lanes
+            .submit(user, Payload::Text(text), origin)
+            .await
+    }
+
+    /// [`Outbox::send_media`] from a position of a handler run.
+    pub(crate) async fn send_media_from(
+        &self,
+        user: &str,
+        kind: MediaKind,
+        bytes: Vec<u8>,
+        file_name: String,
+        origin: Option<Origin>,
+    ) -> Result<SentMessage, SendError> {
         let payload = Payload::Media {
             kind,
             bytes,
-            file_name: file_name.into(),
+            file_name,
         };
-        let mut sent = self.sender.lanes.submit(user, payload).await?;
+        let mut sent = self.sender.lanes.submit(user, payload, origin).await?;
         sent.pop().ok_or(SendError::ShuttingDown)
     }
 

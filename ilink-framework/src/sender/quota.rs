@@ -14,7 +14,7 @@ use ilink_core::Secret;
 use crate::account::AccountId;
 use crate::error::SendError;
 use crate::options::BotOptions;
-use crate::store::{ContextTokenRecord, SentCount, StateStore, StoreError, now_ms};
+use crate::store::{ContextTokenRecord, JournaledSend, SentCount, StateStore, StoreError, now_ms};
 
 /// Where a user's quota stands: the one rule for "may the bot send now",
 /// shared by the Sender and tools such as `ilink send`.
@@ -183,22 +183,34 @@ impl TokenBook {
         Ok((token, quota.sent, quota.token_age))
     }
 
-    /// Counts one message sent with `token` (if it is still the newest) and
-    /// waits until the count is durable (the store group-commits counts).
-    pub(crate) async fn count_sent(&self, user: &str, token: &Secret) -> Result<(), StoreError> {
+    /// Counts one message sent with `token` (if it is still the newest),
+    /// journals it when it was sent by a handler run, and waits until both
+    /// are durable (the store group-commits them).
+    pub(crate) async fn count_sent(
+        &self,
+        user: &str,
+        token: &Secret,
+        journal: Option<JournaledSend>,
+    ) -> Result<(), StoreError> {
         let sent = match self.cache.get_mut(user) {
             Some(mut r) if &r.token == token => {
                 r.sent += 1;
-                r.sent
+                Some(r.sent)
             }
-            _ => return Ok(()),
+            _ => None,
         };
-        let record = SentCount {
-            user: user.to_owned(),
-            token: token.clone(),
-            sent,
-        };
-        self.store.record_sent(&self.account, &[record]).await
+        let counts: Vec<SentCount> = sent
+            .map(|sent| SentCount {
+                user: user.to_owned(),
+                token: token.clone(),
+                sent,
+            })
+            .into_iter()
+            .collect();
+        let journal: Vec<JournaledSend> = journal.into_iter().collect();
+        self.store
+            .record_sent(&self.account, &counts, &journal)
+            .await
     }
 
     /// The newest token of a user, for typing and config calls.
@@ -249,7 +261,7 @@ mod tests {
         inbound(&b, "old", "t-old", now - idle - 1).await;
         inbound(&b, "new", "t-new", now).await;
         let (t, _, _) = b.reserve("old", 1).await.unwrap();
-        b.count_sent("old", &t).await.unwrap();
+        b.count_sent("old", &t, None).await.unwrap();
         b.forget_idle(now);
         assert!(b.cache.get("old").is_none());
         assert!(b.cache.get("new").is_some());
@@ -266,8 +278,8 @@ mod tests {
         ));
         inbound(&b, "u", "t1", now_ms()).await;
         let (t, _, _) = b.reserve("u", 1).await.unwrap();
-        b.count_sent("u", &t).await.unwrap();
-        b.count_sent("u", &t).await.unwrap();
+        b.count_sent("u", &t, None).await.unwrap();
+        b.count_sent("u", &t, None).await.unwrap();
         assert!(matches!(
             b.reserve("u", 1).await,
             Err(SendError::QuotaExhausted { sent: 2, .. })
@@ -289,7 +301,7 @@ mod tests {
         // Only the book knows the token (nothing in the store): it still counts.
         b.observe("u", "t1".into(), now_ms()).await.unwrap();
         let (t, _, _) = b.reserve("u", 1).await.unwrap();
-        b.count_sent("u", &t).await.unwrap();
+        b.count_sent("u", &t, None).await.unwrap();
         assert_eq!(b.state("u").await.unwrap().sent, 1);
     }
 

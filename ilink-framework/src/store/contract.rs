@@ -23,9 +23,11 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use ilink_core::types::{MessageItem, WeixinMessage};
 
+use ilink_core::SentMessage;
+
 use super::{
-    ContextTokenRecord, InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, SentCount,
-    StateStore, StoreError,
+    ContextTokenRecord, InboxEntry, JournaledSend, ObservedToken, ReceivedBatch, ReceivedEntry,
+    SentCount, StateChange, StateStore, StoreError,
 };
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
@@ -58,6 +60,14 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("send_counts_only_rise_and_only_for_the_same_token", |s| {
         send_counts_only_rise_and_only_for_the_same_token(s).boxed()
     }),
+    (
+        "journal_keeps_acknowledged_sends_while_the_entry_waits",
+        |s| journal_keeps_acknowledged_sends_while_the_entry_waits(s).boxed(),
+    ),
+    (
+        "handled_entries_take_their_journal_and_save_state_together",
+        |s| handled_entries_take_their_journal_and_save_state_together(s).boxed(),
+    ),
     ("a_failed_batch_writes_nothing", |s| {
         a_failed_batch_writes_nothing(s).boxed()
     }),
@@ -322,6 +332,7 @@ pub async fn received_tokens_follow_after_inbound(s: &dyn StateStore) {
             token: "t1".into(),
             sent: 4,
         }],
+        &[],
     )
     .await
     .unwrap();
@@ -370,18 +381,162 @@ pub async fn send_counts_only_rise_and_only_for_the_same_token(s: &dyn StateStor
         token: token.into(),
         sent,
     };
-    s.record_sent(&a, &[sent("u", "t1", 3), sent("nobody", "t1", 7)])
+    s.record_sent(&a, &[sent("u", "t1", 3), sent("nobody", "t1", 7)], &[])
         .await
         .unwrap();
-    s.record_sent(&a, &[sent("u", "t1", 2)]).await.unwrap();
-    s.record_sent(&a, &[sent("u", "old", 9)]).await.unwrap();
-    s.record_sent(&AccountId::new("b"), &[sent("u", "t1", 9)])
+    s.record_sent(&a, &[sent("u", "t1", 2)], &[]).await.unwrap();
+    s.record_sent(&a, &[sent("u", "old", 9)], &[])
         .await
         .unwrap();
-    s.record_sent(&a, &[]).await.unwrap();
+    s.record_sent(&AccountId::new("b"), &[sent("u", "t1", 9)], &[])
+        .await
+        .unwrap();
+    s.record_sent(&a, &[], &[]).await.unwrap();
     let got = s.context_token(&a, "u").await.unwrap().expect("a token");
     assert_eq!(got.sent, 3);
     assert_eq!(s.context_token(&a, "nobody").await.unwrap(), None);
+}
+
+fn journaled(entry: u64, position: u32, chunk: u32, message_id: Option<u64>) -> JournaledSend {
+    JournaledSend {
+        entry,
+        position,
+        chunk,
+        sent: SentMessage {
+            client_id: format!("c-{entry}-{position}-{chunk}"),
+            message_id,
+        },
+    }
+}
+
+fn change(conversation: &str, key: &str, value: Option<&str>) -> StateChange {
+    StateChange {
+        conversation: conversation.into(),
+        key: key.into(),
+        value: value.map(Into::into),
+    }
+}
+
+/// Sends are journaled (with their count, in one call) while their entry is
+/// in the inbox, read back by position and chunk, per account; a send of an
+/// entry that is not (or no longer) in the inbox leaves no row; a refused
+/// entry's removal takes its rows.
+pub async fn journal_keeps_acknowledged_sends_while_the_entry_waits(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    commit(s, &a, batch(vec![received(7, &[]), received(8, &[])], 0)).await;
+    s.put_context_token(
+        &a,
+        "u",
+        &ContextTokenRecord {
+            token: "t".into(),
+            received_at_ms: 1,
+            sent: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let count = SentCount {
+        user: "u".into(),
+        token: "t".into(),
+        sent: 1,
+    };
+    s.record_sent(&a, &[count], &[journaled(7, 1, 0, Some(11))])
+        .await
+        .unwrap();
+    s.record_sent(
+        &a,
+        &[],
+        &[
+            journaled(7, 0, 1, None),
+            journaled(7, 0, 0, Some(u64::MAX)),
+            journaled(8, 0, 0, Some(3)),
+            // Entry 9 was never received: nothing to replay it for.
+            journaled(9, 0, 0, Some(4)),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.context_token(&a, "u").await.unwrap().unwrap().sent, 1);
+    assert_eq!(
+        s.journal(&a, 7).await.unwrap(),
+        vec![
+            journaled(7, 0, 0, Some(u64::MAX)),
+            journaled(7, 0, 1, None),
+            journaled(7, 1, 0, Some(11)),
+        ]
+    );
+    assert!(s.journal(&a, 9).await.unwrap().is_empty());
+    assert!(s.journal(&AccountId::new("b"), 7).await.unwrap().is_empty());
+    s.inbox_remove(&a, &[8]).await.unwrap();
+    assert!(s.journal(&a, 8).await.unwrap().is_empty());
+    // A late send of the removed entry is not kept.
+    s.record_sent(&a, &[], &[journaled(8, 1, 0, Some(5))])
+        .await
+        .unwrap();
+    assert!(s.journal(&a, 8).await.unwrap().is_empty());
+    assert_eq!(s.journal(&a, 7).await.unwrap().len(), 3);
+}
+
+/// Marking an entry handled removes it with its journal rows and applies
+/// its state changes (set, replace, forget), per account and conversation;
+/// forgetting the account forgets its state.
+pub async fn handled_entries_take_their_journal_and_save_state_together(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let b = AccountId::new("b");
+    commit(s, &a, batch(vec![received(1, &[]), received(2, &[])], 0)).await;
+    s.record_sent(&a, &[], &[journaled(1, 0, 0, Some(1))])
+        .await
+        .unwrap();
+    s.mark_handled(
+        &a,
+        1,
+        &[
+            change("u1", "history", Some(r#"["hi"]"#)),
+            change("u1", "count", Some("1")),
+            change("u2", "history", Some("[]")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(s, &a).await, vec![2]);
+    assert!(s.journal(&a, 1).await.unwrap().is_empty());
+    let load = |acct: AccountId, conv: &'static str, key: &'static str| async move {
+        s.load_state(&acct, conv, key).await.unwrap()
+    };
+    assert_eq!(
+        load(a.clone(), "u1", "history").await.as_deref(),
+        Some(r#"["hi"]"#)
+    );
+    assert_eq!(load(a.clone(), "u1", "count").await.as_deref(), Some("1"));
+    assert_eq!(load(a.clone(), "u2", "count").await, None);
+    assert_eq!(load(b.clone(), "u1", "history").await, None);
+    s.mark_handled(
+        &a,
+        2,
+        &[
+            change("u1", "history", Some(r#"["hi","again"]"#)),
+            change("u1", "count", None),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(ids(s, &a).await.is_empty());
+    assert_eq!(
+        load(a.clone(), "u1", "history").await.as_deref(),
+        Some(r#"["hi","again"]"#)
+    );
+    assert_eq!(load(a.clone(), "u1", "count").await, None);
+    // An entry already gone still gets its changes.
+    s.mark_handled(&a, 99, &[change("u3", "k", Some("true"))])
+        .await
+        .unwrap();
+    assert_eq!(load(a.clone(), "u3", "k").await.as_deref(), Some("true"));
+    s.mark_handled(&b, 5, &[change("u1", "history", Some("[]"))])
+        .await
+        .unwrap();
+    s.forget_account(&a).await.unwrap();
+    assert_eq!(load(a.clone(), "u1", "history").await, None);
+    assert_eq!(load(b, "u1", "history").await.as_deref(), Some("[]"));
 }
 
 /// An entry id already in the inbox fails its whole batch: no entry, key,
@@ -512,8 +667,36 @@ mod tests {
         ) -> Result<(), StoreError> {
             self.0.put_context_token(a, u, r).await
         }
-        async fn record_sent(&self, a: &AccountId, s: &[SentCount]) -> Result<(), StoreError> {
-            self.0.record_sent(a, s).await
+        async fn mark_handled(
+            &self,
+            a: &AccountId,
+            entry: u64,
+            c: &[StateChange],
+        ) -> Result<(), StoreError> {
+            self.0.mark_handled(a, entry, c).await
+        }
+        async fn journal(
+            &self,
+            a: &AccountId,
+            entry: u64,
+        ) -> Result<Vec<JournaledSend>, StoreError> {
+            self.0.journal(a, entry).await
+        }
+        async fn load_state(
+            &self,
+            a: &AccountId,
+            c: &str,
+            k: &str,
+        ) -> Result<Option<String>, StoreError> {
+            self.0.load_state(a, c, k).await
+        }
+        async fn record_sent(
+            &self,
+            a: &AccountId,
+            s: &[SentCount],
+            j: &[JournaledSend],
+        ) -> Result<(), StoreError> {
+            self.0.record_sent(a, s, j).await
         }
         async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
             self.0.forget_account(a).await

@@ -85,6 +85,17 @@ pub enum StoreError {
         /// Why it does not fit.
         message: String,
     },
+    /// A saved value cannot be read as the type asked for.
+    #[error(
+        "cannot read {what}: {message}; if the type changed since it was saved, give new \
+         fields serde defaults or clear it with `clear_saved_state`"
+    )]
+    Decode {
+        /// What was being read.
+        what: String,
+        /// What the decoder said.
+        message: String,
+    },
     /// The store's background writer has stopped (the runtime is shutting down).
     #[error("the state store is closed; its writes can no longer be made durable")]
     Closed,

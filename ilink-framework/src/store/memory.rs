@@ -5,7 +5,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{ContextTokenRecord, InboxEntry, ReceivedBatch, SentCount, StateStore, StoreError};
+use super::{
+    ContextTokenRecord, InboxEntry, JournaledSend, ReceivedBatch, SentCount, StateChange,
+    StateStore, StoreError,
+};
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
 
@@ -22,6 +25,19 @@ struct Inner {
     tokens: HashMap<(AccountId, String), ContextTokenRecord>,
     dedup: HashMap<AccountId, DedupIndex>,
     credentials: BTreeMap<AccountId, Credentials>,
+    /// Per account and entry, the journaled sends by (position, chunk).
+    journal: HashMap<(AccountId, u64), BTreeMap<(u32, u32), JournaledSend>>,
+    /// Per account, conversation and key, the saved JSON.
+    states: HashMap<AccountId, HashMap<(String, String), String>>,
+}
+
+impl Inner {
+    fn remove_entry(&mut self, account: &AccountId, id: u64) {
+        if let Some(inbox) = self.inbox.get_mut(account) {
+            inbox.remove(&id);
+        }
+        self.journal.remove(&(account.clone(), id));
+    }
 }
 
 impl MemoryStore {
@@ -186,12 +202,57 @@ impl StateStore for MemoryStore {
     }
 
     async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
-        if let Some(inbox) = self.lock().inbox.get_mut(account) {
-            for id in ids {
-                inbox.remove(id);
-            }
+        let mut inner = self.lock();
+        for id in ids {
+            inner.remove_entry(account, *id);
         }
         Ok(())
+    }
+
+    async fn mark_handled(
+        &self,
+        account: &AccountId,
+        entry: u64,
+        changes: &[StateChange],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.remove_entry(account, entry);
+        let states = inner.states.entry(account.clone()).or_default();
+        for change in changes {
+            let key = (change.conversation.clone(), change.key.clone());
+            match &change.value {
+                Some(value) => states.insert(key, value.clone()),
+                None => states.remove(&key),
+            };
+        }
+        Ok(())
+    }
+
+    async fn journal(
+        &self,
+        account: &AccountId,
+        entry: u64,
+    ) -> Result<Vec<JournaledSend>, StoreError> {
+        Ok(self
+            .lock()
+            .journal
+            .get(&(account.clone(), entry))
+            .map(|rows| rows.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn load_state(
+        &self,
+        account: &AccountId,
+        conversation: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .states
+            .get(account)
+            .and_then(|s| s.get(&(conversation.to_owned(), key.to_owned())))
+            .cloned())
     }
 
     async fn context_token(
@@ -222,8 +283,22 @@ impl StateStore for MemoryStore {
         &self,
         account: &AccountId,
         sends: &[SentCount],
+        journal: &[JournaledSend],
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        for row in journal {
+            let in_inbox = inner
+                .inbox
+                .get(account)
+                .is_some_and(|inbox| inbox.contains_key(&row.entry));
+            if in_inbox {
+                inner
+                    .journal
+                    .entry((account.clone(), row.entry))
+                    .or_default()
+                    .insert((row.position, row.chunk), row.clone());
+            }
+        }
         for send in sends {
             if let Some(record) = inner.tokens.get_mut(&(account.clone(), send.user.clone())) {
                 if record.token == send.token {
@@ -240,6 +315,8 @@ impl StateStore for MemoryStore {
         inner.inbox.remove(account);
         inner.tokens.retain(|(a, _), _| a != account);
         inner.dedup.remove(account);
+        inner.journal.retain(|(a, _), _| a != account);
+        inner.states.remove(account);
         Ok(())
     }
 

@@ -13,10 +13,17 @@
 //!   (inbox entries, their dedup keys, context tokens, the cursor). It is
 //!   durable before the messages are dispatched: the server never replays
 //!   from an old cursor.
-//! - [`StateStore::inbox_remove`] and [`StateStore::record_sent`]: small
-//!   writes from many tasks, which a store may group-commit (many callers'
-//!   writes in one transaction); each call returns once its own write is
-//!   durable.
+//! - [`StateStore::record_sent`]: a send the server acknowledged, its
+//!   count against the context token and, for a send of a handler run, its
+//!   journal row (what a replay of the entry returns instead of sending).
+//! - [`StateStore::mark_handled`]: a handled entry leaves the inbox, its
+//!   journal rows go, and the conversation state its run changed is saved,
+//!   together or not at all.
+//! - [`StateStore::inbox_remove`]: a refused entry leaves the inbox.
+//!
+//! The last three are small writes from many tasks, which a store may
+//! group-commit (many callers' writes in one transaction); each call returns
+//! once its own write is durable.
 
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
@@ -30,8 +37,8 @@ mod state_dir;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ilink_core::Secret;
 use ilink_core::types::WeixinMessage;
+use ilink_core::{Secret, SentMessage};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
@@ -135,6 +142,31 @@ pub struct SentCount {
     pub sent: u32,
 }
 
+/// A send the server acknowledged during the handler run of an inbox entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournaledSend {
+    /// The inbox entry whose run sent it.
+    pub entry: u64,
+    /// The send's position in the run: 0 for its first send call.
+    pub position: u32,
+    /// The message's index within the send (a long text's chunk; else 0).
+    pub chunk: u32,
+    /// What the server answered.
+    pub sent: SentMessage,
+}
+
+/// A change of a conversation's saved state, made when the entry whose run
+/// changed it is marked handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    /// The conversation ([`ConversationKey`](crate::ConversationKey) text).
+    pub conversation: String,
+    /// The name the handler saved it under.
+    pub key: String,
+    /// The value as JSON, or `None` to forget it.
+    pub value: Option<String>,
+}
+
 /// Persistent state of one process's accounts.
 ///
 /// Implementations must be safe to call from many tasks at once. Each
@@ -165,9 +197,36 @@ pub trait StateStore: Send + Sync + 'static {
         batch: &ReceivedBatch,
     ) -> Result<Vec<Option<u64>>, StoreError>;
 
-    /// Removes handled (or refused) messages from the inbox; ids not there
-    /// are ignored. May be group-committed with other callers' writes.
+    /// Removes refused messages from the inbox, with their journal rows;
+    /// ids not there are ignored. May be group-committed with other
+    /// callers' writes.
     async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError>;
+
+    /// Marks an entry handled in one transaction: it leaves the inbox, its
+    /// journal rows are deleted and `changes` are applied to the saved
+    /// conversation state. An entry no longer in the inbox still gets its
+    /// changes. May be group-committed.
+    async fn mark_handled(
+        &self,
+        account: &AccountId,
+        entry: u64,
+        changes: &[StateChange],
+    ) -> Result<(), StoreError>;
+
+    /// The sends journaled for an entry, by position, then chunk.
+    async fn journal(
+        &self,
+        account: &AccountId,
+        entry: u64,
+    ) -> Result<Vec<JournaledSend>, StoreError>;
+
+    /// A conversation's saved state under `key`, as JSON.
+    async fn load_state(
+        &self,
+        account: &AccountId,
+        conversation: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError>;
 
     /// The newest context token of a user.
     async fn context_token(
@@ -186,14 +245,22 @@ pub trait StateStore: Send + Sync + 'static {
         record: &ContextTokenRecord,
     ) -> Result<(), StoreError>;
 
-    /// Raises the send counts of users whose newest token is still the one
-    /// given (a count never goes down, and a newer token is left alone, so
-    /// these may arrive late or out of order). May be group-committed.
-    async fn record_sent(&self, account: &AccountId, sends: &[SentCount])
-    -> Result<(), StoreError>;
+    /// Records acknowledged sends, in one transaction: raises the send
+    /// counts of users whose newest token is still the one given (a count
+    /// never goes down, and a newer token is left alone, so these may
+    /// arrive late or out of order) and journals `journal`, keeping only
+    /// rows whose entry is still in the inbox (a late send of a handled
+    /// entry leaves nothing behind). May be group-committed.
+    async fn record_sent(
+        &self,
+        account: &AccountId,
+        sends: &[SentCount],
+        journal: &[JournaledSend],
+    ) -> Result<(), StoreError>;
 
     /// Forgets everything stored for an account except its credentials:
-    /// cursor, inbox, context tokens and dedup keys.
+    /// cursor, inbox, send journal, context tokens, dedup keys and saved
+    /// conversation state.
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
 
     /// Saves an account's credentials, replacing earlier ones.

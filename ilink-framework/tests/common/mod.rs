@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+mod hooked_store;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +13,11 @@ use ilink_framework::prelude::*;
 use ilink_framework::store::{MemoryStore, StateStore};
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use ilink_testkit::harness::{WAIT, texts_to, wait_event};
+pub use ilink_testkit::harness::{WAIT, texts_to, wait_event, within};
 use ilink_testkit::{BotAccount, Simulator};
+
+#[allow(unused_imports)]
+pub use hooked_store::{Call, HookedStore, StoreHooks};
 
 /// Options for fast tests: short polls and backoffs, pacing out of the way.
 pub fn fast_options() -> BotOptions {

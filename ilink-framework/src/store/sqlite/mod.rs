@@ -17,8 +17,11 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, SqliteConnection};
 
 use super::group_commit::GroupCommit;
+use ilink_core::SentMessage;
+
 use super::{
-    ContextTokenRecord, InboxEntry, ReceivedBatch, SentCount, StateStore, StoreError, legacy,
+    ContextTokenRecord, InboxEntry, JournaledSend, ReceivedBatch, SentCount, StateChange,
+    StateStore, StoreError, legacy,
 };
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
@@ -27,7 +30,7 @@ use crate::dedup::DedupKey;
 pub const DATABASE_FILE: &str = "ilink.db";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Writes of other callers that one group commit may hold.
 const GROUP_COMMIT_MAX: usize = 256;
@@ -79,6 +82,12 @@ enum Deferred {
     Sent {
         account: AccountId,
         sends: Vec<SentCount>,
+        journal: Vec<JournaledSend>,
+    },
+    Handled {
+        account: AccountId,
+        entry: i64,
+        changes: Vec<StateChange>,
     },
 }
 
@@ -177,15 +186,14 @@ async fn commit_deferred(
         match op {
             Deferred::Remove { account, ids } => {
                 for id in ids {
-                    sqlx::query("DELETE FROM inbox WHERE account = ? AND id = ?")
-                        .bind(account.as_str())
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
+                    remove_entry(&mut tx, account, *id).await.map_err(err)?;
                 }
             }
-            Deferred::Sent { account, sends } => {
+            Deferred::Sent {
+                account,
+                sends,
+                journal,
+            } => {
                 for send in sends {
                     sqlx::query(
                         "UPDATE context_tokens SET sent = MAX(sent, ?) \
@@ -199,10 +207,98 @@ async fn commit_deferred(
                     .await
                     .map_err(err)?;
                 }
+                for row in journal {
+                    journal_send(&mut tx, account, row).await.map_err(err)?;
+                }
+            }
+            Deferred::Handled {
+                account,
+                entry,
+                changes,
+            } => {
+                remove_entry(&mut tx, account, *entry).await.map_err(err)?;
+                for change in changes {
+                    apply_state_change(&mut tx, account, change)
+                        .await
+                        .map_err(err)?;
+                }
             }
         }
     }
     tx.commit().await.map_err(err)
+}
+
+/// Deletes an inbox entry and its journal rows.
+async fn remove_entry(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    for table in [
+        "DELETE FROM inbox WHERE account = ? AND id = ?",
+        "DELETE FROM send_journal WHERE account = ? AND entry = ?",
+    ] {
+        sqlx::query(table)
+            .bind(account.as_str())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Journals a send if its entry is still in the inbox.
+async fn journal_send(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    row: &JournaledSend,
+) -> Result<(), sqlx::Error> {
+    // Ids above 2^63 are never stored in the inbox, so they match nothing.
+    let Ok(entry) = i64::try_from(row.entry) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO send_journal (account, entry, position, chunk, client_id, message_id) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+         WHERE EXISTS (SELECT 1 FROM inbox WHERE account = ?1 AND id = ?2) \
+         ON CONFLICT (account, entry, position, chunk) DO UPDATE SET \
+         client_id = excluded.client_id, message_id = excluded.message_id",
+    )
+    .bind(account.as_str())
+    .bind(entry)
+    .bind(i64::from(row.position))
+    .bind(i64::from(row.chunk))
+    .bind(&row.sent.client_id)
+    // Stored bit for bit: message ids are u64, SQLite integers i64.
+    .bind(row.sent.message_id.map(|id| id as i64))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+async fn apply_state_change(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    change: &StateChange,
+) -> Result<(), sqlx::Error> {
+    let query = match &change.value {
+        Some(value) => sqlx::query(
+            "INSERT INTO conversation_state (account, conversation, key, value) \
+             VALUES (?, ?, ?, ?) \
+             ON CONFLICT (account, conversation, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(account.as_str())
+        .bind(&change.conversation)
+        .bind(&change.key)
+        .bind(value),
+        None => sqlx::query(
+            "DELETE FROM conversation_state WHERE account = ? AND conversation = ? AND key = ?",
+        )
+        .bind(account.as_str())
+        .bind(&change.conversation)
+        .bind(&change.key),
+    };
+    query.execute(conn).await.map(drop)
 }
 
 /// An inbox id as the database stores it.
@@ -456,21 +552,96 @@ impl StateStore for SqliteStore {
         &self,
         account: &AccountId,
         sends: &[SentCount],
+        journal: &[JournaledSend],
     ) -> Result<(), StoreError> {
-        if sends.is_empty() {
+        if sends.is_empty() && journal.is_empty() {
             return Ok(());
         }
         self.deferred
             .submit(Deferred::Sent {
                 account: account.clone(),
                 sends: sends.to_vec(),
+                journal: journal.to_vec(),
             })
             .await
     }
 
+    async fn mark_handled(
+        &self,
+        account: &AccountId,
+        entry: u64,
+        changes: &[StateChange],
+    ) -> Result<(), StoreError> {
+        // An id the database cannot hold was never stored.
+        let entry = i64::try_from(entry).unwrap_or(-1);
+        self.deferred
+            .submit(Deferred::Handled {
+                account: account.clone(),
+                entry,
+                changes: changes.to_vec(),
+            })
+            .await
+    }
+
+    async fn journal(
+        &self,
+        account: &AccountId,
+        entry: u64,
+    ) -> Result<Vec<JournaledSend>, StoreError> {
+        let Ok(db_entry) = i64::try_from(entry) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT position, chunk, client_id, message_id FROM send_journal \
+             WHERE account = ? AND entry = ? ORDER BY position, chunk",
+        )
+        .bind(account.as_str())
+        .bind(db_entry)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(position, chunk, client_id, message_id)| JournaledSend {
+                entry,
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                chunk: u32::try_from(chunk).unwrap_or(u32::MAX),
+                sent: SentMessage {
+                    client_id,
+                    message_id: message_id.map(|id| id as u64),
+                },
+            })
+            .collect())
+    }
+
+    async fn load_state(
+        &self,
+        account: &AccountId,
+        conversation: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT value FROM conversation_state \
+             WHERE account = ? AND conversation = ? AND key = ?",
+        )
+        .bind(account.as_str())
+        .bind(conversation)
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        for table in ["cursors", "inbox", "context_tokens", "dedup_keys"] {
+        for table in [
+            "cursors",
+            "inbox",
+            "send_journal",
+            "context_tokens",
+            "dedup_keys",
+            "conversation_state",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
                 .bind(account.as_str())
                 .execute(&mut *tx)
