@@ -1,20 +1,25 @@
-//! Per-conversation state: a small dialogue that asks for a name and an
-//! age, and counts the messages of each conversation.
+//! Per-conversation state that survives restarts: a small dialogue that
+//! asks for a name and an age, and counts the messages of each
+//! conversation.
 //!
 //! ```sh
 //! cargo run --example state
 //! ```
 //!
-//! `ctx.state::<T>()` gives this conversation's `T`, created with `Default`
-//! on first use. It lives as long as the conversation's session: an idle
-//! conversation is evicted after `BotOptions::idle_timeout` and starts over.
+//! `ctx.saved_state::<T>(key)` gives this conversation's `T` saved under
+//! `key`: loaded from the state database on first use (`Default` if
+//! none) and saved in the same transaction that marks the message
+//! handled. Stop the bot in the middle of the dialogue and start it again:
+//! it goes on where it was. (`ctx.state::<T>()` is the in-memory variant,
+//! gone when the conversation is idle or the bot restarts.)
 
 use ilink_examples::playground::Script;
 use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Where a conversation stands.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub enum Dialogue {
     /// Nothing asked yet.
     #[default]
@@ -29,7 +34,7 @@ pub enum Dialogue {
 }
 
 /// Messages seen in this conversation.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Counter(pub u32);
 
 /// Asks who you are, one question per message.
@@ -38,11 +43,11 @@ pub struct Registration;
 #[async_trait]
 impl Handler for Registration {
     async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-        ctx.state::<Counter>().0 += 1;
+        ctx.saved_state::<Counter>("counter").await?.0 += 1;
         let text = msg.text().unwrap_or_default().trim().to_owned();
         // Take the state out, decide, and put the next one back: the match
         // then owns the data it moves between states.
-        let state = ctx.take_state::<Dialogue>().unwrap_or_default();
+        let state = std::mem::take(ctx.saved_state::<Dialogue>("dialogue").await?);
         let (next, reply) = match state {
             Dialogue::Start => (Dialogue::AskedName, "Hi! What is your name?".to_owned()),
             Dialogue::AskedName if text.is_empty() => {
@@ -54,7 +59,7 @@ impl Handler for Registration {
             ),
             Dialogue::AskedAge { name } => match text.parse::<u8>() {
                 Ok(age) => {
-                    let n = ctx.state::<Counter>().0;
+                    let n = ctx.saved_state::<Counter>("counter").await?.0;
                     (
                         Dialogue::Start,
                         format!("{name}, {age}: nice to meet you! ({n} messages so far)"),
@@ -66,22 +71,42 @@ impl Handler for Registration {
                 ),
             },
         };
-        *ctx.state::<Dialogue>() = next;
+        *ctx.saved_state::<Dialogue>("dialogue").await? = next;
         ctx.reply(reply).await?;
         Ok(())
     }
 }
 
-/// Two users fill in the dialogue at the same time; their states stay apart.
+/// Two users fill in the dialogue at the same time: who says what.
+const DIALOGUE: [(&str, &str); 7] = [
+    ("alice@im.wechat", "hi"),
+    ("bob@im.wechat", "hello"),
+    ("alice@im.wechat", "Alice"),
+    ("bob@im.wechat", "Bob"),
+    ("alice@im.wechat", "thirty"),
+    ("alice@im.wechat", "30"),
+    ("bob@im.wechat", "25"),
+];
+
+/// The whole dialogue; the two users' states stay apart.
 pub fn script() -> Script {
-    Script::new()
-        .say("alice@im.wechat", "hi", 1)
-        .say("bob@im.wechat", "hello", 1)
-        .say("alice@im.wechat", "Alice", 1)
-        .say("bob@im.wechat", "Bob", 1)
-        .say("alice@im.wechat", "thirty", 1)
-        .say("alice@im.wechat", "30", 1)
-        .say("bob@im.wechat", "25", 1)
+    said(&DIALOGUE)
+}
+
+/// The dialogue up to where its test restarts the bot.
+pub fn first_half() -> Script {
+    said(&DIALOGUE[..4])
+}
+
+/// The rest of the dialogue, after the restart.
+pub fn second_half() -> Script {
+    said(&DIALOGUE[4..])
+}
+
+fn said(lines: &[(&str, &str)]) -> Script {
+    lines.iter().fold(Script::new(), |script, (user, text)| {
+        script.say(user, text, 1)
+    })
 }
 
 #[tokio::main]

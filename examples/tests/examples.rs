@@ -24,11 +24,13 @@ mod multi_account;
 #[path = "../examples/state.rs"]
 mod state;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{run, stop, typed_to};
+use common::{run, start_with_store, stop, typed_to};
 use ilink_examples::TINY_PNG;
 use ilink_framework::core::types::ItemType;
+use ilink_framework::store::SqliteStore;
 use ilink_testkit::harness::WAIT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,10 +45,30 @@ async fn echo_bot_echoes_text_and_types() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_keeps_one_dialogue_per_conversation() {
-    let (playground, handle, transcript) = run(state::Registration, &state::script()).await;
+async fn state_keeps_one_dialogue_per_conversation_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let playground = common::playground(&["demo"]).await;
+    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let handle = start_with_store(&playground, state::Registration, store.clone()).await;
+    let before = playground.play(&state::first_half()).await;
+    assert!(before.complete, "missing replies:\n{before}");
+    // Stopped in the middle of both dialogues, the database closed.
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 0);
+    store.close().await;
+    drop(store);
+
+    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let handle = start_with_store(&playground, state::Registration, store).await;
+    let after = playground.play(&state::second_half()).await;
+    assert!(after.complete, "missing replies:\n{after}");
+    let said = |user: &str| {
+        let mut lines = before.bot_said_to(user);
+        lines.extend(after.bot_said_to(user));
+        lines
+    };
     assert_eq!(
-        transcript.bot_said_to("alice@im.wechat"),
+        said("alice@im.wechat"),
         [
             "Hi! What is your name?",
             "How old are you, Alice?",
@@ -55,7 +77,7 @@ async fn state_keeps_one_dialogue_per_conversation() {
         ]
     );
     assert_eq!(
-        transcript.bot_said_to("bob@im.wechat"),
+        said("bob@im.wechat"),
         [
             "Hi! What is your name?",
             "How old are you, Bob?",

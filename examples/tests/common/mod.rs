@@ -4,11 +4,12 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ilink_examples::playground::{Playground, Script, Transcript};
 use ilink_framework::prelude::*;
-use ilink_framework::store::MemoryStore;
+use ilink_framework::store::{MemoryStore, StateStore};
 use ilink_testkit::SimConfig;
 use ilink_testkit::harness::WAIT;
 
@@ -32,10 +33,19 @@ pub async fn playground(names: &[&str]) -> Playground {
 
 /// Starts `handler` on every account of `playground`.
 pub async fn start(playground: &Playground, handler: impl Handler) -> BotHandle {
+    start_with_store(playground, handler, Arc::new(MemoryStore::new())).await
+}
+
+/// Starts `handler` on every account of `playground`, with its state in `store`.
+pub async fn start_with_store(
+    playground: &Playground,
+    handler: impl Handler,
+    store: Arc<dyn StateStore>,
+) -> BotHandle {
     Bot::builder(handler)
         .accounts(playground.credentials())
         .options(fast_options())
-        .store(std::sync::Arc::new(MemoryStore::new()))
+        .store(store)
         .build()
         .expect("bot builds")
         .start()
