@@ -182,6 +182,7 @@ fn micro(c: &mut Criterion) {
             let ids: Vec<u64> = entries.iter().map(|e| e.entry.id).collect();
             let received = ReceivedBatch {
                 entries,
+                quarantined: Vec::new(),
                 cursor: Some(format!("cursor-{next}")),
                 now_ms: 0,
                 dedup_window_ms: 7_200_000,

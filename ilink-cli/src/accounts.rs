@@ -24,7 +24,8 @@ pub struct AccountsArgs {
 pub enum Action {
     /// List the stored accounts
     List,
-    /// Forget an account's credentials (its cursor and context tokens stay)
+    /// Forget an account: its credentials and everything stored for it
+    /// (cursor, inbox, context tokens, saved conversation state, quarantine)
     Remove {
         /// The bot account id, e.g. `e06c1ceea05e@im.bot`
         account: String,

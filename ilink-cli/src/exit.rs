@@ -63,6 +63,12 @@ pub enum CliError {
         /// The state directory that was searched.
         state_dir: String,
     },
+    /// No quarantined message has the id asked for.
+    #[error("no quarantined message {id}")]
+    NotQuarantined {
+        /// The id asked for.
+        id: u64,
+    },
     /// The user never wrote to the bot (or `ilink tail` was not running when they did).
     #[error("no stored context token for {user}")]
     NoContextToken {
@@ -167,6 +173,7 @@ impl CliError {
             Self::Usage { .. } => USAGE,
             Self::NoCredentials { .. }
             | Self::UnknownAccount { .. }
+            | Self::NotQuarantined { .. }
             | Self::NoContextToken { .. } => NOT_FOUND,
             Self::QuotaExhausted { .. }
             | Self::ContextExpired { .. }
@@ -190,6 +197,9 @@ impl CliError {
             Self::UnknownAccount { .. } => Some(
                 "`ilink accounts` lists the stored accounts; `ilink login` adds one".into(),
             ),
+            Self::NotQuarantined { .. } => {
+                Some("`ilink quarantine list` shows the quarantined messages and their ids".into())
+            }
             Self::NoContextToken { account, .. } => Some(format!(
                 "the user must write to the bot first; run `ilink tail --account {account}` while they do"
             )),

@@ -7,6 +7,7 @@
 //! ilink tail --account BOT                 # print incoming messages, store context tokens
 //! ilink send --account BOT --to USER "hi"  # proactive message within the quota
 //! ilink sim --save                         # a local simulator to try it all
+//! ilink quarantine                         # messages a bot could not handle
 //! ```
 //!
 //! Exit codes are documented in [`exit`] and in `docs/cli.md`.
@@ -15,6 +16,7 @@ mod accounts;
 mod exit;
 mod flags;
 mod login;
+mod quarantine;
 mod render;
 mod send;
 mod sim;
@@ -56,6 +58,8 @@ enum Command {
     Tail(tail::TailArgs),
     /// Run the iLink server simulator on 127.0.0.1 until ctrl-c
     Sim(sim::SimArgs),
+    /// List, show or remove received messages a bot could not handle
+    Quarantine(quarantine::QuarantineArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Send(args) => send::run(g, args).await,
         Command::Tail(args) => tail::run(g, args).await,
         Command::Sim(args) => sim::run(g, args).await,
+        Command::Quarantine(args) => quarantine::run(g, args).await,
     }
 }
 

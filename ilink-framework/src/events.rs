@@ -60,6 +60,15 @@ pub enum AccountEventKind {
         /// Why.
         reason: String,
     },
+    /// A received message could not be handled (it did not decode, or it
+    /// has no sender to answer) and was kept in the store's quarantine;
+    /// the rest of its batch went on. `ilink quarantine` shows it.
+    MessageQuarantined {
+        /// Its id in the quarantine.
+        id: u64,
+        /// Why, for people (no secrets).
+        reason: String,
+    },
     /// The account stopped (removed or shut down).
     Stopped,
 }

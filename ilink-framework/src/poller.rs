@@ -28,7 +28,9 @@ use crate::account_shared::{AccountShared, Health};
 use crate::dedup::dedup_keys;
 use crate::events::AccountEventKind;
 use crate::router::RouterMsg;
-use crate::store::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, now_ms};
+use crate::store::{
+    InboxEntry, ObservedToken, QuarantinedMessage, ReceivedBatch, ReceivedEntry, now_ms,
+};
 
 /// Messages of the Poller actor.
 pub(crate) enum PollerMsg {
@@ -185,15 +187,27 @@ impl PollerState {
         let mut next = self.cursor.clone();
         let moved = next.advance(&resp);
         let msgs = std::mem::take(&mut resp.msgs);
-        if msgs.is_empty() && !moved {
+        let mut entries = Vec::with_capacity(msgs.len());
+        let mut quarantined = Vec::new();
+        for msg in msgs {
+            if msg.from_user_id.as_deref().is_none_or(str::is_empty) {
+                quarantined.push(quarantine(
+                    &shared.account,
+                    serde_json::to_string(&msg).unwrap_or_default(),
+                    "no sender (from_user_id is missing or empty): nobody to answer".into(),
+                    received_at_ms,
+                ));
+            } else {
+                entries.push(received(msg, received_at_ms));
+            }
+        }
+        if entries.is_empty() && quarantined.is_empty() && !moved {
             self.cursor = next;
             return;
         }
         let batch = ReceivedBatch {
-            entries: msgs
-                .into_iter()
-                .map(|msg| received(msg, received_at_ms))
-                .collect(),
+            entries,
+            quarantined,
             cursor: moved.then(|| next.as_str().to_owned()),
             now_ms: received_at_ms,
             dedup_window_ms: shared.options.dedup_window.as_millis() as i64,
@@ -214,6 +228,19 @@ impl PollerState {
             return;
         };
         self.cursor = next;
+        for kept in &batch.quarantined {
+            tracing::warn!(
+                account = %shared.account, id = kept.id, reason = %kept.reason,
+                "a received message cannot be handled; it is kept in the quarantine (`ilink quarantine`)"
+            );
+            shared.events.emit(
+                &shared.account,
+                AccountEventKind::MessageQuarantined {
+                    id: kept.id,
+                    reason: kept.reason.clone(),
+                },
+            );
+        }
         let fresh: Vec<_> = batch
             .entries
             .into_iter()
@@ -277,6 +304,22 @@ fn received(msg: ilink_core::types::WeixinMessage, received_at_ms: i64) -> Recei
             msg: Arc::new(msg),
             received_at_ms,
         },
+    }
+}
+
+/// A message of the batch kept aside instead of handled.
+fn quarantine(
+    account: &crate::account::AccountId,
+    raw: String,
+    reason: String,
+    received_at_ms: i64,
+) -> QuarantinedMessage {
+    QuarantinedMessage {
+        account: account.clone(),
+        id: next_entry_id(),
+        received_at_ms,
+        reason,
+        raw,
     }
 }
 

@@ -26,8 +26,9 @@ use ilink_core::types::{MessageItem, WeixinMessage};
 use ilink_core::SentMessage;
 
 use super::{
-    ContextTokenRecord, InboxEntry, JournaledSend, ObservedToken, ReceivedBatch, ReceivedEntry,
-    SentCount, StateChange, StateStore, StoreError,
+    ContextTokenRecord, InboxEntry, JournaledSend, ObservedToken, QUARANTINE_CAP,
+    QuarantinedMessage, ReceivedBatch, ReceivedEntry, SentCount, StateChange, StateStore,
+    StoreError,
 };
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
@@ -67,6 +68,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "handled_entries_take_their_journal_and_save_state_together",
         |s| handled_entries_take_their_journal_and_save_state_together(s).boxed(),
+    ),
+    (
+        "quarantine_keeps_what_cannot_be_handled_with_its_batch",
+        |s| quarantine_keeps_what_cannot_be_handled_with_its_batch(s).boxed(),
     ),
     ("a_failed_batch_writes_nothing", |s| {
         a_failed_batch_writes_nothing(s).boxed()
@@ -137,6 +142,7 @@ fn with_token(mut r: ReceivedEntry, user: &str, token: &str, at_ms: i64) -> Rece
 fn batch(entries: Vec<ReceivedEntry>, now_ms: i64) -> ReceivedBatch {
     ReceivedBatch {
         entries,
+        quarantined: Vec::new(),
         cursor: None,
         now_ms,
         dedup_window_ms: 100,
@@ -539,6 +545,66 @@ pub async fn handled_entries_take_their_journal_and_save_state_together(s: &dyn 
     assert_eq!(load(b, "u1", "history").await.as_deref(), Some("[]"));
 }
 
+fn quarantined(account: &str, id: u64) -> QuarantinedMessage {
+    QuarantinedMessage {
+        account: AccountId::new(account),
+        id,
+        received_at_ms: 5,
+        reason: format!("reason {id}"),
+        raw: format!(r#"{{"message_id":"bad {id}"}}"#),
+    }
+}
+
+/// Quarantined messages are stored with their batch (not with a failed
+/// one), listed per account or for all, removed one by one, capped per
+/// account (oldest dropped) and forgotten with the account.
+pub async fn quarantine_keeps_what_cannot_be_handled_with_its_batch(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    let b = AccountId::new("b");
+    let mut first = batch(vec![received(1, &["m:1"])], 0);
+    first.quarantined = vec![quarantined("a", 3), quarantined("a", 2)];
+    first.cursor = Some("c1".into());
+    commit(s, &a, first).await;
+    let mut other = batch(vec![], 0);
+    other.quarantined = vec![quarantined("b", 9)];
+    commit(s, &b, other).await;
+    assert_eq!(
+        s.quarantine_list(Some(&a)).await.unwrap(),
+        vec![quarantined("a", 2), quarantined("a", 3)]
+    );
+    let all = s.quarantine_list(None).await.unwrap();
+    let keys: Vec<_> = all.iter().map(|m| (m.account.as_str(), m.id)).collect();
+    assert_eq!(keys, [("a", 2), ("a", 3), ("b", 9)]);
+
+    // A batch that fails keeps nothing of its quarantine.
+    let mut failing = batch(vec![received(1, &["m:7"])], 1);
+    failing.quarantined = vec![quarantined("a", 4)];
+    assert!(s.commit_received(&a, &failing).await.is_err());
+    assert_eq!(s.quarantine_list(Some(&a)).await.unwrap().len(), 2);
+
+    assert!(s.quarantine_remove(&a, 2).await.unwrap());
+    assert!(!s.quarantine_remove(&a, 2).await.unwrap());
+    assert!(!s.quarantine_remove(&b, 3).await.unwrap());
+    assert_eq!(
+        s.quarantine_list(Some(&a)).await.unwrap(),
+        vec![quarantined("a", 3)]
+    );
+
+    // The newest QUARANTINE_CAP are kept.
+    let mut flood = batch(vec![], 2);
+    flood.quarantined = (100..100 + QUARANTINE_CAP as u64 + 5)
+        .map(|id| quarantined("a", id))
+        .collect();
+    commit(s, &a, flood).await;
+    let kept = s.quarantine_list(Some(&a)).await.unwrap();
+    assert_eq!(kept.len(), QUARANTINE_CAP);
+    assert_eq!(kept[0].id, 105);
+
+    s.forget_account(&a).await.unwrap();
+    assert!(s.quarantine_list(Some(&a)).await.unwrap().is_empty());
+    assert_eq!(s.quarantine_list(None).await.unwrap().len(), 1);
+}
+
 /// An entry id already in the inbox fails its whole batch: no entry, key,
 /// token or cursor of it is stored.
 pub async fn a_failed_batch_writes_nothing(s: &dyn StateStore) {
@@ -697,6 +763,15 @@ mod tests {
             j: &[JournaledSend],
         ) -> Result<(), StoreError> {
             self.0.record_sent(a, s, j).await
+        }
+        async fn quarantine_list(
+            &self,
+            a: Option<&AccountId>,
+        ) -> Result<Vec<QuarantinedMessage>, StoreError> {
+            self.0.quarantine_list(a).await
+        }
+        async fn quarantine_remove(&self, a: &AccountId, id: u64) -> Result<bool, StoreError> {
+            self.0.quarantine_remove(a, id).await
         }
         async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
             self.0.forget_account(a).await

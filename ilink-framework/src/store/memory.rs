@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    ContextTokenRecord, InboxEntry, JournaledSend, ReceivedBatch, SentCount, StateChange,
-    StateStore, StoreError,
+    ContextTokenRecord, InboxEntry, JournaledSend, QUARANTINE_CAP, QuarantinedMessage,
+    ReceivedBatch, SentCount, StateChange, StateStore, StoreError,
 };
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
@@ -29,6 +29,8 @@ struct Inner {
     journal: HashMap<(AccountId, u64), BTreeMap<(u32, u32), JournaledSend>>,
     /// Per account, conversation and key, the saved JSON.
     states: HashMap<AccountId, HashMap<(String, String), String>>,
+    /// Per account, quarantined messages by id.
+    quarantine: HashMap<AccountId, BTreeMap<u64, QuarantinedMessage>>,
 }
 
 impl Inner {
@@ -195,6 +197,15 @@ impl StateStore for MemoryStore {
                 }
             }
         }
+        if !batch.quarantined.is_empty() {
+            let kept = inner.quarantine.entry(account.clone()).or_default();
+            for m in &batch.quarantined {
+                kept.entry(m.id).or_insert_with(|| m.clone());
+            }
+            while kept.len() > QUARANTINE_CAP {
+                kept.pop_first();
+            }
+        }
         if let Some(cursor) = &batch.cursor {
             inner.cursors.insert(account.clone(), cursor.clone());
         }
@@ -309,6 +320,31 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    async fn quarantine_list(
+        &self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<QuarantinedMessage>, StoreError> {
+        let inner = self.lock();
+        let mut accounts: Vec<&AccountId> = inner
+            .quarantine
+            .keys()
+            .filter(|a| account.is_none_or(|want| *a == want))
+            .collect();
+        accounts.sort();
+        Ok(accounts
+            .into_iter()
+            .flat_map(|a| inner.quarantine[a].values().cloned())
+            .collect())
+    }
+
+    async fn quarantine_remove(&self, account: &AccountId, id: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .quarantine
+            .get_mut(account)
+            .is_some_and(|q| q.remove(&id).is_some()))
+    }
+
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
         let mut inner = self.lock();
         inner.cursors.remove(account);
@@ -317,6 +353,7 @@ impl StateStore for MemoryStore {
         inner.dedup.remove(account);
         inner.journal.retain(|(a, _), _| a != account);
         inner.states.remove(account);
+        inner.quarantine.remove(account);
         Ok(())
     }
 

@@ -117,11 +117,47 @@ pub struct ObservedToken {
     pub at_ms: i64,
 }
 
+/// How many quarantined messages a store keeps per account; older ones
+/// go first, so a server sending garbage forever cannot fill the disk.
+pub const QUARANTINE_CAP: usize = 1000;
+
+/// A received message kept aside instead of handled: it could not be
+/// decoded, or it cannot be answered (no sender). Its JSON may hold a
+/// context token, so `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QuarantinedMessage {
+    /// The account it came to.
+    pub account: AccountId,
+    /// Local id, from the same sequence as inbox entries.
+    pub id: u64,
+    /// When it was received, milliseconds since the epoch.
+    pub received_at_ms: i64,
+    /// Why it was not handled, for people (no secrets).
+    pub reason: String,
+    /// The message's JSON as received.
+    pub raw: String,
+}
+
+impl std::fmt::Debug for QuarantinedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuarantinedMessage")
+            .field("account", &self.account)
+            .field("id", &self.id)
+            .field("received_at_ms", &self.received_at_ms)
+            .field("reason", &self.reason)
+            .field("raw", &format_args!("<{} bytes>", self.raw.len()))
+            .finish()
+    }
+}
+
 /// Everything one `getupdates` response changes, written in one transaction.
 #[derive(Clone, Debug, Default)]
 pub struct ReceivedBatch {
     /// The messages, in the order received.
     pub entries: Vec<ReceivedEntry>,
+    /// Messages of the batch that cannot be handled, kept in the
+    /// quarantine (at most [`QUARANTINE_CAP`] per account, newest kept).
+    pub quarantined: Vec<QuarantinedMessage>,
     /// The cursor to resume from, when it moved.
     pub cursor: Option<String>,
     /// The time of the check, milliseconds since the epoch.
@@ -188,7 +224,9 @@ pub trait StateStore: Send + Sync + 'static {
     /// has entries). A new message
     /// gets its keys recorded, its entry added to the inbox and its context
     /// token recorded as [`ContextTokenRecord::after_inbound`] says; a
-    /// duplicate changes nothing. Then the cursor, if any, is saved. An
+    /// duplicate changes nothing. The quarantined messages are added (those
+    /// beyond [`QUARANTINE_CAP`] for the account, oldest first, dropped).
+    /// Then the cursor, if any, is saved. An
     /// entry whose id is already in the inbox fails the whole batch with
     /// [`StoreError::Conflict`].
     async fn commit_received(
@@ -258,9 +296,19 @@ pub trait StateStore: Send + Sync + 'static {
         journal: &[JournaledSend],
     ) -> Result<(), StoreError>;
 
+    /// The quarantined messages of `account` (of every account when
+    /// `None`), by account, then id.
+    async fn quarantine_list(
+        &self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<QuarantinedMessage>, StoreError>;
+
+    /// Removes a quarantined message; returns whether it was there.
+    async fn quarantine_remove(&self, account: &AccountId, id: u64) -> Result<bool, StoreError>;
+
     /// Forgets everything stored for an account except its credentials:
-    /// cursor, inbox, send journal, context tokens, dedup keys and saved
-    /// conversation state.
+    /// cursor, inbox, send journal, context tokens, dedup keys, saved
+    /// conversation state and quarantine.
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
 
     /// Saves an account's credentials, replacing earlier ones.

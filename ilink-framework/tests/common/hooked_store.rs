@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use ilink_framework::prelude::*;
 use ilink_framework::store::{
-    ContextTokenRecord, InboxEntry, JournaledSend, MemoryStore, ReceivedBatch, SentCount,
-    StateChange, StateStore, StoreError,
+    ContextTokenRecord, InboxEntry, JournaledSend, MemoryStore, QuarantinedMessage, ReceivedBatch,
+    SentCount, StateChange, StateStore, StoreError,
 };
 
 /// A write or read of the store, as a hook sees it before it happens.
@@ -123,6 +123,15 @@ impl<H: StoreHooks> StateStore for HookedStore<H> {
         let call = Call::RecordSent(journal);
         self.around(call, self.inner.record_sent(a, sends, journal))
             .await
+    }
+    async fn quarantine_list(
+        &self,
+        a: Option<&AccountId>,
+    ) -> Result<Vec<QuarantinedMessage>, StoreError> {
+        self.inner.quarantine_list(a).await
+    }
+    async fn quarantine_remove(&self, a: &AccountId, id: u64) -> Result<bool, StoreError> {
+        self.inner.quarantine_remove(a, id).await
     }
     async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
         self.inner.forget_account(a).await

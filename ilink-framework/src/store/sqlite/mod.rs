@@ -20,8 +20,8 @@ use super::group_commit::GroupCommit;
 use ilink_core::SentMessage;
 
 use super::{
-    ContextTokenRecord, InboxEntry, JournaledSend, ReceivedBatch, SentCount, StateChange,
-    StateStore, StoreError, legacy,
+    ContextTokenRecord, InboxEntry, JournaledSend, QUARANTINE_CAP, QuarantinedMessage,
+    ReceivedBatch, SentCount, StateChange, StateStore, StoreError, legacy,
 };
 use crate::account::{AccountId, Credentials};
 use crate::dedup::DedupKey;
@@ -30,7 +30,7 @@ use crate::dedup::DedupKey;
 pub const DATABASE_FILE: &str = "ilink.db";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Writes of other callers that one group commit may hold.
 const GROUP_COMMIT_MAX: usize = 256;
@@ -301,6 +301,39 @@ async fn apply_state_change(
     query.execute(conn).await.map(drop)
 }
 
+/// Adds quarantined messages and drops the oldest beyond the cap.
+async fn quarantine(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    messages: &[QuarantinedMessage],
+) -> Result<(), sqlx::Error> {
+    for m in messages {
+        let Ok(id) = i64::try_from(m.id) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO quarantine (account, id, received_at_ms, reason, raw) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, id) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(id)
+        .bind(m.received_at_ms)
+        .bind(&m.reason)
+        .bind(&m.raw)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "DELETE FROM quarantine WHERE account = ?1 AND id NOT IN \
+         (SELECT id FROM quarantine WHERE account = ?1 ORDER BY id DESC LIMIT ?2)",
+    )
+    .bind(account.as_str())
+    .bind(QUARANTINE_CAP as i64)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// An inbox id as the database stores it.
 fn db_id(account: &AccountId, id: u64) -> Result<i64, StoreError> {
     i64::try_from(id).map_err(|_| StoreError::Encode {
@@ -492,6 +525,11 @@ impl StateStore for SqliteStore {
                 }
             }
         }
+        if !batch.quarantined.is_empty() {
+            quarantine(&mut tx, account, &batch.quarantined)
+                .await
+                .map_err(err)?;
+        }
         if let Some(cursor) = &batch.cursor {
             sqlx::query(
                 "INSERT INTO cursors (account, cursor) VALUES (?, ?) \
@@ -632,6 +670,45 @@ impl StateStore for SqliteStore {
         .map_err(|e| self.err(e))
     }
 
+    async fn quarantine_list(
+        &self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<QuarantinedMessage>, StoreError> {
+        let rows: Vec<(String, i64, i64, String, String)> = sqlx::query_as(
+            "SELECT account, id, received_at_ms, reason, raw FROM quarantine \
+             WHERE ?1 IS NULL OR account = ?1 ORDER BY account, id",
+        )
+        .bind(account.map(AccountId::as_str))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(account, id, received_at_ms, reason, raw)| QuarantinedMessage {
+                    account: AccountId::new(account),
+                    id: id as u64,
+                    received_at_ms,
+                    reason,
+                    raw,
+                },
+            )
+            .collect())
+    }
+
+    async fn quarantine_remove(&self, account: &AccountId, id: u64) -> Result<bool, StoreError> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM quarantine WHERE account = ? AND id = ?")
+            .bind(account.as_str())
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(|e| self.err(e))
+    }
+
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for table in [
@@ -641,6 +718,7 @@ impl StateStore for SqliteStore {
             "context_tokens",
             "dedup_keys",
             "conversation_state",
+            "quarantine",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
                 .bind(account.as_str())

@@ -37,6 +37,7 @@ fn one_message(id: u64) -> ReceivedBatch {
                 at_ms: 1,
             }),
         }],
+        quarantined: Vec::new(),
         cursor: Some(format!("c-{id}")),
         now_ms: 1_000,
         dedup_window_ms: 10_000,
