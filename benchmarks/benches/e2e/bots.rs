@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ilink_core::ILinkClient;
 use ilink_framework::prelude::*;
-use ilink_framework::store::MemoryStore;
+use ilink_framework::store::{MemoryStore, SqliteStore, StateStore};
 use tokio::sync::{Semaphore, watch};
 
 use crate::measure::now_ns;
@@ -119,27 +119,96 @@ pub fn bench_options() -> BotOptions {
         .shutdown_deadline(Duration::from_secs(10))
 }
 
-/// Starts a bot on these accounts with a fresh memory store.
+/// Where the bot under test keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// What every real bot uses: `SqliteStore` in a fresh state directory
+    /// with the default durability (every commit fsynced).
+    Durable,
+    /// `MemoryStore`: nothing survives the process.
+    Memory,
+}
+
+/// A running bot under test and the store it writes to.
+pub struct BenchBot {
+    handle: BotHandle,
+    sqlite: Option<Arc<SqliteStore>>,
+    /// Removed (with the database) when the bot is dropped.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl BenchBot {
+    /// Write transactions the durable store committed so far (0 in memory).
+    pub fn transactions(&self) -> u64 {
+        self.sqlite.as_ref().map_or(0, |s| s.transactions())
+    }
+
+    /// Stops the bot and closes its database.
+    pub async fn shutdown(self) {
+        self.handle.shutdown().await;
+        if let Some(store) = &self.sqlite {
+            store.close().await;
+        }
+    }
+}
+
+/// A fresh state directory under the system temp dir (`TMPDIR`), which must
+/// be on a real disk for the durable figures to mean anything (not tmpfs).
+pub fn state_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ilink-bench-")
+        .tempdir()
+        .expect("temporary state directory")
+}
+
+/// These accounts' credentials, pointed at the simulator.
+pub fn credentials(base_url: &str, accounts: &[Account]) -> Vec<Credentials> {
+    accounts
+        .iter()
+        .map(|a| {
+            Credentials::new(a.bot_id.as_str(), a.token.clone())
+                .with_base_url(base_url)
+                .with_cdn_base_url(format!("{base_url}/c2c"))
+        })
+        .collect()
+}
+
+/// Starts a bot on these accounts with a fresh store of `kind`.
 pub async fn start_bot(
     base_url: &str,
     accounts: &[Account],
     handler: BenchHandler,
     options: BotOptions,
-) -> BotHandle {
-    let creds = accounts.iter().map(|a| {
-        Credentials::new(a.bot_id.as_str(), a.token.clone())
-            .with_base_url(base_url)
-            .with_cdn_base_url(format!("{base_url}/c2c"))
-    });
-    Bot::builder(handler)
-        .accounts(creds)
-        .options(options)
-        .store(Arc::new(MemoryStore::new()))
+    kind: StoreKind,
+) -> BenchBot {
+    let builder = Bot::builder(handler)
+        .accounts(credentials(base_url, accounts))
+        .options(options);
+    let (builder, sqlite, dir) = match kind {
+        StoreKind::Durable => {
+            let dir = state_dir();
+            // Opened here rather than by the builder only to read its
+            // transaction count; the state directory also takes the
+            // account locks, as for a real bot.
+            let store = Arc::new(SqliteStore::open(dir.path()).await.expect("store opens"));
+            let builder = builder
+                .state_dir(dir.path())
+                .store(store.clone() as Arc<dyn StateStore>);
+            (builder, Some(store), Some(dir))
+        }
+        StoreKind::Memory => (builder.store(Arc::new(MemoryStore::new())), None, None),
+    };
+    let handle = builder
         .build()
         .expect("bot builds")
         .start()
         .await
-        .expect("bot starts")
+        .expect("bot starts");
+    BenchBot {
+        handle,
+        sqlite,
+        _dir: dir,
+    }
 }
 
 fn client(base_url: &str, acct: &Account) -> ILinkClient {

@@ -11,12 +11,18 @@
 //! - `p2` overhead of an instant echo vs raw ilink-core calls;
 //! - `p3` memory per live conversation and after idle eviction;
 //! - `p4` many idle accounts in one process;
-//! - `p5` latency at a steady rate.
+//! - `p5` latency at a steady rate;
+//! - `p6` a bot process killed with SIGKILL mid-run and restarted.
+//!
+//! The bot runs on the default durable store (`SqliteStore` in a fresh
+//! temporary state directory); P2 and P5 also run it on `MemoryStore`.
 //!
 //! The simulator runs in a child process (see [`sim`]) so that its CPU and
 //! memory stay out of the figures. Nothing here asserts on time: it prints.
 
 mod bots;
+mod crash;
+mod latency;
 mod measure;
 mod scenarios;
 mod sim;
@@ -54,6 +60,10 @@ fn main() {
         sim::child_main(ms.parse().unwrap_or(1000));
         return;
     }
+    if let Ok(dir) = std::env::var(crash::BOT_CHILD_ENV) {
+        crash::bot_child_main(&dir);
+        return;
+    }
     let scale = Scale::from_env();
     if let Ok(name) = std::env::var(RUN_ENV) {
         run_scenario(&name, scale);
@@ -72,7 +82,7 @@ fn main() {
         cpu_model()
     );
     let mut rows: Vec<Row> = Vec::new();
-    for name in ["p1", "p2", "p3", "p4", "p5"]
+    for name in ["p1", "p2", "p3", "p4", "p5", "p6"]
         .into_iter()
         .filter(|n| run(n))
     {
@@ -118,7 +128,8 @@ fn run_scenario(name: &str, scale: Scale) {
             "p2" => scenarios::p2(scale).await,
             "p3" => scenarios::p3(scale).await,
             "p4" => scenarios::p4(scale).await,
-            "p5" => scenarios::p5(scale).await,
+            "p5" => latency::p5(scale).await,
+            "p6" => crash::p6(scale).await,
             _ => Vec::new(),
         }
     });

@@ -51,7 +51,10 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
 pub struct Row {
     pub scenario: String,
     pub metric: String,
+    /// The bot on the default durable store (`SqliteStore`).
     pub framework: String,
+    /// The bot on `MemoryStore`, with its ratio to the baseline; `-` when not run.
+    pub memory: String,
     pub baseline: String,
     pub ratio: String,
     pub goal: String,
@@ -61,21 +64,28 @@ impl Row {
     /// One tab-separated line, how a scenario process hands its rows over.
     pub fn to_line(&self) -> String {
         format!(
-            "ROW\t{}\t{}\t{}\t{}\t{}\t{}",
-            self.scenario, self.metric, self.framework, self.baseline, self.ratio, self.goal
+            "ROW\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.scenario,
+            self.metric,
+            self.framework,
+            self.memory,
+            self.baseline,
+            self.ratio,
+            self.goal
         )
     }
 
     /// Parses [`Row::to_line`].
     pub fn from_line(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.strip_prefix("ROW\t")?.split('\t').collect();
-        let [scenario, metric, framework, baseline, ratio, goal] = f.as_slice() else {
+        let [scenario, metric, framework, memory, baseline, ratio, goal] = f.as_slice() else {
             return None;
         };
         Some(Row {
             scenario: (*scenario).to_owned(),
             metric: (*metric).to_owned(),
             framework: (*framework).to_owned(),
+            memory: (*memory).to_owned(),
             baseline: (*baseline).to_owned(),
             ratio: (*ratio).to_owned(),
             goal: (*goal).to_owned(),
@@ -85,12 +95,14 @@ impl Row {
 
 /// Prints the rows as a Markdown table (pasteable into `docs/benchmarks.md`).
 pub fn print_table(rows: &[Row]) {
-    println!("\n| scenario | metric | framework | baseline | ratio | goal |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "\n| scenario | metric | framework (SQLite, durable) | framework (memory) | baseline | ratio | goal |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            r.scenario, r.metric, r.framework, r.baseline, r.ratio, r.goal
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.scenario, r.metric, r.framework, r.memory, r.baseline, r.ratio, r.goal
         );
     }
 }

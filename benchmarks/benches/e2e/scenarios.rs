@@ -1,5 +1,6 @@
-//! The scenarios P1–P5. Each prints its figures as it goes and returns rows
-//! for the final table; each starts its own simulator child.
+//! The scenarios P1–P4 and what the others share (P5 is in `latency`, P6
+//! in `crash`). Each prints its figures as it goes and returns rows for the
+//! final table; each starts its own simulator child.
 
 use std::time::{Duration, Instant};
 
@@ -7,15 +8,16 @@ use tokio::sync::watch;
 
 use crate::Scale;
 use crate::bots::{
-    BenchHandler, Counters, bench_options, seed_loop, spawn_idle_pollers, spawn_raw, start_bot,
+    BenchHandler, Counters, StoreKind, bench_options, seed_loop, spawn_idle_pollers, spawn_raw,
+    start_bot,
 };
-use crate::measure::{Row, cpu_seconds, percentile, rss_kib};
-use crate::sim::SimChild;
+use crate::measure::{Row, cpu_seconds, rss_kib};
+use crate::sim::{Account, SimChild};
 
 /// Upper bound on any wait for a workload to finish.
-const WORK_TIMEOUT: Duration = Duration::from_secs(300);
+pub const WORK_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn row(
+pub fn row(
     scenario: &'static str,
     metric: &str,
     fw: String,
@@ -34,11 +36,20 @@ fn row(
             "-".into()
         },
         goal: goal.to_owned(),
+        memory: "-".into(),
+    }
+}
+
+impl Row {
+    /// The same row with the memory store's figure.
+    pub fn with_memory(mut self, figure: String) -> Row {
+        self.memory = figure;
+        self
     }
 }
 
 /// Waits until `total` messages are done (or the bound passes); true if done.
-async fn wait_done(c: &Counters, total: u64, timeout: Duration) -> bool {
+pub async fn wait_done(c: &Counters, total: u64, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while c.done() < total {
         if Instant::now() > deadline {
@@ -80,7 +91,7 @@ async fn drive(
     start.elapsed()
 }
 
-fn stop_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+pub fn stop_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
 }
 
@@ -107,6 +118,7 @@ pub async fn p1(scale: Scale) -> Vec<Row> {
             counters: c.clone(),
         },
         options,
+        StoreKind::Durable,
     )
     .await;
     let total = (convs * per) as u64;
@@ -170,7 +182,60 @@ pub async fn p1(scale: Scale) -> Vec<Row> {
     ]
 }
 
-/// P2: overhead. An instant echo over many conversations.
+/// What one bot run of P2 cost.
+struct Run {
+    wall: Duration,
+    cpu: f64,
+    sim_cpu: f64,
+    failed: u64,
+    transactions: u64,
+}
+
+/// P2's workload on account `acct` against a bot on a store of `kind`.
+async fn p2_bot(
+    sim: &mut SimChild,
+    accts: &[Account],
+    acct: usize,
+    kind: StoreKind,
+    users: usize,
+    rounds: usize,
+) -> Run {
+    let f = Counters::default();
+    let bot = start_bot(
+        &sim.base_url,
+        &accts[acct..=acct],
+        BenchHandler::instant(f.clone()),
+        bench_options(),
+        kind,
+    )
+    .await;
+    let tx0 = bot.transactions();
+    let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
+    let prefix = format!("fw{acct}-");
+    let wall = drive(sim, acct, &prefix, users, rounds, users, &f).await;
+    let (cpu, sim_cpu) = (cpu_seconds() - cpu0, sim.number("cpu").await - sim0);
+    let transactions = bot.transactions() - tx0;
+    bot.shutdown().await;
+    Run {
+        wall,
+        cpu,
+        sim_cpu,
+        failed: f.failed.load(std::sync::atomic::Ordering::Relaxed),
+        transactions,
+    }
+}
+
+/// A memory-store figure with its ratio to the baseline.
+pub fn with_ratio(value: String, ratio: f64) -> String {
+    if ratio.is_finite() {
+        format!("{value} ({ratio:.2})")
+    } else {
+        value
+    }
+}
+
+/// P2: overhead. An instant echo over many conversations, on the durable
+/// store and on the memory store.
 pub async fn p2(scale: Scale) -> Vec<Row> {
     let users = scale.pick(500, 1000);
     let rounds = scale.pick(20, 100);
@@ -180,7 +245,8 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
         "\nP2 overhead: {total} messages over {users} conversations, instant echo, {sends} sends in flight"
     );
     let mut sim = SimChild::spawn(Duration::from_secs(1)).await;
-    let accts = sim.accounts(2).await;
+    // 0: durable bot, 1: raw, 2: memory bot.
+    let accts = sim.accounts(3).await;
 
     // Raw baseline first.
     let c = Counters::default();
@@ -195,66 +261,85 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
     );
     let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
     let raw_wall = drive(&mut sim, 1, "raw-", users, rounds, users, &c).await;
-    let (raw_cpu, raw_sim) = (cpu_seconds() - cpu0, sim.number("cpu").await - sim0);
+    let raw = Run {
+        wall: raw_wall,
+        cpu: cpu_seconds() - cpu0,
+        sim_cpu: sim.number("cpu").await - sim0,
+        failed: c.failed.load(std::sync::atomic::Ordering::Relaxed),
+        transactions: 0,
+    };
     let _ = stop_tx.send(true);
     let _ = task.await;
 
-    let f = Counters::default();
-    let bot = start_bot(
-        &sim.base_url,
-        &accts[..1],
-        BenchHandler::instant(f.clone()),
-        bench_options(),
-    )
-    .await;
-    let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
-    let fw_wall = drive(&mut sim, 0, "fw-", users, rounds, users, &f).await;
-    let (fw_cpu, fw_sim) = (cpu_seconds() - cpu0, sim.number("cpu").await - sim0);
-    bot.shutdown().await;
+    let durable = p2_bot(&mut sim, &accts, 0, StoreKind::Durable, users, rounds).await;
+    let memory = p2_bot(&mut sim, &accts, 2, StoreKind::Memory, users, rounds).await;
 
-    let (raw_polls, fw_polls) = (sim.number("polls 1").await, sim.number("polls 0").await);
+    let polls = [
+        sim.number("polls 1").await,
+        sim.number("polls 0").await,
+        sim.number("polls 2").await,
+    ];
     println!(
-        "  messages per getupdates: raw {:.1}, framework {:.1}",
-        total as f64 / raw_polls,
-        total as f64 / fw_polls
+        "  messages per getupdates: raw {:.1}, durable {:.1}, memory {:.1}",
+        total as f64 / polls[0],
+        total as f64 / polls[1],
+        total as f64 / polls[2]
     );
-    let rate = |w: Duration| total as f64 / w.as_secs_f64();
+    let rate = |r: &Run| total as f64 / r.wall.as_secs_f64();
     let us = |s: f64| s * 1e6 / total as f64;
-    for (name, wall, cpu, simcpu, c) in [
-        ("raw", raw_wall, raw_cpu, raw_sim, &c),
-        ("framework", fw_wall, fw_cpu, fw_sim, &f),
-    ] {
+    for (name, r) in [("raw", &raw), ("durable", &durable), ("memory", &memory)] {
         println!(
-            "  {name}: {:.0} msg/s, {:.1} us CPU/msg in-process, {:.1} us CPU/msg in the simulator ({} failed)",
-            rate(wall),
-            us(cpu),
-            us(simcpu),
-            c.failed.load(std::sync::atomic::Ordering::Relaxed)
+            "  {name}: {:.0} msg/s, {:.1} us CPU/msg in-process, {:.1} us CPU/msg in the simulator, {} store transactions ({} failed)",
+            rate(r),
+            us(r.cpu),
+            us(r.sim_cpu),
+            r.transactions,
+            r.failed
         );
     }
     vec![
         row(
             "P2",
             "throughput (msg/s)",
-            format!("{:.0}", rate(fw_wall)),
-            format!("{:.0}", rate(raw_wall)),
-            rate(fw_wall) / rate(raw_wall),
+            format!("{:.0}", rate(&durable)),
+            format!("{:.0}", rate(&raw)),
+            rate(&durable) / rate(&raw),
             ">= 0.8",
-        ),
+        )
+        .with_memory(with_ratio(
+            format!("{:.0}", rate(&memory)),
+            rate(&memory) / rate(&raw),
+        )),
         row(
             "P2",
             "CPU per message, bot process (us)",
-            format!("{:.1}", us(fw_cpu)),
-            format!("{:.1}", us(raw_cpu)),
-            fw_cpu / raw_cpu,
+            format!("{:.1}", us(durable.cpu)),
+            format!("{:.1}", us(raw.cpu)),
+            durable.cpu / raw.cpu,
             "-",
-        ),
+        )
+        .with_memory(with_ratio(
+            format!("{:.1}", us(memory.cpu)),
+            memory.cpu / raw.cpu,
+        )),
         row(
             "P2",
             "CPU per message, simulator (us)",
-            format!("{:.1}", us(fw_sim)),
-            format!("{:.1}", us(raw_sim)),
-            fw_sim / raw_sim,
+            format!("{:.1}", us(durable.sim_cpu)),
+            format!("{:.1}", us(raw.sim_cpu)),
+            durable.sim_cpu / raw.sim_cpu,
+            "-",
+        )
+        .with_memory(with_ratio(
+            format!("{:.1}", us(memory.sim_cpu)),
+            memory.sim_cpu / raw.sim_cpu,
+        )),
+        row(
+            "P2",
+            "store write transactions per 100 messages",
+            format!("{:.2}", durable.transactions as f64 * 100.0 / total as f64),
+            "-".into(),
+            f64::NAN,
             "-",
         ),
     ]
@@ -311,6 +396,7 @@ pub async fn p3(scale: Scale) -> Vec<Row> {
         &accts[..1],
         BenchHandler::instant(f.clone()),
         options,
+        StoreKind::Durable,
     )
     .await;
     let wall = drive(&mut sim, 0, "p3-", n, 1, block, &f).await;
@@ -389,6 +475,7 @@ pub async fn p4(scale: Scale) -> Vec<Row> {
             counters: Counters::default(),
         },
         bench_options(),
+        StoreKind::Durable,
     )
     .await;
     let startup = t.elapsed();
@@ -430,115 +517,6 @@ pub async fn p4(scale: Scale) -> Vec<Row> {
             format!("{fw_cpu:.2}"),
             format!("{raw_cpu:.2}"),
             fw_cpu / raw_cpu,
-            "-",
-        ),
-    ]
-}
-
-/// P5: latency at a steady rate.
-pub async fn p5(scale: Scale) -> Vec<Row> {
-    let rate = scale.pick(1000, 5000);
-    let secs = scale.pick(5, 10);
-    let users = scale.pick(200, 1000);
-    let total = rate * secs;
-    println!("\nP5 latency: {rate} msg/s for {secs} s over {users} conversations");
-    let mut sim = SimChild::spawn(Duration::from_secs(1)).await;
-    let accts = sim.accounts(2).await;
-
-    let c = Counters::with_latency();
-    let (stop_tx, stop) = stop_signal();
-    let task = spawn_raw(
-        &sim.base_url,
-        &accts[1],
-        16,
-        Duration::ZERO,
-        c.clone(),
-        stop,
-    );
-    let took = sim
-        .number(&format!("rate 1 raw- {users} {total} {rate}"))
-        .await;
-    wait_done(&c, total as u64, WORK_TIMEOUT).await;
-    let _ = stop_tx.send(true);
-    let _ = task.await;
-    let raw_reply = sim.latency(1).await;
-    let raw_start = c.sorted_starts();
-
-    let f = Counters::with_latency();
-    let bot = start_bot(
-        &sim.base_url,
-        &accts[..1],
-        BenchHandler::instant(f.clone()),
-        bench_options(),
-    )
-    .await;
-    let took_fw = sim
-        .number(&format!("rate 0 fw- {users} {total} {rate}"))
-        .await;
-    wait_done(&f, total as u64, WORK_TIMEOUT).await;
-    bot.shutdown().await;
-    let fw_reply = sim.latency(0).await;
-    let fw_start = f.sorted_starts();
-
-    // (p50, p99, max) in µs.
-    let spread = |v: &[u64]| {
-        let q = |p: f64| percentile(v, p) as f64;
-        (q(0.5), q(0.99), v.last().copied().unwrap_or(0) as f64)
-    };
-    let (fw_s, raw_s) = (spread(&fw_start), spread(&raw_start));
-    let (fw_r, raw_r) = (
-        (fw_reply.1, fw_reply.2, fw_reply.3),
-        (raw_reply.1, raw_reply.2, raw_reply.3),
-    );
-    for (name, start, reply, count, took) in [
-        ("raw", raw_s, raw_r, raw_reply.0, took),
-        ("framework", fw_s, fw_r, fw_reply.0, took_fw),
-    ] {
-        println!(
-            "  {name} (offered over {took:.1} s): to handler p50 {} p99 {} max {}; to reply p50 {} p99 {} max {} ({count} replies)",
-            ms(start.0),
-            ms(start.1),
-            ms(start.2),
-            ms(reply.0),
-            ms(reply.1),
-            ms(reply.2),
-        );
-    }
-    let mut rows = latency_rows("enqueue -> handler start", fw_s, raw_s);
-    rows.extend(latency_rows("enqueue -> reply recorded", fw_r, raw_r));
-    rows
-}
-
-fn ms(us: f64) -> String {
-    format!("{:.2} ms", us / 1000.0)
-}
-
-/// P5's p50 (with its ratio), p99 (ratio, goal) and max rows of one latency,
-/// from (p50, p99, max) in µs of the framework and the baseline.
-fn latency_rows(what: &str, fw: (f64, f64, f64), raw: (f64, f64, f64)) -> Vec<Row> {
-    vec![
-        row(
-            "P5",
-            &format!("{what} p50"),
-            ms(fw.0),
-            ms(raw.0),
-            fw.0 / raw.0,
-            "-",
-        ),
-        row(
-            "P5",
-            &format!("{what} p99"),
-            ms(fw.1),
-            ms(raw.1),
-            fw.1 / raw.1,
-            "< 5 ms",
-        ),
-        row(
-            "P5",
-            &format!("{what} max"),
-            ms(fw.2),
-            ms(raw.2),
-            f64::NAN,
             "-",
         ),
     ]

@@ -15,14 +15,17 @@
 //!   over the users; answers `ok <seconds it took>`.
 //! - `latency A`: from enqueue (the text echoed back) to the reply being recorded
 //!   by the simulator: `ok <count> <p50 µs> <p99 µs> <max µs>`.
+//! - `replies A SINCE`: what account `A`'s users received (see [`Replies`]);
+//!   `SINCE` is a time in ns since the epoch for [`Replies::first_since_ns`].
 //! - `polls A`: how many `getupdates` account `A` made.
 //! - `cpu`, `rss`: the child's own CPU seconds and resident KiB.
 
+use std::collections::HashMap;
 use std::io::{BufRead as _, Write as _};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use ilink_testkit::{BotAccount, SimConfig, Simulator};
+use ilink_testkit::{BotAccount, SendOutcome, SentMessage, SimConfig, Simulator};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -127,12 +130,93 @@ impl SimChild {
             .unwrap_or(f64::NAN)
     }
 
-    /// Reply latencies of account `a`: (count, p50, p99, max) in microseconds.
-    pub async fn latency(&mut self, a: usize) -> (usize, f64, f64, f64) {
+    /// What the users of account `a` received; `since_ns` sets
+    /// [`Replies::first_since_ns`].
+    pub async fn replies(&mut self, a: usize, since_ns: u128) -> Replies {
+        let (_, w) = self.cmd(&format!("replies {a} {since_ns}")).await;
+        let n = |i: usize| w.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let t = |i: usize| w.get(i).and_then(|x| x.parse::<u128>().ok()).unwrap_or(0);
+        Replies {
+            delivered: n(0),
+            answered: n(1),
+            twice: n(2),
+            repeats: n(3),
+            rejected: n(4),
+            out_of_order: n(5),
+            first_since_ns: t(6),
+            last_ns: t(7),
+        }
+    }
+
+    /// Reply latencies of account `a`: (count, (p50, p99, max)) in microseconds.
+    pub async fn latency(&mut self, a: usize) -> (usize, (f64, f64, f64)) {
         let (_, w) = self.cmd(&format!("latency {a}")).await;
         let f = |i: usize| w.get(i).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN);
-        (f(0) as usize, f(1), f(2), f(3))
+        (f(0) as usize, (f(1), f(2), f(3)))
     }
+}
+
+/// What the users of one account received, from the simulator's records of
+/// `sendmessage`. Every inbound message's text is unique (its enqueue time)
+/// and the bot echoes it, so a reply names the message it answers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Replies {
+    /// Sends delivered.
+    pub delivered: u64,
+    /// Distinct messages with at least one delivered reply.
+    pub answered: u64,
+    /// Messages whose reply was delivered more than once: what users saw twice.
+    pub twice: u64,
+    /// Sends dropped by the server as a repeated `client_id` (not seen by users).
+    pub repeats: u64,
+    /// Sends refused.
+    pub rejected: u64,
+    /// Conversations whose first replies are not in the order of the messages.
+    pub out_of_order: u64,
+    /// When the first reply at or after the asked time was delivered (ns since the epoch; 0: none).
+    pub first_since_ns: u128,
+    /// When the last reply was delivered (ns since the epoch; 0: none).
+    pub last_ns: u128,
+}
+
+/// The `replies` answer: [`Replies`]' fields in order, space-separated.
+fn replies_line(sent: &[SentMessage], since_ns: u128) -> String {
+    let mut per_text: HashMap<String, u32> = HashMap::new();
+    // Per user, the enqueue times of the messages in the order their first
+    // reply was delivered.
+    let mut firsts: HashMap<&str, Vec<u128>> = HashMap::new();
+    let (mut delivered, mut repeats, mut rejected) = (0u64, 0u64, 0u64);
+    let (mut first_since, mut last) = (0u128, 0u128);
+    for s in sent {
+        match s.outcome {
+            SendOutcome::Duplicate => repeats += 1,
+            SendOutcome::Rejected { .. } => rejected += 1,
+            SendOutcome::Delivered { .. } => {
+                delivered += 1;
+                let text = s.text().unwrap_or_default();
+                let enqueued = text.parse::<u128>().unwrap_or(0);
+                let count = per_text.entry(text).or_default();
+                *count += 1;
+                if *count == 1 {
+                    firsts.entry(&s.to_user_id).or_default().push(enqueued);
+                }
+                let at = s.at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                last = last.max(at);
+                if at >= since_ns && (first_since == 0 || at < first_since) {
+                    first_since = at;
+                }
+            }
+        }
+    }
+    let twice = per_text.values().filter(|n| **n > 1).count();
+    let out_of_order = firsts
+        .values()
+        .filter(|v| v.windows(2).any(|w| w[0] > w[1]))
+        .count();
+    format!(
+        "{delivered} {} {twice} {repeats} {rejected} {out_of_order} {first_since} {last}",
+        per_text.len()
+    )
 }
 
 /// The child's side: runs the simulator and obeys commands until stdin closes.
@@ -216,6 +300,10 @@ pub fn child_main(longpoll_ms: u64) {
                     percentile(&lat, 0.99),
                     lat.last().copied().unwrap_or(0)
                 )
+            }
+            Some("replies") => {
+                let since = w.get(2).and_then(|x| x.parse().ok()).unwrap_or(0);
+                replies_line(&sim.sent(&accounts[num(1)]), since)
             }
             Some("polls") => {
                 let bearer = format!("Bearer {}", accounts[num(1)].token.expose());
