@@ -7,6 +7,7 @@
 //! [`GroupCommit`]); a received batch is one transaction of its own.
 
 mod open;
+mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,15 +17,15 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, SqliteConnection};
 
+use self::writes::{Deferred, WriteError};
 use super::group_commit::GroupCommit;
 use ilink_core::SentMessage;
 
 use super::{
-    ContextTokenRecord, InboxEntry, JournaledSend, QUARANTINE_CAP, QuarantinedMessage,
-    ReceivedBatch, SentCount, StateChange, StateStore, StoreError, legacy,
+    ContextTokenRecord, InboxEntry, JournaledSend, QuarantinedMessage, ReceivedBatch, SentCount,
+    StateChange, StateStore, StoreError, legacy,
 };
 use crate::account::{AccountId, Credentials};
-use crate::dedup::DedupKey;
 
 /// The database file's name in the state directory.
 pub const DATABASE_FILE: &str = "ilink.db";
@@ -72,25 +73,6 @@ pub struct SqliteStore {
     commits: Arc<AtomicU64>,
 }
 
-/// A write that waits for a group commit.
-#[derive(Debug)]
-enum Deferred {
-    Remove {
-        account: AccountId,
-        ids: Vec<i64>,
-    },
-    Sent {
-        account: AccountId,
-        sends: Vec<SentCount>,
-        journal: Vec<JournaledSend>,
-    },
-    Handled {
-        account: AccountId,
-        entry: i64,
-        changes: Vec<StateChange>,
-    },
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir` with [`Durability::Full`].
     pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
@@ -120,7 +102,10 @@ impl SqliteStore {
             GroupCommit::spawn(GROUP_COMMIT_MAX, move |ops| {
                 let (writer, path, commits) = (writer.clone(), path.clone(), commits.clone());
                 async move {
-                    commit_deferred(&writer, &path, ops).await?;
+                    let err = |e| open::db_error(&path, e);
+                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+                    writes::commit_deferred(&mut tx, &ops).await.map_err(err)?;
+                    tx.commit().await.map_err(err)?;
                     commits.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 }
@@ -175,173 +160,6 @@ impl SqliteStore {
     }
 }
 
-async fn commit_deferred(
-    writer: &SqlitePool,
-    path: &Path,
-    ops: Vec<Deferred>,
-) -> Result<(), StoreError> {
-    let err = |e| open::db_error(path, e);
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-    for op in &ops {
-        match op {
-            Deferred::Remove { account, ids } => {
-                for id in ids {
-                    remove_entry(&mut tx, account, *id).await.map_err(err)?;
-                }
-            }
-            Deferred::Sent {
-                account,
-                sends,
-                journal,
-            } => {
-                for send in sends {
-                    sqlx::query(
-                        "UPDATE context_tokens SET sent = MAX(sent, ?) \
-                         WHERE account = ? AND user_id = ? AND token = ?",
-                    )
-                    .bind(i64::from(send.sent))
-                    .bind(account.as_str())
-                    .bind(&send.user)
-                    .bind(send.token.expose())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                }
-                for row in journal {
-                    journal_send(&mut tx, account, row).await.map_err(err)?;
-                }
-            }
-            Deferred::Handled {
-                account,
-                entry,
-                changes,
-            } => {
-                remove_entry(&mut tx, account, *entry).await.map_err(err)?;
-                for change in changes {
-                    apply_state_change(&mut tx, account, change)
-                        .await
-                        .map_err(err)?;
-                }
-            }
-        }
-    }
-    tx.commit().await.map_err(err)
-}
-
-/// Deletes an inbox entry and its journal rows.
-async fn remove_entry(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    id: i64,
-) -> Result<(), sqlx::Error> {
-    for table in [
-        "DELETE FROM inbox WHERE account = ? AND id = ?",
-        "DELETE FROM send_journal WHERE account = ? AND entry = ?",
-    ] {
-        sqlx::query(table)
-            .bind(account.as_str())
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Journals a send if its entry is still in the inbox.
-async fn journal_send(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    row: &JournaledSend,
-) -> Result<(), sqlx::Error> {
-    // Ids above 2^63 are never stored in the inbox, so they match nothing.
-    let Ok(entry) = i64::try_from(row.entry) else {
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO send_journal (account, entry, position, chunk, client_id, message_id) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
-         WHERE EXISTS (SELECT 1 FROM inbox WHERE account = ?1 AND id = ?2) \
-         ON CONFLICT (account, entry, position, chunk) DO UPDATE SET \
-         client_id = excluded.client_id, message_id = excluded.message_id",
-    )
-    .bind(account.as_str())
-    .bind(entry)
-    .bind(i64::from(row.position))
-    .bind(i64::from(row.chunk))
-    .bind(&row.sent.client_id)
-    // Stored bit for bit: message ids are u64, SQLite integers i64.
-    .bind(row.sent.message_id.map(|id| id as i64))
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-async fn apply_state_change(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    change: &StateChange,
-) -> Result<(), sqlx::Error> {
-    let query = match &change.value {
-        Some(value) => sqlx::query(
-            "INSERT INTO conversation_state (account, conversation, key, value) \
-             VALUES (?, ?, ?, ?) \
-             ON CONFLICT (account, conversation, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(account.as_str())
-        .bind(&change.conversation)
-        .bind(&change.key)
-        .bind(value),
-        None => sqlx::query(
-            "DELETE FROM conversation_state WHERE account = ? AND conversation = ? AND key = ?",
-        )
-        .bind(account.as_str())
-        .bind(&change.conversation)
-        .bind(&change.key),
-    };
-    query.execute(conn).await.map(drop)
-}
-
-/// Adds quarantined messages and drops the oldest beyond the cap.
-async fn quarantine(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    messages: &[QuarantinedMessage],
-) -> Result<(), sqlx::Error> {
-    for m in messages {
-        let Ok(id) = i64::try_from(m.id) else {
-            continue;
-        };
-        sqlx::query(
-            "INSERT INTO quarantine (account, id, received_at_ms, reason, raw) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, id) DO NOTHING",
-        )
-        .bind(account.as_str())
-        .bind(id)
-        .bind(m.received_at_ms)
-        .bind(&m.reason)
-        .bind(&m.raw)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query(
-        "DELETE FROM quarantine WHERE account = ?1 AND id NOT IN \
-         (SELECT id FROM quarantine WHERE account = ?1 ORDER BY id DESC LIMIT ?2)",
-    )
-    .bind(account.as_str())
-    .bind(QUARANTINE_CAP as i64)
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-/// An inbox id as the database stores it.
-fn db_id(account: &AccountId, id: u64) -> Result<i64, StoreError> {
-    i64::try_from(id).map_err(|_| StoreError::Encode {
-        what: format!("inbox entry {id} of {account}"),
-        message: "ids above 2^63 do not fit".into(),
-    })
-}
-
 fn token_record(row: &SqliteRow) -> Result<ContextTokenRecord, sqlx::Error> {
     Ok(ContextTokenRecord {
         token: row.try_get::<String, _>("token")?.into(),
@@ -389,28 +207,6 @@ async fn store_token(
     .map(drop)
 }
 
-/// The entry that already carries one of `keys` (the first key that has
-/// one, in order), other than `entry` itself.
-async fn duplicate_of(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    keys: &[DedupKey],
-    entry: i64,
-) -> Result<Option<u64>, sqlx::Error> {
-    for key in keys {
-        let owner: Option<i64> =
-            sqlx::query_scalar("SELECT entry FROM dedup_keys WHERE account = ? AND key = ?")
-                .bind(account.as_str())
-                .bind(&key.as_bytes()[..])
-                .fetch_optional(&mut *conn)
-                .await?;
-        if let Some(owner) = owner.filter(|o| *o != entry) {
-            return Ok(Some(owner as u64));
-        }
-    }
-    Ok(None)
-}
-
 #[async_trait]
 impl StateStore for SqliteStore {
     async fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
@@ -451,97 +247,13 @@ impl StateStore for SqliteStore {
         account: &AccountId,
         batch: &ReceivedBatch,
     ) -> Result<Vec<Option<u64>>, StoreError> {
-        let err = |e: sqlx::Error| self.err(e);
-        let acct = account.as_str();
         let mut tx = self.begin().await?;
-        if !batch.entries.is_empty() {
-            sqlx::query("DELETE FROM dedup_keys WHERE account = ? AND recorded_at_ms < ?")
-                .bind(acct)
-                .bind(batch.now_ms.saturating_sub(batch.dedup_window_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-        }
-        let mut firsts = Vec::with_capacity(batch.entries.len());
-        for received in &batch.entries {
-            let id = db_id(account, received.entry.id)?;
-            let first = duplicate_of(&mut tx, account, &received.dedup_keys, id)
-                .await
-                .map_err(err)?;
-            firsts.push(first);
-            if first.is_some() {
-                continue;
-            }
-            for key in &received.dedup_keys {
-                // A key already recorded keeps its time: it expires with
-                // the message that first carried it.
-                sqlx::query(
-                    "INSERT INTO dedup_keys (account, key, entry, recorded_at_ms) \
-                     VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (account, key) DO UPDATE SET entry = excluded.entry",
-                )
-                .bind(acct)
-                .bind(&key.as_bytes()[..])
-                .bind(id)
-                .bind(batch.now_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-            }
-            let message =
-                serde_json::to_string(&*received.entry.msg).map_err(|e| StoreError::Encode {
-                    what: format!("inbox entry {id} of {account}"),
-                    message: e.to_string(),
-                })?;
-            let inserted = sqlx::query(
-                "INSERT INTO inbox (account, id, received_at_ms, message) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (account, id) DO NOTHING",
-            )
-            .bind(acct)
-            .bind(id)
-            .bind(received.entry.received_at_ms)
-            .bind(message)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::Conflict {
-                    account: account.to_string(),
-                    message: format!("inbox entry {id} is already stored"),
-                });
-            }
-            if let Some(seen) = &received.context_token {
-                let existing = load_token(&mut tx, account, &seen.user)
-                    .await
-                    .map_err(err)?;
-                if let Some(record) = ContextTokenRecord::after_inbound(
-                    existing.as_ref(),
-                    seen.token.clone(),
-                    seen.at_ms,
-                ) {
-                    store_token(&mut tx, account, &seen.user, &record)
-                        .await
-                        .map_err(err)?;
-                }
-            }
-        }
-        if !batch.quarantined.is_empty() {
-            quarantine(&mut tx, account, &batch.quarantined)
-                .await
-                .map_err(err)?;
-        }
-        if let Some(cursor) = &batch.cursor {
-            sqlx::query(
-                "INSERT INTO cursors (account, cursor) VALUES (?, ?) \
-                 ON CONFLICT (account) DO UPDATE SET cursor = excluded.cursor",
-            )
-            .bind(acct)
-            .bind(cursor)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        }
-        tx.commit().await.map_err(err)?;
+        let firsts = match writes::commit_received(&mut tx, account, batch).await {
+            Ok(firsts) => firsts,
+            Err(WriteError::Db(e)) => return Err(self.err(e)),
+            Err(WriteError::Store(e)) => return Err(e),
+        };
+        tx.commit().await.map_err(|e| self.err(e))?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(firsts)
     }

@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::dedup::DedupKey;
 use crate::store::contract;
 use crate::store::{ObservedToken, ReceivedEntry};
 
