@@ -12,6 +12,10 @@ use ilink_examples::playground::Script;
 use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
 
+/// Ends an echo cut short: the server allows a limited number of replies
+/// per user message (10 by default), and a very long text needs more.
+pub const CUT_NOTE: &str = "… (too long to echo whole: I may send only so much per message)";
+
 /// The whole bot: one `Handler` implementation.
 pub struct EchoBot;
 
@@ -21,7 +25,12 @@ impl Handler for EchoBot {
         // Stays on until this function returns; no need to switch it off.
         ctx.typing();
         match msg.text() {
-            Some(text) => ctx.reply(format!("Echo: {text}")).await?,
+            // A long text becomes several messages; one too long for the
+            // quota is cut and says so, rather than failing whole.
+            Some(text) => {
+                ctx.reply_within_quota(format!("Echo: {text}"), CUT_NOTE)
+                    .await?
+            }
             None => ctx.reply("I can only echo text.").await?,
         };
         Ok(())

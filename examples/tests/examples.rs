@@ -45,6 +45,21 @@ async fn echo_bot_echoes_text_and_types() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_bot_answers_a_1_mb_text_within_the_quota_and_says_it_stopped() {
+    let text = "长文本 long text ".repeat((1 << 20) / 20 + 1);
+    assert!(text.len() >= 1 << 20);
+    let script = ilink_examples::playground::Script::new().say("alice@im.wechat", &text, 10);
+    let (playground, handle, transcript) = run(echo_bot::EchoBot, &script).await;
+    let said = transcript.bot_said_to("alice@im.wechat");
+    assert_eq!(said.len(), 10, "the default quota is 10 messages");
+    assert!(said[0].starts_with("Echo: 长文本 long text"));
+    assert!(said[9].ends_with(echo_bot::CUT_NOTE), "{}", said[9]);
+    let sent: usize = said[..9].iter().map(|s| s.chars().count()).sum();
+    assert!(sent > 9 * 3000, "the messages are full: {sent} characters");
+    stop(playground, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_keeps_one_dialogue_per_conversation_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let playground = common::playground(&["demo"]).await;

@@ -58,6 +58,55 @@ impl Outgoing {
             .collect()
     }
 
+    /// At most `max_messages` of the messages [`Outgoing::text_chunks`]
+    /// makes of `text`: when it needs more, the last one kept is cut short
+    /// so that `note` (e.g. "… (cut: write again for more)") ends it within
+    /// `max_units`. A note as long as a whole message is left out. Returns
+    /// the messages and whether the text was cut.
+    ///
+    /// ```
+    /// use ilink_core::Outgoing;
+    ///
+    /// let (parts, cut) = Outgoing::text_chunks_within(&"a".repeat(100), 10, 3, "…");
+    /// assert!(cut);
+    /// assert_eq!(parts.len(), 3);
+    /// assert_eq!(parts[2].text(), Some("aaaaaaaaa…"));
+    /// ```
+    pub fn text_chunks_within(
+        text: &str,
+        max_units: usize,
+        max_messages: usize,
+        note: &str,
+    ) -> (Vec<Self>, bool) {
+        let parts = split_text(text, max_units);
+        if parts.len() <= max_messages {
+            let all = parts
+                .into_iter()
+                .map(|chunk| Self::new(MessageItem::text(chunk)))
+                .collect();
+            return (all, false);
+        }
+        let Some(last) = max_messages.checked_sub(1) else {
+            return (Vec::new(), true);
+        };
+        let mut kept: Vec<Self> = parts[..last]
+            .iter()
+            .map(|chunk| Self::new(MessageItem::text(*chunk)))
+            .collect();
+        let note_units = note.encode_utf16().count();
+        let end = if note_units >= max_units.max(1) {
+            parts[last].to_owned()
+        } else {
+            let head = split_text(parts[last], max_units - note_units)
+                .first()
+                .copied()
+                .unwrap_or_default();
+            format!("{head}{note}")
+        };
+        kept.push(Self::new(MessageItem::text(end)));
+        (kept, true)
+    }
+
     /// The `client_id` every attempt of this message carries.
     pub fn client_id(&self) -> &str {
         &self.client_id
@@ -82,6 +131,37 @@ impl Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_a_budget_the_text_is_cut_and_ends_with_the_note() {
+        let text = "one two three four five six seven eight nine ten";
+        let (all, cut) = Outgoing::text_chunks_within(text, 10, 100, "…");
+        assert!(!cut);
+        assert_eq!(all.len(), Outgoing::text_chunks(text, 10).len());
+
+        let (two, cut) = Outgoing::text_chunks_within(text, 10, 2, " [cut]");
+        assert!(cut);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0].text(), all[0].text());
+        let end = two[1].text().unwrap();
+        assert!(
+            end.ends_with(" [cut]") && end.encode_utf16().count() <= 10,
+            "{end}"
+        );
+        assert!(
+            all[1].text().unwrap().starts_with(&end[..end.len() - 6]),
+            "{end}"
+        );
+
+        let (none, cut) = Outgoing::text_chunks_within(text, 10, 0, "…");
+        assert!(cut && none.is_empty());
+        // A note too long for a message is left out rather than overflow.
+        let (one, _) = Outgoing::text_chunks_within(text, 10, 1, "0123456789ab");
+        assert_eq!(one[0].text(), all[0].text());
+        let ids: std::collections::HashSet<_> =
+            two.iter().map(|o| o.client_id().to_owned()).collect();
+        assert_eq!(ids.len(), 2);
+    }
 
     #[test]
     fn client_ids_are_unique_and_prefixed() {

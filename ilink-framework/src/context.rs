@@ -114,6 +114,32 @@ impl Context {
             .await
     }
 
+    /// Replies with as much of `text` as the sender's quota still allows:
+    /// when the whole text needs more messages than remain, the last one
+    /// sent is cut short and ends with `note` (say, "… (too long: I stopped
+    /// here; write again for more)"), instead of the reply being refused.
+    /// Still fails with [`SendError::QuotaExhausted`] when nothing is left.
+    ///
+    /// ```
+    /// # use ilink_framework::prelude::*;
+    /// # async fn demo(ctx: &Context, answer: String) -> Result<(), SendError> {
+    /// ctx.reply_within_quota(answer, "… (that is all I may send; write again for more)")
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reply_within_quota(
+        &self,
+        text: impl Into<String>,
+        note: impl Into<String>,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        let (text, note) = (text.into(), note.into());
+        let origin = self.origin().await?;
+        self.outbox
+            .send_text_within_quota_from(self.message.sender(), text, note, Some(origin))
+            .await
+    }
+
     /// Replies with media from memory.
     pub async fn reply_media(
         &self,

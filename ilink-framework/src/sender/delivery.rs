@@ -28,6 +28,9 @@ use crate::run_sends::Origin;
 pub(crate) enum Payload {
     /// Text, split into messages by [`Outgoing::text_chunks`].
     Text(String),
+    /// Text cut to the quota left, ending with a note when cut
+    /// ([`Outgoing::text_chunks_within`]).
+    TextWithinQuota { text: String, note: String },
     /// Media to upload, then send as one item.
     Media {
         kind: MediaKind,
@@ -70,7 +73,10 @@ pub(crate) async fn deliver(
     let span = tracing::debug_span!(parent: parent, "send", user = %user);
     let result = async {
         match payload {
-            Payload::Text(text) => send_text(ctx, pacer, user, &text, origin).await,
+            Payload::Text(text) => send_text(ctx, pacer, user, &text, None, origin).await,
+            Payload::TextWithinQuota { text, note } => {
+                send_text(ctx, pacer, user, &text, Some(&note), origin).await
+            }
             // Boxed: the upload makes this future the larger one, and every
             // text send would otherwise be moved (copied) at that size.
             Payload::Media {
@@ -116,9 +122,25 @@ async fn send_text(
     pacer: &mut Pacer,
     user: &str,
     text: &str,
+    cut_note: Option<&str>,
     origin: Option<&Origin>,
 ) -> Result<Vec<SentMessage>, SendError> {
-    let mut chunks = Outgoing::text_chunks(text, ctx.shared.options.chunk_limit);
+    let limit = ctx.shared.options.chunk_limit;
+    let mut chunks = Outgoing::text_chunks(text, limit);
+    if let Some(note) = cut_note {
+        // What an earlier run of this send got counts as part of the budget
+        // it had, so a replay cuts the text where the first run did.
+        let done = (0..chunks.len() as u32)
+            .filter(|i| origin.and_then(|o| o.journaled(*i)).is_some())
+            .count();
+        let remaining = ctx.tokens.state(user).await?.remaining as usize;
+        let (within, cut) = Outgoing::text_chunks_within(text, limit, remaining + done, note);
+        // Nothing fits: the plain path refuses it with the quota's error.
+        if cut && !within.is_empty() {
+            tracing::info!(account = %ctx.shared.account, user, kept = within.len(), needed = chunks.len(), "reply cut to the quota left");
+            chunks = within;
+        }
+    }
     if let Some(origin) = origin {
         chunks = chunks
             .into_iter()

@@ -153,6 +153,19 @@ impl Outbox {
             .await
     }
 
+    /// [`Outbox::send_text_from`], cut to the quota left with `note` at the
+    /// end when it does not fit.
+    pub(crate) async fn send_text_within_quota_from(
+        &self,
+        user: &str,
+        text: String,
+        note: String,
+        origin: Option<Origin>,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        let payload = Payload::TextWithinQuota { text, note };
+        self.sender.lanes.submit(user, payload, origin).await
+    }
+
     /// [`Outbox::send_media`] from a position of a handler run.
     pub(crate) async fn send_media_from(
         &self,
