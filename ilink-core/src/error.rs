@@ -329,6 +329,31 @@ pub fn redact_json_secrets(text: &str) -> String {
     out
 }
 
+/// Leaves out the quoted parts of a decoder's message: serde quotes (and
+/// escapes, as `Debug` does) the string values it refuses, which may be secrets.
+pub(crate) fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    let mut escaped = false;
+    for c in message.chars() {
+        if inside {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    out.push_str("…\"");
+                    inside = false;
+                }
+                _ => {}
+            }
+        } else {
+            out.push(c);
+            inside = c == '"';
+        }
+    }
+    out
+}
+
 fn find_string_end(s: &str) -> usize {
     let mut escaped = false;
     for (i, c) in s.char_indices() {
@@ -391,6 +416,15 @@ mod tests {
         let s = body_excerpt(long.as_bytes());
         assert!(s.len() < 300, "{}", s.len());
         assert!(s.ends_with("(2000 bytes)"), "{s}");
+    }
+
+    #[test]
+    fn decode_errors_do_not_repeat_string_values() {
+        let s = redact_quoted(r#"invalid type: string "secret-value", expected u64 at line 1"#);
+        assert_eq!(s, r#"invalid type: string "…", expected u64 at line 1"#);
+        // An escaped quote does not end the string early.
+        let s = redact_quoted(r#"string "ab\"secret\\" is bad"#);
+        assert_eq!(s, r#"string "…" is bad"#);
     }
 
     #[test]

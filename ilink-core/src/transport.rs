@@ -9,8 +9,9 @@ use std::error::Error as _;
 use serde::de::DeserializeOwned;
 
 use crate::endpoint::Endpoint;
-use crate::error::{Error, TransportKind, body_excerpt};
+use crate::error::{Error, TransportKind, body_excerpt, redact_quoted};
 use crate::types::ApiStatus;
+use crate::types::repair::from_slice_lenient;
 
 /// Maps a `reqwest` failure to [`Error::Transport`], with the URL removed.
 pub(crate) fn transport_error(endpoint: Endpoint, err: reqwest::Error) -> Error {
@@ -96,7 +97,7 @@ pub(crate) fn decode_checked<T: DeserializeOwned + ApiStatus>(
             body: body_excerpt(body),
         });
     }
-    let value: T = serde_json::from_slice(body).map_err(|e| Error::Decode {
+    let value: T = from_slice_lenient(body).map_err(|e| Error::Decode {
         endpoint,
         message: redact_quoted(&e.to_string()),
         body: body_excerpt(body),
@@ -107,34 +108,9 @@ pub(crate) fn decode_checked<T: DeserializeOwned + ApiStatus>(
     }
 }
 
-/// serde quotes offending string values in its messages; they may be secrets.
-fn redact_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decode_errors_do_not_repeat_string_values() {
-        let s = redact_quoted(r#"invalid type: string "secret-value", expected u64 at line 1"#);
-        assert_eq!(s, r#"invalid type: string "…", expected u64 at line 1"#);
-    }
 
     #[test]
     fn urls_are_removed() {
