@@ -77,6 +77,26 @@ pub enum Error {
         /// A truncated, redacted excerpt of the body.
         body: String,
     },
+    /// An API answer was larger than `ApiConfig::max_response_bytes`; it
+    /// was abandoned without being read further.
+    #[error(
+        "{endpoint}: the response body is larger than {limit} bytes; raise max_response_bytes (ApiConfig or ClientBuilder) if the server legitimately sends more"
+    )]
+    BodyTooLarge {
+        /// The call whose answer was too large.
+        endpoint: Endpoint,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A CDN download was larger than `ApiConfig::max_download_bytes`; it
+    /// was abandoned without being read further.
+    #[error(
+        "cdn download: the media is larger than {limit} bytes; raise max_download_bytes (ApiConfig or ClientBuilder) to accept it"
+    )]
+    DownloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Media could not be encrypted, decrypted or described.
     #[error("media: {0}")]
     Media(String),
