@@ -26,7 +26,7 @@ use crate::config::ApiConfig;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result, TransportKind};
 use crate::secret::Secret;
-use crate::transport::{check_status, decode_checked, transport_error};
+use crate::transport::{decode_checked, read_limited, status_error, transport_error};
 use crate::types::{
     ApiStatus, BaseRequest, BaseResponse, GetBotQrcodeRequest, GetBotQrcodeResponse,
     GetConfigRequest, GetConfigResponse, GetUpdatesRequest, GetUpdatesResponse,
@@ -311,11 +311,15 @@ impl Api {
                 .map_err(|e| transport_error(endpoint, e))?;
             let status = response.status().as_u16();
             tracing::Span::current().record("status", status);
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(endpoint, e))?;
-            check_status(endpoint, status, &body)?;
+            if !(200..300).contains(&status) {
+                return Err(status_error(endpoint, status, response, None).await);
+            }
+            let limit = self.config.max_response_bytes();
+            let body = read_limited(endpoint, response, limit, || Error::BodyTooLarge {
+                endpoint,
+                limit,
+            })
+            .await?;
             decode_checked::<Resp>(endpoint, &body)
         }
         .instrument(span.clone())

@@ -18,10 +18,10 @@ use tracing::Instrument as _;
 use crate::config::join_url;
 use crate::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result, body_excerpt};
+use crate::error::{Error, Result};
 use crate::retry::Backoff;
 use crate::secret::Secret;
-use crate::transport::transport_error;
+use crate::transport::{read_limited, status_error, transport_error};
 use crate::types::{CdnMedia, ItemType, MessageItem};
 
 /// Tries per transfer (the first one included).
@@ -135,12 +135,7 @@ pub async fn upload(
                 .get(ERROR_MESSAGE_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(Error::HttpStatus {
-                endpoint,
-                status,
-                body: header.unwrap_or_else(|| body_excerpt(&body)),
-            });
+            return Err(status_error(endpoint, status, response, header).await);
         }
         let param = response
             .headers()
@@ -160,7 +155,15 @@ pub async fn upload(
 
 /// Downloads the ciphertext of a media reference: `full_url` when present,
 /// else `<cdn>/download?encrypted_query_param=…`.
-pub async fn download(http: &reqwest::Client, cdn_base: &str, media: &CdnMedia) -> Result<Vec<u8>> {
+///
+/// A body larger than `max_bytes` fails with [`Error::DownloadTooLarge`]
+/// without being buffered (see [`crate::ApiConfig::max_download_bytes`]).
+pub async fn download(
+    http: &reqwest::Client,
+    cdn_base: &str,
+    media: &CdnMedia,
+    max_bytes: u64,
+) -> Result<Vec<u8>> {
     let endpoint = Endpoint::CdnDownload;
     let url = match (&media.full_url, &media.encrypt_query_param) {
         (Some(full), _) if !full.is_empty() => full.expose().to_owned(),
@@ -186,46 +189,14 @@ pub async fn download(http: &reqwest::Client, cdn_base: &str, media: &CdnMedia) 
             .map_err(|e| transport_error(endpoint, e))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(endpoint, e))?;
-            return Err(Error::HttpStatus {
-                endpoint,
-                status,
-                body: body_excerpt(&body),
-            });
+            return Err(status_error(endpoint, status, response, None).await);
         }
-        read_capped(response, MAX_DOWNLOAD_BYTES).await
+        read_limited(endpoint, response, max_bytes, || Error::DownloadTooLarge {
+            limit: max_bytes,
+        })
+        .await
     })
     .await
-}
-
-/// The server caps inbound media at 100 MB; a ciphertext adds at most one
-/// block of padding. A larger body is refused rather than buffered.
-pub const MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024 + 16;
-
-async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>> {
-    let endpoint = Endpoint::CdnDownload;
-    let too_big =
-        |n: u64| Error::Media(format!("download of {n} bytes exceeds the {cap}-byte cap"));
-    if let Some(len) = response.content_length() {
-        if len > cap {
-            return Err(too_big(len));
-        }
-    }
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(endpoint, e))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > cap {
-            return Err(too_big(body.len() as u64));
-        }
-    }
-    Ok(body)
 }
 
 /// The SILK payload of a decrypted voice note: inbound SILK may start with a
@@ -288,14 +259,16 @@ pub fn item_media(item: &MessageItem) -> Result<(&CdnMedia, AesKey)> {
     Ok((media, key))
 }
 
-/// Downloads and decrypts the media of an inbound item.
+/// Downloads and decrypts the media of an inbound item; `max_bytes` limits
+/// the download as in [`download`].
 pub async fn download_item(
     http: &reqwest::Client,
     cdn_base: &str,
     item: &MessageItem,
+    max_bytes: u64,
 ) -> Result<Vec<u8>> {
     let (media, key) = item_media(item)?;
-    let ciphertext = download(http, cdn_base, media).await?;
+    let ciphertext = download(http, cdn_base, media, max_bytes).await?;
     key.decrypt(&ciphertext)
 }
 
@@ -430,18 +403,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn downloads_over_the_cap_are_refused() {
+    async fn downloads_over_the_limit_are_refused() {
         let http = reqwest::Client::new();
+        let too_large = || Error::DownloadTooLarge { limit: 32 };
+        let read = |url: String, limit| {
+            let http = http.clone();
+            async move {
+                let response = http.get(&url).send().await.unwrap();
+                read_limited(Endpoint::CdnDownload, response, limit, too_large).await
+            }
+        };
         for with_length in [true, false] {
             let url = serve(vec![7u8; 64], with_length).await;
-            let ok = read_capped(http.get(&url).send().await.unwrap(), 64)
-                .await
-                .unwrap();
-            assert_eq!(ok.len(), 64);
-            let err = read_capped(http.get(&url).send().await.unwrap(), 32)
-                .await
-                .unwrap_err();
-            assert!(err.to_string().contains("exceeds the 32-byte cap"), "{err}");
+            assert_eq!(read(url.clone(), 64).await.unwrap().len(), 64);
+            let err = read(url, 32).await.unwrap_err();
+            assert!(
+                matches!(err, Error::DownloadTooLarge { limit: 32 }),
+                "{err}"
+            );
         }
     }
 }

@@ -336,7 +336,14 @@ impl ILinkClient {
 
     /// Downloads and decrypts the media of an inbound item.
     pub async fn download_media(&self, item: &MessageItem) -> Result<Vec<u8>> {
-        cdn::download_item(self.api.http(), self.api.config().cdn_base_url(), item).await
+        let config = self.api.config();
+        cdn::download_item(
+            self.api.http(),
+            config.cdn_base_url(),
+            item,
+            config.max_download_bytes(),
+        )
+        .await
     }
 
     /// Fetches a user's config; a returned typing ticket is cached.
@@ -472,6 +479,18 @@ impl ClientBuilder {
     /// The long-poll timeout of the first poll (later ones follow the server).
     pub fn long_poll_timeout(self, timeout: Duration) -> Self {
         self.timeout(Endpoint::GetUpdates, timeout)
+    }
+
+    /// The largest API answer body accepted; see [`ApiConfig::max_response_bytes`].
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.config = self.config.max_response_bytes(bytes);
+        self
+    }
+
+    /// The largest CDN download accepted; see [`ApiConfig::max_download_bytes`].
+    pub fn max_download_bytes(mut self, bytes: u64) -> Self {
+        self.config = self.config.max_download_bytes(bytes);
+        self
     }
 
     /// The CDN base URL.

@@ -35,6 +35,12 @@ pub const DEFAULT_BASE_URL: &str = "https://ilinkai.weixin.qq.com";
 pub const DEFAULT_CDN_BASE_URL: &str = "https://novac2c.cdn.weixin.qq.com/c2c";
 /// Default `iLink-App-Id`.
 pub const DEFAULT_APP_ID: &str = "bot";
+/// Default [`ApiConfig::max_response_bytes`]: 32 MiB, far above any real
+/// answer (a batch of messages is a few KB; media travels through the CDN).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+/// Default [`ApiConfig::max_download_bytes`]: the server caps inbound media
+/// at 100 MiB, and its ciphertext adds at most one 16-byte block of padding.
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024 + 16;
 
 /// The client version the server sees in `iLink-App-ClientVersion` and
 /// `base_info.channel_version`.
@@ -112,6 +118,8 @@ pub struct ApiConfig {
     bot_agent: String,
     route_tag: Option<String>,
     timeouts: HashMap<Endpoint, Duration>,
+    max_response_bytes: u64,
+    max_download_bytes: u64,
 }
 
 impl fmt::Debug for ApiConfig {
@@ -126,6 +134,8 @@ impl fmt::Debug for ApiConfig {
             .field("bot_agent", &self.bot_agent)
             .field("route_tag", &self.route_tag)
             .field("timeouts", &self.timeouts)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_download_bytes", &self.max_download_bytes)
             .finish()
     }
 }
@@ -143,6 +153,8 @@ impl Default for ApiConfig {
             bot_agent: sanitize_bot_agent(""),
             route_tag: None,
             timeouts: HashMap::new(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
         }
     }
 }
@@ -200,6 +212,18 @@ impl ApiConfig {
             .get(&endpoint)
             .copied()
             .unwrap_or_else(|| endpoint.default_timeout())
+    }
+
+    /// The largest API answer body accepted, in bytes; a larger one fails
+    /// with [`Error::BodyTooLarge`] without being buffered.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
+    }
+
+    /// The largest CDN download accepted, in bytes; a larger one fails with
+    /// [`Error::DownloadTooLarge`] without being buffered.
+    pub fn max_download_bytes(&self) -> u64 {
+        self.max_download_bytes
     }
 
     /// The full URL of an endpoint (without query).
@@ -266,6 +290,8 @@ pub struct ApiConfigBuilder {
     bot_agent: Option<String>,
     route_tag: Option<String>,
     timeouts: HashMap<Endpoint, Duration>,
+    max_response_bytes: Option<u64>,
+    max_download_bytes: Option<u64>,
 }
 
 impl ApiConfigBuilder {
@@ -323,6 +349,18 @@ impl ApiConfigBuilder {
         self
     }
 
+    /// The largest API answer body accepted (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = Some(bytes);
+        self
+    }
+
+    /// The largest CDN download accepted (default [`DEFAULT_MAX_DOWNLOAD_BYTES`]).
+    pub fn max_download_bytes(mut self, bytes: u64) -> Self {
+        self.max_download_bytes = Some(bytes);
+        self
+    }
+
     /// Checks the URLs and builds the configuration.
     pub fn build(self) -> Result<ApiConfig> {
         let defaults = ApiConfig::default();
@@ -350,6 +388,12 @@ impl ApiConfigBuilder {
             bot_agent: sanitize_bot_agent(self.bot_agent.as_deref().unwrap_or("")),
             route_tag: self.route_tag,
             timeouts: self.timeouts,
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(defaults.max_response_bytes),
+            max_download_bytes: self
+                .max_download_bytes
+                .unwrap_or(defaults.max_download_bytes),
         })
     }
 }
@@ -392,6 +436,14 @@ mod tests {
         assert!(c.bot_agent().starts_with("ilink-rs/"));
         assert_eq!(c.timeout(Endpoint::GetUpdates), Duration::from_secs(35));
         assert!(c.route_tag().is_none());
+        assert_eq!(c.max_response_bytes(), 32 * 1024 * 1024);
+        assert_eq!(c.max_download_bytes(), 100 * 1024 * 1024 + 16);
+        let c = ApiConfig::builder()
+            .max_response_bytes(10)
+            .max_download_bytes(20)
+            .build()
+            .unwrap();
+        assert_eq!((c.max_response_bytes(), c.max_download_bytes()), (10, 20));
     }
 
     #[test]

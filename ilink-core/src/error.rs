@@ -77,6 +77,26 @@ pub enum Error {
         /// A truncated, redacted excerpt of the body.
         body: String,
     },
+    /// An API answer was larger than `ApiConfig::max_response_bytes`; it
+    /// was abandoned without being read further.
+    #[error(
+        "{endpoint}: the response body is larger than {limit} bytes; raise max_response_bytes (ApiConfig or ClientBuilder) if the server legitimately sends more"
+    )]
+    BodyTooLarge {
+        /// The call whose answer was too large.
+        endpoint: Endpoint,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A CDN download was larger than `ApiConfig::max_download_bytes`; it
+    /// was abandoned without being read further.
+    #[error(
+        "cdn download: the media is larger than {limit} bytes; raise max_download_bytes (ApiConfig or ClientBuilder) to accept it"
+    )]
+    DownloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Media could not be encrypted, decrypted or described.
     #[error("media: {0}")]
     Media(String),
@@ -329,6 +349,31 @@ pub fn redact_json_secrets(text: &str) -> String {
     out
 }
 
+/// Leaves out the quoted parts of a decoder's message: serde quotes (and
+/// escapes, as `Debug` does) the string values it refuses, which may be secrets.
+pub(crate) fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    let mut escaped = false;
+    for c in message.chars() {
+        if inside {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    out.push_str("…\"");
+                    inside = false;
+                }
+                _ => {}
+            }
+        } else {
+            out.push(c);
+            inside = c == '"';
+        }
+    }
+    out
+}
+
 fn find_string_end(s: &str) -> usize {
     let mut escaped = false;
     for (i, c) in s.char_indices() {
@@ -391,6 +436,15 @@ mod tests {
         let s = body_excerpt(long.as_bytes());
         assert!(s.len() < 300, "{}", s.len());
         assert!(s.ends_with("(2000 bytes)"), "{s}");
+    }
+
+    #[test]
+    fn decode_errors_do_not_repeat_string_values() {
+        let s = redact_quoted(r#"invalid type: string "secret-value", expected u64 at line 1"#);
+        assert_eq!(s, r#"invalid type: string "…", expected u64 at line 1"#);
+        // An escaped quote does not end the string early.
+        let s = redact_quoted(r#"string "ab\"secret\\" is bad"#);
+        assert_eq!(s, r#"string "…" is bad"#);
     }
 
     #[test]

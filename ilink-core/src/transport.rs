@@ -9,8 +9,9 @@ use std::error::Error as _;
 use serde::de::DeserializeOwned;
 
 use crate::endpoint::Endpoint;
-use crate::error::{Error, TransportKind, body_excerpt};
+use crate::error::{Error, TransportKind, body_excerpt, redact_quoted};
 use crate::types::ApiStatus;
+use crate::types::repair::from_slice_lenient;
 
 /// Maps a `reqwest` failure to [`Error::Transport`], with the URL removed.
 pub(crate) fn transport_error(endpoint: Endpoint, err: reqwest::Error) -> Error {
@@ -68,16 +69,67 @@ fn strip_urls(text: &str) -> String {
         .join(" ")
 }
 
-/// Fails on a non-2xx status, with a redacted excerpt of the body.
-pub(crate) fn check_status(endpoint: Endpoint, status: u16, body: &[u8]) -> Result<(), Error> {
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(Error::HttpStatus {
-            endpoint,
-            status,
-            body: body_excerpt(body),
-        })
+/// How much of an error answer's body is read: enough for an excerpt.
+const ERROR_BODY_PREFIX: usize = 4096;
+
+/// Reads a body of at most `limit` bytes, or fails with `too_large()`.
+///
+/// An announced `Content-Length` over the limit fails before reading;
+/// otherwise the body is read chunk by chunk and abandoned as soon as it
+/// passes the limit, so nothing past it is ever buffered.
+pub(crate) async fn read_limited(
+    endpoint: Endpoint,
+    mut response: reqwest::Response,
+    limit: u64,
+    too_large: impl Fn() -> Error,
+) -> Result<Vec<u8>, Error> {
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let capacity = announced.unwrap_or(0).min(limit);
+    let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(endpoint, e))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The error of a non-2xx answer, with a redacted excerpt of the start of
+/// its body (`header`, e.g. the CDN's `x-error-message`, when given). The
+/// rest of the body is not read: an error page has no size limit of its own.
+pub(crate) async fn status_error(
+    endpoint: Endpoint,
+    status: u16,
+    mut response: reqwest::Response,
+    header: Option<String>,
+) -> Error {
+    let body = match header {
+        Some(text) => text,
+        None => {
+            let mut prefix = Vec::new();
+            // A body that breaks off still leaves what was read for the excerpt.
+            while let Ok(Some(chunk)) = response.chunk().await {
+                prefix.extend_from_slice(&chunk);
+                if prefix.len() >= ERROR_BODY_PREFIX {
+                    prefix.truncate(ERROR_BODY_PREFIX);
+                    break;
+                }
+            }
+            body_excerpt(&prefix)
+        }
+    };
+    Error::HttpStatus {
+        endpoint,
+        status,
+        body,
     }
 }
 
@@ -96,7 +148,7 @@ pub(crate) fn decode_checked<T: DeserializeOwned + ApiStatus>(
             body: body_excerpt(body),
         });
     }
-    let value: T = serde_json::from_slice(body).map_err(|e| Error::Decode {
+    let value: T = from_slice_lenient(body).map_err(|e| Error::Decode {
         endpoint,
         message: redact_quoted(&e.to_string()),
         body: body_excerpt(body),
@@ -107,34 +159,9 @@ pub(crate) fn decode_checked<T: DeserializeOwned + ApiStatus>(
     }
 }
 
-/// serde quotes offending string values in its messages; they may be secrets.
-fn redact_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decode_errors_do_not_repeat_string_values() {
-        let s = redact_quoted(r#"invalid type: string "secret-value", expected u64 at line 1"#);
-        assert_eq!(s, r#"invalid type: string "…", expected u64 at line 1"#);
-    }
 
     #[test]
     fn urls_are_removed() {

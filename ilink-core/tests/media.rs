@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{MockServer, Recorded, Reply, TOKEN};
 use ilink_core::cdn;
+use ilink_core::config::DEFAULT_MAX_DOWNLOAD_BYTES;
 use ilink_core::crypto::{AesKey, md5_hex};
 use ilink_core::types::{CdnMedia, ItemType, MessageItem};
 use ilink_core::{Endpoint, Error, ILinkClient, MediaKind, Secret};
@@ -256,16 +257,23 @@ async fn download_prefers_full_url_and_reports_http_errors() {
         ..CdnMedia::default()
     };
     assert_eq!(
-        cdn::download(&http, &server.url, &media).await.unwrap(),
+        cdn::download(&http, &server.url, &media, DEFAULT_MAX_DOWNLOAD_BYTES)
+            .await
+            .unwrap(),
         b"cipher"
     );
     let media = CdnMedia {
         encrypt_query_param: Some(Secret::new("a b&c")),
         ..CdnMedia::default()
     };
-    let err = cdn::download(&http, &format!("{}/c2c", server.url), &media)
-        .await
-        .unwrap_err();
+    let err = cdn::download(
+        &http,
+        &format!("{}/c2c", server.url),
+        &media,
+        DEFAULT_MAX_DOWNLOAD_BYTES,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, Error::HttpStatus { status: 404, .. }),
         "{err:?}"

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
@@ -36,6 +36,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 
 enum PollEnd {
     Messages(Vec<WeixinMessage>, String),
+    /// A raw `msgs` array a test queued, and the cursor.
+    Raw(String, String),
     TakenOver,
     Gone,
     Expired(ExpiryMode),
@@ -81,6 +83,9 @@ async fn getupdates(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             if let Some(mode) = acct.expired {
                 return Some(PollEnd::Expired(mode));
             }
+            if let Some(raw) = acct.raw_batches.pop_front() {
+                return Some(PollEnd::Raw(raw, acct.next_cursor(&mut i.rng)));
+            }
             if acct.queue.is_empty() {
                 return None;
             }
@@ -97,6 +102,14 @@ async fn getupdates(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             "longpolling_timeout_ms": timeout_ms,
         }))
         .into_response(),
+        Some(PollEnd::Raw(msgs, cursor)) => {
+            // Written by hand: `msgs` goes out as the test wrote it, valid JSON or not.
+            let body = format!(
+                r#"{{"ret":0,"msgs":{msgs},"get_updates_buf":{},"longpolling_timeout_ms":{timeout_ms}}}"#,
+                Value::from(cursor)
+            );
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         Some(PollEnd::Expired(mode)) => expired_response(mode),
         Some(PollEnd::Gone) => ret_error(-14, "account removed"),
         // The replaced poller gets an empty batch and keeps its cursor.

@@ -1,6 +1,6 @@
 //! Fault injection: per endpoint, for the next N requests or with a seeded probability,
 //! answer with an HTTP status, a delay, a hang, a dropped connection, a malformed or
-//! truncated body, or any `ret`/`errcode`.
+//! truncated body, a body of a given size, a slow trickle, or any `ret`/`errcode`.
 //!
 //! ```no_run
 //! # async fn demo(sim: &ilink_testkit::Simulator) {
@@ -11,6 +11,12 @@
 //! sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Status { status: 502 }).times(2));
 //! // A third of all getupdates calls drop the connection (deterministic: seeded).
 //! sim.inject(Fault::on(Endpoint::GetUpdates, FaultAction::Reset).with_probability(0.33));
+//! // The next download is 200 MiB, without Content-Length.
+//! let oversize = FaultAction::SizedBody { bytes: 200 << 20, chunked: true };
+//! sim.inject(Fault::on(Endpoint::CdnDownload, oversize));
+//! // The next sendmessage answer arrives 8 bytes every 100 ms.
+//! let slow = FaultAction::Trickle { chunk_bytes: 8, interval_ms: 100 };
+//! sim.inject(Fault::on(Endpoint::SendMessage, slow));
 //! # }
 //! ```
 
@@ -48,6 +54,25 @@ pub enum FaultAction {
     Malformed,
     /// Run the endpoint and cut its JSON answer in half.
     Truncated,
+    /// Answer 200 with a body of exactly `bytes` bytes instead of running the
+    /// endpoint, generated while it is sent: on the CDN that many `a`s, on the API
+    /// `{"ret":0,"padding":"aaa…"}` (valid JSON from 9 bytes on, `{"ret":0}` and spaces
+    /// below 22).
+    SizedBody {
+        /// The size of the body.
+        bytes: u64,
+        /// Leave out `Content-Length`, so the client learns the size only by reading.
+        #[serde(default)]
+        chunked: bool,
+    },
+    /// Run the endpoint, then send its answer `chunk_bytes` at a time, one piece every
+    /// `interval_ms` (with its real `Content-Length`).
+    Trickle {
+        /// Bytes per piece (at least 1).
+        chunk_bytes: u64,
+        /// The pause before each piece after the first, in milliseconds.
+        interval_ms: u64,
+    },
     /// Answer 200 with this application error instead of running the endpoint.
     Api {
         /// `ret`, if present.

@@ -24,8 +24,8 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use ilink_core::ILinkClient;
 use ilink_core::types::WeixinMessage;
+use ilink_core::{ClientBuilder, ILinkClient};
 use tokio::sync::broadcast;
 
 use crate::simulator::{BotAccount, Simulator};
@@ -75,10 +75,14 @@ pub fn texts_to(sim: &Simulator, bot: &BotAccount, user: &str) -> Vec<String> {
 /// # Panics
 /// If the client cannot be built (the simulator's URLs are always valid).
 pub fn core_client(sim: &Simulator, bot: &BotAccount) -> ILinkClient {
-    ILinkClient::builder(sim.base_url(), bot.token.clone())
-        .cdn_base_url(sim.cdn_base_url())
+    core_client_builder(sim, bot)
         .build()
         .expect("a client of the simulator builds")
+}
+
+/// The builder of [`core_client`], for tests that change a setting (e.g. a limit).
+pub fn core_client_builder(sim: &Simulator, bot: &BotAccount) -> ClientBuilder {
+    ILinkClient::builder(sim.base_url(), bot.token.clone()).cdn_base_url(sim.cdn_base_url())
 }
 
 /// Polls with `client` until at least `n` messages arrived, and returns them all.

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
 
 use crate::faults::{FaultAction, endpoint_of};
+use crate::hostile::{sized_body, trickle};
 use crate::records::RequestRecord;
 use crate::state::Shared;
 
@@ -101,6 +102,14 @@ pub(crate) async fn intercept(State(sh): State<Arc<Shared>>, req: Request, next:
             let mut res = Response::from_parts(parts, Body::from(cut));
             res.headers_mut().remove(header::CONTENT_LENGTH);
             res
+        }
+        FaultAction::SizedBody { bytes, chunked } => sized_body(endpoint, bytes, chunked),
+        FaultAction::Trickle {
+            chunk_bytes,
+            interval_ms,
+        } => {
+            let res = next.run(req).await;
+            trickle(res, chunk_bytes, Duration::from_millis(interval_ms)).await
         }
         FaultAction::Api {
             ret,

@@ -37,8 +37,8 @@
 //! 4. `auth`: the header, body and session checks every bot request goes through.
 //! 5. The HTTP endpoints: `send` (`sendmessage`), `api` (the other bot endpoints),
 //!    `cdn` (`getuploadurl`, upload, download), `login` (QR login and the phone-side
-//!    actions), `chat` (the web chat page), `intercept` (the middleware that records
-//!    requests and applies faults).
+//!    actions), `chat` (the web chat page), `hostile` (bodies of a given size and slow
+//!    trickles), `intercept` (the middleware that records requests and applies faults).
 //! 6. `users` (scripted users), `control` (the `/mock/*` API), `server` (router and
 //!    connections), `simulator` (the [`Simulator`] handle), [`harness`] (helpers for tests).
 
@@ -51,6 +51,7 @@ mod control;
 mod error;
 mod faults;
 pub mod harness;
+mod hostile;
 mod intercept;
 mod login;
 mod media;

@@ -154,6 +154,27 @@ impl Simulator {
         });
     }
 
+    /// Makes the next `getupdates` answer of `bot` carry `msgs` as its `msgs` array,
+    /// verbatim: raw JSON text that may be malformed in any way (an entry of the wrong
+    /// shape, an unpaired surrogate escape, even a `msgs` that is not an array). The
+    /// answer holds nothing else; queued messages follow in the next one. Entries with a
+    /// string `from_user_id` (and `context_token`) count as written by that user, so the
+    /// bot may answer them.
+    ///
+    /// ```no_run
+    /// # fn demo(sim: &ilink_testkit::Simulator, bot: &ilink_testkit::BotAccount) {
+    /// sim.push_raw_batch(bot, r#"[
+    ///     {"message_id": 1, "from_user_id": "alice@im.wechat", "context_token": "ctx-1",
+    ///      "item_list": [{"type": 1, "text_item": {"text": "hi"}}]},
+    ///     {"message_id": "not a number"}
+    /// ]"#);
+    /// # }
+    /// ```
+    pub fn push_raw_batch(&self, bot: &BotAccount, msgs: &str) {
+        self.shared
+            .with(|i| i.push_raw_batch(&bot.bot_id, msgs.to_owned()));
+    }
+
     /// Makes every call of `bot` answer `-14` in the given shape until cleared or until
     /// a QR re-login issues a new token.
     pub fn expire_session(&self, bot: &BotAccount, mode: ExpiryMode) {

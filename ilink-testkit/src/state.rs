@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
 use ilink_core::Secret;
+use ilink_core::types::repair::from_slice_lenient;
 use ilink_core::types::{MessageItem, MessageState, MessageType, WeixinMessage};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -48,6 +49,8 @@ pub(crate) struct Account {
     pub token: String,
     /// Messages not yet handed to a poller.
     pub queue: Vec<WeixinMessage>,
+    /// `msgs` arrays as raw JSON text, each the whole of one coming answer.
+    pub raw_batches: VecDeque<String>,
     pub cursor_n: u64,
     /// Bumped by each new poller so that the previous one knows it was taken over.
     pub poll_gen: u64,
@@ -70,6 +73,7 @@ impl Account {
             bot_id,
             token,
             queue: Vec::new(),
+            raw_batches: VecDeque::new(),
             cursor_n: 0,
             poll_gen: 0,
             contexts: HashMap::new(),
@@ -250,6 +254,37 @@ impl Inner {
         acct.queue.push(msg.clone());
         acct.history.push(msg.clone());
         Some(msg)
+    }
+
+    /// Queues `msgs`, raw JSON text, as the `msgs` of the account's next `getupdates`
+    /// answer, verbatim. The senders and context tokens of the entries that can be read
+    /// are issued as if they had come the usual way, so the bot can answer them.
+    pub fn push_raw_batch(&mut self, bot_id: &str, msgs: String) -> bool {
+        let Some(acct) = self.accounts.get_mut(bot_id) else {
+            return false;
+        };
+        let entries: Vec<serde_json::Value> =
+            from_slice_lenient(msgs.as_bytes()).unwrap_or_default();
+        for entry in &entries {
+            let Some(user) = entry.get("from_user_id").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            acct.contacts.insert(user.to_owned());
+            if let Some(token) = entry.get("context_token").and_then(|v| v.as_str()) {
+                acct.contexts.insert(
+                    token.to_owned(),
+                    ContextInfo {
+                        user_id: user.to_owned(),
+                        issued: Instant::now(),
+                        sends: 0,
+                    },
+                );
+                acct.latest_context
+                    .insert(user.to_owned(), token.to_owned());
+            }
+        }
+        acct.raw_batches.push_back(msgs);
+        true
     }
 
     /// Forgets everything but the accounts and their tokens.

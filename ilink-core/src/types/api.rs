@@ -4,10 +4,12 @@
 //! [`ApiStatus`] gives uniform access to `ret`/`errcode`/`errmsg`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::enums::{QrStatus, TypingStatus, UploadMediaType};
 use super::lenient;
 use super::message::WeixinMessage;
+use super::rejected::RejectedMessage;
 use crate::Secret;
 
 /// `base_info`, carried by every bot POST.
@@ -80,32 +82,96 @@ pub struct GetUpdatesRequest {
     pub base_info: Option<BaseInfo>,
 }
 
-response! {
-    /// Response of `ilink/bot/getupdates`.
-    pub struct GetUpdatesResponse {
-        /// New messages.
-        #[serde(default, deserialize_with = "null_as_empty")]
-        pub msgs: Vec<WeixinMessage>,
-        /// The next cursor.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub get_updates_buf: Option<String>,
-        /// Deprecated alias of the cursor.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub sync_buf: Option<String>,
-        /// Timeout the server wants for the next poll.
-        #[serde(
-            default,
-            with = "lenient::opt_u64",
-            skip_serializing_if = "Option::is_none"
-        )]
-        pub longpolling_timeout_ms: Option<u64>,
+/// Response of `ilink/bot/getupdates`.
+///
+/// The envelope is decoded first, then each message on its own: a message
+/// that does not decode lands in [`rejected`](Self::rejected) and costs
+/// nothing to the rest of its batch. A `msgs` that is not an array (or null)
+/// fails the whole answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "GetUpdatesEnvelope")]
+pub struct GetUpdatesResponse {
+    /// 0 on success.
+    #[serde(with = "lenient::i64_or_zero")]
+    pub ret: i64,
+    /// Application error code.
+    #[serde(with = "lenient::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i64>,
+    /// Application error message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errmsg: Option<String>,
+    /// New messages, in batch order, without the rejected ones.
+    pub msgs: Vec<WeixinMessage>,
+    /// Messages of the batch that did not decode (never serialized).
+    #[serde(skip)]
+    pub rejected: Vec<RejectedMessage>,
+    /// The next cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub get_updates_buf: Option<String>,
+    /// Deprecated alias of the cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_buf: Option<String>,
+    /// Timeout the server wants for the next poll.
+    #[serde(with = "lenient::opt_u64", skip_serializing_if = "Option::is_none")]
+    pub longpolling_timeout_ms: Option<u64>,
+}
+
+/// The answer of `getupdates` with each message still undecoded.
+#[derive(Deserialize)]
+struct GetUpdatesEnvelope {
+    #[serde(default, with = "lenient::i64_or_zero")]
+    ret: i64,
+    #[serde(default, with = "lenient::opt_i64")]
+    errcode: Option<i64>,
+    #[serde(default)]
+    errmsg: Option<String>,
+    #[serde(default)]
+    msgs: Option<Vec<Box<RawValue>>>,
+    #[serde(default)]
+    get_updates_buf: Option<String>,
+    #[serde(default)]
+    sync_buf: Option<String>,
+    #[serde(default, with = "lenient::opt_u64")]
+    longpolling_timeout_ms: Option<u64>,
+}
+
+impl From<GetUpdatesEnvelope> for GetUpdatesResponse {
+    fn from(envelope: GetUpdatesEnvelope) -> Self {
+        let raw = envelope.msgs.unwrap_or_default();
+        let mut msgs = Vec::with_capacity(raw.len());
+        let mut rejected = Vec::new();
+        for (index, raw) in raw.into_iter().enumerate() {
+            match serde_json::from_str::<WeixinMessage>(raw.get()) {
+                Ok(msg) => msgs.push(msg),
+                Err(err) => {
+                    let raw: Box<str> = raw.into();
+                    rejected.push(RejectedMessage::new(index, raw.into(), &err));
+                }
+            }
+        }
+        Self {
+            ret: envelope.ret,
+            errcode: envelope.errcode,
+            errmsg: envelope.errmsg,
+            msgs,
+            rejected,
+            get_updates_buf: envelope.get_updates_buf,
+            sync_buf: envelope.sync_buf,
+            longpolling_timeout_ms: envelope.longpolling_timeout_ms,
+        }
     }
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+impl ApiStatus for GetUpdatesResponse {
+    fn ret(&self) -> i64 {
+        self.ret
+    }
+    fn errcode(&self) -> Option<i64> {
+        self.errcode
+    }
+    fn errmsg(&self) -> Option<&str> {
+        self.errmsg.as_deref()
+    }
 }
 
 impl GetUpdatesResponse {

@@ -15,11 +15,16 @@ mod enums;
 mod items;
 pub mod lenient;
 mod message;
+mod rejected;
+pub mod repair;
 
 pub use api::*;
 pub use enums::*;
 pub use items::*;
 pub use message::*;
+pub use rejected::{RejectedMessage, SHAPE_LIMIT};
 
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The `/mock/*` JSON control API, for tests in any language: a superset of the Go
 //! mock's convention (`/mock/inbound`, `/mock/sent`, `/mock/media`, `/mock/qr/scan`,
-//! `/mock/qr/confirm`, `/mock/session/expire`, `/mock/reset`) plus accounts, faults,
+//! `/mock/qr/confirm`, `/mock/session/expire`, `/mock/reset`) plus accounts, raw batches, faults,
 //! violations and the other records. `docs/testing.md` has curl examples.
 
 // Error paths return the finished HTTP answer; they are cold, so its size does not matter.
@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/mock/accounts", get(list_accounts).post(add_account))
         .route("/mock/accounts/{bot_id}", delete(remove_account))
         .route("/mock/inbound", post(inbound))
+        .route("/mock/raw_batch", post(raw_batch))
         .route("/mock/sent", get(sent))
         .route("/mock/media", get(media))
         .route("/mock/qr", get(qr_sessions))
@@ -231,6 +232,26 @@ async fn inbound(State(sh): Shr, JsonBody(req): JsonBody<Inbound>) -> Response {
     };
     let msg = user.send_with(items, overrides);
     Json(msg).into_response()
+}
+
+#[derive(Deserialize)]
+struct RawBatch {
+    bot_id: Option<String>,
+    /// A string is sent as it is; any other JSON value as its JSON text.
+    msgs: Value,
+}
+
+async fn raw_batch(State(sh): Shr, JsonBody(req): JsonBody<RawBatch>) -> Response {
+    let bot = match resolve_bot(&sh, req.bot_id.as_deref()) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let msgs = match req.msgs {
+        Value::String(text) => text,
+        other => other.to_string(),
+    };
+    sh.with(|i| i.push_raw_batch(&bot, msgs));
+    Json(json!({ "ok": true, "bot_id": bot })).into_response()
 }
 
 async fn qr_action(
