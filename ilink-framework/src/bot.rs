@@ -296,6 +296,9 @@ impl BotHandle {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_CDN_BASE_URL.to_owned()),
         );
+        b = b
+            .max_response_bytes(o.max_response_bytes)
+            .max_download_bytes(o.max_download_bytes);
         if let Some(v) = &o.channel_version {
             b = b.channel_version(v.clone());
         }

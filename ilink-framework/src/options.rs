@@ -71,6 +71,12 @@ pub struct BotOptions {
     pub bot_agent: Option<String>,
     /// `SKRouteTag` header, when your deployment needs one.
     pub route_tag: Option<String>,
+    /// Largest API answer accepted, in bytes; a bigger one fails the call
+    /// with `Error::BodyTooLarge` (a poll is then retried and reported as
+    /// [`PollError`](crate::AccountEventKind::PollError)).
+    pub max_response_bytes: u64,
+    /// Largest media download accepted, in bytes (`Error::DownloadTooLarge`).
+    pub max_download_bytes: u64,
 }
 
 impl Default for BotOptions {
@@ -100,6 +106,8 @@ impl Default for BotOptions {
             channel_version: None,
             bot_agent: None,
             route_tag: None,
+            max_response_bytes: ilink_core::config::DEFAULT_MAX_RESPONSE_BYTES,
+            max_download_bytes: ilink_core::config::DEFAULT_MAX_DOWNLOAD_BYTES,
         }
     }
 }
@@ -143,6 +151,8 @@ setters! {
     channel_version: Option<String>,
     bot_agent: Option<String>,
     route_tag: Option<String>,
+    max_response_bytes: u64,
+    max_download_bytes: u64,
 }
 
 impl BotOptions {

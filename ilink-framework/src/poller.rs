@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ilink_core::Cursor;
-use ilink_core::types::GetUpdatesResponse;
+use ilink_core::types::{GetUpdatesResponse, RejectedMessage};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
@@ -188,19 +188,33 @@ impl PollerState {
         let moved = next.advance(&resp);
         let msgs = std::mem::take(&mut resp.msgs);
         let mut entries = Vec::with_capacity(msgs.len());
-        let mut quarantined = Vec::new();
-        for msg in msgs {
+        // Messages that cannot be handled, with their shape for the log.
+        let mut aside: Vec<(RejectedMessage, String)> = resp
+            .rejected
+            .drain(..)
+            .map(|r| {
+                let reason = format!("does not decode: {}", r.error);
+                (r, reason)
+            })
+            .collect();
+        for (index, msg) in msgs.into_iter().enumerate() {
             if msg.from_user_id.as_deref().is_none_or(str::is_empty) {
-                quarantined.push(quarantine(
-                    &shared.account,
-                    serde_json::to_string(&msg).unwrap_or_default(),
-                    "no sender (from_user_id is missing or empty): nobody to answer".into(),
-                    received_at_ms,
-                ));
+                let raw = RejectedMessage {
+                    index,
+                    raw: serde_json::to_string(&msg).unwrap_or_default(),
+                    error: String::new(),
+                };
+                let reason = "no sender (from_user_id is missing or empty): nobody to answer";
+                aside.push((raw, reason.to_owned()));
             } else {
                 entries.push(received(msg, received_at_ms));
             }
         }
+        let shapes: Vec<String> = aside.iter().map(|(r, _)| r.shape()).collect();
+        let quarantined: Vec<_> = aside
+            .into_iter()
+            .map(|(r, reason)| quarantine(&shared.account, r.raw, reason, received_at_ms))
+            .collect();
         if entries.is_empty() && quarantined.is_empty() && !moved {
             self.cursor = next;
             return;
@@ -228,9 +242,9 @@ impl PollerState {
             return;
         };
         self.cursor = next;
-        for kept in &batch.quarantined {
+        for (kept, shape) in batch.quarantined.iter().zip(&shapes) {
             tracing::warn!(
-                account = %shared.account, id = kept.id, reason = %kept.reason,
+                account = %shared.account, id = kept.id, reason = %kept.reason, shape = %shape,
                 "a received message cannot be handled; it is kept in the quarantine (`ilink quarantine`)"
             );
             shared.events.emit(
