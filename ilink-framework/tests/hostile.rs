@@ -60,7 +60,14 @@ async fn each_malformed_message_is_quarantined_and_reported_while_the_good_one_i
         let account = AccountId::new(bot.bot_id.as_str());
         let kept = store.quarantine_list(Some(&account)).await.unwrap();
         assert_eq!(kept.len(), 1, "case {case}: {kept:?}");
-        assert_eq!(kept[0].raw, *bad, "case {case}: kept as received");
+        // Undecodable messages are kept byte for byte; a decoded one without
+        // a sender as the same JSON value.
+        let value = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        if case == 5 {
+            assert_eq!(value(&kept[0].raw), value(bad));
+        } else {
+            assert_eq!(kept[0].raw, *bad, "case {case}: kept as received");
+        }
         let AccountEventKind::MessageQuarantined { id, reason } = event.kind else {
             unreachable!()
         };
