@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ilink_core::ILinkClient;
 use ilink_framework::prelude::*;
-use ilink_framework::store::{MemoryStore, SqliteStore, StateStore};
+use ilink_framework::store::{Durability, MemoryStore, SqliteStore, StateStore};
 use tokio::sync::{Semaphore, watch};
 
 use crate::measure::now_ns;
@@ -190,7 +190,16 @@ pub async fn start_bot(
             // Opened here rather than by the builder only to read its
             // transaction count; the state directory also takes the
             // account locks, as for a real bot.
-            let store = Arc::new(SqliteStore::open(dir.path()).await.expect("store opens"));
+            // `ILINK_BENCH_DURABILITY=normal` measures the other level.
+            let durability = match std::env::var("ILINK_BENCH_DURABILITY").as_deref() {
+                Ok("normal") => Durability::Normal,
+                _ => Durability::default(),
+            };
+            let store = Arc::new(
+                SqliteStore::open_with(dir.path(), durability)
+                    .await
+                    .expect("store opens"),
+            );
             let builder = builder
                 .state_dir(dir.path())
                 .store(store.clone() as Arc<dyn StateStore>);
