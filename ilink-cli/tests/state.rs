@@ -40,6 +40,7 @@ const COMMANDS: &[&[&str]] = &[
         "hi",
     ],
     &["tail", "--account", "bot@im.bot"],
+    &["quarantine"],
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
