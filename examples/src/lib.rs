@@ -43,6 +43,19 @@ pub enum ExampleError {
     Io(#[from] std::io::Error),
 }
 
+impl ExampleError {
+    /// The state store's error, when that is what stopped the example.
+    pub fn store_error(&self) -> Option<&ilink_framework::store::StoreError> {
+        use ilink_framework::{BotError, SettingsError};
+        match self {
+            Self::Settings(SettingsError::Store(e))
+            | Self::Bot(BotError::Store(e))
+            | Self::Bot(BotError::Settings(SettingsError::Store(e))) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 // `main` returning `Err` prints the Debug form; make that the readable one.
 impl std::fmt::Debug for ExampleError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -10,6 +10,7 @@
 //! | 4 | quota exhausted or refused by policy (locally or by the server's `ret -2`) |
 //! | 5 | session expired (`-14`): log in again |
 //! | 6 | account in use: another process polls it (its lock is held) |
+//! | 7 | state unusable: the state directory or database cannot be used as it is |
 //! | 130 | interrupted (ctrl-c or SIGTERM) before the command finished |
 
 use std::path::PathBuf;
@@ -35,6 +36,9 @@ pub const REFUSED: u8 = 4;
 pub const SESSION_EXPIRED: u8 = 5;
 /// Exit code when another process polls the account.
 pub const ACCOUNT_LOCKED: u8 = 6;
+/// Exit code when the state directory or database cannot be used as it is
+/// (not a directory, not writable, damaged, newer schema, disk full).
+pub const STATE_UNUSABLE: u8 = 7;
 /// Exit code after ctrl-c, by the shell convention 128 + SIGINT.
 pub const INTERRUPTED: u8 = 130;
 
@@ -131,7 +135,7 @@ pub enum CliError {
     #[error("{0}")]
     Core(#[from] CoreError),
     /// The state directory could not be read or written.
-    #[error("{0}")]
+    #[error("{}", store_problem(.0))]
     Store(#[from] StoreError),
     /// Reading or writing locally failed (stdin, the terminal, a file).
     #[error("{context}: {source}")]
@@ -180,6 +184,7 @@ impl CliError {
             | Self::ServerRefused { .. } => REFUSED,
             Self::SessionExpired { .. } => SESSION_EXPIRED,
             Self::AccountLocked { .. } => ACCOUNT_LOCKED,
+            Self::Store(e) if e.is_state_unusable() => STATE_UNUSABLE,
             Self::Core(e) if e.api().is_some_and(|a| a.code() == ApiCode::Rejected) => REFUSED,
             Self::Login(LoginError::Request(e)) if e.is_session_expired() => SESSION_EXPIRED,
             Self::Interrupted => INTERRUPTED,
@@ -231,11 +236,7 @@ impl CliError {
                 "type the number shown on the phone when asked (stdin was closed)".into(),
             ),
             Self::Core(e) | Self::Login(LoginError::Request(e)) => core_hint(e),
-            // The store's messages say what to do about their file.
-            Self::Store(StoreError::Database { .. }) => Some(
-                "check the permissions of the state directory, or pick another with --state-dir".into(),
-            ),
-            Self::Store(_) => None,
+            Self::Store(e) => store_hint(e),
             Self::Login(_) | Self::Io { .. } | Self::Interrupted => None,
         }
     }
@@ -269,6 +270,52 @@ impl From<LockError> for CliError {
             },
         }
     }
+}
+
+/// What is wrong with the state, naming the file; what to do about it is
+/// the hint (the store's own message says both on one line, for programs
+/// without a hint line).
+fn store_problem(e: &StoreError) -> String {
+    match e {
+        StoreError::NotADirectory { path } => format!("state directory {path} is not a directory"),
+        StoreError::Io { path, source } => format!("cannot use {path}: {source}"),
+        StoreError::Corrupt { path, message } => {
+            format!("state database {path} is damaged ({message})")
+        }
+        StoreError::NewerSchema {
+            path,
+            found,
+            supported,
+        } => format!(
+            "state database {path} has schema version {found}, newer than this ilink knows (up to {supported})"
+        ),
+        StoreError::Full { path } => format!("no space left for state database {path}"),
+        other => other.to_string(),
+    }
+}
+
+fn store_hint(e: &StoreError) -> Option<String> {
+    let hint = match e {
+        StoreError::NotADirectory { .. } => {
+            "remove or rename it, or choose another state directory with --state-dir or ILINK_STATE_DIR"
+        }
+        StoreError::Io { .. } => {
+            "check that it exists and its owner and permissions, or choose another state directory with --state-dir"
+        }
+        StoreError::Corrupt { .. } => {
+            "stop every bot that uses it, move the file aside with its -wal and -shm files, and run again; \
+             context tokens and unhandled messages in it are lost, `ilink login` saves credentials again"
+        }
+        StoreError::NewerSchema { .. } => {
+            "run the newer ilink that wrote it, or move the file aside (with its -wal and -shm files) to start afresh"
+        }
+        StoreError::Full { .. } => "free disk space, then run again",
+        StoreError::Database { .. } => {
+            "check the permissions of the state directory, or pick another with --state-dir"
+        }
+        _ => return None,
+    };
+    Some(hint.to_owned())
 }
 
 fn core_hint(e: &CoreError) -> Option<String> {
@@ -351,6 +398,39 @@ mod tests {
                 },
                 ACCOUNT_LOCKED,
             ),
+            (
+                CliError::Store(StoreError::Corrupt {
+                    path: "/s/ilink.db".into(),
+                    message: "file is not a database".into(),
+                }),
+                STATE_UNUSABLE,
+            ),
+            (
+                CliError::Store(StoreError::NewerSchema {
+                    path: "/s/ilink.db".into(),
+                    found: 9,
+                    supported: 1,
+                }),
+                STATE_UNUSABLE,
+            ),
+            (
+                CliError::Store(StoreError::NotADirectory { path: "/s".into() }),
+                STATE_UNUSABLE,
+            ),
+            (
+                CliError::Store(StoreError::Full {
+                    path: "/s/ilink.db".into(),
+                }),
+                STATE_UNUSABLE,
+            ),
+            (
+                CliError::Store(StoreError::io(
+                    "/s",
+                    std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+                )),
+                STATE_UNUSABLE,
+            ),
+            (CliError::Store(StoreError::Closed), RUNTIME),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err:?}");
@@ -395,6 +475,44 @@ mod tests {
         let hint = e.hint().unwrap();
         assert!(hint.contains("stop that one first"), "{hint}");
         assert!(hint.contains("/s/locks/bot@im.bot.lock"), "{hint}");
+    }
+
+    #[test]
+    fn unusable_state_names_the_file_and_hints_what_to_do() {
+        let cases = [
+            (
+                StoreError::Corrupt {
+                    path: "/s/ilink.db".into(),
+                    message: "file is not a database".into(),
+                },
+                "move the file aside",
+            ),
+            (
+                StoreError::NewerSchema {
+                    path: "/s/ilink.db".into(),
+                    found: 9,
+                    supported: 1,
+                },
+                "newer ilink",
+            ),
+            (
+                StoreError::Full {
+                    path: "/s/ilink.db".into(),
+                },
+                "free disk space",
+            ),
+        ];
+        for (store, remedy) in cases {
+            let e = CliError::Store(store);
+            let text = e.to_string();
+            assert!(text.contains("/s/ilink.db"), "{text}");
+            // The remedy is the hint's, not repeated on the error line.
+            assert!(!text.contains(remedy), "{text}");
+            assert!(e.hint().unwrap().contains(remedy), "{e:?}");
+        }
+        let e = CliError::Store(StoreError::NotADirectory { path: "/s".into() });
+        assert_eq!(e.to_string(), "state directory /s is not a directory");
+        assert!(e.hint().unwrap().contains("--state-dir"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::flags::Global;
 #[command(
     after_help = "Exit codes: 0 ok, 1 runtime/network error, 2 usage error, \
     3 not found/missing credentials, 4 quota exhausted/refused, 5 session expired (-14), \
-    6 account in use by another process, 130 interrupted."
+    6 account in use by another process, 7 state directory or database unusable, 130 interrupted."
 )]
 struct Cli {
     #[command(flatten)]

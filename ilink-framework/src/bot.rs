@@ -354,10 +354,7 @@ impl BotHandle {
         };
         let (supervisor, _) = Actor::spawn(None, AccountSupervisor, args)
             .await
-            .map_err(|e| BotError::Spawn {
-                actor: "account supervisor",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| BotError::from_spawn("account supervisor", &e))?;
         running.insert(
             creds.account_id,
             RunningAccount {

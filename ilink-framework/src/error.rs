@@ -167,6 +167,29 @@ pub enum BotError {
     Interrupted,
 }
 
+impl BotError {
+    /// The error of an actor that failed to start. ractor words every
+    /// start-up failure as a panic; what the operator needs is the cause,
+    /// typed when it is the store's (a damaged database found while the
+    /// account's state is loaded).
+    pub(crate) fn from_spawn(actor: &'static str, error: &ractor::SpawnErr) -> Self {
+        let mut cause: &(dyn std::error::Error + 'static) = error;
+        loop {
+            if let Some(store) = cause.downcast_ref::<StoreError>() {
+                return Self::Store(store.clone());
+            }
+            match cause.source() {
+                Some(next) => cause = next,
+                None => break,
+            }
+        }
+        Self::Spawn {
+            actor,
+            message: cause.to_string(),
+        }
+    }
+}
+
 impl From<LockError> for BotError {
     fn from(e: LockError) -> Self {
         match e {

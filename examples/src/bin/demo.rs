@@ -51,8 +51,16 @@ fn script() -> Script {
         .image("alice@im.wechat", TINY_PNG, 1)
 }
 
-/// The library reports a second ctrl-c; this binary turns it into the
-/// status shells expect.
+/// Exit status when another process polls the account (as `ilink`'s).
+const ACCOUNT_LOCKED: u8 = 6;
+/// Exit status when the state directory or database cannot be used as it
+/// is: not a directory, not writable, damaged, newer schema, disk full (as
+/// `ilink`'s).
+const STATE_UNUSABLE: u8 = 7;
+
+/// The library reports what went wrong; this binary turns it into the
+/// statuses docs/deployment.md lists, so a supervisor can tell a failure
+/// that needs a person from one worth a restart.
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -63,8 +71,15 @@ async fn main() -> ExitCode {
             ExitCode::from(130)
         }
         Err(e) => {
+            // One line: the error names the file and what to do about it.
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            match &e {
+                ExampleError::Bot(BotError::AccountLocked { .. }) => ExitCode::from(ACCOUNT_LOCKED),
+                e if e.store_error().is_some_and(|s| s.is_state_unusable()) => {
+                    ExitCode::from(STATE_UNUSABLE)
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

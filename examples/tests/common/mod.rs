@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod process;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -109,4 +109,23 @@ impl StoreError {
             source: Arc::new(source),
         }
     }
+
+    /// Whether the state cannot be used as it is: not a directory, not
+    /// writable, damaged, from a newer release, or no space left. Retrying
+    /// does not help until someone fixes the file, the directory or the
+    /// disk, so a program that meets one while starting should stop; the
+    /// `ilink` command and the demo exit with status 7.
+    pub fn is_state_unusable(&self) -> bool {
+        match self {
+            Self::NotADirectory { .. }
+            | Self::Io { .. }
+            | Self::Corrupt { .. }
+            | Self::NewerSchema { .. }
+            | Self::Full { .. }
+            | Self::Database { .. } => true,
+            Self::Conflict { .. } | Self::Encode { .. } | Self::Decode { .. } | Self::Closed => {
+                false
+            }
+        }
+    }
 }

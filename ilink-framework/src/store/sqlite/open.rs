@@ -154,7 +154,8 @@ pub(super) fn newest_known_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Wraps a database error on `db`, telling damage and a full disk apart.
+/// Wraps a database error on `db`, telling damage (of the file or of a
+/// stored value) and a full disk apart.
 pub(super) fn db_error(db: &Path, e: sqlx::Error) -> StoreError {
     let path = db.display().to_string();
     let code = match &e {
@@ -170,6 +171,14 @@ pub(super) fn db_error(db: &Path, e: sqlx::Error) -> StoreError {
             message: d.message().to_owned(),
         },
         (Some(SQLITE_FULL), _) => StoreError::Full { path },
+        // A value of the wrong type where the schema has another: the file
+        // was changed behind the store's back, or damaged.
+        (_, e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))) => {
+            StoreError::Corrupt {
+                path,
+                message: e.to_string(),
+            }
+        }
         (_, sqlx::Error::Io(io)) => StoreError::io(path, io),
         (_, e) => StoreError::Database {
             path,
