@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, SqliteConnection};
 
-use self::writes::{Deferred, WriteError};
+use self::writes::Deferred;
 use super::group_commit::GroupCommit;
 use ilink_core::SentMessage;
 
@@ -102,11 +102,15 @@ impl SqliteStore {
             GroupCommit::spawn(GROUP_COMMIT_MAX, move |ops| {
                 let (writer, path, commits) = (writer.clone(), path.clone(), commits.clone());
                 async move {
+                    let mut ops = ops;
                     let err = |e| open::db_error(&path, e);
                     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-                    writes::commit_deferred(&mut tx, &ops).await.map_err(err)?;
+                    writes::commit_deferred(&mut tx, &mut ops)
+                        .await
+                        .map_err(err)?;
                     tx.commit().await.map_err(err)?;
                     commits.fetch_add(1, Ordering::Relaxed);
+                    writes::deliver_outcomes(ops);
                     Ok(())
                 }
             })
@@ -247,15 +251,18 @@ impl StateStore for SqliteStore {
         account: &AccountId,
         batch: &ReceivedBatch,
     ) -> Result<Vec<Option<u64>>, StoreError> {
-        let mut tx = self.begin().await?;
-        let firsts = match writes::commit_received(&mut tx, account, batch).await {
-            Ok(firsts) => firsts,
-            Err(WriteError::Db(e)) => return Err(self.err(e)),
-            Err(WriteError::Store(e)) => return Err(e),
-        };
-        tx.commit().await.map_err(|e| self.err(e))?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(firsts)
+        // Group-committed with the removals and counts waiting, so a steady
+        // trickle of small batches does not cost a transaction each.
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.deferred
+            .submit(Deferred::Received {
+                account: account.clone(),
+                batch: batch.clone(),
+                outcome: None,
+                done: Some(done),
+            })
+            .await?;
+        outcome.await.unwrap_or(Err(StoreError::Closed))
     }
 
     async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError> {

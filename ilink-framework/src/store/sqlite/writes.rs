@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::sqlite::Sqlite;
 use sqlx::{QueryBuilder, Row, SqliteConnection};
+use tokio::sync::oneshot;
 
 use super::super::{
     ContextTokenRecord, JournaledSend, QUARANTINE_CAP, QuarantinedMessage, ReceivedBatch,
@@ -24,9 +25,20 @@ use crate::account::AccountId;
 /// (32766) for the widest row here (6 columns).
 const ROWS: usize = 500;
 
+/// What a received batch's caller is told once its transaction committed.
+pub(super) type ReceivedOutcome = Result<Vec<Option<u64>>, StoreError>;
+
 /// A write that waits for a group commit.
 #[derive(Debug)]
 pub(super) enum Deferred {
+    /// A received batch, in a savepoint of its own: a batch the store's
+    /// rules refuse writes nothing and fails alone.
+    Received {
+        account: AccountId,
+        batch: ReceivedBatch,
+        outcome: Option<ReceivedOutcome>,
+        done: Option<oneshot::Sender<ReceivedOutcome>>,
+    },
     Remove {
         account: AccountId,
         ids: Vec<i64>,
@@ -339,14 +351,42 @@ async fn quarantine(
 /// way), and the last change of a saved value wins.
 pub(super) async fn commit_deferred(
     conn: &mut SqliteConnection,
-    ops: &[Deferred],
+    ops: &mut [Deferred],
 ) -> Result<(), sqlx::Error> {
+    // Received batches first: nothing else in the group can refer to their
+    // entries, which are dispatched only once this commits.
+    for op in ops.iter_mut() {
+        if let Deferred::Received {
+            account,
+            batch,
+            outcome,
+            ..
+        } = op
+        {
+            sqlx::query("SAVEPOINT received")
+                .execute(&mut *conn)
+                .await?;
+            let result = match commit_received(conn, account, batch).await {
+                Ok(firsts) => Ok(firsts),
+                Err(WriteError::Db(e)) => return Err(e),
+                Err(WriteError::Store(e)) => {
+                    sqlx::query("ROLLBACK TO received")
+                        .execute(&mut *conn)
+                        .await?;
+                    Err(e)
+                }
+            };
+            sqlx::query("RELEASE received").execute(&mut *conn).await?;
+            *outcome = Some(result);
+        }
+    }
     let mut removed: Vec<(&AccountId, i64)> = Vec::new();
     let mut counts: HashMap<(&AccountId, &str, &str), u32> = HashMap::new();
     let mut journal: Vec<(&AccountId, i64, &JournaledSend)> = Vec::new();
     let mut states: HashMap<(&AccountId, &str, &str), Option<&str>> = HashMap::new();
-    for op in ops {
+    for op in ops.iter() {
         match op {
+            Deferred::Received { .. } => {}
             Deferred::Remove { account, ids } => {
                 removed.extend(ids.iter().map(|id| (account, *id)));
             }
@@ -473,4 +513,20 @@ pub(super) async fn commit_deferred(
         .await?;
     }
     Ok(())
+}
+
+/// Tells the callers of received batches how they went, once the group's
+/// transaction committed.
+pub(super) fn deliver_outcomes(ops: Vec<Deferred>) {
+    for op in ops {
+        if let Deferred::Received {
+            outcome: Some(outcome),
+            done: Some(done),
+            ..
+        } = op
+        {
+            // A caller that stopped waiting does not need the answer.
+            let _ = done.send(outcome);
+        }
+    }
 }
