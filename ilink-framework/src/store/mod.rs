@@ -10,7 +10,8 @@
 //! Writes follow the message, each group in one transaction:
 //!
 //! - [`StateStore::commit_received`]: everything one received batch changes
-//!   (inbox entries, their dedup keys, context tokens, the cursor). It is
+//!   (inbox entries, their dedup keys, context tokens, quarantined messages,
+//!   the cursor). It is
 //!   durable before the messages are dispatched: the server never replays
 //!   from an old cursor.
 //! - [`StateStore::record_sent`]: a send the server acknowledged, its
@@ -21,9 +22,9 @@
 //!   together or not at all.
 //! - [`StateStore::inbox_remove`]: a refused entry leaves the inbox.
 //!
-//! The last three are small writes from many tasks, which a store may
-//! group-commit (many callers' writes in one transaction); each call returns
-//! once its own write is durable.
+//! A store may group-commit these (many callers' writes in one transaction,
+//! [`SqliteStore`] does), as long as each call's own writes stay all or
+//! nothing and the call returns once they are durable.
 
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;

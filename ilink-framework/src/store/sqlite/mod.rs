@@ -3,8 +3,10 @@
 //!
 //! The database runs in WAL mode. One connection makes every write, so this
 //! process's transactions never contend; reads use their own connections.
-//! Inbox removals and send counts are group-committed (see
-//! [`GroupCommit`]); a received batch is one transaction of its own.
+//! Every write of the hot path is group-committed (see [`GroupCommit`]):
+//! received batches (each in a savepoint of its own, so one the store's
+//! rules refuse fails alone), send counts and journal rows, handled and
+//! refused entries. The statements are in [`writes`].
 
 mod open;
 mod writes;
