@@ -43,6 +43,7 @@ pub(crate) struct Origin {
     prefix: String,
     entry: u64,
     position: u32,
+    replayed: bool,
     done: Vec<JournaledSend>,
 }
 
@@ -84,6 +85,7 @@ impl RunSends {
             prefix: format!("ilink-rs:{}:{}:{position}", self.tag, self.entry),
             entry: self.entry,
             position,
+            replayed: self.replayed,
             done,
         })
     }
@@ -93,6 +95,12 @@ impl Origin {
     /// The `client_id` of message `chunk` of this send.
     pub(crate) fn client_id(&self, chunk: u32) -> String {
         format!("{}:{chunk}", self.prefix)
+    }
+
+    /// Whether the send belongs to a run of an entry that may have been
+    /// handled before (so the server may already have its messages).
+    pub(crate) fn replayed(&self) -> bool {
+        self.replayed
     }
 
     /// What the server answered to message `chunk` in an earlier run.

@@ -280,7 +280,14 @@ async fn send_one(
             Ok(sent) => {
                 let row = journal.map(|(origin, chunk)| origin.record(chunk, &sent));
                 ctx.tokens.count_sent(user, &token, row).await?;
-                if sent.message_id.is_none() {
+                if sent.message_id.is_none() && journal.is_some_and(|(o, _)| o.replayed()) {
+                    // The usual answer to a message sent again after a crash
+                    // with its first client_id: the server had it already.
+                    tracing::info!(
+                        account = %ctx.shared.account, user, client_id = %sent.client_id,
+                        "the server already had this message from before the restart; not delivered twice"
+                    );
+                } else if sent.message_id.is_none() {
                     tracing::warn!(
                         account = %ctx.shared.account, user, client_id = %sent.client_id,
                         "server accepted the message without a message_id: it may not be delivered"
