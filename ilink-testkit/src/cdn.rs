@@ -81,7 +81,12 @@ pub(crate) async fn getuploadurl(
                     key,
                     rawsize: raw,
                     rawfilemd5: md5,
-                    filesize: req.thumb_filesize.unwrap_or(ciphertext_size(raw)),
+                    // No upload has u64::MAX bytes: a thumbnail too large to
+                    // encrypt is refused when it arrives.
+                    filesize: req
+                        .thumb_filesize
+                        .or(ciphertext_size(raw))
+                        .unwrap_or(u64::MAX),
                 },
             );
         }

@@ -74,7 +74,7 @@ pub(crate) fn upload_request(body: Value) -> Result<Upload, String> {
         serde_json::from_value(body).map_err(|e| format!("invalid getuploadurl body: {e}"))?;
     let key = AesKey::from_hex(request.aeskey.expose())
         .map_err(|_| "aeskey is not 32 hex characters".to_owned())?;
-    if request.filesize != ciphertext_size(request.rawsize) {
+    if Some(request.filesize) != ciphertext_size(request.rawsize) {
         return Err(format!(
             "filesize {} is not the ciphertext size of rawsize {}",
             request.filesize, request.rawsize
@@ -116,5 +116,19 @@ mod tests {
         assert_eq!(cursor(r#"{"get_updates_buf":"c"}"#).as_deref(), Some("c"));
         assert_eq!(cursor(r#"{"get_updates_buf":null}"#).as_deref(), Some(""));
         assert_eq!(cursor(r#"{"get_updates_buf":1}"#), None);
+    }
+
+    #[test]
+    fn an_upload_whose_rawsize_has_no_ciphertext_size_is_refused() {
+        // Found by fuzzing: `(rawsize / 16 + 1) * 16` overflowed and panicked.
+        let body = serde_json::json!({
+            "filekey": "k", "media_type": 1, "to_user_id": "u", "rawsize": u64::MAX,
+            "rawfilemd5": "0".repeat(32), "filesize": 0, "aeskey": "0".repeat(32),
+        });
+        let err = upload_request(body).unwrap_err();
+        assert!(
+            err.starts_with("filesize 0 is not the ciphertext size"),
+            "{err}"
+        );
     }
 }
