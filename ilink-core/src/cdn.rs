@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tracing::Instrument as _;
 
 use crate::config::join_url;
-use crate::crypto::{AesKey, ciphertext_size, md5_hex, random_filekey};
+use crate::crypto::{AesKey, md5_hex, random_filekey};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
@@ -72,13 +72,13 @@ impl fmt::Debug for PreparedUpload {
 /// Encrypts a plaintext with a fresh key and describes it for `getuploadurl`.
 pub fn prepare_upload(plaintext: &[u8]) -> PreparedUpload {
     let key = AesKey::random();
-    let rawsize = plaintext.len() as u64;
+    let ciphertext = key.encrypt(plaintext);
     PreparedUpload {
         filekey: random_filekey(),
-        rawsize,
+        rawsize: plaintext.len() as u64,
         rawfilemd5: md5_hex(plaintext),
-        filesize: ciphertext_size(rawsize),
-        ciphertext: key.encrypt(plaintext),
+        filesize: ciphertext.len() as u64,
+        ciphertext,
         key,
     }
 }

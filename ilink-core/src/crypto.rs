@@ -5,7 +5,7 @@
 //! use ilink_core::crypto::{AesKey, ciphertext_size};
 //! let key = AesKey::random();
 //! let sealed = key.encrypt(b"hello");
-//! assert_eq!(sealed.len() as u64, ciphertext_size(5));
+//! assert_eq!(Some(sealed.len() as u64), ciphertext_size(5));
 //! assert_eq!(key.decrypt(&sealed).unwrap(), b"hello");
 //! ```
 
@@ -117,9 +117,12 @@ impl fmt::Debug for AesKey {
     }
 }
 
-/// Ciphertext size for a plaintext of `rawsize` bytes: `(rawsize / 16 + 1) * 16`.
-pub fn ciphertext_size(rawsize: u64) -> u64 {
-    (rawsize / 16 + 1) * 16
+/// Ciphertext size for a plaintext of `rawsize` bytes: `(rawsize / 16 + 1) * 16`,
+/// or `None` when that does not fit in a `u64`. No such plaintext exists, but
+/// a peer may announce one (`getuploadurl.rawsize`), so it is an answer, not
+/// an overflow.
+pub fn ciphertext_size(rawsize: u64) -> Option<u64> {
+    (rawsize / 16).checked_add(1)?.checked_mul(16)
 }
 
 /// Lowercase hex MD5 of `data`.
@@ -156,7 +159,7 @@ mod tests {
     #[test]
     fn size_formula() {
         for (raw, want) in [(0u64, 16u64), (15, 16), (16, 32), (17, 32)] {
-            assert_eq!(ciphertext_size(raw), want);
+            assert_eq!(ciphertext_size(raw), Some(want));
             let key = AesKey::random();
             let ct = key.encrypt(&vec![7u8; raw as usize]);
             assert_eq!(ct.len() as u64, want, "raw {raw}");
@@ -169,6 +172,14 @@ mod tests {
         assert_eq!(AesKey::from_media_key(&key.to_media_key()).unwrap(), key);
         assert_eq!(AesKey::from_media_key(&key.to_raw_base64()).unwrap(), key);
         assert_eq!(AesKey::from_hex(&key.to_hex()).unwrap(), key);
+    }
+
+    #[test]
+    fn sizes_past_u64_are_none() {
+        // Found by fuzzing: the formula overflowed for the last 16 values.
+        assert_eq!(ciphertext_size(u64::MAX - 16), Some(u64::MAX - 15));
+        assert_eq!(ciphertext_size(u64::MAX - 15), None);
+        assert_eq!(ciphertext_size(u64::MAX), None);
     }
 
     #[test]

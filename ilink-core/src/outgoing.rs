@@ -17,7 +17,7 @@
 
 use rand::RngCore as _;
 
-use crate::chunk::split_text;
+use crate::chunk::{split_text, text_units};
 use crate::types::MessageItem;
 
 /// A fresh `client_id`: `ilink-rs:` and 32 random hex characters.
@@ -61,7 +61,8 @@ impl Outgoing {
     /// At most `max_messages` of the messages [`Outgoing::text_chunks`]
     /// makes of `text`: when it needs more, the last one kept is cut short
     /// so that `note` (e.g. "… (cut: write again for more)") ends it within
-    /// `max_units`. A note as long as a whole message is left out. Returns
+    /// `max_units` (alone, when not even the first character left fits beside
+    /// it). A note as long as a whole message is left out. Returns
     /// the messages and whether the text was cut.
     ///
     /// ```
@@ -97,9 +98,13 @@ impl Outgoing {
         let end = if note_units >= max_units.max(1) {
             parts[last].to_owned()
         } else {
-            let head = split_text(parts[last], max_units - note_units)
+            let budget = max_units - note_units;
+            // `split_text` lets a character wider than a small budget through
+            // on its own; the note then goes alone rather than overflow.
+            let head = split_text(parts[last], budget)
                 .first()
                 .copied()
+                .filter(|head| text_units(head) <= budget)
                 .unwrap_or_default();
             format!("{head}{note}")
         };
@@ -161,6 +166,16 @@ mod tests {
         let ids: std::collections::HashSet<_> =
             two.iter().map(|o| o.client_id().to_owned()).collect();
         assert_eq!(ids.len(), 2);
+    }
+
+    #[test]
+    fn a_head_too_wide_for_the_budget_leaves_the_note_alone() {
+        // Found by fuzzing: with one unit left beside the note, the head was
+        // a 2-unit emoji and the message 11 units long for a limit of 10.
+        let (parts, cut) = Outgoing::text_chunks_within(&"👍".repeat(20), 10, 1, "123456789");
+        assert!(cut);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].text(), Some("123456789"));
     }
 
     #[test]

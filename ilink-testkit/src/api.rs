@@ -48,10 +48,9 @@ async fn getupdates(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         Ok(c) => c,
         Err(res) => return res,
     };
-    let cursor_in = match call.body.get("get_updates_buf") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => String::new(),
-        Some(_) => {
+    let cursor_in = match crate::request::updates_cursor(&call.body) {
+        Some(cursor) => cursor,
+        None => {
             sh.with(|i| {
                 i.violation(
                     Some(&call.bot_id),

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use crate::records::ViolationKind;
+use crate::request::BodyError;
 use crate::state::{ExpiryMode, Inner, Shared};
 
 /// A bot request that passed the checks.
@@ -154,9 +155,9 @@ pub(crate) fn check_bot_request(
                 "Content-Type is not application/json",
             );
         }
-        let body: Value = match serde_json::from_slice(body) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
+        let body = match crate::request::bot_body(body) {
+            Ok(body) => body,
+            Err(BodyError::NotAnObject) => {
                 inner.violation(
                     Some(&bot_id),
                     Some(ep),
@@ -165,23 +166,7 @@ pub(crate) fn check_bot_request(
                 );
                 return Err(ret_error(-3, "invalid request body"));
             }
-        };
-        match body.get("base_info") {
-            Some(Value::Object(info)) => {
-                let agent_ok = info
-                    .get("bot_agent")
-                    .and_then(Value::as_str)
-                    .is_none_or(|a| a.len() <= 256 && a.is_ascii());
-                if !agent_ok {
-                    inner.violation(
-                        Some(&bot_id),
-                        Some(ep),
-                        ViolationKind::MissingBaseInfo,
-                        "bot_agent longer than 256 bytes or not ASCII",
-                    );
-                }
-            }
-            _ => {
+            Err(BodyError::NoBaseInfo) => {
                 inner.violation(
                     Some(&bot_id),
                     Some(ep),
@@ -190,11 +175,22 @@ pub(crate) fn check_bot_request(
                 );
                 return Err(ret_error(-3, "missing base_info"));
             }
+        };
+        if body.bad_agent {
+            inner.violation(
+                Some(&bot_id),
+                Some(ep),
+                ViolationKind::MissingBaseInfo,
+                "bot_agent longer than 256 bytes or not ASCII",
+            );
         }
         if let Some(mode) = inner.accounts.get(&bot_id).and_then(|a| a.expired) {
             return Err(expired_response(mode));
         }
-        Ok(BotCall { bot_id, body })
+        Ok(BotCall {
+            bot_id,
+            body: body.value,
+        })
     })
 }
 

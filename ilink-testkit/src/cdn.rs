@@ -14,13 +14,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ilink_core::crypto::{AesKey, ciphertext_size};
-use ilink_core::types::{CdnMedia, GetUploadUrlRequest};
+use ilink_core::types::CdnMedia;
 use serde_json::json;
 
 use crate::auth::{check_bot_request, ret_error};
 use crate::config::KeyEncoding;
 use crate::media::PendingUpload;
 use crate::records::ViolationKind;
+use crate::request::Upload;
 use crate::state::{Inner, Shared};
 
 /// Routes of this module (besides `getuploadurl`, routed with the bot API).
@@ -52,26 +53,10 @@ pub(crate) async fn getuploadurl(
     let cdn = sh.cdn_url();
     let bot = call.bot_id;
     sh.with(|i| {
-        let req: GetUploadUrlRequest = match serde_json::from_value(call.body) {
-            Ok(r) => r,
-            Err(e) => return bad_upload(i, &bot, format!("invalid getuploadurl body: {e}")),
+        let Upload { request: req, key } = match crate::request::upload_request(call.body) {
+            Ok(upload) => upload,
+            Err(detail) => return bad_upload(i, &bot, detail),
         };
-        let Ok(key) = AesKey::from_hex(req.aeskey.expose()) else {
-            return bad_upload(i, &bot, "aeskey is not 32 hex characters".into());
-        };
-        if req.filesize != ciphertext_size(req.rawsize) {
-            return bad_upload(
-                i,
-                &bot,
-                format!(
-                    "filesize {} is not the ciphertext size of rawsize {}",
-                    req.filesize, req.rawsize
-                ),
-            );
-        }
-        if req.filekey.is_empty() || req.rawfilemd5.len() != 32 {
-            return bad_upload(i, &bot, "filekey empty or rawfilemd5 not an MD5 hex".into());
-        }
         let param = format!("up-{}", i.random_token(24));
         let full_url = format!(
             "{cdn}/upload?encrypted_query_param={param}&filekey={}&full=1",
@@ -96,7 +81,12 @@ pub(crate) async fn getuploadurl(
                     key,
                     rawsize: raw,
                     rawfilemd5: md5,
-                    filesize: req.thumb_filesize.unwrap_or(ciphertext_size(raw)),
+                    // No upload has u64::MAX bytes: a thumbnail too large to
+                    // encrypt is refused when it arrives.
+                    filesize: req
+                        .thumb_filesize
+                        .or(ciphertext_size(raw))
+                        .unwrap_or(u64::MAX),
                 },
             );
         }

@@ -28,7 +28,8 @@
 //!
 //! Modules depend only on modules listed before them, so the graph has no cycles:
 //!
-//! 1. `config`, `error`, `records`: settings, errors, and what the simulator recorded.
+//! 1. `config`, `error`, `records`: settings, errors, and what the simulator recorded;
+//!    `request`: decoding a bot's JSON body, without state (fuzzed on its own).
 //! 2. `faults`, `media`, `qr`: stores with their own rules and no HTTP (fault rules, what
 //!    the CDN holds, the QR session state machine). They take what they need as
 //!    arguments and know nothing of the rest of the state.
@@ -57,6 +58,7 @@ mod login;
 mod media;
 mod qr;
 mod records;
+mod request;
 mod send;
 mod server;
 mod simulator;
@@ -75,3 +77,10 @@ pub use records::{
 pub use simulator::{BotAccount, QrLogin, Recorded, Simulator};
 pub use state::ExpiryMode;
 pub use users::{Quote, ScriptedUser};
+
+/// Entry points of the fuzz targets (`fuzz/` in the repository); not for
+/// tests of a bot, and they may change in any release.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::request::decode_all;
+}

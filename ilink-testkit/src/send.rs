@@ -28,12 +28,7 @@ pub(crate) async fn sendmessage(
         Ok(c) => c,
         Err(res) => return res,
     };
-    let msg = call
-        .body
-        .get("msg")
-        .filter(|m| m.is_object())
-        .and_then(|m| serde_json::from_value::<WeixinMessage>(m.clone()).ok());
-    let Some(msg) = msg else {
+    let Some(msg) = crate::request::send_message(&call.body) else {
         sh.with(|i| {
             i.violation(
                 Some(&call.bot_id),

@@ -77,7 +77,7 @@ async fn upload(
         .post("ilink/bot/getuploadurl", json!({
             "filekey": filekey, "media_type": 1, "to_user_id": "alice@im.wechat",
             "rawsize": data.len(), "rawfilemd5": md5_hex(data),
-            "filesize": ciphertext_size(data.len() as u64), "no_need_thumb": true, "aeskey": key.to_hex(),
+            "filesize": ciphertext_size(data.len() as u64).unwrap(), "no_need_thumb": true, "aeskey": key.to_hex(),
         }))
         .await;
     assert_eq!(r["ret"], 0, "{r}");
