@@ -269,13 +269,16 @@ impl Context {
                 .await?;
             let value = match &stored {
                 Some(json) => serde_json::from_str::<T>(json)
-                    .map_err(|e| self.decode_error::<T>(key, e.to_string()))?,
+                    .map_err(|e| decode_error::<T>(&self.conversation, key, e.to_string()))?,
                 None => T::default(),
             };
             self.state.insert_saved(key, value, stored);
         }
-        let error = self.decode_error::<T>(key, "it holds a value of another type".into());
-        self.state.saved_mut::<T>(key).map_err(|_| error.into())
+        // Fields borrowed apart: the error is only built when there is one.
+        let conversation = &self.conversation;
+        self.state.saved_mut::<T>(key).map_err(|_| {
+            decode_error::<T>(conversation, key, "it holds a value of another type".into()).into()
+        })
     }
 
     /// Forgets this conversation's saved value under `key`; the store
@@ -283,15 +286,15 @@ impl Context {
     pub fn clear_saved_state(&mut self, key: &str) {
         self.state.clear_saved(key);
     }
+}
 
-    fn decode_error<T>(&self, key: &str, message: String) -> StoreError {
-        StoreError::Decode {
-            what: format!(
-                "saved state `{key}` of conversation {} as {}",
-                self.conversation,
-                std::any::type_name::<T>()
-            ),
-            message,
-        }
+/// A saved value of `conversation` under `key` that is not a `T`.
+fn decode_error<T>(conversation: &ConversationKey, key: &str, message: String) -> StoreError {
+    StoreError::Decode {
+        what: format!(
+            "saved state `{key}` of conversation {conversation} as {}",
+            std::any::type_name::<T>()
+        ),
+        message,
     }
 }
