@@ -26,15 +26,13 @@ async fn an_unreadable_cursor_fails_the_start_with_the_store_error() {
     // What an outside tool (or a damaged page) can leave: bytes that are
     // not text where the schema keeps the cursor.
     let db = dir.path().join(DATABASE_FILE);
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO cursors (account, cursor) VALUES (?, x'fffe00')",
+            [&bot.bot_id],
+        )
         .unwrap();
-    sqlx::query("INSERT INTO cursors (account, cursor) VALUES (?, x'fffe00')")
-        .bind(&bot.bot_id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
 
     let err = Bot::builder(Silent)
         .account(creds(&sim, &bot))

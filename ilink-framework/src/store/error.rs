@@ -65,9 +65,9 @@ pub enum StoreError {
     Database {
         /// The database file (or connection) involved.
         path: String,
-        /// The underlying error.
+        /// The underlying error (SQLite's, or another database's).
         #[source]
-        source: Arc<sqlx::Error>,
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// A write would break the store's rules (an inbox id stored twice).
     #[error("state store refused a write for account {account}: {message}")]

@@ -29,7 +29,6 @@
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 mod error;
-mod group_commit;
 mod legacy;
 mod memory;
 mod sqlite;

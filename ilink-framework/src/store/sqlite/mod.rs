@@ -1,26 +1,26 @@
 //! [`SqliteStore`]: the default state store, one SQLite database file in
-//! the state directory, through sqlx.
+//! the state directory, through rusqlite.
 //!
-//! The database runs in WAL mode. One connection makes every write, so this
-//! process's transactions never contend; reads use their own connections.
-//! Every write of the hot path is group-committed (see [`GroupCommit`]):
-//! received batches (each in a savepoint of its own, so one the store's
-//! rules refuse fails alone), send counts and journal rows, handled and
-//! refused entries. The statements are in [`writes`].
+//! The database runs in WAL mode. One connection, on a thread of its own
+//! ([`writer`]), makes every write, so this process's transactions never
+//! contend; another one serves reads on tokio's blocking threads. Every
+//! write of the hot path is group-committed: received batches (each in a
+//! savepoint of its own, so one the store's rules refuse fails alone),
+//! send counts and journal rows, handled and refused entries. The
+//! statements are in [`writes`].
 
 mod open;
+mod writer;
 mod writes;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use self::writer::Writer;
 use self::writes::Deferred;
-use super::group_commit::GroupCommit;
 use ilink_core::SentMessage;
 
 use super::{
@@ -34,9 +34,6 @@ pub const DATABASE_FILE: &str = "ilink.db";
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = 3;
-
-/// Writes of other callers that one group commit may hold.
-const GROUP_COMMIT_MAX: usize = 256;
 
 /// What a committed transaction survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,11 +65,9 @@ pub enum Durability {
 pub struct SqliteStore {
     dir: PathBuf,
     path: PathBuf,
-    writer: SqlitePool,
-    reader: SqlitePool,
-    deferred: GroupCommit<Deferred>,
-    /// Write transactions committed since the store was opened.
-    commits: Arc<AtomicU64>,
+    writer: Writer,
+    /// `None` once the store is closed.
+    reader: Arc<Mutex<Option<Connection>>>,
 }
 
 impl SqliteStore {
@@ -93,37 +88,25 @@ impl SqliteStore {
         durability: Durability,
     ) -> Result<Self, StoreError> {
         let dir = dir.into();
-        open::prepare_dir(&dir)?;
         let path = dir.join(DATABASE_FILE);
-        open::prepare_files(&path)?;
-        let (writer, reader) = open::connect(&path, durability).await?;
-        open::migrate(&writer, &path).await?;
-        let commits = Arc::new(AtomicU64::new(0));
-        let deferred = {
-            let (writer, path, commits) = (writer.clone(), path.clone(), commits.clone());
-            GroupCommit::spawn(GROUP_COMMIT_MAX, move |ops| {
-                let (writer, path, commits) = (writer.clone(), path.clone(), commits.clone());
-                async move {
-                    let mut ops = ops;
-                    let err = |e| open::db_error(&path, e);
-                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-                    writes::commit_deferred(&mut tx, &mut ops)
-                        .await
-                        .map_err(err)?;
-                    tx.commit().await.map_err(err)?;
-                    commits.fetch_add(1, Ordering::Relaxed);
-                    writes::deliver_outcomes(ops);
-                    Ok(())
-                }
+        let (writer, reader) = {
+            let (dir, path) = (dir.clone(), path.clone());
+            tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+                open::prepare_dir(&dir)?;
+                open::prepare_files(&path)?;
+                let mut writer = open::connect(&path, durability)?;
+                open::migrate(&mut writer, &path)?;
+                let reader = open::connect(&path, durability)?;
+                Ok((writer, reader))
             })
+            .await
+            .map_err(|_| StoreError::Closed)??
         };
         let store = Self {
+            writer: Writer::spawn(writer, path.clone())?,
+            reader: Arc::new(Mutex::new(Some(reader))),
             dir,
             path,
-            writer,
-            reader,
-            deferred,
-            commits,
         };
         legacy::import(&store).await?;
         Ok(store)
@@ -142,107 +125,76 @@ impl SqliteStore {
     /// Write transactions committed since the store was opened (each one
     /// fsync at [`Durability::Full`]); benchmarks report it per message.
     pub fn transactions(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.writer.commits()
     }
 
     /// Waits for pending writes and closes the database (its `-wal` file is
-    /// checkpointed into the main file).
+    /// checkpointed into the main file). Later calls fail with
+    /// [`StoreError::Closed`].
     pub async fn close(&self) {
         self.writer.close().await;
-        self.reader.close().await;
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(reader);
     }
 
-    fn err(&self, e: sqlx::Error) -> StoreError {
-        open::db_error(&self.path, e)
+    /// Runs `f` on the read connection, on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reader, path) = (self.reader.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            // A panic while reading leaves the connection as good as before.
+            let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let conn = conn.as_ref().ok_or(StoreError::Closed)?;
+            f(conn).map_err(|e| open::db_error(&path, e))
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
-    /// Starts a write transaction, taking the write lock at once so a
-    /// transaction that reads first never has to give up to another process.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.err(e))
+    fn corrupt(&self, what: String, e: serde_json::Error) -> StoreError {
+        StoreError::Corrupt {
+            path: format!("{} ({what})", self.path.display()),
+            message: e.to_string(),
+        }
     }
-}
-
-fn token_record(row: &SqliteRow) -> Result<ContextTokenRecord, sqlx::Error> {
-    Ok(ContextTokenRecord {
-        token: row.try_get::<String, _>("token")?.into(),
-        received_at_ms: row.try_get("received_at_ms")?,
-        sent: u32::try_from(row.try_get::<i64, _>("sent")?).unwrap_or(u32::MAX),
-    })
-}
-
-async fn load_token(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    user: &str,
-) -> Result<Option<ContextTokenRecord>, sqlx::Error> {
-    sqlx::query(
-        "SELECT token, received_at_ms, sent FROM context_tokens \
-         WHERE account = ? AND user_id = ?",
-    )
-    .bind(account.as_str())
-    .bind(user)
-    .fetch_optional(conn)
-    .await?
-    .map(|row| token_record(&row))
-    .transpose()
-}
-
-async fn store_token(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    user: &str,
-    record: &ContextTokenRecord,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO context_tokens (account, user_id, token, received_at_ms, sent) \
-         VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (account, user_id) DO UPDATE SET token = excluded.token, \
-         received_at_ms = excluded.received_at_ms, sent = excluded.sent",
-    )
-    .bind(account.as_str())
-    .bind(user)
-    .bind(record.token.expose())
-    .bind(record.received_at_ms)
-    .bind(i64::from(record.sent))
-    .execute(conn)
-    .await
-    .map(drop)
 }
 
 #[async_trait]
 impl StateStore for SqliteStore {
     async fn load_cursor(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT cursor FROM cursors WHERE account = ?")
-            .bind(account.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| self.err(e))
+        let account = account.clone();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT cursor FROM cursors WHERE account = ?")?
+                .query_row([account.as_str()], |row| row.get(0))
+                .optional()
+        })
+        .await
     }
 
     async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, received_at_ms, message FROM inbox WHERE account = ? ORDER BY id",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id").map_err(|e| self.err(e))?;
-                let message: &str = row.try_get("message").map_err(|e| self.err(e))?;
-                let msg = serde_json::from_str(message).map_err(|e| StoreError::Corrupt {
-                    path: format!("{} (inbox entry {id} of {account})", self.path.display()),
-                    message: e.to_string(),
-                })?;
+        let acct = account.clone();
+        let rows: Vec<(i64, i64, String)> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, received_at_ms, message FROM inbox WHERE account = ? ORDER BY id",
+                )?
+                .query_map([acct.as_str()], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, received_at_ms, message)| {
+                let msg = serde_json::from_str(&message)
+                    .map_err(|e| self.corrupt(format!("inbox entry {id} of {account}"), e))?;
                 Ok(InboxEntry {
                     id: id as u64,
                     msg,
-                    received_at_ms: row.try_get("received_at_ms").map_err(|e| self.err(e))?,
+                    received_at_ms,
                 })
             })
             .collect()
@@ -256,8 +208,8 @@ impl StateStore for SqliteStore {
         // Group-committed with the removals and counts waiting, so a steady
         // trickle of small batches does not cost a transaction each.
         let (done, outcome) = tokio::sync::oneshot::channel();
-        self.deferred
-            .submit(Deferred::Received {
+        self.writer
+            .defer(Deferred::Received {
                 account: account.clone(),
                 batch: batch.clone(),
                 outcome: None,
@@ -276,8 +228,8 @@ impl StateStore for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        self.deferred
-            .submit(Deferred::Remove {
+        self.writer
+            .defer(Deferred::Remove {
                 account: account.clone(),
                 ids,
             })
@@ -289,10 +241,9 @@ impl StateStore for SqliteStore {
         account: &AccountId,
         user: &str,
     ) -> Result<Option<ContextTokenRecord>, StoreError> {
-        let mut conn = self.reader.acquire().await.map_err(|e| self.err(e))?;
-        load_token(&mut conn, account, user)
+        let (account, user) = (account.clone(), user.to_owned());
+        self.read(move |conn| writes::load_token(conn, &account, &user))
             .await
-            .map_err(|e| self.err(e))
     }
 
     async fn put_context_token(
@@ -301,10 +252,10 @@ impl StateStore for SqliteStore {
         user: &str,
         record: &ContextTokenRecord,
     ) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await.map_err(|e| self.err(e))?;
-        store_token(&mut conn, account, user, record)
+        let (account, user, record) = (account.clone(), user.to_owned(), record.clone());
+        self.writer
+            .run(move |conn| writes::store_token(conn, &account, &user, &record))
             .await
-            .map_err(|e| self.err(e))
     }
 
     async fn record_sent(
@@ -316,8 +267,8 @@ impl StateStore for SqliteStore {
         if sends.is_empty() && journal.is_empty() {
             return Ok(());
         }
-        self.deferred
-            .submit(Deferred::Sent {
+        self.writer
+            .defer(Deferred::Sent {
                 account: account.clone(),
                 sends: sends.to_vec(),
                 journal: journal.to_vec(),
@@ -333,8 +284,8 @@ impl StateStore for SqliteStore {
     ) -> Result<(), StoreError> {
         // An id the database cannot hold was never stored.
         let entry = i64::try_from(entry).unwrap_or(-1);
-        self.deferred
-            .submit(Deferred::Handled {
+        self.writer
+            .defer(Deferred::Handled {
                 account: account.clone(),
                 entry,
                 changes: changes.to_vec(),
@@ -350,27 +301,26 @@ impl StateStore for SqliteStore {
         let Ok(db_entry) = i64::try_from(entry) else {
             return Ok(Vec::new());
         };
-        let rows: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
-            "SELECT position, chunk, client_id, message_id FROM send_journal \
-             WHERE account = ? AND entry = ? ORDER BY position, chunk",
-        )
-        .bind(account.as_str())
-        .bind(db_entry)
-        .fetch_all(&self.reader)
+        let account = account.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT position, chunk, client_id, message_id FROM send_journal \
+                 WHERE account = ? AND entry = ? ORDER BY position, chunk",
+            )?
+            .query_map(params![account.as_str(), db_entry], |row| {
+                Ok(JournaledSend {
+                    entry,
+                    position: u32::try_from(row.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                    chunk: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                    sent: SentMessage {
+                        client_id: row.get(2)?,
+                        message_id: row.get::<_, Option<i64>>(3)?.map(|id| id as u64),
+                    },
+                })
+            })?
+            .collect()
+        })
         .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(position, chunk, client_id, message_id)| JournaledSend {
-                entry,
-                position: u32::try_from(position).unwrap_or(u32::MAX),
-                chunk: u32::try_from(chunk).unwrap_or(u32::MAX),
-                sent: SentMessage {
-                    client_id,
-                    message_id: message_id.map(|id| id as u64),
-                },
-            })
-            .collect())
     }
 
     async fn load_state(
@@ -379,77 +329,80 @@ impl StateStore for SqliteStore {
         conversation: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT value FROM conversation_state \
-             WHERE account = ? AND conversation = ? AND key = ?",
-        )
-        .bind(account.as_str())
-        .bind(conversation)
-        .bind(key)
-        .fetch_optional(&self.reader)
+        let (account, conversation, key) =
+            (account.clone(), conversation.to_owned(), key.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT value FROM conversation_state \
+                 WHERE account = ? AND conversation = ? AND key = ?",
+            )?
+            .query_row(params![account.as_str(), conversation, key], |row| {
+                row.get(0)
+            })
+            .optional()
+        })
         .await
-        .map_err(|e| self.err(e))
     }
 
     async fn quarantine_list(
         &self,
         account: Option<&AccountId>,
     ) -> Result<Vec<QuarantinedMessage>, StoreError> {
-        let rows: Vec<(String, i64, i64, String, String)> = sqlx::query_as(
-            "SELECT account, id, received_at_ms, reason, raw FROM quarantine \
-             WHERE ?1 IS NULL OR account = ?1 ORDER BY account, id",
-        )
-        .bind(account.map(AccountId::as_str))
-        .fetch_all(&self.reader)
+        let account = account.cloned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT account, id, received_at_ms, reason, raw FROM quarantine \
+                 WHERE ?1 IS NULL OR account = ?1 ORDER BY account, id",
+            )?
+            .query_map([account.as_ref().map(AccountId::as_str)], |row| {
+                Ok(QuarantinedMessage {
+                    account: AccountId::new(row.get::<_, String>(0)?),
+                    id: row.get::<_, i64>(1)? as u64,
+                    received_at_ms: row.get(2)?,
+                    reason: row.get(3)?,
+                    raw: row.get(4)?,
+                })
+            })?
+            .collect()
+        })
         .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(account, id, received_at_ms, reason, raw)| QuarantinedMessage {
-                    account: AccountId::new(account),
-                    id: id as u64,
-                    received_at_ms,
-                    reason,
-                    raw,
-                },
-            )
-            .collect())
     }
 
     async fn quarantine_remove(&self, account: &AccountId, id: u64) -> Result<bool, StoreError> {
         let Ok(id) = i64::try_from(id) else {
             return Ok(false);
         };
-        sqlx::query("DELETE FROM quarantine WHERE account = ? AND id = ?")
-            .bind(account.as_str())
-            .bind(id)
-            .execute(&self.writer)
+        let account = account.clone();
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached("DELETE FROM quarantine WHERE account = ? AND id = ?")?
+                    .execute(params![account.as_str(), id])
+                    .map(|n| n > 0)
+            })
             .await
-            .map(|r| r.rows_affected() > 0)
-            .map_err(|e| self.err(e))
     }
 
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for table in [
-            "cursors",
-            "inbox",
-            "send_journal",
-            "context_tokens",
-            "dedup_keys",
-            "conversation_state",
-            "quarantine",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE account = ?"))
-                .bind(account.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        let account = account.clone();
+        self.writer
+            .transaction(move |tx| {
+                for table in [
+                    "cursors",
+                    "inbox",
+                    "send_journal",
+                    "context_tokens",
+                    "dedup_keys",
+                    "conversation_state",
+                    "quarantine",
+                ] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE account = ?"),
+                        [account.as_str()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
@@ -457,41 +410,48 @@ impl StateStore for SqliteStore {
             what: format!("the credentials of {}", creds.account_id),
             message: e.to_string(),
         })?;
-        sqlx::query(
-            "INSERT INTO credentials (account, credentials) VALUES (?, ?) \
-             ON CONFLICT (account) DO UPDATE SET credentials = excluded.credentials",
-        )
-        .bind(creds.account_id.as_str())
-        .bind(json)
-        .execute(&self.writer)
-        .await
-        .map(drop)
-        .map_err(|e| self.err(e))
+        let account = creds.account_id.clone();
+        self.writer
+            .run(move |conn| {
+                conn.execute(
+                    "INSERT INTO credentials (account, credentials) VALUES (?, ?) \
+                     ON CONFLICT (account) DO UPDATE SET credentials = excluded.credentials",
+                    params![account.as_str(), json],
+                )
+                .map(drop)
+            })
+            .await
     }
 
     async fn list_credentials(&self) -> Result<Vec<Credentials>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT account, credentials FROM credentials ORDER BY account")
-                .fetch_all(&self.reader)
-                .await
-                .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String)> = self
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT account, credentials FROM credentials ORDER BY account",
+                )?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+            })
+            .await?;
         rows.into_iter()
             .map(|(account, json)| {
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    path: format!("{} (credentials of {account})", self.path.display()),
-                    message: e.to_string(),
-                })
+                serde_json::from_str(&json)
+                    .map_err(|e| self.corrupt(format!("credentials of {account}"), e))
             })
             .collect()
     }
 
     async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {
-        sqlx::query("DELETE FROM credentials WHERE account = ?")
-            .bind(account.as_str())
-            .execute(&self.writer)
+        let account = account.clone();
+        self.writer
+            .run(move |conn| {
+                conn.execute(
+                    "DELETE FROM credentials WHERE account = ?",
+                    [account.as_str()],
+                )
+                .map(|n| n > 0)
+            })
             .await
-            .map(|r| r.rows_affected() > 0)
-            .map_err(|e| self.err(e))
     }
 }
 

@@ -6,25 +6,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite_migration::{M, Migrations};
 
 use super::Durability;
 use crate::store::StoreError;
 
-/// The schema migrations, embedded from `ilink-framework/migrations`.
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!();
+/// The schema migrations, one per file of `ilink-framework/migrations`;
+/// the database's `user_version` is the number of those applied.
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../../migrations/1_initial.sql")),
+    M::up(include_str!("../../../migrations/2_journal_and_state.sql")),
+    M::up(include_str!("../../../migrations/3_quarantine.sql")),
+];
+
+/// Prepared statements each connection keeps: more than the store has.
+const STATEMENT_CACHE: usize = 64;
 
 /// How long a write waits for another process (`ilink send` beside a
 /// running bot) to finish its transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// SQLite's primary result codes this module tells apart.
-const SQLITE_CORRUPT: i32 = 11;
-const SQLITE_FULL: i32 = 13;
-const SQLITE_NOTADB: i32 = 26;
 
 /// Creates the state directory if needed and makes it owner-only.
 pub(super) fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
@@ -86,101 +87,123 @@ fn restrict(path: &Path, mode: u32) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The two pools of a store: one connection that makes every write (so
-/// this process's transactions never contend with each other), and a few
-/// for reads, which WAL lets run beside a write.
-pub(super) async fn connect(
-    db: &Path,
-    durability: Durability,
-) -> Result<(SqlitePool, SqlitePool), StoreError> {
-    let options = SqliteConnectOptions::new()
-        .filename(db)
-        .create_if_missing(false)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
-        })
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true);
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options.clone())
-        .await
+/// Opens a connection to `db` (which exists: see [`prepare_files`]) in WAL
+/// mode at `durability`. The store opens one that makes every write (so
+/// this process's transactions never contend with each other) and one for
+/// reads, which WAL lets run beside a write.
+pub(super) fn connect(db: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| db_error(db, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db_error(db, e))?;
-    let reader = SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    // `journal_mode` answers with the mode it set, so it is a query.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(|e| db_error(db, e))?;
-    Ok((writer, reader))
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt {
+            path: db.display().to_string(),
+            message: format!("cannot switch to WAL mode (the database stays in {mode} mode)"),
+        });
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(|e| db_error(db, e))?;
+    Ok(conn)
 }
 
 /// Brings the schema up to date, refusing a database of a newer one.
-pub(super) async fn migrate(writer: &SqlitePool, db: &Path) -> Result<(), StoreError> {
+pub(super) fn migrate(conn: &mut Connection, db: &Path) -> Result<(), StoreError> {
     let supported = newest_known_version();
-    let found: Option<i64> = match sqlx::query_scalar::<_, Option<i64>>(
-        "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(writer)
-    .await
-    {
-        Ok(v) => v,
-        // No migrations table yet: a new (or pre-migration) database.
-        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => None,
-        Err(e) => return Err(db_error(db, e)),
-    };
-    if let Some(found) = found.filter(|v| *v > supported) {
+    adopt_sqlx_version(conn).map_err(|e| db_error(db, e))?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| db_error(db, e))?;
+    if found > supported {
         return Err(StoreError::NewerSchema {
             path: db.display().to_string(),
             found,
             supported,
         });
     }
-    MIGRATOR.run(writer).await.map_err(|e| match e {
-        sqlx::migrate::MigrateError::Execute(e) => db_error(db, e),
-        other => StoreError::Corrupt {
-            path: db.display().to_string(),
-            message: format!("schema migration failed: {other}"),
-        },
-    })
+    Migrations::from_slice(MIGRATIONS)
+        .to_latest(conn)
+        .map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => db_error(db, err),
+            other => StoreError::Corrupt {
+                path: db.display().to_string(),
+                message: format!("schema migration failed: {other}"),
+            },
+        })
+}
+
+/// Databases made before the store moved from sqlx to rusqlite recorded
+/// their schema version in sqlx's `_sqlx_migrations` table, with the same
+/// migrations; their `user_version` is taken from there, once.
+fn adopt_sqlx_version(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let has_sqlx_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        [],
+        |row| row.get(0),
+    )?;
+    if version != 0 || !has_sqlx_table {
+        return Ok(());
+    }
+    let applied: Option<i64> = conn.query_row(
+        "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+        [],
+        |row| row.get(0),
+    )?;
+    if let Some(applied) = applied {
+        conn.execute_batch(&format!("PRAGMA user_version = {applied}"))?;
+    }
+    Ok(())
 }
 
 /// The schema version this build migrates to.
 pub(super) fn newest_known_version() -> i64 {
-    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    MIGRATIONS.len() as i64
 }
 
 /// Wraps a database error on `db`, telling damage (of the file or of a
 /// stored value) and a full disk apart.
-pub(super) fn db_error(db: &Path, e: sqlx::Error) -> StoreError {
+pub(super) fn db_error(db: &Path, e: rusqlite::Error) -> StoreError {
     let path = db.display().to_string();
-    let code = match &e {
-        sqlx::Error::Database(d) => d
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .map(|c| c & 0xff),
-        _ => None,
-    };
-    match (code, e) {
-        (Some(SQLITE_CORRUPT | SQLITE_NOTADB), sqlx::Error::Database(d)) => StoreError::Corrupt {
-            path,
-            message: d.message().to_owned(),
-        },
-        (Some(SQLITE_FULL), _) => StoreError::Full { path },
-        // A value of the wrong type where the schema has another: the file
-        // was changed behind the store's back, or damaged.
-        (_, e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))) => {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message)
+            if matches!(
+                code.code,
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase
+            ) =>
+        {
             StoreError::Corrupt {
                 path,
-                message: e.to_string(),
+                message: message.unwrap_or_else(|| code.to_string()),
             }
         }
-        (_, sqlx::Error::Io(io)) => StoreError::io(path, io),
-        (_, e) => StoreError::Database {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == ErrorCode::DiskFull => {
+            StoreError::Full { path }
+        }
+        // A value of the wrong type where the schema has another: the file
+        // was changed behind the store's back, or damaged.
+        e @ (rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(..)) => StoreError::Corrupt {
+            path,
+            message: e.to_string(),
+        },
+        e => StoreError::Database {
             path,
             source: Arc::new(e),
         },

@@ -101,14 +101,7 @@ async fn a_database_of_a_newer_schema_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(dir.path()).await.unwrap();
     // What a future release would leave behind.
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (?, 'from the future', TRUE, x'00', 0)",
-    )
-    .bind(SCHEMA_VERSION + 1)
-    .execute(&s.writer)
-    .await
-    .unwrap();
+    sql(&s, &format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1)).await;
     s.close().await;
     drop(s);
     let err = SqliteStore::open(dir.path()).await.unwrap_err();
@@ -170,15 +163,15 @@ async fn durability_sets_the_synchronous_mode() {
         let s = SqliteStore::open_with(dir.path(), durability)
             .await
             .unwrap();
-        let mode: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&s.writer)
+        let (mode, journal): (i64, String) = s
+            .writer
+            .run(|c| {
+                let mode = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                Ok((mode, c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
+            })
             .await
             .unwrap();
         assert_eq!(mode, expected, "{durability:?}");
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&s.writer)
-            .await
-            .unwrap();
         assert_eq!(journal, "wal");
         s.close().await;
     }
@@ -190,11 +183,74 @@ async fn an_undecodable_inbox_row_names_the_entry() {
     let s = SqliteStore::open(dir.path()).await.unwrap();
     let a = AccountId::new("a");
     s.commit_received(&a, &one_message(7)).await.unwrap();
-    sqlx::query("UPDATE inbox SET message = '{not json'")
-        .execute(&s.writer)
-        .await
-        .unwrap();
+    sql(&s, "UPDATE inbox SET message = '{not json'").await;
     let err = s.inbox_load(&a).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("inbox entry 7 of a"), "{err}");
+}
+
+/// Runs `statements` on the store's write connection.
+async fn sql(s: &SqliteStore, statements: &str) {
+    let statements = statements.to_owned();
+    s.writer
+        .run(move |c| c.execute_batch(&statements))
+        .await
+        .unwrap();
+}
+
+/// What a database made while the store used sqlx looks like: the same
+/// tables, the version in `_sqlx_migrations`, `user_version` 0.
+async fn as_made_by_sqlx(s: &SqliteStore, versions: std::ops::RangeInclusive<i64>) {
+    let mut statements = String::from(
+        "PRAGMA user_version = 0; CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, \
+         description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+         success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);",
+    );
+    for v in versions {
+        statements.push_str(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES ({v}, 'm', TRUE, x'00', 0);"
+        ));
+    }
+    sql(s, &statements).await;
+}
+
+#[tokio::test]
+async fn a_database_made_through_sqlx_keeps_its_data_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AccountId::new("a");
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    s.commit_received(&a, &one_message(3)).await.unwrap();
+    as_made_by_sqlx(&s, 1..=SCHEMA_VERSION).await;
+    s.close().await;
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
+    let version: i64 = s
+        .writer
+        .run(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    s.close().await;
+
+    let newer = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(newer.path()).await.unwrap();
+    as_made_by_sqlx(&s, 1..=SCHEMA_VERSION + 1).await;
+    s.close().await;
+    let err = SqliteStore::open(newer.path()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_writes_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AccountId::new("a");
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    s.close().await;
+    assert!(matches!(
+        s.commit_received(&a, &one_message(1)).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(s.load_cursor(&a).await, Err(StoreError::Closed)));
+    assert!(!open::sidecar(&dir.path().join(DATABASE_FILE), "-wal").exists());
 }
