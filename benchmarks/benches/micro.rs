@@ -1,5 +1,6 @@
 //! Criterion micro benchmarks of the hot pure functions: decoding a
-//! `getupdates` batch, chunking a long reply, matching and parsing a command,
+//! `getupdates` batch, chunking a long reply, rendering a language model's
+//! Markdown answer as text, matching and parsing a command,
 //! the CDN's AES-128-ECB on 1 MB, and the SQLite store's durable inbox (a
 //! figure of the disk as much as of the code: every transaction is fsynced).
 //!
@@ -84,12 +85,42 @@ fn commands() -> CommandSet {
     set
 }
 
+/// About 100 KB of Markdown as a language model writes it: headings,
+/// emphasis, lists, links, inline code, code blocks and tables.
+fn llm_answer() -> String {
+    let section = "## Step {n}: configure the **service**\n\n\
+        First, make sure the *environment* is ready. See [the guide](https://example.com/guide) \
+        and run `cargo build --release`.\n\n\
+        1. Install the toolchain\n2. Set `RUST_LOG=info`\n   - for tracing\n   - for metrics\n\n\
+        ```rust\nfn main() {\n    println!(\"hello, {n}\");\n}\n```\n\n\
+        | Option | Default | Meaning |\n|---|---|---|\n| `port` | 8080 | where it listens |\n\
+        | `workers` | 4 | threads |\n\n> **Note:** restart after changing it.\n\n";
+    let mut out = String::new();
+    let mut n = 0;
+    while out.len() < 100_000 {
+        n += 1;
+        out.push_str(&section.replace("{n}", &n.to_string()));
+    }
+    out
+}
+
 fn micro(c: &mut Criterion) {
     let batch = updates_batch(100);
     let mut g = c.benchmark_group("getupdates_decode");
     g.throughput(Throughput::Bytes(batch.len() as u64));
     g.bench_function("100_messages", |b| {
         b.iter(|| serde_json::from_str::<GetUpdatesResponse>(black_box(&batch)).expect("decodes"))
+    });
+    g.finish();
+
+    let answer = llm_answer();
+    let mut g = c.benchmark_group("markdown");
+    g.throughput(Throughput::Bytes(answer.len() as u64));
+    g.bench_function("100KB_to_text", |b| {
+        b.iter(|| ilink_core::markdown::to_text(black_box(&answer)))
+    });
+    g.bench_function("100KB_to_chunks_at_4000", |b| {
+        b.iter(|| ilink_core::markdown::to_chunks(black_box(&answer), 4000))
     });
     g.finish();
 

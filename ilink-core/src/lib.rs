@@ -56,6 +56,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod error;
 pub mod login;
+pub mod markdown;
 pub mod outgoing;
 pub mod retry;
 pub mod secret;

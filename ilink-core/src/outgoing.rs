@@ -58,6 +58,23 @@ impl Outgoing {
             .collect()
     }
 
+    /// The messages Markdown is sent as: rendered as plain text and cut
+    /// between blocks by [`markdown::to_chunks`](crate::markdown::to_chunks),
+    /// one fresh `client_id` each.
+    ///
+    /// ```
+    /// use ilink_core::outgoing::Outgoing;
+    ///
+    /// let parts = Outgoing::markdown_chunks("**Done.** See `log.txt`.", 4000);
+    /// assert_eq!(parts[0].text(), Some("Done. See log.txt."));
+    /// ```
+    pub fn markdown_chunks(markdown: &str, max_units: usize) -> Vec<Self> {
+        crate::markdown::to_chunks(markdown, max_units)
+            .into_iter()
+            .map(|chunk| Self::new(MessageItem::text(chunk)))
+            .collect()
+    }
+
     /// At most `max_messages` of the messages [`Outgoing::text_chunks`]
     /// makes of `text`: when it needs more, the last one kept is cut short
     /// so that `note` (e.g. "… (cut: write again for more)") ends it within

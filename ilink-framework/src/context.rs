@@ -114,6 +114,31 @@ impl Context {
             .await
     }
 
+    /// Replies with Markdown (a language model's answer, say) made readable
+    /// as WeChat text: no `**`, `#` or code fences; lists, links, code and
+    /// tables laid out as plain text (see [`ilink_core::markdown`]). Long
+    /// answers are cut into messages between blocks, so a code block or a
+    /// table that fits in one message is never split across two.
+    ///
+    /// ```
+    /// # use ilink_framework::prelude::*;
+    /// # async fn demo(ctx: &Context) -> Result<(), SendError> {
+    /// ctx.reply_markdown("**Done.** Run `cargo test` next:\n\n```\ncargo test --workspace\n```")
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reply_markdown(
+        &self,
+        markdown: impl Into<String>,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        let markdown = markdown.into();
+        let origin = self.origin().await?;
+        self.outbox
+            .send_markdown_from(self.message.sender(), markdown, Some(origin))
+            .await
+    }
+
     /// Replies with as much of `text` as the sender's quota still allows:
     /// when the whole text needs more messages than remain, the last one
     /// sent is cut short and ends with `note` (say, "… (too long: I stopped

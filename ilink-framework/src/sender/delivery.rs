@@ -28,6 +28,8 @@ use crate::run_sends::Origin;
 pub(crate) enum Payload {
     /// Text, split into messages by [`Outgoing::text_chunks`].
     Text(String),
+    /// Markdown, rendered and split by [`Outgoing::markdown_chunks`].
+    Markdown(String),
     /// Text cut to the quota left, ending with a note when cut
     /// ([`Outgoing::text_chunks_within`]).
     TextWithinQuota { text: String, note: String },
@@ -73,9 +75,17 @@ pub(crate) async fn deliver(
     let span = tracing::debug_span!(parent: parent, "send", user = %user);
     let result = async {
         match payload {
-            Payload::Text(text) => send_text(ctx, pacer, user, &text, None, origin).await,
+            Payload::Text(text) => {
+                let chunks = Outgoing::text_chunks(&text, ctx.shared.options.chunk_limit);
+                send_text(ctx, pacer, user, chunks, None, origin).await
+            }
+            Payload::Markdown(md) => {
+                let chunks = Outgoing::markdown_chunks(&md, ctx.shared.options.chunk_limit);
+                send_text(ctx, pacer, user, chunks, None, origin).await
+            }
             Payload::TextWithinQuota { text, note } => {
-                send_text(ctx, pacer, user, &text, Some(&note), origin).await
+                let chunks = Outgoing::text_chunks(&text, ctx.shared.options.chunk_limit);
+                send_text(ctx, pacer, user, chunks, Some((&text, &note)), origin).await
             }
             // Boxed: the upload makes this future the larger one, and every
             // text send would otherwise be moved (copied) at that size.
@@ -117,17 +127,18 @@ pub(crate) async fn process(ctx: &Delivery, pacer: &mut Pacer, job: Job) {
     ctx.in_flight.end();
 }
 
+/// Sends the messages a text was split into; with `cut` (the text and a
+/// note), cut to the quota left instead of refused.
 async fn send_text(
     ctx: &Delivery,
     pacer: &mut Pacer,
     user: &str,
-    text: &str,
-    cut_note: Option<&str>,
+    mut chunks: Vec<Outgoing>,
+    cut: Option<(&str, &str)>,
     origin: Option<&Origin>,
 ) -> Result<Vec<SentMessage>, SendError> {
     let limit = ctx.shared.options.chunk_limit;
-    let mut chunks = Outgoing::text_chunks(text, limit);
-    if let Some(note) = cut_note {
+    if let Some((text, note)) = cut {
         // What an earlier run of this send got counts as part of the budget
         // it had, so a replay cuts the text where the first run did.
         let done = (0..chunks.len() as u32)

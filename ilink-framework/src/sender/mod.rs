@@ -128,6 +128,17 @@ impl Outbox {
         self.send_text_from(user, text.into(), None).await
     }
 
+    /// Sends Markdown to `user` as readable text (see
+    /// [`ilink_core::markdown`]), cut into messages between blocks, so a code
+    /// block or a table that fits in one message is never split.
+    pub async fn send_markdown(
+        &self,
+        user: &str,
+        markdown: impl Into<String>,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        self.send_markdown_from(user, markdown.into(), None).await
+    }
+
     /// Uploads media and sends it to `user` (with a fresh `client_id`).
     pub async fn send_media(
         &self,
@@ -150,6 +161,19 @@ impl Outbox {
         self.sender
             .lanes
             .submit(user, Payload::Text(text), origin)
+            .await
+    }
+
+    /// [`Outbox::send_markdown`] from a position of a handler run.
+    pub(crate) async fn send_markdown_from(
+        &self,
+        user: &str,
+        markdown: String,
+        origin: Option<Origin>,
+    ) -> Result<Vec<SentMessage>, SendError> {
+        self.sender
+            .lanes
+            .submit(user, Payload::Markdown(markdown), origin)
             .await
     }
 
