@@ -108,6 +108,40 @@ pub fn to_chunks(markdown: &str, max_units: usize) -> Vec<String> {
     chunks
 }
 
+/// How much of a Markdown text that is still being written (a language
+/// model's streamed answer) is made of whole top-level blocks that more
+/// text cannot change: the byte offset where its last top-level block
+/// starts (0 while there is only one). That block may still grow (a list
+/// gets items, a code fence is not closed yet), so a streamed answer is
+/// rendered and sent up to here only.
+///
+/// ```
+/// use ilink_core::markdown::stable_prefix_len;
+///
+/// let md = "Intro.\n\n```\nfn main() {";
+/// assert_eq!(&md[..stable_prefix_len(md)], "Intro.\n\n");
+/// assert_eq!(stable_prefix_len("One paragraph, still being written"), 0);
+/// ```
+pub fn stable_prefix_len(markdown: &str) -> usize {
+    let mut depth = 0usize;
+    let mut last_start = 0;
+    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
+        match event {
+            Event::Start(_) => {
+                if depth == 0 {
+                    last_start = range.start;
+                }
+                depth += 1;
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            // A rule is a block without a start and an end.
+            Event::Rule if depth == 0 => last_start = range.start,
+            _ => {}
+        }
+    }
+    last_start
+}
+
 /// Cuts a block longer than a message between its lines (a list between
 /// items, a code block between lines), packing as many whole lines as fit;
 /// only a line longer than a message is cut inside, by [`split_text`].
@@ -187,6 +221,12 @@ fn render_blocks(markdown: &str) -> Vec<Block> {
         r.event(event);
     }
     r.blocks
+}
+
+/// The Markdown this module reads: CommonMark with GitHub's tables,
+/// strikethrough and task lists, which language models use.
+fn options() -> Options {
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
 }
 
 /// A list being rendered: the number of its next item, if ordered.

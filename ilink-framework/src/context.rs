@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use futures::{Stream, StreamExt as _};
 use ilink_core::types::MessageItem;
 use ilink_core::{ILinkClient, MediaKind, SentMessage};
 use serde::Serialize;
@@ -22,6 +23,7 @@ use crate::conversation::ConversationKey;
 use crate::conversation_state::ConversationState;
 use crate::error::SendError;
 use crate::message::Message;
+use crate::reply_stream::{StreamCutter, StreamOptions, StreamReport};
 use crate::run_sends::{Origin, RunSends};
 use crate::sender::Outbox;
 use crate::sender::quota::QuotaState;
@@ -137,6 +139,101 @@ impl Context {
         self.outbox
             .send_markdown_from(self.message.sender(), markdown, Some(origin))
             .await
+    }
+
+    /// Replies with an answer as it is generated: `deltas` is a stream of
+    /// text pieces (what a language model's streaming API yields), sent as
+    /// a few messages while it runs, with "typing…" shown in between.
+    ///
+    /// The first paragraph goes out as soon as it is complete; later
+    /// messages are each about twice as long as the one before (up to the
+    /// message limit), so a long answer fits the sender's quota; text is cut
+    /// only between paragraphs. The last message allowed waits for the end
+    /// of the stream, and one more is kept in reserve: when the answer does
+    /// not fit, the last message ends with [`StreamOptions::cut_note`]; when
+    /// the stream fails, what it produced is sent, then
+    /// [`StreamOptions::error_note`]. The report says which. "Typing…"
+    /// stops when the stream is done (unless it was on before).
+    /// [`StreamOptions::markdown`] renders a Markdown answer as
+    /// [`Context::reply_markdown`] does, never cutting inside a block.
+    ///
+    /// ```
+    /// # use ilink_framework::prelude::*;
+    /// # async fn demo(ctx: &mut Context) -> Result<(), SendError> {
+    /// // A model's answer, as a stream of deltas.
+    /// let deltas = futures::stream::iter(["Hel", "lo", "!\n\nHow can I help?"])
+    ///     .map(Ok::<_, std::io::Error>);
+    /// let report = ctx.reply_stream(deltas, StreamOptions::default()).await?;
+    /// assert!(report.complete());
+    /// # Ok(())
+    /// # }
+    /// # use futures::StreamExt as _;
+    /// ```
+    pub async fn reply_stream<S, T, E>(
+        &mut self,
+        deltas: S,
+        options: StreamOptions,
+    ) -> Result<StreamReport, SendError>
+    where
+        S: Stream<Item = Result<T, E>> + Send,
+        T: AsRef<str>,
+        E: std::fmt::Display,
+    {
+        let was_typing = self.typing;
+        self.typing();
+        let result = self.stream_messages(deltas, options).await;
+        if !was_typing {
+            self.typing = false;
+            self.outbox.typing_stop(self.message.sender());
+        }
+        result
+    }
+
+    /// [`Context::reply_stream`] once "typing…" is shown.
+    async fn stream_messages<S, T, E>(
+        &self,
+        deltas: S,
+        options: StreamOptions,
+    ) -> Result<StreamReport, SendError>
+    where
+        S: Stream<Item = Result<T, E>> + Send,
+        T: AsRef<str>,
+        E: std::fmt::Display,
+    {
+        let quota = self.quota().await?;
+        let limit = self.outbox.chunk_limit();
+        let mut cutter = StreamCutter::new(options, limit, quota.remaining as usize);
+        let mut report = StreamReport::default();
+        let mut deltas = std::pin::pin!(deltas);
+        while let Some(delta) = deltas.next().await {
+            let messages = match delta {
+                Ok(text) => cutter.push(text.as_ref()),
+                Err(e) => {
+                    let error = e.to_string();
+                    let messages = cutter.fail(&error);
+                    report.error = Some(error);
+                    self.send_stream_messages(messages, &mut report).await?;
+                    return Ok(report);
+                }
+            };
+            self.send_stream_messages(messages, &mut report).await?;
+        }
+        let (messages, cut) = cutter.finish();
+        report.cut = cut;
+        self.send_stream_messages(messages, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Sends a streamed reply's messages, one send position each.
+    async fn send_stream_messages(
+        &self,
+        messages: Vec<String>,
+        report: &mut StreamReport,
+    ) -> Result<(), SendError> {
+        for message in messages {
+            report.sent.extend(self.reply(message).await?);
+        }
+        Ok(())
     }
 
     /// Replies with as much of `text` as the sender's quota still allows:

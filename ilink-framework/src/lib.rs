@@ -28,6 +28,7 @@ mod in_flight;
 mod message;
 mod options;
 mod poller;
+mod reply_stream;
 mod router;
 mod run_sends;
 mod sender;
@@ -51,6 +52,7 @@ pub use ilink_core as core;
 pub use ilink_macros::{command, commands};
 pub use message::Message;
 pub use options::BotOptions;
+pub use reply_stream::{StreamOptions, StreamReport};
 pub use sender::Outbox;
 pub use sender::quota::QuotaState;
 pub use settings::{Settings, SettingsError};
@@ -63,7 +65,7 @@ pub mod prelude {
     pub use crate::{
         AccountEvent, AccountEventKind, AccountId, Bot, BotError, BotHandle, BotOptions, Chat,
         Context, Credentials, FrameworkError, Handler, HandlerResult, Message, SendError, Settings,
-        async_trait, commands, handler_fn,
+        StreamOptions, StreamReport, async_trait, commands, handler_fn,
     };
     pub use ilink_core::MediaKind;
 }

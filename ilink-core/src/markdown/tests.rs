@@ -129,6 +129,15 @@ fn a_block_longer_than_a_message_is_cut_at_its_lines() {
     }
 }
 
+#[test]
+fn the_stable_prefix_ends_before_the_last_block() {
+    let md = "# T\n\npara one\n\n- a\n- b";
+    assert_eq!(&md[..stable_prefix_len(md)], "# T\n\npara one\n\n");
+    let md = "para\n\n---\n";
+    assert_eq!(&md[..stable_prefix_len(md)], "para\n\n");
+    assert_eq!(stable_prefix_len(""), 0);
+}
+
 /// A document built from the constructs the renderer handles, with words of
 /// letters and digits only, and the words in order.
 fn document() -> impl Strategy<Value = (String, Vec<String>)> {
@@ -199,6 +208,16 @@ proptest! {
         }
         let squash = |s: &str| s.split_whitespace().collect::<String>();
         prop_assert_eq!(squash(&chunks.concat()), squash(&to_text(&md)));
+    }
+
+    #[test]
+    fn a_stable_prefix_renders_the_same_whatever_follows((md, _) in document(), (more, _) in document()) {
+        let cut = stable_prefix_len(&md);
+        let prefix = &md[..cut];
+        let longer = format!("{md}\n\n{more}");
+        prop_assert!(stable_prefix_len(&longer) >= cut);
+        let head = to_text(prefix);
+        prop_assert!(to_text(&longer).starts_with(&head), "{head:?} not a prefix of {:?}", to_text(&longer));
     }
 
     #[test]

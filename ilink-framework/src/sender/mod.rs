@@ -111,6 +111,12 @@ impl Outbox {
         Self { sender }
     }
 
+    /// The longest text of one message, in UTF-16 units
+    /// ([`BotOptions::chunk_limit`](crate::BotOptions::chunk_limit)).
+    pub fn chunk_limit(&self) -> usize {
+        self.sender.delivery.shared.options.chunk_limit
+    }
+
     /// The account this outbox sends for.
     pub fn account(&self) -> &AccountId {
         &self.sender.delivery.shared.account

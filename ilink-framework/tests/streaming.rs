@@ -1,0 +1,154 @@
+//! Streamed answers against the simulator: sent while generated, within the
+//! quota, an interrupted stream answered with a notice.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt as _;
+use ilink_framework::prelude::*;
+
+const USER: &str = "u@im.wechat";
+
+/// Streams `paragraphs` paragraphs, a word at a time, with pauses; fails
+/// after `fail_after` words when set.
+struct Streaming {
+    paragraphs: usize,
+    fail_after: Option<usize>,
+    reports: Mutex<Vec<StreamReport>>,
+}
+
+fn answer(paragraphs: usize) -> String {
+    (0..paragraphs)
+        .map(|p| {
+            format!(
+                "Paragraph {p}: {}",
+                "lorem ipsum dolor sit amet ".repeat(12).trim_end()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+impl Streaming {
+    /// The report of the first streamed reply, once it is done.
+    async fn first_report(&self) -> StreamReport {
+        within("the streamed reply", async {
+            loop {
+                if let Some(r) = self.reports.lock().unwrap().first().cloned() {
+                    return r;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Handler for Streaming {
+    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
+        let text = answer(self.paragraphs);
+        let words: Vec<String> = text.split_inclusive(' ').map(str::to_owned).collect();
+        let fail_after = self.fail_after;
+        let deltas =
+            futures::stream::iter(words.into_iter().enumerate()).then(move |(i, w)| async move {
+                // A model pauses between tokens: sends happen meanwhile.
+                if i % 10 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                match fail_after {
+                    Some(n) if i == n => Err("the model timed out"),
+                    _ => Ok(w),
+                }
+            });
+        let report = ctx
+            .reply_stream(
+                deltas,
+                StreamOptions::default().error_note("Sorry, {error}."),
+            )
+            .await?;
+        self.reports.lock().unwrap().push(report);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_arrives_whole_in_a_few_growing_messages() {
+    let sim = sim().await;
+    let bot = sim.add_account("stream");
+    let handler = Arc::new(Streaming {
+        paragraphs: 12,
+        fail_after: None,
+        reports: Mutex::default(),
+    });
+    let handle = start(
+        &sim,
+        &bot,
+        handler.clone(),
+        fast_options().chunk_limit(1000),
+    )
+    .await;
+    sim.user(&bot, USER).say("tell me").await;
+    let report = handler.first_report().await;
+    assert!(report.complete(), "{report:?}");
+    let texts = texts_to(&sim, &bot, USER);
+    assert_eq!(texts.len(), report.sent.len());
+    assert!((2..=9).contains(&texts.len()), "{} messages", texts.len());
+    assert!(texts.iter().all(|t| t.encode_utf16().count() <= 1000));
+    assert_eq!(texts.join("\n\n"), answer(12));
+    // The first message is one paragraph, later ones carry several.
+    assert_eq!(texts[0], answer(1));
+    assert!(texts.last().unwrap().matches("Paragraph").count() > 1);
+    assert!(!sim.typing_events().is_empty(), "typing was shown");
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_fails_midway_sends_what_it_had_and_a_notice() {
+    let sim = sim().await;
+    let bot = sim.add_account("stream-err");
+    let handler = Arc::new(Streaming {
+        paragraphs: 4,
+        fail_after: Some(30),
+        reports: Mutex::default(),
+    });
+    let handle = start(&sim, &bot, handler.clone(), fast_options()).await;
+    sim.user(&bot, USER).say("tell me").await;
+    let report = handler.first_report().await;
+    assert_eq!(report.error.as_deref(), Some("the model timed out"));
+    let texts = texts_to(&sim, &bot, USER);
+    assert_eq!(texts.last().unwrap(), "Sorry, the model timed out.");
+    let sent: String = texts[..texts.len() - 1].join("\n\n");
+    assert!(answer(4).starts_with(&sent), "{sent:?}");
+    assert!(
+        sent.starts_with("Paragraph 0"),
+        "what came before the error was sent"
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_longer_than_the_quota_ends_with_the_cut_note() {
+    let sim = sim().await;
+    let bot = sim.add_account("stream-cut");
+    let handler = Arc::new(Streaming {
+        paragraphs: 60,
+        fail_after: None,
+        reports: Mutex::default(),
+    });
+    let handle = start(&sim, &bot, handler.clone(), fast_options().chunk_limit(500)).await;
+    sim.user(&bot, USER).say("tell me everything").await;
+    let report = handler.first_report().await;
+    assert!(report.cut && report.error.is_none(), "{report:?}");
+    let texts = texts_to(&sim, &bot, USER);
+    assert_eq!(texts.len(), 10, "the whole quota of one message, no more");
+    assert!(
+        texts[9].ends_with(&StreamOptions::default().cut_note),
+        "{:?}",
+        texts[9]
+    );
+    handle.shutdown().await;
+}
