@@ -444,8 +444,8 @@ impl Simulator {
         })
     }
 
-    /// Forgets every record, queued message, context, QR session and fault; accounts
-    /// and their tokens stay.
+    /// Forgets every record, queued message, context, QR session, fault and poll history;
+    /// accounts, their tokens and the polls in flight stay.
     pub fn reset(&self) {
         self.shared.with(crate::state::Inner::reset);
     }

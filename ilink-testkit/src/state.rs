@@ -290,7 +290,7 @@ impl Inner {
         true
     }
 
-    /// Forgets everything but the accounts and their tokens.
+    /// Forgets everything but the accounts, their tokens and the polls in flight.
     pub fn reset(&mut self) {
         for acct in self.accounts.values_mut() {
             let (id, token) = (acct.bot_id.clone(), acct.token.clone());
