@@ -22,6 +22,14 @@ async fn wait_in_flight(sim: &Simulator, bot: &BotAccount, n: usize) -> PollStat
         .unwrap()
 }
 
+/// A simulator that holds every long-poll for [`HOLD`], and an account on it.
+async fn holding_sim() -> (Simulator, BotAccount) {
+    let sim = Simulator::start().await;
+    sim.configure(|c| c.longpoll_timeout = HOLD);
+    let bot = sim.add_account("bot-a");
+    (sim, bot)
+}
+
 type Poll = JoinHandle<ilink_core::Result<GetUpdatesResponse>>;
 
 /// Two clients of `bot` polling it, the second while the first waits. Returns the
@@ -44,9 +52,7 @@ async fn two_pollers(sim: &Simulator, bot: &BotAccount) -> (Poll, SocketAddr, So
 
 #[tokio::test]
 async fn two_clients_polling_one_account_overlap_from_two_connections() {
-    let sim = Simulator::start().await;
-    sim.configure(|c| c.longpoll_timeout = HOLD);
-    let bot = sim.add_account("bot-a");
+    let (sim, bot) = holding_sim().await;
     let (second_poll, first_peer, second_peer) = two_pollers(&sim, &bot).await;
 
     let stats = sim.poll_stats(&bot);
@@ -108,9 +114,7 @@ async fn one_client_polling_in_turn_never_overlaps() {
 
 #[tokio::test]
 async fn an_aborted_poll_stops_counting_at_once() {
-    let sim = Simulator::start().await;
-    sim.configure(|c| c.longpoll_timeout = HOLD);
-    let bot = sim.add_account("bot-a");
+    let (sim, bot) = holding_sim().await;
     let client = core_client_builder(&sim, &bot)
         .bot_agent("worker-1/0.1")
         .build()
@@ -133,9 +137,7 @@ async fn an_aborted_poll_stops_counting_at_once() {
 
 #[tokio::test]
 async fn a_poll_the_client_times_out_stops_counting() {
-    let sim = Simulator::start().await;
-    sim.configure(|c| c.longpoll_timeout = HOLD);
-    let bot = sim.add_account("bot-a");
+    let (sim, bot) = holding_sim().await;
     let client = core_client_builder(&sim, &bot)
         .long_poll_timeout(Duration::from_secs(1))
         .build()
@@ -154,9 +156,7 @@ async fn a_poll_the_client_times_out_stops_counting() {
 
 #[tokio::test]
 async fn the_control_api_reports_and_resets_the_same_stats() {
-    let sim = Simulator::start().await;
-    sim.configure(|c| c.longpoll_timeout = HOLD);
-    let bot = sim.add_account("bot-a");
+    let (sim, bot) = holding_sim().await;
     let idle = sim.add_account("bot-b");
     let (second_poll, first_peer, second_peer) = two_pollers(&sim, &bot).await;
 
