@@ -28,14 +28,11 @@ pub struct InFlightPoll {
 /// A `getupdates` that started while others of the same account were in flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollOverlap {
-    /// The bot account polled.
-    pub bot_id: String,
-    /// When the later poll arrived.
-    pub at: SystemTime,
-    /// The connection of the later poll.
-    pub peer: SocketAddr,
-    /// The connections of the polls already in flight, oldest first.
-    pub others: Vec<SocketAddr>,
+    /// The later poll (its `bot_id`, `peer` and `started` say which account, from
+    /// where and when).
+    pub poll: InFlightPoll,
+    /// The polls already in flight then, oldest first.
+    pub others: Vec<InFlightPoll>,
 }
 
 /// How one account was long-polled since the simulator started or its stats were reset.
@@ -99,10 +96,8 @@ impl PollBook {
         let acct = self.accounts.entry(poll.bot_id.clone()).or_default();
         if !acct.in_flight.is_empty() {
             acct.overlaps.push(PollOverlap {
-                bot_id: poll.bot_id.clone(),
-                at: poll.started,
-                peer: poll.peer,
-                others: acct.in_flight.values().map(|p| p.peer).collect(),
+                poll: poll.clone(),
+                others: acct.in_flight.values().cloned().collect(),
             });
         }
         acct.started += 1;
@@ -205,7 +200,10 @@ mod tests {
         assert!(book.polled_concurrently().is_empty());
         // The poll that outlived the reset still makes the next one an overlap.
         book.start(poll("b", 3));
-        assert_eq!(book.stats("b").overlaps[0].others, [poll("b", 2).peer]);
+        assert_eq!(
+            book.stats("b").overlaps[0].others[0].peer,
+            poll("b", 2).peer
+        );
         book.end("b", b);
         assert_eq!(book.stats("b").in_flight, 1);
     }

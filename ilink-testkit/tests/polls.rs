@@ -59,9 +59,11 @@ async fn two_clients_polling_one_account_overlap_from_two_connections() {
     assert_eq!(stats.max_in_flight, 2);
     assert_eq!(stats.started, 2);
     assert_eq!(stats.overlaps.len(), 1, "{:?}", stats.overlaps);
-    assert_eq!(stats.overlaps[0].bot_id, bot.bot_id);
-    assert_eq!(stats.overlaps[0].peer, second_peer);
-    assert_eq!(stats.overlaps[0].others, [first_peer]);
+    let overlap = &stats.overlaps[0];
+    assert_eq!(overlap.poll.bot_id, bot.bot_id);
+    assert_eq!(overlap.poll.peer, second_peer);
+    let others: Vec<SocketAddr> = overlap.others.iter().map(|p| p.peer).collect();
+    assert_eq!(others, [first_peer]);
     assert_eq!(stats.connections, BTreeSet::from([first_peer, second_peer]));
     assert_eq!(sim.accounts_polled_concurrently(), [bot.bot_id.as_str()]);
     let by_peer = sim.polled_accounts_by_peer();
@@ -170,8 +172,8 @@ async fn the_control_api_reports_and_resets_the_same_stats() {
         (Some(1), Some(2))
     );
     let (peer, other) = (second_peer.to_string(), first_peer.to_string());
-    assert_eq!(a["overlaps"][0]["peer"], json!(peer));
-    assert_eq!(a["overlaps"][0]["others"], json!([other]));
+    assert_eq!(a["overlaps"][0]["poll"]["peer"], json!(peer));
+    assert_eq!(a["overlaps"][0]["others"][0]["peer"], json!(other));
     assert_eq!(a["polls"][0]["peer"], json!(peer));
     let connections: BTreeSet<String> = serde_json::from_value(a["connections"].clone()).unwrap();
     assert_eq!(connections, BTreeSet::from([peer, other]));

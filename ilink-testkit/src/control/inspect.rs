@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ilink_core::crypto::md5_hex;
 use serde_json::{Value, json};
 
-use crate::polls::PollStats;
+use crate::polls::{InFlightPoll, PollStats};
 use crate::records::SendOutcome;
 use crate::state::Shared;
 
@@ -177,22 +177,23 @@ pub(super) async fn requests(State(sh): Shr) -> Response {
     Json(list).into_response()
 }
 
+fn poll_json(p: &InFlightPoll) -> Value {
+    json!({
+        "peer": p.peer, "timestamp": epoch_ms(p.started),
+        "user_agent": p.user_agent, "bot_agent": p.bot_agent,
+    })
+}
+
 fn poll_stats_json(s: &PollStats) -> Value {
     let overlaps: Vec<Value> = s
         .overlaps
         .iter()
-        .map(|o| json!({ "timestamp": epoch_ms(o.at), "peer": o.peer, "others": o.others }))
-        .collect();
-    let polls: Vec<Value> = s
-        .polls
-        .iter()
-        .map(|p| {
-            json!({
-                "peer": p.peer, "timestamp": epoch_ms(p.started),
-                "user_agent": p.user_agent, "bot_agent": p.bot_agent,
-            })
+        .map(|o| {
+            let others: Vec<Value> = o.others.iter().map(poll_json).collect();
+            json!({ "poll": poll_json(&o.poll), "others": others })
         })
         .collect();
+    let polls: Vec<Value> = s.polls.iter().map(poll_json).collect();
     json!({
         "in_flight": s.in_flight, "max_in_flight": s.max_in_flight, "started": s.started,
         "overlaps": overlaps, "connections": s.connections, "polls": polls,
