@@ -2,13 +2,14 @@
 //! `getuploadurl` (see [`cdn`](crate::cdn)): the `getupdates` long-poll with its cursor and
 //! poller takeover, `getconfig`/`sendtyping` with typing tickets, and the notify calls.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -18,7 +19,8 @@ use ilink_core::Secret;
 use ilink_core::types::WeixinMessage;
 use serde_json::{Value, json};
 
-use crate::auth::{check_bot_request, expired_response, ret_error};
+use crate::auth::{check_bot_request, expired_response, header_str, ret_error};
+use crate::polls::InFlightPoll;
 use crate::records::{ConfigCall, NotifyEvent, NotifyKind, TypingEvent, ViolationKind};
 use crate::state::{ExpiryMode, Shared};
 
@@ -43,7 +45,27 @@ enum PollEnd {
     Expired(ExpiryMode),
 }
 
-async fn getupdates(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+/// Counts a `getupdates` out of the [`PollBook`](crate::polls::PollBook) when dropped:
+/// when the handler returns, and also when hyper drops the handler because the client
+/// hung up mid-poll, which no code after an `.await` would see.
+struct InFlight {
+    sh: Arc<Shared>,
+    bot_id: String,
+    id: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.sh.with(|i| i.polls.end(&self.bot_id, self.id));
+    }
+}
+
+async fn getupdates(
+    State(sh): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let call = match check_bot_request(&sh, "getupdates", &headers, &body) {
         Ok(c) => c,
         Err(res) => return res,
@@ -63,13 +85,27 @@ async fn getupdates(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         }
     };
     let bot = call.bot_id;
-    let Some((generation, timeout)) = sh.with(|i| {
+    let poll = InFlightPoll {
+        bot_id: bot.clone(),
+        peer,
+        started: SystemTime::now(),
+        user_agent: header_str(&headers, "user-agent").map(str::to_owned),
+        bot_agent: call.body["base_info"]["bot_agent"]
+            .as_str()
+            .map(str::to_owned),
+    };
+    let Some((generation, timeout, id)) = sh.with(|i| {
         let timeout = i.config.longpoll_timeout;
         let acct = i.accounts.get_mut(&bot)?;
         acct.poll_gen += 1;
-        Some((acct.poll_gen, timeout))
+        Some((acct.poll_gen, timeout, i.polls.start(poll)))
     }) else {
         return ret_error(-14, "account removed");
+    };
+    let _in_flight = InFlight {
+        sh: sh.clone(),
+        bot_id: bot.clone(),
+        id,
     };
     let end = sh
         .wait_until(timeout, |i| {

@@ -3,7 +3,9 @@
 //! [`Simulator`] runs the bot API, the CDN (under `<base>/c2c`), QR login and a `/mock/*`
 //! JSON control API on 127.0.0.1. It is strict like the real server (headers, bodies,
 //! `client_id` dedup, send quota, burst throttling, context expiry, `-14`), encrypts
-//! media on its CDN, and records everything the bot did. The `ilink-sim` binary serves
+//! media on its CDN, and records everything the bot did, down to how many `getupdates` of
+//! each account are in flight at once and from which connections
+//! ([`Simulator::poll_stats`]). The `ilink-sim` binary serves
 //! the same thing for tests in other languages, and a web chat page at `/chat` lets a
 //! person talk to a bot in a browser; see `docs/testing.md`.
 //!
@@ -30,9 +32,10 @@
 //!
 //! 1. `config`, `error`, `records`: settings, errors, and what the simulator recorded;
 //!    `request`: decoding a bot's JSON body, without state (fuzzed on its own).
-//! 2. `faults`, `media`, `qr`: stores with their own rules and no HTTP (fault rules, what
-//!    the CDN holds, the QR session state machine). They take what they need as
-//!    arguments and know nothing of the rest of the state.
+//! 2. `faults`, `media`, `polls`, `qr`: stores with their own rules and no HTTP (fault
+//!    rules, what the CDN holds, the `getupdates` in flight per account, the QR session
+//!    state machine). They take what they need as arguments and know nothing of the rest
+//!    of the state.
 //! 3. `state`: everything behind the one mutex (`Inner`, holding the stores above) and
 //!    the change signal that wakes long-polls (`Shared`).
 //! 4. `auth`: the header, body and session checks every bot request goes through.
@@ -56,6 +59,7 @@ mod hostile;
 mod intercept;
 mod login;
 mod media;
+mod polls;
 mod qr;
 mod records;
 mod request;
@@ -69,6 +73,7 @@ pub use config::{BurstLimit, KeyEncoding, Redelivery, SimConfig};
 pub use error::SimError;
 pub use faults::{Fault, FaultAction, parse_endpoint};
 pub use media::UploadedMedia;
+pub use polls::{InFlightPoll, PollOverlap, PollStats};
 pub use qr::QrAction;
 pub use records::{
     ConfigCall, NotifyEvent, NotifyKind, RequestRecord, SendOutcome, SentMessage, TypingEvent,

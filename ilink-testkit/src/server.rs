@@ -1,6 +1,7 @@
 //! The HTTP side: binds 127.0.0.1, assembles the router (bot API, CDN under `/c2c`, QR
 //! login, `/mock/*` control API, the chat page) and serves each connection in its own task so that a
-//! fault can drop one connection and shutdown can drop them all.
+//! fault can drop one connection and shutdown can drop them all; requests carry the
+//! connection's peer address as `ConnectInfo`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -51,8 +52,8 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Sha
             _ = shared.shutdown_signal() => break,
             accepted = listener.accept() => {
                 match accepted {
-                    Ok((stream, _)) => {
-                        conns.spawn(serve_connection(stream, router.clone(), shared.clone()));
+                    Ok((stream, peer)) => {
+                        conns.spawn(serve_connection(stream, peer, router.clone(), shared.clone()));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -68,7 +69,12 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Sha
     while conns.join_next().await.is_some() {}
 }
 
-async fn serve_connection(stream: TcpStream, router: Router, shared: Arc<Shared>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    shared: Arc<Shared>,
+) {
     let _ = stream.set_nodelay(true);
     // A second handle on the socket lets a reset fault set SO_LINGER 0 before closing.
     let Ok(std_stream) = stream.into_std() else {
@@ -82,6 +88,9 @@ async fn serve_connection(stream: TcpStream, router: Router, shared: Arc<Shared>
     let tagged = kill.clone();
     let svc = router.map_request(move |mut req: axum::http::Request<Incoming>| {
         req.extensions_mut().insert(tagged.clone());
+        // Serving connections by hand bypasses `into_make_service_with_connect_info`, so
+        // insert what it would: handlers (`getupdates`) read the peer with `ConnectInfo`.
+        req.extensions_mut().insert(ConnectInfo(peer));
         req
     });
     let conn = hyper::server::conn::http1::Builder::new()

@@ -2,6 +2,8 @@
 //! users, injects faults and session expiry, and lets tests inspect and await what the
 //! bot did.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use crate::error::SimError;
 use crate::faults::Fault;
 use crate::login::apply;
 use crate::media::UploadedMedia;
+use crate::polls::{InFlightPoll, PollStats};
 use crate::qr::QrAction;
 use crate::records::{ConfigCall, NotifyEvent, RequestRecord, SentMessage, TypingEvent, Violation};
 use crate::server::{bind, router, serve};
@@ -355,6 +358,79 @@ impl Simulator {
         self.shared.read(|i| i.cdn.decrypt_item(item))
     }
 
+    /// How `bot` was long-polled: `getupdates` in flight now and at most, overlaps, and
+    /// the connections they came on.
+    ///
+    /// A poll counts from its arrival (after the header and body checks) until it is
+    /// answered or its client hangs up. Two workers polling one account show as
+    /// `max_in_flight` 2 and an overlap naming both connections, even though the takeover
+    /// rule ends the older poll at once with an empty batch. A client that gives up on a
+    /// poll (its own timeout) and at once polls again on a new connection can overlap
+    /// its dropped one for the moment the server takes to see the hang-up; the polls of
+    /// a [`PollOverlap`](crate::PollOverlap) carry the `bot_agent` (and `User-Agent`)
+    /// that tell one worker's polls from another's.
+    ///
+    /// ```no_run
+    /// # async fn demo(sim: &ilink_testkit::Simulator, bot: &ilink_testkit::BotAccount) {
+    /// // ... run two worker processes sharing `bot`'s store, let them settle ...
+    /// let stats = sim.poll_stats(bot);
+    /// assert_eq!(stats.max_in_flight, 1, "polled twice at once: {:?}", stats.overlaps);
+    /// # }
+    /// ```
+    pub fn poll_stats(&self, bot: &BotAccount) -> PollStats {
+        self.shared.read(|i| i.polls.stats(&bot.bot_id))
+    }
+
+    /// Waits until `check` holds for [`poll_stats`](Self::poll_stats) of `bot` and
+    /// returns them, e.g. until a worker's poll is in flight.
+    pub async fn wait_for_poll_stats(
+        &self,
+        bot: &BotAccount,
+        timeout: Duration,
+        mut check: impl FnMut(&PollStats) -> bool,
+    ) -> Result<PollStats, SimError> {
+        self.shared
+            .wait_until(timeout, |i| {
+                let stats = i.polls.stats(&bot.bot_id);
+                check(&stats).then_some(stats)
+            })
+            .await
+            .ok_or_else(|| SimError::Timeout {
+                what: format!("poll stats of {}", bot.bot_id),
+                timeout,
+            })
+    }
+
+    /// Forgets how `bot` was polled so far; polls in flight stay counted (they become
+    /// the new `max_in_flight` and `connections`).
+    pub fn reset_poll_stats(&self, bot: &BotAccount) {
+        self.shared.with(|i| i.polls.reset(Some(&bot.bot_id)));
+    }
+
+    /// The accounts that had two `getupdates` in flight at once since the start or the
+    /// last reset; a cluster test asserts it is empty.
+    pub fn accounts_polled_concurrently(&self) -> Vec<String> {
+        self.shared.read(|i| i.polls.polled_concurrently())
+    }
+
+    /// Every `getupdates` in flight now, of any account, oldest first.
+    pub fn in_flight_polls(&self) -> Vec<InFlightPoll> {
+        self.shared.read(|i| i.polls.in_flight())
+    }
+
+    /// Every connection that polled since the start or the last reset, with the accounts
+    /// it polled: which worker polls which account (distinct processes have distinct
+    /// client ports; see [`in_flight_polls`](Self::in_flight_polls) for who polls now).
+    pub fn polled_accounts_by_peer(&self) -> BTreeMap<SocketAddr, BTreeSet<String>> {
+        let mut by_peer: BTreeMap<SocketAddr, BTreeSet<String>> = BTreeMap::new();
+        for (bot_id, stats) in self.shared.read(|i| i.polls.all()) {
+            for peer in stats.connections {
+                by_peer.entry(peer).or_default().insert(bot_id.clone());
+            }
+        }
+        by_peer
+    }
+
     /// Waits for a QR login to start (`get_bot_qrcode`) and returns a handle to drive
     /// the phone side of the newest one.
     pub async fn wait_for_qr(&self, timeout: Duration) -> Result<QrLogin, SimError> {
@@ -372,8 +448,8 @@ impl Simulator {
         })
     }
 
-    /// Forgets every record, queued message, context, QR session and fault; accounts
-    /// and their tokens stay.
+    /// Forgets every record, queued message, context, QR session, fault and poll history;
+    /// accounts, their tokens and the polls in flight stay.
     pub fn reset(&self) {
         self.shared.with(crate::state::Inner::reset);
     }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use crate::config::SimConfig;
 use crate::faults::FaultStore;
 use crate::media::CdnStore;
+use crate::polls::PollBook;
 use crate::qr::QrStore;
 use crate::records::{
     ConfigCall, NotifyEvent, RequestRecord, SentMessage, TypingEvent, Violation, ViolationKind,
@@ -125,6 +126,7 @@ pub(crate) struct Inner {
     pub cdn: CdnStore,
     pub qr: QrStore,
     pub faults: FaultStore,
+    pub polls: PollBook,
     pub rng: StdRng,
     pub seq: i64,
 }
@@ -140,6 +142,7 @@ impl Inner {
             cdn: CdnStore::default(),
             qr: QrStore::default(),
             faults,
+            polls: PollBook::default(),
             rng: StdRng::from_os_rng(),
             seq: 0,
         }
@@ -287,7 +290,7 @@ impl Inner {
         true
     }
 
-    /// Forgets everything but the accounts and their tokens.
+    /// Forgets everything but the accounts, their tokens and the polls in flight.
     pub fn reset(&mut self) {
         for acct in self.accounts.values_mut() {
             let (id, token) = (acct.bot_id.clone(), acct.token.clone());
@@ -298,6 +301,7 @@ impl Inner {
         self.cdn = CdnStore::default();
         self.qr = QrStore::default();
         self.faults.clear(self.config.fault_seed);
+        self.polls.reset(None);
     }
 
     /// Queues a copy of an earlier inbound message again (at-least-once delivery).

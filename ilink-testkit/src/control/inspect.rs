@@ -1,5 +1,6 @@
 //! Read-only `/mock/*` listings of what the simulator recorded: sent messages, uploaded
-//! media, QR sessions, violations, typing, getconfig and notify calls, requests.
+//! media, QR sessions, violations, typing, getconfig and notify calls, requests, and who
+//! polls each account.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ilink_core::crypto::md5_hex;
 use serde_json::{Value, json};
 
+use crate::polls::{InFlightPoll, PollStats};
 use crate::records::SendOutcome;
 use crate::state::Shared;
 
@@ -173,4 +175,44 @@ pub(super) async fn requests(State(sh): Shr) -> Response {
             .collect()
     });
     Json(list).into_response()
+}
+
+fn poll_json(p: &InFlightPoll) -> Value {
+    json!({
+        "peer": p.peer, "timestamp": epoch_ms(p.started),
+        "user_agent": p.user_agent, "bot_agent": p.bot_agent,
+    })
+}
+
+fn poll_stats_json(s: &PollStats) -> Value {
+    let overlaps: Vec<Value> = s
+        .overlaps
+        .iter()
+        .map(|o| {
+            let others: Vec<Value> = o.others.iter().map(poll_json).collect();
+            json!({ "poll": poll_json(&o.poll), "others": others })
+        })
+        .collect();
+    let polls: Vec<Value> = s.polls.iter().map(poll_json).collect();
+    json!({
+        "in_flight": s.in_flight, "max_in_flight": s.max_in_flight, "started": s.started,
+        "overlaps": overlaps, "connections": s.connections, "polls": polls,
+    })
+}
+
+/// Every account (or the one `bot_id` names) with how it was polled.
+pub(super) async fn polls(State(sh): Shr, Query(q): Query<HashMap<String, String>>) -> Response {
+    let (accounts, concurrently) = sh.read(|i| {
+        let mut ids: Vec<&String> = i.accounts.keys().collect();
+        let all = i.polls.all();
+        // Polls of a removed account stay on record until a reset.
+        ids.extend(all.keys().filter(|id| !i.accounts.contains_key(*id)));
+        let accounts: serde_json::Map<String, Value> = ids
+            .into_iter()
+            .filter(|id| q.get("bot_id").is_none_or(|b| b == *id))
+            .map(|id| (id.clone(), poll_stats_json(&i.polls.stats(id))))
+            .collect();
+        (accounts, i.polls.polled_concurrently())
+    });
+    Json(json!({ "accounts": accounts, "polled_concurrently": concurrently })).into_response()
 }

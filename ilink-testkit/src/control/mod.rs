@@ -1,7 +1,7 @@
 //! The `/mock/*` JSON control API, for tests in any language: a superset of the Go
 //! mock's convention (`/mock/inbound`, `/mock/sent`, `/mock/media`, `/mock/qr/scan`,
 //! `/mock/qr/confirm`, `/mock/session/expire`, `/mock/reset`) plus accounts, raw batches, faults,
-//! violations and the other records. `docs/testing.md` has curl examples.
+//! violations, the other records and who polls each account. `docs/testing.md` has curl examples.
 
 // Error paths return the finished HTTP answer; they are cold, so its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -32,7 +32,7 @@ use crate::users::ScriptedUser;
 mod inspect;
 
 use inspect::{
-    config_calls, media, notify, qr_page, qr_sessions, requests, sent, typing, violations,
+    config_calls, media, notify, polls, qr_page, qr_sessions, requests, sent, typing, violations,
 };
 
 type Shr = State<Arc<Shared>>;
@@ -61,6 +61,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/mock/config_calls", get(config_calls))
         .route("/mock/notify", get(notify))
         .route("/mock/requests", get(requests))
+        .route("/mock/polls", get(polls))
+        .route("/mock/polls/reset", post(reset_polls))
         .route("/mock/redeliver", post(redeliver))
         .route("/mock/config", get(get_config).post(set_config))
 }
@@ -317,6 +319,17 @@ fn set_expiry(sh: &Shared, bot_id: Option<&str>, mode: Option<ExpiryMode>) -> Re
 
 async fn reset(State(sh): Shr) -> Response {
     sh.with(crate::state::Inner::reset);
+    Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ResetPolls {
+    bot_id: Option<String>,
+}
+
+/// Unlike most calls, no `bot_id` means every account: a cluster test resets them all.
+async fn reset_polls(State(sh): Shr, JsonBody(req): JsonBody<ResetPolls>) -> Response {
+    sh.with(|i| i.polls.reset(req.bot_id.as_deref()));
     Json(json!({ "ok": true })).into_response()
 }
 
