@@ -11,7 +11,9 @@
 //!
 //! - [`Target`]: configured accounts, or the simulator and its script.
 //! - [`playground`]: the embedded simulator, scripts and transcripts.
+//! - [`openai`]: a streaming client for OpenAI-compatible chat models.
 
+pub mod openai;
 pub mod playground;
 pub mod target;
 

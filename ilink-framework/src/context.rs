@@ -146,8 +146,8 @@ impl Context {
     /// a few messages while it runs, with "typing…" shown in between.
     ///
     /// The first paragraph goes out as soon as it is complete; later
-    /// messages are each about twice as long as the one before (up to the
-    /// message limit), so a long answer fits the sender's quota; text is cut
+    /// messages are each about four times as long as the one before (up to
+    /// the message limit), so a long answer fits the sender's quota; text is cut
     /// only between paragraphs. The last message allowed waits for the end
     /// of the stream, and one more is kept in reserve: when the answer does
     /// not fit, the last message ends with [`StreamOptions::cut_note`]; when

@@ -4,8 +4,9 @@
 //! [`StreamCutter`] decides, delta by delta, which messages are ready; the
 //! [`Context`](crate::Context) methods send them. The plan: the first
 //! paragraph goes out as soon as it is complete (the user sees the answer
-//! start), later messages are each about twice as long as the one before
-//! (up to the message limit), so a long answer still fits the quota, and
+//! start), later messages are each about four times as long as the one
+//! before (up to the message limit), so a short answer takes two messages
+//! and so a long answer still fits the quota, and
 //! the last message allowed is held until the stream ends so that
 //! everything left goes into it, or, when it does not fit, as much as fits
 //! and a note saying the answer was cut. Text is only cut between
@@ -125,14 +126,14 @@ impl StreamCutter {
     }
 
     /// The size the next message should reach before it goes out: the
-    /// first paragraph early, each later message twice the one before.
+    /// first paragraph early, each later message four times the one before.
     fn target(&self) -> usize {
-        let doubled = self
+        let grown = self
             .options
             .first_message_units
             .max(1)
-            .saturating_mul(1 << self.emitted.min(16));
-        doubled.min(self.limit)
+            .saturating_mul(1 << (2 * self.emitted.min(16)));
+        grown.min(self.limit)
     }
 
     /// Adds a delta; returns the messages ready to go out now.

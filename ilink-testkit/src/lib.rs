@@ -59,6 +59,7 @@ mod hostile;
 mod intercept;
 mod login;
 mod media;
+pub mod model;
 mod polls;
 mod qr;
 mod records;

@@ -1,6 +1,7 @@
 //! The HTTP side: binds 127.0.0.1, assembles the router (bot API, CDN under `/c2c`, QR
-//! login, `/mock/*` control API, the chat page) and serves each connection in its own task so that a
-//! fault can drop one connection and shutdown can drop them all; requests carry the
+//! login, `/mock/*` control API, the chat page, the mock chat model under `/v1`) and
+//! serves each connection in its own task so that a fault can drop one connection and
+//! shutdown can drop them all; requests carry the
 //! connection's peer address as `ConnectInfo`.
 
 use std::io;
@@ -36,6 +37,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(crate::login::routes())
         .merge(crate::control::routes())
         .merge(crate::chat::routes())
+        .merge(crate::model::routes(shared.model.clone()))
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             intercept,

@@ -448,10 +448,19 @@ impl Simulator {
         })
     }
 
-    /// Forgets every record, queued message, context, QR session, fault and poll history;
-    /// accounts, their tokens and the polls in flight stay.
+    /// Forgets every record, queued message, context, QR session, fault and poll history,
+    /// and the mock model's queued answers, faults and requests; accounts, their tokens
+    /// and the polls in flight stay.
     pub fn reset(&self) {
         self.shared.with(crate::state::Inner::reset);
+        self.shared.model.reset();
+    }
+
+    /// The mock OpenAI-compatible chat model served at `<base_url>/v1`
+    /// (see [`crate::model`]): queue answers, inject failures, read what it
+    /// was asked.
+    pub fn model(&self) -> crate::model::MockModel {
+        self.shared.model.clone()
     }
 
     /// Stops the server and ends every pending request.

@@ -339,6 +339,9 @@ pub(crate) struct Shared {
     changes: watch::Sender<u64>,
     pub shutdown: watch::Sender<bool>,
     pub urls: OnceLock<Urls>,
+    /// The mock chat model served at `/v1` (its own lock: a streamed
+    /// answer must not hold the simulator's).
+    pub model: crate::model::MockModel,
 }
 
 impl Shared {
@@ -348,6 +351,7 @@ impl Shared {
             changes: watch::channel(0).0,
             shutdown: watch::channel(false).0,
             urls: OnceLock::new(),
+            model: crate::model::MockModel::default(),
         })
     }
 
