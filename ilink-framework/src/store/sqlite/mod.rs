@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use self::writer::Writer;
-use self::writes::Deferred;
 use ilink_core::SentMessage;
 
+use super::deferred::Deferred;
 use super::{
     ContextTokenRecord, InboxEntry, JournaledSend, QuarantinedMessage, ReceivedBatch, SentCount,
     StateChange, StateStore, StoreError, legacy,
@@ -207,33 +207,16 @@ impl StateStore for SqliteStore {
     ) -> Result<Vec<Option<u64>>, StoreError> {
         // Group-committed with the removals and counts waiting, so a steady
         // trickle of small batches does not cost a transaction each.
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        self.writer
-            .defer(Deferred::Received {
-                account: account.clone(),
-                batch: batch.clone(),
-                outcome: None,
-                done: Some(done),
-            })
-            .await?;
+        let (op, outcome) = Deferred::received(account, batch);
+        self.writer.defer(op).await?;
         outcome.await.unwrap_or(Err(StoreError::Closed))
     }
 
     async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
-        // An id the database cannot hold was never stored.
-        let ids: Vec<i64> = ids
-            .iter()
-            .filter_map(|id| i64::try_from(*id).ok())
-            .collect();
-        if ids.is_empty() {
+        let Some(op) = Deferred::remove(account, ids) else {
             return Ok(());
-        }
-        self.writer
-            .defer(Deferred::Remove {
-                account: account.clone(),
-                ids,
-            })
-            .await
+        };
+        self.writer.defer(op).await
     }
 
     async fn context_token(
@@ -264,16 +247,10 @@ impl StateStore for SqliteStore {
         sends: &[SentCount],
         journal: &[JournaledSend],
     ) -> Result<(), StoreError> {
-        if sends.is_empty() && journal.is_empty() {
+        let Some(op) = Deferred::sent(account, sends, journal) else {
             return Ok(());
-        }
-        self.writer
-            .defer(Deferred::Sent {
-                account: account.clone(),
-                sends: sends.to_vec(),
-                journal: journal.to_vec(),
-            })
-            .await
+        };
+        self.writer.defer(op).await
     }
 
     async fn mark_handled(
@@ -282,14 +259,8 @@ impl StateStore for SqliteStore {
         entry: u64,
         changes: &[StateChange],
     ) -> Result<(), StoreError> {
-        // An id the database cannot hold was never stored.
-        let entry = i64::try_from(entry).unwrap_or(-1);
         self.writer
-            .defer(Deferred::Handled {
-                account: account.clone(),
-                entry,
-                changes: changes.to_vec(),
-            })
+            .defer(Deferred::handled(account, entry, changes))
             .await
     }
 

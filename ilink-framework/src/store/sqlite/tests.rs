@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::dedup::DedupKey;
 use crate::store::contract;
-use crate::store::{ObservedToken, ReceivedEntry};
+use crate::store::test_support::one_message;
 
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
@@ -21,28 +21,6 @@ async fn sqlite_store_keeps_the_contract() {
 #[test]
 fn the_schema_version_is_the_newest_migration() {
     assert_eq!(open::newest_known_version(), SCHEMA_VERSION);
-}
-
-fn one_message(id: u64) -> ReceivedBatch {
-    ReceivedBatch {
-        entries: vec![ReceivedEntry {
-            entry: InboxEntry {
-                id,
-                msg: Default::default(),
-                received_at_ms: 1,
-            },
-            dedup_keys: vec![DedupKey::parse(&format!("m:{id}")).unwrap()],
-            context_token: Some(ObservedToken {
-                user: "u@im.wechat".into(),
-                token: "ctx".into(),
-                at_ms: 1,
-            }),
-        }],
-        quarantined: Vec::new(),
-        cursor: Some(format!("c-{id}")),
-        now_ms: 1_000,
-        dedup_window_ms: 10_000,
-    }
 }
 
 #[tokio::test]
