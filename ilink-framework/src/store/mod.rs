@@ -33,6 +33,7 @@ mod error;
 mod legacy;
 mod memory;
 mod postgres;
+mod rows;
 mod sqlite;
 mod state_dir;
 
@@ -337,7 +338,8 @@ pub fn now_ms() -> i64 {
 /// Batches the stores' own tests share.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use super::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry};
+    use super::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, StateStore};
+    use crate::account::{AccountId, Credentials};
     use crate::dedup::DedupKey;
 
     /// A batch of message `id` (key `m:<id>`, a token of `u@im.wechat`)
@@ -362,5 +364,28 @@ pub(crate) mod test_support {
             now_ms: 1_000,
             dedup_window_ms: 10_000,
         }
+    }
+
+    /// Writes what [`check_reopened_state`] finds after the store is
+    /// closed and opened again.
+    pub(crate) async fn write_state_to_reopen(s: &dyn StateStore) {
+        let a = AccountId::new("b@im.bot");
+        s.commit_received(&a, &one_message(1)).await.unwrap();
+        s.save_credentials(&Credentials::new("b@im.bot", "secret"))
+            .await
+            .unwrap();
+    }
+
+    /// Checks that a reopened store kept [`write_state_to_reopen`]'s
+    /// cursor, entry, token, credentials and dedup key.
+    pub(crate) async fn check_reopened_state(s: &dyn StateStore) {
+        let a = AccountId::new("b@im.bot");
+        assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c-1"));
+        assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
+        assert!(s.context_token(&a, "u@im.wechat").await.unwrap().is_some());
+        assert_eq!(s.list_credentials().await.unwrap().len(), 1);
+        let mut again = one_message(2);
+        again.entries[0].dedup_keys = vec![DedupKey::parse("m:1").unwrap()];
+        assert_eq!(s.commit_received(&a, &again).await.unwrap(), vec![Some(1)]);
     }
 }

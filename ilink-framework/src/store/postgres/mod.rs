@@ -18,7 +18,6 @@ mod writes;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use ilink_core::SentMessage;
 use sqlx_core::error::Error as SqlxError;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
@@ -31,7 +30,7 @@ use self::open::Target;
 use super::deferred::Deferred;
 use super::{
     ContextTokenRecord, InboxEntry, JournaledSend, QuarantinedMessage, ReceivedBatch, SentCount,
-    StateChange, StateStore, StoreError,
+    StateChange, StateStore, StoreError, rows,
 };
 use crate::account::{AccountId, Credentials};
 
@@ -129,13 +128,6 @@ impl PgStore {
     fn db_error(&self, e: SqlxError) -> StoreError {
         open::db_error(&self.target, e)
     }
-
-    fn corrupt(&self, what: String, e: serde_json::Error) -> StoreError {
-        StoreError::Corrupt {
-            path: format!("{} ({what})", self.target.name),
-            message: e.to_string(),
-        }
-    }
 }
 
 /// Refuses text PostgreSQL cannot store (it has no NUL character), before
@@ -168,17 +160,7 @@ impl StateStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.db_error(e))?;
-        rows.into_iter()
-            .map(|(id, received_at_ms, message)| {
-                let msg = serde_json::from_str(&message)
-                    .map_err(|e| self.corrupt(format!("inbox entry {id} of {account}"), e))?;
-                Ok(InboxEntry {
-                    id: id as u64,
-                    msg,
-                    received_at_ms,
-                })
-            })
-            .collect()
+        rows::inbox_entries(&self.target.name, account, rows)
     }
 
     async fn commit_received(
@@ -306,14 +288,8 @@ impl StateStore for PgStore {
         .map_err(|e| self.db_error(e))?;
         Ok(rows
             .into_iter()
-            .map(|(position, chunk, client_id, message_id)| JournaledSend {
-                entry,
-                position: u32::try_from(position).unwrap_or(u32::MAX),
-                chunk: u32::try_from(chunk).unwrap_or(u32::MAX),
-                sent: SentMessage {
-                    client_id,
-                    message_id: message_id.map(|id| id as u64),
-                },
+            .map(|(position, chunk, client_id, message_id)| {
+                rows::journaled(entry, position, chunk, client_id, message_id)
             })
             .collect())
     }
@@ -424,12 +400,7 @@ impl StateStore for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.db_error(e))?;
-        rows.into_iter()
-            .map(|(account, json)| {
-                serde_json::from_str(&json)
-                    .map_err(|e| self.corrupt(format!("credentials of {account}"), e))
-            })
-            .collect()
+        rows::credentials(&self.target.name, rows)
     }
 
     async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {

@@ -5,9 +5,8 @@ use std::sync::Mutex;
 
 use super::testing::TestSchema;
 use super::*;
-use crate::dedup::DedupKey;
 use crate::store::contract;
-use crate::store::test_support::one_message;
+use crate::store::test_support::{self, one_message};
 
 #[tokio::test]
 async fn pg_store_keeps_the_contract() {
@@ -48,24 +47,13 @@ async fn state_survives_reconnecting() {
     let Some(schema) = TestSchema::create("state_survives_reconnecting").await else {
         return;
     };
-    let a = AccountId::new("b@im.bot");
-    {
-        let s = schema.store().await;
-        s.commit_received(&a, &one_message(1)).await.unwrap();
-        s.save_credentials(&Credentials::new("b@im.bot", "secret"))
-            .await
-            .unwrap();
-        s.close().await;
-        assert!(matches!(s.load_cursor(&a).await, Err(StoreError::Closed)));
-    }
     let s = schema.store().await;
-    assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c-1"));
-    assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
-    assert!(s.context_token(&a, "u@im.wechat").await.unwrap().is_some());
-    assert_eq!(s.list_credentials().await.unwrap().len(), 1);
-    let mut again = one_message(2);
-    again.entries[0].dedup_keys = vec![DedupKey::parse("m:1").unwrap()];
-    assert_eq!(s.commit_received(&a, &again).await.unwrap(), vec![Some(1)]);
+    test_support::write_state_to_reopen(&s).await;
+    s.close().await;
+    let closed = s.load_cursor(&AccountId::new("b@im.bot")).await;
+    assert!(matches!(closed, Err(StoreError::Closed)), "{closed:?}");
+    let s = schema.store().await;
+    test_support::check_reopened_state(&s).await;
 }
 
 #[tokio::test]

@@ -20,12 +20,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use self::writer::Writer;
-use ilink_core::SentMessage;
 
 use super::deferred::Deferred;
 use super::{
     ContextTokenRecord, InboxEntry, JournaledSend, QuarantinedMessage, ReceivedBatch, SentCount,
-    StateChange, StateStore, StoreError, legacy,
+    StateChange, StateStore, StoreError, legacy, rows,
 };
 use crate::account::{AccountId, Credentials};
 
@@ -153,13 +152,6 @@ impl SqliteStore {
         .await
         .map_err(|_| StoreError::Closed)?
     }
-
-    fn corrupt(&self, what: String, e: serde_json::Error) -> StoreError {
-        StoreError::Corrupt {
-            path: format!("{} ({what})", self.path.display()),
-            message: e.to_string(),
-        }
-    }
 }
 
 #[async_trait]
@@ -187,17 +179,7 @@ impl StateStore for SqliteStore {
                 .collect()
             })
             .await?;
-        rows.into_iter()
-            .map(|(id, received_at_ms, message)| {
-                let msg = serde_json::from_str(&message)
-                    .map_err(|e| self.corrupt(format!("inbox entry {id} of {account}"), e))?;
-                Ok(InboxEntry {
-                    id: id as u64,
-                    msg,
-                    received_at_ms,
-                })
-            })
-            .collect()
+        rows::inbox_entries(&self.path.display().to_string(), account, rows)
     }
 
     async fn commit_received(
@@ -279,15 +261,13 @@ impl StateStore for SqliteStore {
                  WHERE account = ? AND entry = ? ORDER BY position, chunk",
             )?
             .query_map(params![account.as_str(), db_entry], |row| {
-                Ok(JournaledSend {
+                Ok(rows::journaled(
                     entry,
-                    position: u32::try_from(row.get::<_, i64>(0)?).unwrap_or(u32::MAX),
-                    chunk: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(u32::MAX),
-                    sent: SentMessage {
-                        client_id: row.get(2)?,
-                        message_id: row.get::<_, Option<i64>>(3)?.map(|id| id as u64),
-                    },
-                })
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                ))
             })?
             .collect()
         })
@@ -404,12 +384,7 @@ impl StateStore for SqliteStore {
                 .collect()
             })
             .await?;
-        rows.into_iter()
-            .map(|(account, json)| {
-                serde_json::from_str(&json)
-                    .map_err(|e| self.corrupt(format!("credentials of {account}"), e))
-            })
-            .collect()
+        rows::credentials(&self.path.display().to_string(), rows)
     }
 
     async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {
