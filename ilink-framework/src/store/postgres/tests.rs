@@ -83,6 +83,7 @@ async fn a_database_of_a_newer_schema_is_refused_with_what_to_do() {
     assert!(text.contains("postgres://"), "{text}");
     assert!(text.contains(schema.name()), "{text}");
     assert!(text.contains("newer"), "{text}");
+    assert!(text.contains("use another database or schema"), "{text}");
     assert!(!text.contains('\n'), "one line: {text}");
 }
 
