@@ -42,12 +42,14 @@ pub enum StoreError {
     /// The database was written by a newer version of this software.
     #[error(
         "state database {path} has schema version {found}, newer than this build knows \
-         (up to {supported}); run the newer ilink version that wrote it, or move the file aside"
+         (up to {supported}); run the newer ilink version that wrote it, or move the database \
+         aside (SQLite: the file with its -wal and -shm files; PostgreSQL: use another database \
+         or schema)"
     )]
     NewerSchema {
-        /// The database file.
+        /// The database file (or PostgreSQL database, without its password).
         path: String,
-        /// The schema version found in the file.
+        /// The schema version found in the database.
         found: i64,
         /// The newest schema version this build can use.
         supported: i64,

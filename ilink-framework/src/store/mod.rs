@@ -1,11 +1,11 @@
 //! Durable state of the bot: cursors, the inbox, context tokens with their
 //! send counts, recent message keys for deduplication, and credentials.
 //!
-//! [`StateStore`] is one async trait with two implementations here:
+//! [`StateStore`] is one async trait with three implementations here:
 //! [`SqliteStore`], the default (one SQLite file in the state directory),
-//! and [`MemoryStore`] for tests. A network database implements the same
-//! trait; [`contract`] (feature `contract-tests`) is the behaviour every
-//! implementation must show.
+//! [`PgStore`] on PostgreSQL, and [`MemoryStore`] for tests; [`contract`]
+//! (feature `contract-tests`) is the behaviour every implementation must
+//! show.
 //!
 //! Writes follow the message, each group in one transaction:
 //!
@@ -28,9 +28,12 @@
 
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
+mod deferred;
 mod error;
 mod legacy;
 mod memory;
+mod postgres;
+mod rows;
 mod sqlite;
 mod state_dir;
 
@@ -43,6 +46,11 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
+/// A fresh PostgreSQL schema per test, for the tests of any crate.
+#[cfg(any(test, feature = "contract-tests"))]
+#[doc(hidden)]
+pub use postgres::testing as pg_testing;
+pub use postgres::{PgConnectOptions, PgPoolOptions, PgStore};
 pub use sqlite::{DATABASE_FILE, Durability, SCHEMA_VERSION, SqliteStore};
 pub use state_dir::{Platform, default_state_dir, state_dir_for};
 
@@ -325,4 +333,59 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// Batches the stores' own tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{InboxEntry, ObservedToken, ReceivedBatch, ReceivedEntry, StateStore};
+    use crate::account::{AccountId, Credentials};
+    use crate::dedup::DedupKey;
+
+    /// A batch of message `id` (key `m:<id>`, a token of `u@im.wechat`)
+    /// that moves the cursor to `c-<id>`.
+    pub(crate) fn one_message(id: u64) -> ReceivedBatch {
+        ReceivedBatch {
+            entries: vec![ReceivedEntry {
+                entry: InboxEntry {
+                    id,
+                    msg: Default::default(),
+                    received_at_ms: 1,
+                },
+                dedup_keys: vec![DedupKey::parse(&format!("m:{id}")).unwrap()],
+                context_token: Some(ObservedToken {
+                    user: "u@im.wechat".into(),
+                    token: "ctx".into(),
+                    at_ms: 1,
+                }),
+            }],
+            quarantined: Vec::new(),
+            cursor: Some(format!("c-{id}")),
+            now_ms: 1_000,
+            dedup_window_ms: 10_000,
+        }
+    }
+
+    /// Writes what [`check_reopened_state`] finds after the store is
+    /// closed and opened again.
+    pub(crate) async fn write_state_to_reopen(s: &dyn StateStore) {
+        let a = AccountId::new("b@im.bot");
+        s.commit_received(&a, &one_message(1)).await.unwrap();
+        s.save_credentials(&Credentials::new("b@im.bot", "secret"))
+            .await
+            .unwrap();
+    }
+
+    /// Checks that a reopened store kept [`write_state_to_reopen`]'s
+    /// cursor, entry, token, credentials and dedup key.
+    pub(crate) async fn check_reopened_state(s: &dyn StateStore) {
+        let a = AccountId::new("b@im.bot");
+        assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c-1"));
+        assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
+        assert!(s.context_token(&a, "u@im.wechat").await.unwrap().is_some());
+        assert_eq!(s.list_credentials().await.unwrap().len(), 1);
+        let mut again = one_message(2);
+        again.entries[0].dedup_keys = vec![DedupKey::parse("m:1").unwrap()];
+        assert_eq!(s.commit_received(&a, &again).await.unwrap(), vec![Some(1)]);
+    }
 }

@@ -20,12 +20,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use self::writer::Writer;
-use self::writes::Deferred;
-use ilink_core::SentMessage;
 
+use super::deferred::Deferred;
 use super::{
     ContextTokenRecord, InboxEntry, JournaledSend, QuarantinedMessage, ReceivedBatch, SentCount,
-    StateChange, StateStore, StoreError, legacy,
+    StateChange, StateStore, StoreError, legacy, rows,
 };
 use crate::account::{AccountId, Credentials};
 
@@ -153,13 +152,6 @@ impl SqliteStore {
         .await
         .map_err(|_| StoreError::Closed)?
     }
-
-    fn corrupt(&self, what: String, e: serde_json::Error) -> StoreError {
-        StoreError::Corrupt {
-            path: format!("{} ({what})", self.path.display()),
-            message: e.to_string(),
-        }
-    }
 }
 
 #[async_trait]
@@ -187,17 +179,7 @@ impl StateStore for SqliteStore {
                 .collect()
             })
             .await?;
-        rows.into_iter()
-            .map(|(id, received_at_ms, message)| {
-                let msg = serde_json::from_str(&message)
-                    .map_err(|e| self.corrupt(format!("inbox entry {id} of {account}"), e))?;
-                Ok(InboxEntry {
-                    id: id as u64,
-                    msg,
-                    received_at_ms,
-                })
-            })
-            .collect()
+        rows::inbox_entries(&self.path.display().to_string(), account, rows)
     }
 
     async fn commit_received(
@@ -207,33 +189,16 @@ impl StateStore for SqliteStore {
     ) -> Result<Vec<Option<u64>>, StoreError> {
         // Group-committed with the removals and counts waiting, so a steady
         // trickle of small batches does not cost a transaction each.
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        self.writer
-            .defer(Deferred::Received {
-                account: account.clone(),
-                batch: batch.clone(),
-                outcome: None,
-                done: Some(done),
-            })
-            .await?;
+        let (op, outcome) = Deferred::received(account, batch);
+        self.writer.defer(op).await?;
         outcome.await.unwrap_or(Err(StoreError::Closed))
     }
 
     async fn inbox_remove(&self, account: &AccountId, ids: &[u64]) -> Result<(), StoreError> {
-        // An id the database cannot hold was never stored.
-        let ids: Vec<i64> = ids
-            .iter()
-            .filter_map(|id| i64::try_from(*id).ok())
-            .collect();
-        if ids.is_empty() {
+        let Some(op) = Deferred::remove(account, ids) else {
             return Ok(());
-        }
-        self.writer
-            .defer(Deferred::Remove {
-                account: account.clone(),
-                ids,
-            })
-            .await
+        };
+        self.writer.defer(op).await
     }
 
     async fn context_token(
@@ -264,16 +229,10 @@ impl StateStore for SqliteStore {
         sends: &[SentCount],
         journal: &[JournaledSend],
     ) -> Result<(), StoreError> {
-        if sends.is_empty() && journal.is_empty() {
+        let Some(op) = Deferred::sent(account, sends, journal) else {
             return Ok(());
-        }
-        self.writer
-            .defer(Deferred::Sent {
-                account: account.clone(),
-                sends: sends.to_vec(),
-                journal: journal.to_vec(),
-            })
-            .await
+        };
+        self.writer.defer(op).await
     }
 
     async fn mark_handled(
@@ -282,14 +241,8 @@ impl StateStore for SqliteStore {
         entry: u64,
         changes: &[StateChange],
     ) -> Result<(), StoreError> {
-        // An id the database cannot hold was never stored.
-        let entry = i64::try_from(entry).unwrap_or(-1);
         self.writer
-            .defer(Deferred::Handled {
-                account: account.clone(),
-                entry,
-                changes: changes.to_vec(),
-            })
+            .defer(Deferred::handled(account, entry, changes))
             .await
     }
 
@@ -308,15 +261,13 @@ impl StateStore for SqliteStore {
                  WHERE account = ? AND entry = ? ORDER BY position, chunk",
             )?
             .query_map(params![account.as_str(), db_entry], |row| {
-                Ok(JournaledSend {
+                Ok(rows::journaled(
                     entry,
-                    position: u32::try_from(row.get::<_, i64>(0)?).unwrap_or(u32::MAX),
-                    chunk: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(u32::MAX),
-                    sent: SentMessage {
-                        client_id: row.get(2)?,
-                        message_id: row.get::<_, Option<i64>>(3)?.map(|id| id as u64),
-                    },
-                })
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                ))
             })?
             .collect()
         })
@@ -433,12 +384,7 @@ impl StateStore for SqliteStore {
                 .collect()
             })
             .await?;
-        rows.into_iter()
-            .map(|(account, json)| {
-                serde_json::from_str(&json)
-                    .map_err(|e| self.corrupt(format!("credentials of {account}"), e))
-            })
-            .collect()
+        rows::credentials(&self.path.display().to_string(), rows)
     }
 
     async fn remove_credentials(&self, account: &AccountId) -> Result<bool, StoreError> {

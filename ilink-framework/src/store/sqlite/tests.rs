@@ -1,9 +1,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::dedup::DedupKey;
 use crate::store::contract;
-use crate::store::{ObservedToken, ReceivedEntry};
+use crate::store::test_support::{self, one_message};
 
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
@@ -23,48 +22,14 @@ fn the_schema_version_is_the_newest_migration() {
     assert_eq!(open::newest_known_version(), SCHEMA_VERSION);
 }
 
-fn one_message(id: u64) -> ReceivedBatch {
-    ReceivedBatch {
-        entries: vec![ReceivedEntry {
-            entry: InboxEntry {
-                id,
-                msg: Default::default(),
-                received_at_ms: 1,
-            },
-            dedup_keys: vec![DedupKey::parse(&format!("m:{id}")).unwrap()],
-            context_token: Some(ObservedToken {
-                user: "u@im.wechat".into(),
-                token: "ctx".into(),
-                at_ms: 1,
-            }),
-        }],
-        quarantined: Vec::new(),
-        cursor: Some(format!("c-{id}")),
-        now_ms: 1_000,
-        dedup_window_ms: 10_000,
-    }
-}
-
 #[tokio::test]
 async fn state_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let a = AccountId::new("b@im.bot");
-    {
-        let s = SqliteStore::open(dir.path()).await.unwrap();
-        s.commit_received(&a, &one_message(1)).await.unwrap();
-        s.save_credentials(&Credentials::new("b@im.bot", "secret"))
-            .await
-            .unwrap();
-        s.close().await;
-    }
     let s = SqliteStore::open(dir.path()).await.unwrap();
-    assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c-1"));
-    assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
-    assert!(s.context_token(&a, "u@im.wechat").await.unwrap().is_some());
-    assert_eq!(s.list_credentials().await.unwrap().len(), 1);
-    let mut again = one_message(2);
-    again.entries[0].dedup_keys = vec![DedupKey::parse("m:1").unwrap()];
-    assert_eq!(s.commit_received(&a, &again).await.unwrap(), vec![Some(1)]);
+    test_support::write_state_to_reopen(&s).await;
+    s.close().await;
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    test_support::check_reopened_state(&s).await;
 }
 
 #[cfg(unix)]

@@ -18,8 +18,9 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::open::db_error;
-use super::writes::{self, Deferred};
+use super::writes;
 use crate::store::StoreError;
+use crate::store::deferred::{self, Deferred};
 
 /// Jobs waiting for the writer; callers wait when it is this far behind.
 const QUEUE: usize = 4096;
@@ -195,7 +196,7 @@ fn commit_group(
     .map_err(|e| db_error(path, e));
     if result.is_ok() {
         commits.fetch_add(1, Ordering::Relaxed);
-        writes::deliver_outcomes(ops);
+        deferred::deliver_outcomes(ops);
     }
     for waiter in waiters {
         // A caller that stopped waiting does not need the answer.

@@ -7,43 +7,12 @@
 use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use tokio::sync::oneshot;
 
 use super::super::{
-    ContextTokenRecord, JournaledSend, QUARANTINE_CAP, QuarantinedMessage, ReceivedBatch,
-    SentCount, StateChange, StoreError,
+    ContextTokenRecord, QUARANTINE_CAP, QuarantinedMessage, ReceivedBatch, StoreError,
 };
 use crate::account::AccountId;
-
-/// What a received batch's caller is told once its transaction committed.
-pub(super) type ReceivedOutcome = Result<Vec<Option<u64>>, StoreError>;
-
-/// A write that waits for a group commit.
-#[derive(Debug)]
-pub(super) enum Deferred {
-    /// A received batch, in a savepoint of its own: a batch the store's
-    /// rules refuse writes nothing and fails alone.
-    Received {
-        account: AccountId,
-        batch: ReceivedBatch,
-        outcome: Option<ReceivedOutcome>,
-        done: Option<oneshot::Sender<ReceivedOutcome>>,
-    },
-    Remove {
-        account: AccountId,
-        ids: Vec<i64>,
-    },
-    Sent {
-        account: AccountId,
-        sends: Vec<SentCount>,
-        journal: Vec<JournaledSend>,
-    },
-    Handled {
-        account: AccountId,
-        entry: i64,
-        changes: Vec<StateChange>,
-    },
-}
+use crate::store::deferred::Deferred;
 
 /// An error of a write: the database's, or the store's own rule.
 pub(super) enum WriteError {
@@ -346,20 +315,4 @@ pub(super) fn commit_deferred(tx: &Transaction<'_>, ops: &mut [Deferred]) -> rus
         };
     }
     Ok(())
-}
-
-/// Tells the callers of received batches how they went, once the group's
-/// transaction committed.
-pub(super) fn deliver_outcomes(ops: Vec<Deferred>) {
-    for op in ops {
-        if let Deferred::Received {
-            outcome: Some(outcome),
-            done: Some(done),
-            ..
-        } = op
-        {
-            // A caller that stopped waiting does not need the answer.
-            let _ = done.send(outcome);
-        }
-    }
 }
