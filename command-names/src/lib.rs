@@ -193,3 +193,8 @@ mod tests {
         assert_ne!(name_key("add"), name_key("ad"));
     }
 }
+
+/// The README shown on crates.io: its examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

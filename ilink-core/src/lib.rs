@@ -72,3 +72,8 @@ pub use endpoint::Endpoint;
 pub use error::{ApiCode, ApiError, Error, Result, TransportKind};
 pub use outgoing::Outgoing;
 pub use secret::Secret;
+
+/// The README shown on crates.io: its examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -85,3 +85,8 @@ pub mod guides {
     #[doc = include_str!("../../README.md")]
     pub struct Readme;
 }
+
+/// The README shown on crates.io: its examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -90,3 +90,8 @@ pub use users::{Quote, ScriptedUser};
 pub mod __fuzz {
     pub use crate::request::decode_all;
 }
+
+/// The README shown on crates.io: its examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

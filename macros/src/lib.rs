@@ -61,3 +61,8 @@ pub fn command(_args: TokenStream, item: TokenStream) -> TokenStream {
     out.extend(item);
     out
 }
+
+/// The README shown on crates.io: its examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

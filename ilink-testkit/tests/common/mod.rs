@@ -73,7 +73,7 @@ impl TestBot {
     }
 
     /// GETs `url` (a CDN download) and returns the body.
-    pub async fn download(&self, url: &str) -> bytes::Bytes {
+    pub async fn download(&self, url: &str) -> axum::body::Bytes {
         self.http
             .get(url)
             .send()
