@@ -63,12 +63,15 @@ impl TestSchema {
     pub async fn create_in(url: &str) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let base = PgConnectOptions::from_str(url).expect("a valid test database URL");
-        // Unique across this process (the counter) and others (pid, random).
+        // Unique across this process (the counter) and others (pid, and the
+        // clock for a pid reused by a later run whose schema was left behind).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         let name = format!(
-            "ilink_test_{}_{}_{:08x}",
+            "ilink_test_{}_{}_{nanos:08x}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed),
-            rand::random::<u32>()
         );
         let mut conn = base.connect().await.expect("the test database answers");
         conn.execute(format!("CREATE SCHEMA {name}").as_str())
