@@ -181,47 +181,38 @@ impl Context {
     {
         let was_typing = self.typing;
         self.typing();
-        let result = self.stream_messages(deltas, options).await;
+        let this = &*self;
+        let result = async move {
+            let quota = this.quota().await?;
+            let limit = this.outbox.chunk_limit();
+            let mut cutter = StreamCutter::new(options, limit, quota.remaining as usize);
+            let mut report = StreamReport::default();
+            let mut deltas = std::pin::pin!(deltas);
+            while let Some(delta) = deltas.next().await {
+                let messages = match delta {
+                    Ok(text) => cutter.push(text.as_ref()),
+                    Err(e) => {
+                        let error = e.to_string();
+                        let messages = cutter.fail(&error);
+                        report.error = Some(error);
+                        this.send_stream_messages(messages, &mut report).await?;
+                        return Ok(report);
+                    }
+                };
+                this.send_stream_messages(messages, &mut report).await?;
+            }
+            let (messages, cut) = cutter.finish();
+            report.cut = cut;
+            this.send_stream_messages(messages, &mut report).await?;
+            Ok(report)
+        }
+        .await;
+        // Stopped whether the stream ended, failed or a send failed.
         if !was_typing {
             self.typing = false;
             self.outbox.typing_stop(self.message.sender());
         }
         result
-    }
-
-    /// [`Context::reply_stream`] once "typing…" is shown.
-    async fn stream_messages<S, T, E>(
-        &self,
-        deltas: S,
-        options: StreamOptions,
-    ) -> Result<StreamReport, SendError>
-    where
-        S: Stream<Item = Result<T, E>> + Send,
-        T: AsRef<str>,
-        E: std::fmt::Display,
-    {
-        let quota = self.quota().await?;
-        let limit = self.outbox.chunk_limit();
-        let mut cutter = StreamCutter::new(options, limit, quota.remaining as usize);
-        let mut report = StreamReport::default();
-        let mut deltas = std::pin::pin!(deltas);
-        while let Some(delta) = deltas.next().await {
-            let messages = match delta {
-                Ok(text) => cutter.push(text.as_ref()),
-                Err(e) => {
-                    let error = e.to_string();
-                    let messages = cutter.fail(&error);
-                    report.error = Some(error);
-                    self.send_stream_messages(messages, &mut report).await?;
-                    return Ok(report);
-                }
-            };
-            self.send_stream_messages(messages, &mut report).await?;
-        }
-        let (messages, cut) = cutter.finish();
-        report.cut = cut;
-        self.send_stream_messages(messages, &mut report).await?;
-        Ok(report)
     }
 
     /// Sends a streamed reply's messages, one send position each.
