@@ -146,6 +146,11 @@ impl Target {
     fn banner(&self) -> String {
         match self {
             Self::Simulator(sim) => sim.playground.banner(),
+            Self::Configured(settings) if settings.cluster.is_some() => {
+                "Running as a cluster worker: the accounts are the database's, shared \
+                 with the other workers"
+                    .to_owned()
+            }
             Self::Configured(settings) => {
                 // Ids and hosts only: tokens are secrets.
                 let mut out = format!(

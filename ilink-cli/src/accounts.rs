@@ -3,10 +3,10 @@
 //! Tokens are never shown, only a redacted prefix and their length.
 
 use clap::{Args, Subcommand};
-use ilink_framework::store::StateStore;
 use ilink_framework::{AccountId, Credentials};
 use serde_json::{Value, json};
 
+use crate::account_store::AccountStore;
 use crate::exit::CliError;
 use crate::flags::Global;
 use crate::render::print_json;
@@ -34,7 +34,14 @@ pub enum Action {
 
 /// Runs `ilink accounts`.
 pub async fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
-    let store = global.store().await?;
+    let opened = AccountStore::open(global).await?;
+    let result = act(global, args, &opened).await;
+    opened.close().await;
+    result
+}
+
+async fn act(global: &Global, args: &AccountsArgs, opened: &AccountStore) -> Result<(), CliError> {
+    let store = opened.store();
     match &args.action {
         None | Some(Action::List) => {
             let all = store.list_credentials().await?;
@@ -43,7 +50,7 @@ pub async fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
             } else if all.is_empty() {
                 println!(
                     "no accounts in {}; `ilink login` adds one",
-                    store.dir().display()
+                    opened.location()
                 );
             } else {
                 for c in &all {
@@ -56,7 +63,7 @@ pub async fn run(global: &Global, args: &AccountsArgs) -> Result<(), CliError> {
             if !store.remove_credentials(&id).await? {
                 return Err(CliError::UnknownAccount {
                     account: account.clone(),
-                    state_dir: store.dir().display().to_string(),
+                    state_dir: opened.location(),
                 });
             }
             store.forget_account(&id).await?;

@@ -61,6 +61,17 @@ pub struct Global {
     )]
     pub route_tag: Option<String>,
 
+    /// PostgreSQL database of a cluster (`ilink login`, `ilink accounts` and
+    /// `ilink cluster` use it instead of the state directory)
+    #[arg(
+        long,
+        global = true,
+        env = "ILINK_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
     /// Print machine-readable JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,
@@ -123,6 +134,9 @@ impl Global {
             Settings::BASE_URL_VAR => self.base_url.clone(),
             Settings::CDN_BASE_URL_VAR => self.cdn_base_url.clone(),
             Settings::ACCOUNT_ID_VAR => account.map(str::to_owned),
+            // `send` and `tail` use the state directory's accounts, even
+            // where a cluster's database is configured.
+            Settings::DATABASE_URL_VAR => None,
             other => env(other),
         }
     }

@@ -9,12 +9,12 @@ use ilink_framework::ShutdownSignal;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
+use crate::account_store::AccountStore;
 use clap::Args;
 use ilink_core::login::{BoxFuture, LoginCallbacks, LoginOptions, LoginOutcome, login_with_qr};
 use ilink_core::types::QrStatus;
 use ilink_core::{Api, Secret};
 use ilink_framework::Credentials;
-use ilink_framework::store::{SqliteStore, StateStore};
 use serde_json::json;
 
 use crate::exit::CliError;
@@ -35,7 +35,14 @@ pub struct LoginArgs {
 
 /// Runs `ilink login`.
 pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
-    let store = global.store().await?;
+    let opened = AccountStore::open(global).await?;
+    let result = login(global, args, &opened).await;
+    opened.close().await;
+    result
+}
+
+async fn login(global: &Global, args: &LoginArgs, opened: &AccountStore) -> Result<(), CliError> {
+    let store = opened.store();
     let config = global.api_config(None)?;
     // Redirect hosts come without a scheme; a plain-HTTP login host (a local
     // simulator) gets plain-HTTP redirects, the real one HTTPS.
@@ -92,23 +99,24 @@ pub async fn run(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
                 user_id: result.user_id,
             };
             store.save_credentials(&creds).await?;
-            report_saved(global.json, &store, &creds);
+            report_saved(global.json, opened, &creds);
         }
     }
     Ok(())
 }
 
-fn report_saved(json: bool, store: &SqliteStore, creds: &Credentials) {
+fn report_saved(json: bool, store: &AccountStore, creds: &Credentials) {
     let account = creds.account_id.as_str();
     if json {
-        print_json(&json!({
+        let mut out = json!({
             "status": "confirmed",
             "account_id": account,
             "user_id": creds.user_id,
             "base_url": creds.base_url,
             "token": creds.bot_token.redacted(),
-            "state_dir": store.dir().display().to_string(),
-        }));
+        });
+        out[store.location_key()] = store.location().into();
+        print_json(&out);
         return;
     }
     let by = creds
@@ -119,7 +127,7 @@ fn report_saved(json: bool, store: &SqliteStore, creds: &Credentials) {
     println!("logged in as {account}{by}");
     println!(
         "credentials saved in {} (token {})",
-        store.dir().display(),
+        store.location(),
         creds.bot_token.redacted()
     );
     println!("next: `ilink tail --account {account}` shows what users write to the bot");

@@ -8,11 +8,14 @@
 //! ilink send --account BOT --to USER "hi"  # proactive message within the quota
 //! ilink sim --save                         # a local simulator to try it all
 //! ilink quarantine                         # messages a bot could not handle
+//! ilink cluster status --database-url URL  # workers, leases, inbox depths
 //! ```
 //!
 //! Exit codes are documented in [`exit`] and in `docs/cli.md`.
 
+mod account_store;
 mod accounts;
+mod cluster;
 mod exit;
 mod flags;
 mod login;
@@ -60,6 +63,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// List, show or remove received messages a bot could not handle
     Quarantine(quarantine::QuarantineArgs),
+    /// Show the workers of a cluster, their leases and inbox depths
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +102,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tail(args) => tail::run(g, args).await,
         Command::Sim(args) => sim::run(g, args).await,
         Command::Quarantine(args) => quarantine::run(g, args).await,
+        Command::Cluster(args) => cluster::run(g, args).await,
     }
 }
 

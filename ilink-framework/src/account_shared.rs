@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::account::AccountId;
+use crate::cluster::Fence;
 use crate::events::{AccountEventKind, EventSink};
 use crate::options::BotOptions;
 use crate::store::{StateStore, StoreError};
@@ -34,6 +35,9 @@ pub(crate) struct AccountShared {
     pub(crate) options: Arc<BotOptions>,
     health: watch::Sender<Health>,
     pub(crate) events: EventSink,
+    /// In a cluster, the worker's leases: the account is polled only while
+    /// its lease is fresh.
+    lease: Option<Arc<Fence>>,
 }
 
 impl AccountShared {
@@ -46,6 +50,8 @@ impl AccountShared {
     ///
     /// A full disk or a locked database is usually temporary, and giving
     /// up would lose messages: the server does not send a batch twice.
+    /// A write refused by a cluster's fence ([`StoreError::Fenced`]) is
+    /// not retried: `None` at once.
     pub(crate) async fn until_stored<T, Fut>(
         &self,
         what: &str,
@@ -66,6 +72,12 @@ impl AccountShared {
                             .emit(&self.account, AccountEventKind::StoreRecovered);
                     }
                     return Some(value);
+                }
+                Err(e @ StoreError::Fenced { .. }) => {
+                    // Retrying cannot help: the account is another worker's
+                    // now, and the lease keeper is stopping it here.
+                    tracing::warn!(account = %self.account, error = %e, "not stored: {what}");
+                    return None;
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -98,6 +110,7 @@ impl AccountShared {
         store: Arc<dyn StateStore>,
         options: Arc<BotOptions>,
         events: EventSink,
+        lease: Option<Arc<Fence>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             account,
@@ -106,7 +119,14 @@ impl AccountShared {
             options,
             health: watch::Sender::new(Health::Ok),
             events,
+            lease,
         })
+    }
+
+    /// Whether this process may poll the account now: always outside a
+    /// cluster; in one, while the worker's lease on it is fresh.
+    pub(crate) fn may_poll(&self) -> bool {
+        self.lease.as_ref().is_none_or(|f| f.fresh(&self.account))
     }
 
     /// The current client (cheap clone; replaced on new credentials).

@@ -27,7 +27,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ilink_core::ILinkClient;
@@ -38,6 +39,7 @@ use tokio::sync::{Mutex, Semaphore, broadcast};
 use crate::account::{AccountId, Credentials};
 use crate::account_lock::AccountLock;
 use crate::account_shared::AccountShared;
+use crate::cluster::{Cluster, Fence, Keeper, KeeperHandle, new_worker_id};
 use crate::conversation::{ConversationKey, KeyFn, default_key};
 use crate::error::BotError;
 use crate::events::{AccountEvent, EventHook, EventSink};
@@ -46,7 +48,9 @@ use crate::message::Message;
 use crate::options::BotOptions;
 use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
-use crate::store::{MemoryStore, SqliteStore, StateStore};
+use crate::store::{
+    MemoryStore, PgConnectOptions, PgPoolOptions, PgStore, SqliteStore, StateStore, StoreError,
+};
 use crate::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, SupervisorMsg};
 
 /// Configures a [`Bot`].
@@ -59,6 +63,7 @@ pub struct BotBuilder {
     key_fn: KeyFn,
     http: Option<reqwest::Client>,
     lock_wait: Duration,
+    cluster: Option<Cluster>,
 }
 
 impl BotBuilder {
@@ -75,9 +80,15 @@ impl BotBuilder {
     }
 
     /// Runs the accounts of `settings` and keeps state in its directory.
+    ///
+    /// Settings naming a cluster ([`Settings::cluster`]) make the bot a
+    /// worker of that cluster instead, with no state directory.
     pub fn settings(self, settings: Settings) -> Self {
-        self.accounts(settings.accounts)
-            .state_dir(settings.state_dir)
+        let with_accounts = self.accounts(settings.accounts);
+        match settings.cluster {
+            Some(cluster) => with_accounts.cluster_with(cluster),
+            None => with_accounts.state_dir(settings.state_dir),
+        }
     }
 
     /// Runtime settings.
@@ -120,6 +131,21 @@ impl BotBuilder {
         self
     }
 
+    /// Runs as a worker of the cluster of the PostgreSQL database at
+    /// `database_url`: state and accounts live there, and this process
+    /// runs the share of the accounts it holds leases on (see
+    /// [`cluster`](crate::cluster) and docs/scaling.md). Accounts given to
+    /// the builder are saved in the database for the whole cluster.
+    pub fn cluster(self, database_url: impl Into<String>) -> Self {
+        self.cluster_with(Cluster::new(database_url))
+    }
+
+    /// [`BotBuilder::cluster`] with lease timings of your own.
+    pub fn cluster_with(mut self, cluster: Cluster) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
     /// The HTTP client to use for every account.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
@@ -129,11 +155,22 @@ impl BotBuilder {
     /// Checks the configuration and builds the bot.
     pub fn build(self) -> Result<Bot, BotError> {
         self.options.validate().map_err(BotError::Config)?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate().map_err(BotError::Config)?;
+            if self.store.is_some() || self.state_dir.is_some() {
+                return Err(BotError::Config(
+                    "a cluster worker keeps its state in the cluster's database: \
+                     set no store or state directory besides"
+                        .into(),
+                ));
+            }
+        }
         let lock_dir = self.state_dir.clone();
-        let store = match (self.store, self.state_dir) {
-            (Some(s), _) => StoreSource::Ready(s),
-            (None, Some(dir)) => StoreSource::Dir(dir),
-            (None, None) => {
+        let store = match (self.store, self.state_dir, &self.cluster) {
+            (_, _, Some(cluster)) => StoreSource::Cluster(cluster.clone()),
+            (Some(s), _, None) => StoreSource::Ready(s),
+            (None, Some(dir), None) => StoreSource::Dir(dir),
+            (None, None, None) => {
                 tracing::warn!(
                     "no state directory: cursors, inbox and context tokens live in memory only"
                 );
@@ -155,6 +192,8 @@ impl BotBuilder {
                 lock_dir,
                 lock_wait: self.lock_wait,
                 running: Mutex::new(HashMap::new()),
+                fence: OnceLock::new(),
+                keeper: Mutex::new(None),
             }),
         })
     }
@@ -178,6 +217,10 @@ struct Inner {
     lock_dir: Option<std::path::PathBuf>,
     lock_wait: Duration,
     running: Mutex<HashMap<AccountId, RunningAccount>>,
+    /// A cluster worker's leases, set when it starts.
+    fence: OnceLock<Arc<Fence>>,
+    /// A cluster worker's lease keeper while it runs.
+    keeper: Mutex<Option<KeeperHandle>>,
 }
 
 /// The store, or where to open it: opening is async, so it waits for
@@ -185,6 +228,8 @@ struct Inner {
 enum StoreSource {
     Ready(Arc<dyn StateStore>),
     Dir(PathBuf),
+    /// The cluster's database, connected by [`Bot::start`].
+    Cluster(Cluster),
 }
 
 impl Inner {
@@ -193,6 +238,11 @@ impl Inner {
         let store: Arc<dyn StateStore> = match &*source {
             StoreSource::Ready(store) => store.clone(),
             StoreSource::Dir(dir) => Arc::new(SqliteStore::open(dir.clone()).await?),
+            StoreSource::Cluster(_) => {
+                return Err(BotError::Config(
+                    "the cluster's database is connected when the bot starts".into(),
+                ));
+            }
         };
         *source = StoreSource::Ready(store.clone());
         Ok(store)
@@ -218,6 +268,7 @@ impl Bot {
             key_fn: Arc::new(default_key),
             http: None,
             lock_wait: Duration::ZERO,
+            cluster: None,
         }
     }
 
@@ -244,6 +295,13 @@ impl Bot {
     /// Starts every configured account and returns a handle to the running bot.
     pub async fn start(self) -> Result<BotHandle, BotError> {
         let handle = BotHandle { inner: self.inner };
+        let cluster = match &*handle.inner.store.lock().await {
+            StoreSource::Cluster(cluster) => Some(cluster.clone()),
+            _ => None,
+        };
+        if let Some(cluster) = cluster {
+            return handle.join_cluster(cluster, self.accounts).await;
+        }
         // A state directory that cannot be used stops the bot here, with
         // the store's own message, before any account starts.
         handle.inner.store().await?;
@@ -314,9 +372,62 @@ impl BotHandle {
         b.build().map_err(|e| BotError::Config(e.to_string()))
     }
 
+    /// Connects to the cluster's database, saves `accounts` there and
+    /// starts the lease keeper, which starts this worker's share.
+    async fn join_cluster(
+        self,
+        cluster: Cluster,
+        accounts: Vec<Credentials>,
+    ) -> Result<Self, BotError> {
+        let fence = Arc::new(Fence::new(new_worker_id(), cluster.lease_ttl));
+        let options = PgConnectOptions::from_str(&cluster.database_url).map_err(|e| {
+            BotError::Store(StoreError::Database {
+                path: "the cluster's PostgreSQL database URL".into(),
+                source: Arc::new(e),
+            })
+        })?;
+        let store = Arc::new(
+            PgStore::connect_fenced(options, PgPoolOptions::new(), Some(fence.clone())).await?,
+        );
+        for creds in &accounts {
+            store.save_credentials(creds).await?;
+        }
+        *self.inner.store.lock().await = StoreSource::Ready(store.clone());
+        let _ = self.inner.fence.set(fence.clone());
+        let keeper = Keeper::new(
+            self.clone(),
+            store,
+            fence,
+            cluster.lease_ttl,
+            cluster.heartbeat_every(),
+        )
+        .start()
+        .await?;
+        *self.inner.keeper.lock().await = Some(keeper);
+        Ok(self)
+    }
+
+    /// The cluster's store, when this bot is a cluster worker.
+    async fn cluster_store(&self) -> Option<Arc<dyn StateStore>> {
+        self.inner.fence.get()?;
+        self.inner.store().await.ok()
+    }
+
     /// Starts an account while the bot runs. Fails with
     /// [`BotError::AccountLocked`] when another process polls it.
+    ///
+    /// A cluster worker saves the credentials in the cluster's database
+    /// instead; the worker whose share it falls into starts it.
     pub async fn add_account(&self, creds: Credentials) -> Result<(), BotError> {
+        if let Some(store) = self.cluster_store().await {
+            store.save_credentials(&creds).await?;
+            return Ok(());
+        }
+        self.start_account(creds).await
+    }
+
+    /// Starts an account here (a cluster worker: one it holds the lease of).
+    pub(crate) async fn start_account(&self, creds: Credentials) -> Result<(), BotError> {
         if self
             .inner
             .running
@@ -345,6 +456,7 @@ impl BotHandle {
             self.inner.store().await?,
             self.inner.options.clone(),
             EventSink::new(self.inner.events.clone(), handler_hook(&self.inner.handler)),
+            self.inner.fence.get().cloned(),
         );
         let args = AccountArgs {
             shared: shared.clone(),
@@ -367,7 +479,25 @@ impl BotHandle {
     }
 
     /// Stops an account in order (drain, flush, notifystop) and forgets it.
+    ///
+    /// A cluster worker removes its credentials from the cluster's
+    /// database instead; the worker running it stops it (this one, at its
+    /// next heartbeat) and the report is empty.
     pub async fn remove_account(&self, account: &AccountId) -> Result<ShutdownReport, BotError> {
+        if let Some(store) = self.cluster_store().await {
+            if !store.remove_credentials(account).await? {
+                return Err(BotError::UnknownAccount(account.clone()));
+            }
+            return Ok(ShutdownReport::default());
+        }
+        self.stop_account(account).await
+    }
+
+    /// Stops an account running here in order and forgets it.
+    pub(crate) async fn stop_account(
+        &self,
+        account: &AccountId,
+    ) -> Result<ShutdownReport, BotError> {
         let entry = self
             .inner
             .running
@@ -376,6 +506,23 @@ impl BotHandle {
             .remove(account)
             .ok_or_else(|| BotError::UnknownAccount(account.clone()))?;
         Ok(stop_account(entry, self.inner.options.shutdown_deadline).await)
+    }
+
+    /// Stops an account at once, without draining: its lease is another
+    /// worker's now.
+    pub(crate) async fn abandon_account(&self, account: &AccountId) {
+        let Some(entry) = self.inner.running.lock().await.remove(account) else {
+            return;
+        };
+        let stopped = ractor::call_t!(
+            entry.supervisor,
+            SupervisorMsg::Abandon,
+            CHILD_STOP_WAIT.as_millis() as u64
+        );
+        if let Err(e) = stopped {
+            tracing::error!(account = %account, error = %e, "account did not stop in time");
+            entry.supervisor.kill();
+        }
     }
 
     /// Gives a running account new credentials (e.g. after a fresh QR login
@@ -428,8 +575,15 @@ impl BotHandle {
         }
     }
 
-    /// Stops every account in order; returns the summed report.
+    /// Stops every account in order; returns the summed report. A cluster
+    /// worker releases each lease as soon as its account stopped, then
+    /// leaves the cluster.
     pub async fn shutdown(&self) -> ShutdownReport {
+        let keeper = self.inner.keeper.lock().await.take();
+        let from_cluster = match keeper {
+            Some(keeper) => keeper.shutdown().await,
+            None => ShutdownReport::default(),
+        };
         let entries: Vec<RunningAccount> = self
             .inner
             .running
@@ -443,7 +597,7 @@ impl BotHandle {
             futures::future::join_all(entries.into_iter().map(|e| stop_account(e, deadline))).await;
         reports
             .into_iter()
-            .fold(ShutdownReport::default(), |acc, r| ShutdownReport {
+            .fold(from_cluster, |acc, r| ShutdownReport {
                 unhandled: acc.unhandled + r.unhandled,
                 unsent: acc.unsent + r.unsent,
             })
@@ -458,6 +612,9 @@ fn handler_hook(handler: &Arc<dyn Handler>) -> EventHook {
         Box::pin(async move { handler.on_account_event(&event).await })
     })
 }
+
+/// How long an abandoned account may take to stop its actors.
+const CHILD_STOP_WAIT: Duration = Duration::from_secs(15);
 
 async fn stop_account(entry: RunningAccount, deadline: Duration) -> ShutdownReport {
     // The supervisor's own deadline bounds the drain; the margin covers the

@@ -71,6 +71,11 @@ pub enum AccountEventKind {
     },
     /// The account stopped (removed or shut down).
     Stopped,
+    /// This cluster worker lost the account's lease (it was paused or cut
+    /// off past the lease TTL and another worker took the account over):
+    /// it stopped at once, without draining; the new holder replays what
+    /// was not finished.
+    LeaseLost,
 }
 
 /// A callback run for every account event; the bot wires the handler's

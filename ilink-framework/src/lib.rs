@@ -15,6 +15,7 @@ mod account;
 pub mod account_lock;
 mod account_shared;
 mod bot;
+pub mod cluster;
 pub mod command;
 mod context;
 mod conversation;

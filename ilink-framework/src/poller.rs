@@ -38,6 +38,9 @@ pub(crate) enum PollerMsg {
     Poll,
 }
 
+/// How often a poller without a fresh lease checks again.
+const LEASE_RECHECK: Duration = Duration::from_millis(100);
+
 /// The Poller actor.
 pub(crate) struct Poller;
 
@@ -140,6 +143,12 @@ impl PollerState {
     /// One long-poll; returns how long to wait before the next one.
     async fn poll_once(&mut self) -> Option<Wait> {
         let shared = self.args.shared.clone();
+        if !shared.may_poll() {
+            // A cluster worker whose lease is not known to be fresh (it was
+            // paused, or the database is out of reach) must not take a
+            // batch: another worker may own the account by now.
+            return Some(Wait::Backoff(LEASE_RECHECK));
+        }
         let (generation, client) = shared.current();
         let result = tokio::select! {
             r = client.poll_from(&self.cursor) => r,

@@ -10,6 +10,11 @@
 //! | `ILINK_ACCOUNT_ID` | run only this account |
 //! | `ILINK_TOKEN` | the bot token of `ILINK_ACCOUNT_ID` |
 //! | `ILINK_BASE_URL`, `ILINK_CDN_BASE_URL` | the API and CDN hosts of every account |
+//! | `ILINK_DATABASE_URL` | run as a worker of the cluster of this PostgreSQL database (docs/scaling.md) |
+//! | `ILINK_LEASE_TTL_MS` | a cluster worker's lease TTL in milliseconds (default 10000) |
+//!
+//! A cluster worker runs the accounts saved in its database (`ilink login
+//! --database-url …`); `ILINK_ACCOUNT_ID` with `ILINK_TOKEN` adds one there.
 //!
 //! Which accounts: `ILINK_ACCOUNT_ID` if set, else every account saved in
 //! the state directory. Each value of an account, highest first: its
@@ -47,6 +52,7 @@ use std::path::{Path, PathBuf};
 use ilink_core::Secret;
 
 use crate::account::{AccountId, Credentials};
+use crate::cluster::Cluster;
 use crate::store::{Platform, SqliteStore, StateStore, StoreError, state_dir_for};
 
 /// The accounts to run and the directory their state lives in.
@@ -57,6 +63,9 @@ pub struct Settings {
     pub accounts: Vec<Credentials>,
     /// Where credentials, cursors, the inbox and context tokens are kept.
     pub state_dir: PathBuf,
+    /// The cluster to work in instead (`ILINK_DATABASE_URL`): then state
+    /// and accounts live in its database, not in `state_dir`.
+    pub cluster: Option<Cluster>,
 }
 
 /// Why no usable configuration was found.
@@ -96,6 +105,16 @@ pub enum SettingsError {
     /// The saved accounts could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A variable holds a value of the wrong shape.
+    #[error("{var} is {value:?}, which is not {expected}")]
+    BadValue {
+        /// The variable.
+        var: &'static str,
+        /// What it holds.
+        value: String,
+        /// What it should hold.
+        expected: &'static str,
+    },
 }
 
 impl Settings {
@@ -109,12 +128,17 @@ impl Settings {
     pub const BASE_URL_VAR: &str = "ILINK_BASE_URL";
     /// The variable with the CDN base URL of every account.
     pub const CDN_BASE_URL_VAR: &str = "ILINK_CDN_BASE_URL";
+    /// The variable with a cluster's database URL.
+    pub const DATABASE_URL_VAR: &str = "ILINK_DATABASE_URL";
+    /// The variable with a cluster worker's lease TTL, in milliseconds.
+    pub const LEASE_TTL_VAR: &str = "ILINK_LEASE_TTL_MS";
 
     /// Settings with these accounts and this state directory.
     pub fn new(accounts: Vec<Credentials>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
             accounts,
             state_dir: state_dir.into(),
+            cluster: None,
         }
     }
 
@@ -130,6 +154,9 @@ impl Settings {
     pub async fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let var = |key: &str| vars(key).filter(|v| !v.trim().is_empty());
         let state_dir = Self::state_dir_from(&vars)?;
+        if let Some(url) = var(Self::DATABASE_URL_VAR) {
+            return Self::cluster_from(url, state_dir, &var);
+        }
         let mut accounts = saved_accounts(&state_dir).await?;
         match (var(Self::ACCOUNT_ID_VAR), var(Self::TOKEN_VAR)) {
             (None, Some(_)) => return Err(SettingsError::TokenWithoutAccount),
@@ -165,6 +192,40 @@ impl Settings {
         Ok(Self {
             accounts,
             state_dir,
+            cluster: None,
+        })
+    }
+
+    /// A cluster worker's settings: the accounts are the database's, plus
+    /// the one of `ILINK_ACCOUNT_ID` and `ILINK_TOKEN` if both are set.
+    fn cluster_from(
+        url: String,
+        state_dir: PathBuf,
+        var: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let mut cluster = Cluster::new(url);
+        if let Some(ttl) = var(Self::LEASE_TTL_VAR) {
+            let ms: u64 = ttl.trim().parse().map_err(|_| SettingsError::BadValue {
+                var: Self::LEASE_TTL_VAR,
+                value: ttl.clone(),
+                expected: "a whole number of milliseconds",
+            })?;
+            cluster = cluster.lease_ttl(std::time::Duration::from_millis(ms));
+        }
+        let accounts = match (var(Self::ACCOUNT_ID_VAR), var(Self::TOKEN_VAR)) {
+            (Some(id), Some(token)) => {
+                let mut creds = Credentials::new(AccountId::new(id), Secret::new(token));
+                creds.base_url = var(Self::BASE_URL_VAR);
+                creds.cdn_base_url = var(Self::CDN_BASE_URL_VAR);
+                vec![creds]
+            }
+            (None, Some(_)) => return Err(SettingsError::TokenWithoutAccount),
+            _ => Vec::new(),
+        };
+        Ok(Self {
+            accounts,
+            state_dir,
+            cluster: Some(cluster),
         })
     }
 

@@ -45,6 +45,9 @@ pub struct ShutdownReport {
 pub(crate) enum SupervisorMsg {
     /// Stop the account in order and report what was left.
     Shutdown(RpcReplyPort<ShutdownReport>),
+    /// Stop at once, without draining, flushing or notifystop: the account
+    /// is another worker's now, so nothing more may be done for it here.
+    Abandon(RpcReplyPort<()>),
 }
 
 /// The AccountSupervisor actor.
@@ -106,6 +109,18 @@ impl Actor for AccountSupervisor {
                 let report = state.shutdown().await;
                 let _ = reply.send(report);
                 myself.stop(Some("shutdown".into()));
+            }
+            SupervisorMsg::Abandon(reply) => {
+                state.stopping = true;
+                if let Some(children) = state.children.take() {
+                    stop_children(children).await;
+                }
+                let shared = &state.args.shared;
+                shared
+                    .events
+                    .emit(&shared.account, AccountEventKind::LeaseLost);
+                let _ = reply.send(());
+                myself.stop(Some("lease lost".into()));
             }
         }
         Ok(())

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 #[cfg(unix)]
+pub mod cluster;
+#[cfg(unix)]
 pub mod process;
 
 use std::sync::Arc;

@@ -29,6 +29,7 @@ const ILINK_VARS: &[&str] = &[
     "ILINK_TOKEN",
     "ILINK_ACCOUNT_ID",
     "ILINK_SIM_PORT",
+    "ILINK_DATABASE_URL",
     "RUST_LOG",
 ];
 

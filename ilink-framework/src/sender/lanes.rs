@@ -284,6 +284,7 @@ mod tests {
             store,
             Arc::new(options),
             EventSink::new(events, Arc::new(|_| Box::pin(async {}))),
+            None,
         );
         let permits = Semaphore::new(shared.options.max_concurrent_sends);
         let delivery = Delivery {

@@ -38,6 +38,16 @@ pub(crate) enum Deferred {
 }
 
 impl Deferred {
+    /// The account the write is for.
+    pub(crate) fn account(&self) -> &AccountId {
+        match self {
+            Self::Received { account, .. }
+            | Self::Remove { account, .. }
+            | Self::Sent { account, .. }
+            | Self::Handled { account, .. } => account,
+        }
+    }
+
     /// A received batch, and where its outcome arrives once committed.
     pub(crate) fn received(
         account: &AccountId,

@@ -101,6 +101,17 @@ pub enum StoreError {
     /// The store's background writer has stopped (the runtime is shutting down).
     #[error("the state store is closed; its writes can no longer be made durable")]
     Closed,
+    /// This worker of a cluster no longer holds the lease of the account
+    /// (another worker took it over): the write was refused, nothing of it
+    /// was stored. See docs/scaling.md.
+    #[error(
+        "this worker no longer holds the lease of account {account}: another worker has \
+         taken it over, and nothing was written"
+    )]
+    Fenced {
+        /// The account written for.
+        account: String,
+    },
 }
 
 impl StoreError {
@@ -125,9 +136,11 @@ impl StoreError {
             | Self::NewerSchema { .. }
             | Self::Full { .. }
             | Self::Database { .. } => true,
-            Self::Conflict { .. } | Self::Encode { .. } | Self::Decode { .. } | Self::Closed => {
-                false
-            }
+            Self::Conflict { .. }
+            | Self::Encode { .. }
+            | Self::Decode { .. }
+            | Self::Closed
+            | Self::Fenced { .. } => false,
         }
     }
 }

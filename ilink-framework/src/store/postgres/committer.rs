@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::open::{Target, db_error};
 use super::writes;
+use crate::cluster::Fence;
+use crate::cluster::leases;
 use crate::store::StoreError;
 use crate::store::deferred::{self, Deferred};
 
@@ -43,11 +45,13 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer on the current tokio runtime.
-    pub(super) fn spawn(pool: PgPool, target: Target) -> Self {
+    /// Starts the committer on the current tokio runtime. With a fence,
+    /// each write commits only if its account's lease is still held at the
+    /// fence's epoch.
+    pub(super) fn spawn(pool: PgPool, target: Target, fence: Option<Arc<Fence>>) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(pool, target, rx, commits.clone()));
+        tokio::spawn(run(pool, target, fence, rx, commits.clone()));
         Self { jobs, commits }
     }
 
@@ -76,7 +80,13 @@ impl Committer {
 }
 
 /// The committer's loop.
-async fn run(pool: PgPool, target: Target, mut jobs: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
+async fn run(
+    pool: PgPool,
+    target: Target,
+    fence: Option<Arc<Fence>>,
+    mut jobs: mpsc::Receiver<Job>,
+    commits: Arc<AtomicU64>,
+) {
     let mut received = Vec::with_capacity(GROUP_MAX);
     while jobs.recv_many(&mut received, GROUP_MAX).await > 0 {
         let mut group = Vec::with_capacity(received.len());
@@ -98,7 +108,7 @@ async fn run(pool: PgPool, target: Target, mut jobs: mpsc::Receiver<Job>, commit
             }
         }
         if !group.is_empty() {
-            commit_group(&pool, &target, group, &commits).await;
+            commit_group(&pool, &target, fence.as_deref(), group, &commits).await;
         }
         if !closing.is_empty() {
             pool.close().await;
@@ -111,16 +121,40 @@ async fn run(pool: PgPool, target: Target, mut jobs: mpsc::Receiver<Job>, commit
 }
 
 /// Commits a group of deferred writes in one transaction and tells each
-/// caller the result (and each received batch its outcome).
+/// caller the result (and each received batch its outcome). Under a
+/// fence, the writes for accounts whose lease is no longer held at the
+/// fence's epoch are refused with [`StoreError::Fenced`] and the others
+/// commit.
 async fn commit_group(
     pool: &PgPool,
     target: &Target,
+    fence: Option<&Fence>,
     group: Vec<(Deferred, Waiter)>,
     commits: &AtomicU64,
 ) {
+    let group = match fence {
+        Some(fence) => keep(group, |op| fence.epoch(op.account()).is_some()),
+        None => group,
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail(group, db_error(target, e)),
+    };
+    let group = match fence {
+        Some(fence) => {
+            let leases: Vec<(&str, i64)> = group
+                .iter()
+                .filter_map(|(op, _)| Some((op.account().as_str(), fence.epoch(op.account())?)))
+                .collect();
+            match leases::confirm(&mut tx, fence.worker(), &leases).await {
+                Ok(held) => keep(group, |op| held.contains(op.account().as_str())),
+                Err(e) => return fail(group, db_error(target, e)),
+            }
+        }
+        None => group,
+    };
     let (mut ops, waiters): (Vec<Deferred>, Vec<Waiter>) = group.into_iter().unzip();
     let result = async {
-        let mut tx = pool.begin().await?;
         writes::commit_deferred(&mut tx, &mut ops).await?;
         tx.commit().await
     }
@@ -133,5 +167,27 @@ async fn commit_group(
     for waiter in waiters {
         // A caller that stopped waiting does not need the answer.
         let _ = waiter.send(result.clone());
+    }
+}
+
+/// The writes `allowed` keeps; the others are refused as fenced: nothing
+/// of them is written.
+fn keep(
+    group: Vec<(Deferred, Waiter)>,
+    allowed: impl Fn(&Deferred) -> bool,
+) -> Vec<(Deferred, Waiter)> {
+    let (kept, refused): (Vec<_>, Vec<_>) = group.into_iter().partition(|(op, _)| allowed(op));
+    for (op, waiter) in refused {
+        let _ = waiter.send(Err(StoreError::Fenced {
+            account: op.account().to_string(),
+        }));
+    }
+    kept
+}
+
+/// Tells every caller of the group that it failed.
+fn fail(group: Vec<(Deferred, Waiter)>, error: StoreError) {
+    for (_, waiter) in group {
+        let _ = waiter.send(Err(error.clone()));
     }
 }

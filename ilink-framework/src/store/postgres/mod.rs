@@ -16,6 +16,7 @@ pub mod testing;
 mod writes;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx_core::error::Error as SqlxError;
@@ -33,6 +34,7 @@ use super::{
     StateChange, StateStore, StoreError, rows,
 };
 use crate::account::{AccountId, Credentials};
+use crate::cluster::{Fence, leases};
 
 /// The state of every account in PostgreSQL tables (in the connection's
 /// search path, `public` unless the options say otherwise).
@@ -55,6 +57,9 @@ pub struct PgStore {
     pool: PgPool,
     target: Target,
     committer: Committer,
+    /// A cluster worker's leases: its writes for an account commit only
+    /// while it holds the account's lease at the epoch noted here.
+    fence: Option<Arc<Fence>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -69,7 +74,7 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// The schema version this build creates and understands.
-    pub const SCHEMA_VERSION: i64 = 3;
+    pub const SCHEMA_VERSION: i64 = 4;
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`,
     /// with libpq's parameters such as `?sslmode=require`) with a pool of
@@ -91,6 +96,16 @@ impl PgStore {
         options: PgConnectOptions,
         pool: PgPoolOptions,
     ) -> Result<Self, StoreError> {
+        Self::connect_fenced(options, pool, None).await
+    }
+
+    /// [`Self::connect_with`], for a cluster worker whose writes `fence`
+    /// guards.
+    pub(crate) async fn connect_fenced(
+        options: PgConnectOptions,
+        pool: PgPoolOptions,
+        fence: Option<Arc<Fence>>,
+    ) -> Result<Self, StoreError> {
         let target = Target::of(&options);
         // One connection first, so a server that cannot be reached is said
         // so at once (a pool retries until its timeout).
@@ -100,9 +115,10 @@ impl PgStore {
         migrated?;
         let pool = pool.connect_lazy_with(options);
         Ok(Self {
-            committer: Committer::spawn(pool.clone(), target.clone()),
+            committer: Committer::spawn(pool.clone(), target.clone(), fence.clone()),
             pool,
             target,
+            fence,
         })
     }
 
@@ -125,8 +141,24 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    fn db_error(&self, e: SqlxError) -> StoreError {
+    /// The connection pool, for the cluster's own tables.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn db_error(&self, e: SqlxError) -> StoreError {
         open::db_error(&self.target, e)
+    }
+
+    /// Under a fence, the epoch this worker holds `account` at, or
+    /// [`StoreError::Fenced`]; `None` without a fence.
+    fn lease_epoch(&self, account: &AccountId) -> Result<Option<i64>, StoreError> {
+        match &self.fence {
+            None => Ok(None),
+            Some(fence) => fence.epoch(account).map(Some).ok_or(StoreError::Fenced {
+                account: account.to_string(),
+            }),
+        }
     }
 }
 
@@ -217,10 +249,22 @@ impl StateStore for PgStore {
             &format!("a context token of {account}"),
             [account.as_str(), user, record.token.expose()],
         )?;
-        let mut conn = self.pool.acquire().await.map_err(|e| self.db_error(e))?;
-        writes::store_tokens(&mut conn, account, &[(user, record)])
+        let epoch = self.lease_epoch(account)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.db_error(e))?;
+        if let (Some(epoch), Some(fence)) = (epoch, &self.fence) {
+            let held = leases::confirm(&mut tx, fence.worker(), &[(account.as_str(), epoch)])
+                .await
+                .map_err(|e| self.db_error(e))?;
+            if held.is_empty() {
+                return Err(StoreError::Fenced {
+                    account: account.to_string(),
+                });
+            }
+        }
+        writes::store_tokens(&mut tx, account, &[(user, record)])
             .await
-            .map_err(|e| self.db_error(e))
+            .map_err(|e| self.db_error(e))?;
+        tx.commit().await.map_err(|e| self.db_error(e))
     }
 
     async fn record_sent(

@@ -38,6 +38,7 @@ pub fn database_url(test: &str) -> Option<String> {
 /// it) when this is dropped.
 pub struct TestSchema {
     base: PgConnectOptions,
+    url: String,
     name: String,
 }
 
@@ -78,7 +79,18 @@ impl TestSchema {
             .await
             .expect("a schema can be created in the test database");
         let _ = conn.close().await;
-        Self { base, name }
+        Self {
+            base,
+            url: url.to_owned(),
+            name,
+        }
+    }
+
+    /// A database URL whose search path is this schema, for what connects
+    /// by URL (a cluster worker, the `ilink` command).
+    pub fn url(&self) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options[search_path]={}", self.url, self.name)
     }
 
     /// The schema's name.
