@@ -12,7 +12,9 @@
 //! - `p3` memory per live conversation and after idle eviction;
 //! - `p4` many idle accounts in one process;
 //! - `p5` latency at a steady rate;
-//! - `p6` a bot process killed with SIGKILL mid-run and restarted.
+//! - `p6` a bot process killed with SIGKILL mid-run and restarted;
+//! - `p7` worker processes of a cluster on PostgreSQL: throughput of 1-3
+//!   workers, round trips, handover and failover times.
 //!
 //! The bot runs on the default durable store (`SqliteStore` in a fresh
 //! temporary state directory); P2 and P5 also run it on `MemoryStore`.
@@ -21,9 +23,11 @@
 //! memory stay out of the figures. Nothing here asserts on time: it prints.
 
 mod bots;
+mod cluster;
 mod crash;
 mod latency;
 mod measure;
+mod pg_wire;
 mod scenarios;
 mod sim;
 
@@ -64,6 +68,10 @@ fn main() {
         crash::bot_child_main(&dir);
         return;
     }
+    if let Ok(url) = std::env::var(cluster::WORKER_CHILD_ENV) {
+        cluster::worker_child_main(&url);
+        return;
+    }
     let scale = Scale::from_env();
     if let Ok(name) = std::env::var(RUN_ENV) {
         run_scenario(&name, scale);
@@ -82,7 +90,7 @@ fn main() {
         cpu_model()
     );
     let mut rows: Vec<Row> = Vec::new();
-    for name in ["p1", "p2", "p3", "p4", "p5", "p6"]
+    for name in ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
         .into_iter()
         .filter(|n| run(n))
     {
@@ -130,6 +138,7 @@ fn run_scenario(name: &str, scale: Scale) {
             "p4" => scenarios::p4(scale).await,
             "p5" => latency::p5(scale).await,
             "p6" => crash::p6(scale).await,
+            "p7" => cluster::p7(scale).await,
             _ => Vec::new(),
         }
     });

@@ -321,6 +321,7 @@ pub fn child_main(longpoll_ms: u64) {
                 }));
                 count.unwrap_or(0).to_string()
             }
+            Some("pollcount") => sim.poll_stats(&accounts[num(1)]).started.to_string(),
             Some("cpu") => format!("{:.3}", cpu_seconds()),
             Some("rss") => rss_kib().to_string(),
             _ => "unknown-command".to_owned(),
