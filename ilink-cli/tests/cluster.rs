@@ -1,5 +1,6 @@
-//! `ilink accounts --database-url` and `ilink cluster status` against a
-//! cluster's PostgreSQL database, with a worker running in this process.
+//! `ilink login`/`ilink accounts --database-url` and `ilink cluster status`
+//! against a cluster's PostgreSQL database, with a worker running in this
+//! process that picks up accounts added and removed there.
 //! Skipped (a line says so) without `ILINK_TEST_DATABASE_URL`.
 
 mod common;
@@ -136,6 +137,31 @@ async fn accounts_and_cluster_status_read_the_cluster_database() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(handle.accounts().await, [AccountId::new("beta@im.bot")]);
+
+    // Added to the database, an account starts without a restart.
+    let gamma = env.sim.add_account("gamma");
+    store
+        .save_credentials(
+            &Credentials::new(gamma.bot_id.as_str(), gamma.token.clone())
+                .with_base_url(env.sim.base_url())
+                .with_cdn_base_url(env.sim.cdn_base_url()),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while handle.accounts().await.len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker starts the added account"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        handle
+            .accounts()
+            .await
+            .contains(&AccountId::new("gamma@im.bot"))
+    );
 
     handle.shutdown().await;
     let after = ClusterStatus::load(&store).await.unwrap();
