@@ -18,6 +18,8 @@ struct Streaming {
     paragraphs: usize,
     fail_after: Option<usize>,
     reports: Mutex<Vec<StreamReport>>,
+    /// When set, the handler waits for it after the stream, before returning.
+    linger: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn answer(paragraphs: usize) -> String {
@@ -71,6 +73,9 @@ impl Handler for Streaming {
             )
             .await?;
         self.reports.lock().unwrap().push(report);
+        if let Some(linger) = &self.linger {
+            linger.notified().await;
+        }
         Ok(())
     }
 }
@@ -83,6 +88,7 @@ async fn a_streamed_answer_arrives_whole_in_a_few_growing_messages() {
         paragraphs: 12,
         fail_after: None,
         reports: Mutex::default(),
+        linger: None,
     });
     let handle = start(
         &sim,
@@ -114,6 +120,7 @@ async fn a_stream_that_fails_midway_sends_what_it_had_and_a_notice() {
         paragraphs: 4,
         fail_after: Some(30),
         reports: Mutex::default(),
+        linger: None,
     });
     let handle = start(&sim, &bot, handler.clone(), fast_options()).await;
     sim.user(&bot, USER).say("tell me").await;
@@ -138,6 +145,7 @@ async fn an_answer_longer_than_the_quota_ends_with_the_cut_note() {
         paragraphs: 60,
         fail_after: None,
         reports: Mutex::default(),
+        linger: None,
     });
     let handle = start(&sim, &bot, handler.clone(), fast_options().chunk_limit(500)).await;
     sim.user(&bot, USER).say("tell me everything").await;
@@ -150,5 +158,46 @@ async fn an_answer_longer_than_the_quota_ends_with_the_cut_note() {
         "{:?}",
         texts[9]
     );
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stream_stops_typing_while_its_handler_still_runs() {
+    let sim = sim().await;
+    let bot = sim.add_account("stream-typing");
+    let linger = Arc::new(tokio::sync::Notify::new());
+    let handler = Arc::new(Streaming {
+        paragraphs: 4,
+        fail_after: Some(30),
+        reports: Mutex::default(),
+        linger: Some(linger.clone()),
+    });
+    let handle = start(&sim, &bot, handler.clone(), fast_options()).await;
+    sim.user(&bot, USER).say("tell me").await;
+    let report = handler.first_report().await;
+    assert!(report.error.is_some(), "{report:?}");
+    // The handler has not returned, so only the stream can have stopped
+    // "typing…" (status 2, with nothing after it).
+    within("typing cancelled", async {
+        loop {
+            let last = sim
+                .typing_events()
+                .into_iter()
+                .rev()
+                .find(|t| t.user_id == USER);
+            if last.is_some_and(|t| t.status == 2) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        sim.typing_events()
+            .iter()
+            .any(|t| t.user_id == USER && t.status == 1),
+        "typing was shown while the answer streamed"
+    );
+    linger.notify_one();
     handle.shutdown().await;
 }
