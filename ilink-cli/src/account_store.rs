@@ -1,6 +1,6 @@
-//! Where `ilink login` and `ilink accounts` keep accounts: the SQLite
-//! database of the state directory, or a cluster's PostgreSQL database
-//! (`--database-url` / `ILINK_DATABASE_URL`).
+//! Where `ilink login`, `ilink accounts` and `ilink quarantine` find the
+//! state: the SQLite database of the state directory, or a cluster's
+//! PostgreSQL database (`--database-url` / `ILINK_DATABASE_URL`).
 
 use std::sync::Arc;
 

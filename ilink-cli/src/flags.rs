@@ -61,8 +61,8 @@ pub struct Global {
     )]
     pub route_tag: Option<String>,
 
-    /// PostgreSQL database of a cluster (`ilink login`, `ilink accounts` and
-    /// `ilink cluster` use it instead of the state directory)
+    /// PostgreSQL database of a cluster (`ilink login`, `accounts`,
+    /// `quarantine` and `cluster` use it instead of the state directory)
     #[arg(
         long,
         global = true,

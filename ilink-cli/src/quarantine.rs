@@ -10,6 +10,7 @@ use ilink_framework::AccountId;
 use ilink_framework::store::{QuarantinedMessage, StateStore};
 use serde_json::{Value, json};
 
+use crate::account_store::AccountStore;
 use crate::exit::CliError;
 use crate::flags::Global;
 use crate::render::print_json;
@@ -58,16 +59,26 @@ pub enum Action {
 
 /// Runs `ilink quarantine`.
 pub async fn run(global: &Global, args: &QuarantineArgs) -> Result<(), CliError> {
-    let store = global.store().await?;
+    let opened = AccountStore::open(global).await?;
+    let result = act(global, args, opened.store()).await;
+    opened.close().await;
+    result
+}
+
+async fn act(
+    global: &Global,
+    args: &QuarantineArgs,
+    store: &dyn StateStore,
+) -> Result<(), CliError> {
     match &args.action {
-        None => list(global, &store, None).await,
-        Some(Action::List { account }) => list(global, &store, account.as_deref()).await,
+        None => list(global, store, None).await,
+        Some(Action::List { account }) => list(global, store, account.as_deref()).await,
         Some(Action::Show {
             id,
             account,
             reveal,
         }) => {
-            let found = find(&store, *id, account.as_deref()).await?;
+            let found = find(store, *id, account.as_deref()).await?;
             let raw = if *reveal {
                 found.raw.clone()
             } else {
@@ -99,7 +110,7 @@ pub async fn run(global: &Global, args: &QuarantineArgs) -> Result<(), CliError>
                     n
                 }
                 (Some(id), account) => {
-                    let found = find(&store, *id, account.as_deref()).await?;
+                    let found = find(store, *id, account.as_deref()).await?;
                     usize::from(store.quarantine_remove(&found.account, found.id).await?)
                 }
                 _ => {

@@ -223,3 +223,53 @@ async fn login_saves_the_account_in_the_cluster_database() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_works_on_the_cluster_database() {
+    use ilink_framework::store::{QuarantinedMessage, ReceivedBatch};
+    let Some(schema) = TestSchema::create("quarantine_works_on_the_cluster_database").await else {
+        return;
+    };
+    let env = Env::new().await;
+    let url = schema.url();
+    let account = AccountId::new("alpha@im.bot");
+    let batch = ReceivedBatch {
+        quarantined: vec![QuarantinedMessage {
+            account: account.clone(),
+            id: 7,
+            received_at_ms: 1_000,
+            reason: "no sender".into(),
+            raw: r#"{"message_id":7}"#.into(),
+        }],
+        ..Default::default()
+    };
+    schema
+        .store()
+        .await
+        .commit_received(&account, &batch)
+        .await
+        .unwrap();
+    let out = env
+        .run(&["quarantine", "--json", "--database-url", &url])
+        .await
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let listed = json(&out);
+    assert_eq!(listed[0]["account"], "alpha@im.bot", "{listed}");
+    assert_eq!(listed[0]["id"], 7);
+    env.run(&["quarantine", "remove", "7", "--database-url", &url])
+        .await
+        .success()
+        .stdout(predicate::str::contains("removed 1"));
+    assert!(
+        schema
+            .store()
+            .await
+            .quarantine_list(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
