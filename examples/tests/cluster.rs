@@ -103,11 +103,16 @@ async fn a_paused_worker_is_fenced_off_and_a_stopping_one_hands_over_at_once() {
     // Paused past its TTL while it answers: the other worker takes all.
     let taken = fleet.held_by(paused).await;
     fleet.signal(paused, "-STOP");
+    let deadline = Instant::now() + ilink_testkit::harness::WAIT;
     let all = loop {
         let held = fleet.held_by(other).await;
         if held.len() == ACCOUNTS {
             break held;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the other worker takes the paused one's accounts: it holds {held:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(all.len(), ACCOUNTS);

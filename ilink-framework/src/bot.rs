@@ -39,7 +39,7 @@ use tokio::sync::{Mutex, Semaphore, broadcast};
 use crate::account::{AccountId, Credentials};
 use crate::account_lock::AccountLock;
 use crate::account_shared::AccountShared;
-use crate::cluster::{Cluster, Fence, Keeper, KeeperHandle, new_worker_id};
+use crate::cluster::{Cluster, Fence, Keeper, KeeperHandle, new_worker_id, worker_connect_options};
 use crate::conversation::{ConversationKey, KeyFn, default_key};
 use crate::error::BotError;
 use crate::events::{AccountEvent, EventHook, EventSink};
@@ -386,6 +386,7 @@ impl BotHandle {
                 source: Arc::new(e),
             })
         })?;
+        let options = worker_connect_options(options, cluster.lease_ttl);
         let store = Arc::new(
             PgStore::connect_fenced(options, PgPoolOptions::new(), Some(fence.clone())).await?,
         );

@@ -119,6 +119,23 @@ impl Cluster {
     }
 }
 
+/// The connect options of a worker's store: `options` with
+/// `idle_in_transaction_session_timeout` and `lock_timeout` at half the
+/// lease TTL. A worker paused inside a transaction (SIGSTOP, a frozen VM)
+/// holds its lease rows `FOR SHARE`; the server ends that transaction well
+/// before the lease expires, so a takeover never waits on it, and no
+/// statement of a worker waits on a lock past that either.
+pub(crate) fn worker_connect_options(
+    options: sqlx_postgres::PgConnectOptions,
+    ttl: Duration,
+) -> sqlx_postgres::PgConnectOptions {
+    let half_ttl = (ttl / 2).as_millis().max(1).to_string();
+    options.options([
+        ("idle_in_transaction_session_timeout", half_ttl.as_str()),
+        ("lock_timeout", half_ttl.as_str()),
+    ])
+}
+
 /// A worker id no other process has: host, pid and start time.
 pub(crate) fn new_worker_id() -> String {
     let host = gethostname::gethostname().to_string_lossy().into_owned();

@@ -249,3 +249,59 @@ async fn a_lease_is_free_once_its_worker_is_dead_or_released_it_and_each_taking_
         [("b@im.bot".to_owned(), 3)]
     );
 }
+
+#[tokio::test]
+async fn a_worker_paused_inside_a_transaction_does_not_block_the_takeover() {
+    use sqlx_core::connection::{ConnectOptions as _, Connection as _};
+    let Some(schema) =
+        TestSchema::create("a_worker_paused_inside_a_transaction_does_not_block_the_takeover")
+            .await
+    else {
+        return;
+    };
+    let ttl = Duration::from_secs(1);
+    let options = super::worker_connect_options(schema.options(), ttl);
+    let store = PgStore::connect_with(options.clone(), PgPoolOptions::new().max_connections(2))
+        .await
+        .unwrap();
+    store
+        .save_credentials(&Credentials::new("b@im.bot", "t"))
+        .await
+        .unwrap();
+    let pool = store.pool().clone();
+    leases::heartbeat(&pool, &worker("paused")).await.unwrap();
+    assert_eq!(
+        leases::claim(&pool, "paused", "b@im.bot").await.unwrap(),
+        Some(1)
+    );
+
+    // The paused worker's connection: a transaction that checked its lease
+    // and then stopped, never ending.
+    let mut paused = options.connect().await.unwrap();
+    let mut tx = paused.begin().await.unwrap();
+    let held = leases::confirm(&mut tx, "paused", &[("b@im.bot", 1)])
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+
+    kill(&store, "paused").await;
+    leases::heartbeat(&pool, &worker("new")).await.unwrap();
+    // The server ends the idle transaction after half the TTL, so the
+    // takeover waits at most that long (a lock timeout may fail one try).
+    let takeover = async {
+        loop {
+            if let Ok(Some(epoch)) = leases::claim(&pool, "new", "b@im.bot").await {
+                return epoch;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let epoch = tokio::time::timeout(Duration::from_secs(30), takeover)
+        .await
+        .expect("the takeover does not wait for the paused transaction");
+    assert_eq!(epoch, 2);
+    assert!(
+        tx.commit().await.is_err(),
+        "the paused transaction was ended"
+    );
+}
