@@ -38,6 +38,8 @@ mod settings;
 mod signal;
 pub mod store;
 mod supervisor;
+#[cfg(feature = "voice")]
+pub mod voice;
 
 pub use account::{AccountId, Credentials};
 pub use async_trait::async_trait;

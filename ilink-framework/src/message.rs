@@ -98,6 +98,15 @@ impl Message {
             .collect()
     }
 
+    /// The first voice item whole, for downloading (`Context::download`, or
+    /// `Context::download_voice_wav` with the `voice` feature).
+    pub fn voice_item(&self) -> Option<&MessageItem> {
+        self.raw
+            .item_list
+            .iter()
+            .find(|i| i.item_type == ItemType::Voice && i.voice_item.is_some())
+    }
+
     /// The speech-to-text transcript of the first voice item that has one.
     pub fn voice_text(&self) -> Option<&str> {
         self.voices().into_iter().find_map(|v| v.text.as_deref())
