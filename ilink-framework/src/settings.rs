@@ -10,6 +10,7 @@
 //! | `ILINK_ACCOUNT_ID` | run only this account |
 //! | `ILINK_TOKEN` | the bot token of `ILINK_ACCOUNT_ID` |
 //! | `ILINK_BASE_URL`, `ILINK_CDN_BASE_URL` | the API and CDN hosts of every account |
+//! | `ILINK_ADMIN_ADDR` | serve the admin endpoint here, e.g. `127.0.0.1:9464` (default: none) |
 //!
 //! Which accounts: `ILINK_ACCOUNT_ID` if set, else every account saved in
 //! the state directory. Each value of an account, highest first: its
@@ -42,6 +43,7 @@
 //! # }
 //! ```
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ilink_core::Secret;
@@ -57,6 +59,9 @@ pub struct Settings {
     pub accounts: Vec<Credentials>,
     /// Where credentials, cursors, the inbox and context tokens are kept.
     pub state_dir: PathBuf,
+    /// Where to serve the admin endpoint (`/metrics`, `/healthz`,
+    /// `/readyz`, `/status`); `None`: nowhere.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// Why no usable configuration was found.
@@ -90,6 +95,12 @@ pub enum SettingsError {
         /// The state directory that was searched.
         state_dir: PathBuf,
     },
+    /// `ILINK_ADMIN_ADDR` is not an address with a port.
+    #[error("ILINK_ADMIN_ADDR is {value:?}, not an address and port such as 127.0.0.1:9464")]
+    BadAdminAddr {
+        /// The value given.
+        value: String,
+    },
     /// No state directory is set and the platform's default is unknown.
     #[error("no state directory: no home directory is known; set ILINK_STATE_DIR")]
     NoStateDir,
@@ -109,12 +120,15 @@ impl Settings {
     pub const BASE_URL_VAR: &str = "ILINK_BASE_URL";
     /// The variable with the CDN base URL of every account.
     pub const CDN_BASE_URL_VAR: &str = "ILINK_CDN_BASE_URL";
+    /// The variable with the admin endpoint's address.
+    pub const ADMIN_ADDR_VAR: &str = "ILINK_ADMIN_ADDR";
 
     /// Settings with these accounts and this state directory.
     pub fn new(accounts: Vec<Credentials>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
             accounts,
             state_dir: state_dir.into(),
+            admin_addr: None,
         }
     }
 
@@ -130,6 +144,14 @@ impl Settings {
     pub async fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let var = |key: &str| vars(key).filter(|v| !v.trim().is_empty());
         let state_dir = Self::state_dir_from(&vars)?;
+        let admin_addr = var(Self::ADMIN_ADDR_VAR)
+            .map(|value| {
+                value
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| SettingsError::BadAdminAddr { value })
+            })
+            .transpose()?;
         let mut accounts = saved_accounts(&state_dir).await?;
         match (var(Self::ACCOUNT_ID_VAR), var(Self::TOKEN_VAR)) {
             (None, Some(_)) => return Err(SettingsError::TokenWithoutAccount),
@@ -165,6 +187,7 @@ impl Settings {
         Ok(Self {
             accounts,
             state_dir,
+            admin_addr,
         })
     }
 
@@ -339,6 +362,32 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, SettingsError::TokenWithoutAccount), "{e:?}");
         assert!(e.to_string().contains("ILINK_ACCOUNT_ID"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_admin_address_is_read_and_checked() {
+        let dir = saved(&["a@im.bot"]).await;
+        let s = Settings::from_vars(vars(&[("ILINK_STATE_DIR", dir_of(&dir))]))
+            .await
+            .unwrap();
+        assert_eq!(s.admin_addr, None);
+        let s = Settings::from_vars(vars(&[
+            ("ILINK_STATE_DIR", dir_of(&dir)),
+            ("ILINK_ADMIN_ADDR", "127.0.0.1:9464"),
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(s.admin_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        let e = Settings::from_vars(vars(&[
+            ("ILINK_STATE_DIR", dir_of(&dir)),
+            ("ILINK_ADMIN_ADDR", "localhost"),
+        ]))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&e, SettingsError::BadAdminAddr { value } if value == "localhost"),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]
