@@ -29,6 +29,8 @@ const ILINK_VARS: &[&str] = &[
     "ILINK_TOKEN",
     "ILINK_ACCOUNT_ID",
     "ILINK_SIM_PORT",
+    "ILINK_ADMIN_ADDR",
+    "ILINK_LOG_FORMAT",
     "RUST_LOG",
 ];
 
