@@ -144,14 +144,7 @@ impl Settings {
     pub async fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let var = |key: &str| vars(key).filter(|v| !v.trim().is_empty());
         let state_dir = Self::state_dir_from(&vars)?;
-        let admin_addr = var(Self::ADMIN_ADDR_VAR)
-            .map(|value| {
-                value
-                    .trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|_| SettingsError::BadAdminAddr { value })
-            })
-            .transpose()?;
+        let admin_addr = Self::admin_addr_from(&vars)?;
         let mut accounts = saved_accounts(&state_dir).await?;
         match (var(Self::ACCOUNT_ID_VAR), var(Self::TOKEN_VAR)) {
             (None, Some(_)) => return Err(SettingsError::TokenWithoutAccount),
@@ -189,6 +182,22 @@ impl Settings {
             state_dir,
             admin_addr,
         })
+    }
+
+    /// The admin endpoint's address alone: `ILINK_ADMIN_ADDR`, if set, with
+    /// the variables read through `vars`.
+    pub fn admin_addr_from(
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<SocketAddr>, SettingsError> {
+        vars(Self::ADMIN_ADDR_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .map(|value| {
+                value
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| SettingsError::BadAdminAddr { value })
+            })
+            .transpose()
     }
 
     /// The state directory alone: `ILINK_STATE_DIR`, else the platform's
