@@ -166,15 +166,26 @@ fn the_demo_logs_json_and_serves_metrics_and_readiness() {
     let base = format!("http://{addr}");
     demo.until(|l| l.starts_with("Press ctrl-c"));
 
-    // The script is over: three messages handled, three replies sent.
+    // The script is over: its replies reached the simulator. The handlers
+    // finish (and are counted) just after, so scrape until they are.
     let (status, ready) = request(&base, "GET", "/readyz", "");
     assert_eq!((status, ready.as_str()), (200, "ready\n"));
-    let (status, metrics) = request(&base, "GET", "/metrics", "");
-    assert_eq!(status, 200, "{metrics}");
+    let handled = r#"ilink_messages_handled_total{account="demo@im.bot",outcome="ok"} 3"#;
+    let idle = r#"ilink_inbox_depth{account="demo@im.bot"} 0"#;
+    let waiting = Instant::now();
+    let metrics = loop {
+        let (status, metrics) = request(&base, "GET", "/metrics", "");
+        assert_eq!(status, 200, "{metrics}");
+        if metrics.lines().any(|l| l == handled) && metrics.lines().any(|l| l == idle) {
+            break metrics;
+        }
+        assert!(waiting.elapsed() < GUARD, "never {handled}:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     for line in [
-        r#"ilink_messages_handled_total{account="demo@im.bot",outcome="ok"} 3"#,
         r#"ilink_sends_total{account="demo@im.bot",outcome="ok"} 3"#,
         r#"ilink_messages_received_total{account="demo@im.bot"} 3"#,
+        r#"ilink_messages_deduplicated_total{account="demo@im.bot"} 0"#,
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
