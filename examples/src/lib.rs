@@ -12,12 +12,15 @@
 //! - [`Target`]: configured accounts, or the simulator and its script.
 //! - [`playground`]: the embedded simulator, scripts and transcripts.
 //! - [`openai`]: a streaming client for OpenAI-compatible chat models.
+//! - [`logging`]: logs on stderr, as text or JSON (`--log-format json`).
 
+pub mod logging;
 pub mod openai;
 pub mod playground;
 pub mod target;
 
-pub use target::{Target, init_logging};
+pub use logging::{LogFormat, init_logging};
+pub use target::Target;
 
 /// A tiny valid PNG (1×1 pixel), for examples that send or receive an image.
 pub const TINY_PNG: &[u8] = &[

@@ -39,6 +39,7 @@ use ilink_testkit::SimConfig;
 use tokio::task::JoinHandle;
 
 use crate::ExampleError;
+use crate::logging::init_logging;
 use crate::playground::{Playground, Script};
 
 /// What an example runs against.
@@ -55,6 +56,8 @@ pub struct Simulated {
     // The simulator forgets its accounts when the process ends, so their
     // state is only kept for the run.
     state_dir: tempfile::TempDir,
+    /// `ILINK_ADMIN_ADDR`, which configured accounts read with the rest.
+    admin_addr: Option<std::net::SocketAddr>,
     script: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -71,10 +74,12 @@ impl Target {
             Err(SettingsError::NoAccounts { .. }) if !base_url_set() => {
                 // Real-server timing (35 s long-polls, burst throttling), so
                 // the example behaves as it would in production.
+                let admin_addr = Settings::admin_addr_from(|k| std::env::var(k).ok())?;
                 let playground = Playground::start(SimConfig::default(), sim_accounts).await?;
                 Self::Simulator(Simulated {
                     playground: Arc::new(playground),
                     state_dir: tempfile::tempdir()?,
+                    admin_addr,
                     script: Mutex::new(None),
                 })
             }
@@ -89,7 +94,10 @@ impl Target {
         match self {
             Self::Configured(settings) => settings.clone(),
             Self::Simulator(sim) => {
-                Settings::new(sim.playground.credentials(), sim.state_dir.path())
+                let mut settings =
+                    Settings::new(sim.playground.credentials(), sim.state_dir.path());
+                settings.admin_addr = sim.admin_addr;
+                settings
             }
         }
     }
@@ -180,15 +188,3 @@ fn base_url_set() -> bool {
 }
 
 const STOP_HINT: &str = "Press ctrl-c to stop (a second ctrl-c quits without draining).";
-
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings), so stdout
-/// stays the transcript.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // A second call (tests, several bots) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}

@@ -24,6 +24,11 @@ struct Demo {
 
 impl Demo {
     fn start(stderr: bool) -> Self {
+        Self::start_with(stderr, &[])
+    }
+
+    /// Starts it with these extra environment variables.
+    fn start_with(stderr: bool, env: &[(&str, &str)]) -> Self {
         let state = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
         for var in [
@@ -31,9 +36,12 @@ impl Demo {
             "ILINK_ACCOUNT_ID",
             "ILINK_BASE_URL",
             "ILINK_CDN_BASE_URL",
+            "ILINK_ADMIN_ADDR",
+            "ILINK_LOG_FORMAT",
         ] {
             cmd.env_remove(var);
         }
+        cmd.envs(env.iter().copied());
         // An empty state directory: credentials a developer may have saved with
         // `ilink login` must not send this test to the real server.
         cmd.env("ILINK_STATE_DIR", state.path())
@@ -109,6 +117,13 @@ fn forward(from: impl Read + Send + 'static, to: mpsc::Sender<String>) {
 
 /// One request to the simulator's control API; returns the response body.
 fn control(base: &str, method: &str, path: &str, body: &str) -> String {
+    let (status, body) = request(base, method, path, body);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// One HTTP/1.1 request; returns the status code and the body.
+fn request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let host = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).expect("the simulator listens");
     write!(
@@ -120,11 +135,70 @@ fn control(base: &str, method: &str, path: &str, body: &str) -> String {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
+    let status = response
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+    let body = response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_demo_logs_json_and_serves_metrics_and_readiness() {
+    let mut demo = Demo::start_with(
+        true,
+        &[
+            ("ILINK_ADMIN_ADDR", "127.0.0.1:0"),
+            ("ILINK_LOG_FORMAT", "json"),
+            ("RUST_LOG", "ilink_framework=info"),
+        ],
+    );
+    let listening = demo.until(|l| l.contains("admin endpoint listening"));
+    let log: serde_json::Value = serde_json::from_str(&listening).expect("a JSON log line");
+    assert_eq!(log["level"], "INFO", "{listening}");
+    let addr = log["fields"]["addr"]
+        .as_str()
+        .expect("the address")
+        .to_owned();
+    let base = format!("http://{addr}");
+    demo.until(|l| l.starts_with("Press ctrl-c"));
+
+    // The script is over: its replies reached the simulator. The handlers
+    // finish (and are counted) just after, so scrape until they are.
+    let (status, ready) = request(&base, "GET", "/readyz", "");
+    assert_eq!((status, ready.as_str()), (200, "ready\n"));
+    let handled = r#"ilink_messages_handled_total{account="demo@im.bot",outcome="ok"} 3"#;
+    let idle = r#"ilink_inbox_depth{account="demo@im.bot"} 0"#;
+    let waiting = Instant::now();
+    let metrics = loop {
+        let (status, metrics) = request(&base, "GET", "/metrics", "");
+        assert_eq!(status, 200, "{metrics}");
+        if metrics.lines().any(|l| l == handled) && metrics.lines().any(|l| l == idle) {
+            break metrics;
+        }
+        assert!(waiting.elapsed() < GUARD, "never {handled}:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for line in [
+        r#"ilink_sends_total{account="demo@im.bot",outcome="ok"} 3"#,
+        r#"ilink_messages_received_total{account="demo@im.bot"} 3"#,
+        r#"ilink_messages_deduplicated_total{account="demo@im.bot"} 0"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    // Every log line on stderr is JSON; the transcript on stdout is not.
+    let logs: Vec<&String> = demo.seen.iter().filter(|l| l.starts_with('{')).collect();
+    assert!(logs.len() > 1, "{}", demo.output());
+    for line in logs {
+        serde_json::from_str::<serde_json::Value>(line).expect("a JSON log line");
+    }
+
+    demo.sigint();
+    let status = demo.wait();
+    assert!(status.success(), "exit {status}:\n{}", demo.output());
 }
 
 #[test]

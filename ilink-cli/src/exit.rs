@@ -11,8 +11,10 @@
 //! | 5 | session expired (`-14`): log in again |
 //! | 6 | account in use: another process polls it (its lock is held) |
 //! | 7 | state unusable: the state directory or database cannot be used as it is |
+//! | 8 | not ready: `ilink status` found the bot not ready (an account starting or expired) |
 //! | 130 | interrupted (ctrl-c or SIGTERM) before the command finished |
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,6 +41,8 @@ pub const ACCOUNT_LOCKED: u8 = 6;
 /// Exit code when the state directory or database cannot be used as it is
 /// (not a directory, not writable, damaged, newer schema, disk full).
 pub const STATE_UNUSABLE: u8 = 7;
+/// Exit code when `ilink status` finds the bot not ready.
+pub const NOT_READY: u8 = 8;
 /// Exit code after ctrl-c, by the shell convention 128 + SIGINT.
 pub const INTERRUPTED: u8 = 130;
 
@@ -146,6 +150,20 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// A bot's admin endpoint did not answer with its status.
+    #[error("no bot status from the admin endpoint {addr}: {error}")]
+    AdminUnreachable {
+        /// The address asked.
+        addr: SocketAddr,
+        /// Why, for people.
+        error: String,
+    },
+    /// The bot answered and is not ready.
+    #[error("the bot is not ready: {}", reasons.join("; "))]
+    NotReady {
+        /// Why, one cause each.
+        reasons: Vec<String>,
+    },
     /// Ctrl-c arrived before the command finished.
     #[error("interrupted")]
     Interrupted,
@@ -188,7 +206,12 @@ impl CliError {
             Self::Core(e) if e.api().is_some_and(|a| a.code() == ApiCode::Rejected) => REFUSED,
             Self::Login(LoginError::Request(e)) if e.is_session_expired() => SESSION_EXPIRED,
             Self::Interrupted => INTERRUPTED,
-            Self::Login(_) | Self::Core(_) | Self::Store(_) | Self::Io { .. } => RUNTIME,
+            Self::NotReady { .. } => NOT_READY,
+            Self::Login(_)
+            | Self::Core(_)
+            | Self::Store(_)
+            | Self::Io { .. }
+            | Self::AdminUnreachable { .. } => RUNTIME,
         }
     }
 
@@ -237,7 +260,13 @@ impl CliError {
             ),
             Self::Core(e) | Self::Login(LoginError::Request(e)) => core_hint(e),
             Self::Store(e) => store_hint(e),
-            Self::Login(_) | Self::Io { .. } | Self::Interrupted => None,
+            Self::AdminUnreachable { addr, .. } => Some(format!(
+                "is the bot running with ILINK_ADMIN_ADDR={addr} (or BotBuilder::admin)?"
+            )),
+            Self::NotReady { reasons } if reasons.iter().any(|r| r.contains("session expired")) => {
+                Some("run `ilink login` again for the expired account".into())
+            }
+            Self::Login(_) | Self::Io { .. } | Self::Interrupted | Self::NotReady { .. } => None,
         }
     }
 

@@ -79,6 +79,27 @@ pub struct Global {
     /// Log protocol traffic on stderr (-v info, -vv debug); secrets stay redacted
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// How logs are written: lines for people, or one JSON object per line
+    #[arg(
+        long,
+        global = true,
+        env = "ILINK_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
 }
 
 impl Global {

@@ -9,6 +9,7 @@
 //! ilink sim --save                         # a local simulator to try it all
 //! ilink quarantine                         # messages a bot could not handle
 //! ilink cluster status --database-url URL  # workers, leases, inbox depths
+//! ilink status --admin 127.0.0.1:9464      # ask a running bot how it is
 //! ```
 //!
 //! Exit codes are documented in [`exit`] and in `docs/cli.md`.
@@ -23,6 +24,7 @@ mod quarantine;
 mod render;
 mod send;
 mod sim;
+mod status;
 mod tail;
 
 use std::process::ExitCode;
@@ -30,7 +32,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::exit::CliError;
-use crate::flags::Global;
+use crate::flags::{Global, LogFormat};
 
 /// Command line tool for WeChat iLink bots.
 #[derive(Parser, Debug)]
@@ -38,7 +40,8 @@ use crate::flags::Global;
 #[command(
     after_help = "Exit codes: 0 ok, 1 runtime/network error, 2 usage error, \
     3 not found/missing credentials, 4 quota exhausted/refused, 5 session expired (-14), \
-    6 account in use by another process, 7 state directory or database unusable, 130 interrupted."
+    6 account in use by another process, 7 state directory or database unusable, \
+    8 bot not ready (ilink status), 130 interrupted."
 )]
 struct Cli {
     #[command(flatten)]
@@ -65,11 +68,13 @@ enum Command {
     Quarantine(quarantine::QuarantineArgs),
     /// Show the workers of a cluster, their leases and inbox depths
     Cluster(cluster::ClusterArgs),
+    /// Ask a running bot's admin endpoint how it and its accounts are
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,11 +108,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sim(args) => sim::run(g, args).await,
         Command::Quarantine(args) => quarantine::run(g, args).await,
         Command::Cluster(args) => cluster::run(g, args).await,
+        Command::Status(args) => status::run(g, args).await,
     }
 }
 
 /// Logs go to stderr, and only when asked for: stdout belongs to the output.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     let level = match verbose {
         0 => return,
         1 => "info",
@@ -115,10 +121,14 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        // One JSON object per line, with the current span and its parents.
+        LogFormat::Json => logs.json().with_span_list(true).init(),
+    }
 }
 
 #[cfg(test)]

@@ -99,3 +99,25 @@ async fn an_unreachable_server_is_a_runtime_error() {
         "hint: check the network and the base URL",
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_lines_when_asked() {
+    let env = Env::new().await;
+    let by_flag = env.run(&["-vv", "--log-format", "json", "accounts"]).await;
+    let by_env = env
+        .run_with(&["-vv", "accounts"], &[("ILINK_LOG_FORMAT", "json")])
+        .await;
+    for assert in [by_flag, by_env] {
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(!stderr.trim().is_empty(), "-vv logs something");
+        for line in stderr.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
+        }
+    }
+    env.run(&["--log-format", "xml", "accounts"]).await.code(2);
+}

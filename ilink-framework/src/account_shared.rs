@@ -1,9 +1,9 @@
 //! What every actor of one account shares: the protocol client (replaceable
 //! when new credentials arrive), the store, the options, the account's
-//! health, and the event sink.
+//! health, the event sink, its metric handles and its live status.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ilink_core::ILinkClient;
 use tokio::sync::watch;
@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::account::AccountId;
 use crate::cluster::Fence;
 use crate::events::{AccountEventKind, EventSink};
+use crate::instruments::AccountMetrics;
 use crate::options::BotOptions;
+use crate::status::{AccountStatus, Live};
 use crate::store::{StateStore, StoreError};
 
 /// Whether the account's token works.
@@ -38,6 +40,10 @@ pub(crate) struct AccountShared {
     /// In a cluster, the worker's leases: the account is polled only while
     /// its lease is fresh.
     lease: Option<Arc<Fence>>,
+    /// What the account's actors count and time.
+    pub(crate) metrics: AccountMetrics,
+    /// The values behind [`AccountShared::status`].
+    pub(crate) live: Live,
 }
 
 impl AccountShared {
@@ -64,7 +70,10 @@ impl AccountShared {
         let retry = self.options.poll_retry();
         let mut failures = 0u32;
         loop {
-            match op().await {
+            let began = Instant::now();
+            let result = op().await;
+            self.metrics.store_write(began.elapsed());
+            match result {
                 Ok(value) => {
                     if failures > 0 {
                         tracing::info!(account = %self.account, failures, "the store works again: {what}");
@@ -112,8 +121,12 @@ impl AccountShared {
         events: EventSink,
         lease: Option<Arc<Fence>>,
     ) -> Arc<Self> {
+        let metrics = AccountMetrics::new(&account);
+        let live = Live::new(&metrics);
         Arc::new(Self {
             account,
+            metrics,
+            live,
             client: RwLock::new((0, client)),
             store,
             options,
@@ -157,6 +170,12 @@ impl AccountShared {
         *self.health.borrow()
     }
 
+    /// The account's status as `BotHandle::status` reports it.
+    pub(crate) fn status(&self) -> AccountStatus {
+        self.live
+            .status(&self.account, self.health() == Health::SessionExpired)
+    }
+
     pub(crate) fn subscribe_health(&self) -> watch::Receiver<Health> {
         self.health.subscribe()
     }
@@ -177,6 +196,11 @@ impl AccountShared {
             changed
         });
         if changed {
+            // Brings the account's up gauge along.
+            self.status();
+            if health == Health::SessionExpired {
+                self.metrics.session_expired.increment(1);
+            }
             let kind = match health {
                 Health::Ok => AccountEventKind::Recovered,
                 Health::SessionExpired => AccountEventKind::SessionExpired,

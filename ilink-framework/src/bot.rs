@@ -26,8 +26,10 @@
 //! ```
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -48,6 +50,7 @@ use crate::message::Message;
 use crate::options::BotOptions;
 use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
+use crate::status::BotStatus;
 use crate::store::{
     MemoryStore, PgConnectOptions, PgPoolOptions, PgStore, SqliteStore, StateStore, StoreError,
 };
@@ -64,6 +67,7 @@ pub struct BotBuilder {
     http: Option<reqwest::Client>,
     lock_wait: Duration,
     cluster: Option<Cluster>,
+    admin: Option<SocketAddr>,
 }
 
 impl BotBuilder {
@@ -79,16 +83,32 @@ impl BotBuilder {
         self
     }
 
-    /// Runs the accounts of `settings` and keeps state in its directory.
+    /// Runs the accounts of `settings` and keeps state in its directory;
+    /// serves the admin endpoint on its address, when it has one.
     ///
     /// Settings naming a cluster ([`Settings::cluster`]) make the bot a
     /// worker of that cluster instead, with no state directory.
-    pub fn settings(self, settings: Settings) -> Self {
+    pub fn settings(mut self, settings: Settings) -> Self {
+        if let Some(addr) = settings.admin_addr {
+            self.admin = Some(addr);
+        }
         let with_accounts = self.accounts(settings.accounts);
         match settings.cluster {
             Some(cluster) => with_accounts.cluster_with(cluster),
             None => with_accounts.state_dir(settings.state_dir),
         }
+    }
+
+    /// Serves the admin endpoint on `addr` while the bot runs: `/metrics`
+    /// (Prometheus), `/healthz`, `/readyz` and `/status` (see
+    /// `docs/deployment.md`). Off by default; it has no authentication, so
+    /// bind it to loopback or a private interface. Port 0 picks a free
+    /// port ([`BotHandle::admin_addr`] says which).
+    ///
+    /// Without the `admin` feature the address is ignored with a warning.
+    pub fn admin(mut self, addr: SocketAddr) -> Self {
+        self.admin = Some(addr);
+        self
     }
 
     /// Runtime settings.
@@ -194,6 +214,10 @@ impl BotBuilder {
                 running: Mutex::new(HashMap::new()),
                 fence: OnceLock::new(),
                 keeper: Mutex::new(None),
+                admin_addr: self.admin,
+                #[cfg(feature = "admin")]
+                admin: Mutex::new(None),
+                stopping: AtomicBool::new(false),
             }),
         })
     }
@@ -221,6 +245,13 @@ struct Inner {
     fence: OnceLock<Arc<Fence>>,
     /// A cluster worker's lease keeper while it runs.
     keeper: Mutex<Option<KeeperHandle>>,
+    /// Where to serve the admin endpoint, if anywhere.
+    admin_addr: Option<SocketAddr>,
+    /// The admin endpoint while it runs.
+    #[cfg(feature = "admin")]
+    admin: Mutex<Option<crate::admin::AdminServer>>,
+    /// Set when shutdown begins (the bot is then not ready).
+    stopping: AtomicBool,
 }
 
 /// The store, or where to open it: opening is async, so it waits for
@@ -269,6 +300,7 @@ impl Bot {
             http: None,
             lock_wait: Duration::ZERO,
             cluster: None,
+            admin: None,
         }
     }
 
@@ -305,6 +337,9 @@ impl Bot {
         // A state directory that cannot be used stops the bot here, with
         // the store's own message, before any account starts.
         handle.inner.store().await?;
+        // Before the accounts, so their metrics reach its recorder.
+        handle.start_admin().await?;
+        crate::instruments::describe();
         for creds in self.accounts {
             handle.add_account(creds).await?;
         }
@@ -545,6 +580,56 @@ impl BotHandle {
         ids
     }
 
+    /// The status of the bot and of each running account: the view the
+    /// admin endpoint's `/status` and `/readyz` give.
+    pub async fn status(&self) -> BotStatus {
+        let accounts = self
+            .inner
+            .running
+            .lock()
+            .await
+            .values()
+            .map(|entry| entry.shared.status())
+            .collect();
+        BotStatus::new(self.inner.stopping.load(Ordering::SeqCst), accounts)
+    }
+
+    /// Where the admin endpoint listens, while it does.
+    pub async fn admin_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "admin")]
+        {
+            self.inner.admin.lock().await.as_ref().map(|a| a.addr())
+        }
+        #[cfg(not(feature = "admin"))]
+        None
+    }
+
+    #[cfg(feature = "admin")]
+    async fn start_admin(&self) -> Result<(), BotError> {
+        let Some(addr) = self.inner.admin_addr else {
+            return Ok(());
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let status: crate::admin::StatusFn = Arc::new(move || {
+            let weak = weak.clone();
+            Box::pin(async move {
+                let inner = weak.upgrade()?;
+                Some(BotHandle { inner }.status().await)
+            })
+        });
+        let server = crate::admin::AdminServer::start(addr, status).await?;
+        *self.inner.admin.lock().await = Some(server);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "admin"))]
+    async fn start_admin(&self) -> Result<(), BotError> {
+        if let Some(addr) = self.inner.admin_addr {
+            tracing::warn!(%addr, "no admin endpoint: ilink-framework was built without its `admin` feature");
+        }
+        Ok(())
+    }
+
     /// Account events from now on.
     pub fn events(&self) -> broadcast::Receiver<AccountEvent> {
         self.inner.events.subscribe()
@@ -585,6 +670,7 @@ impl BotHandle {
             Some(keeper) => keeper.shutdown().await,
             None => ShutdownReport::default(),
         };
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let entries: Vec<RunningAccount> = self
             .inner
             .running
@@ -596,6 +682,10 @@ impl BotHandle {
         let deadline = self.inner.options.shutdown_deadline;
         let reports =
             futures::future::join_all(entries.into_iter().map(|e| stop_account(e, deadline))).await;
+        #[cfg(feature = "admin")]
+        if let Some(admin) = self.inner.admin.lock().await.take() {
+            admin.stop().await;
+        }
         reports
             .into_iter()
             .fold(from_cluster, |acc, r| ShutdownReport {

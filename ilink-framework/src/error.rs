@@ -158,6 +158,14 @@ pub enum BotError {
         /// Why.
         message: String,
     },
+    /// The admin endpoint could not listen on its address.
+    #[error("the admin endpoint cannot listen on {addr}: {source}")]
+    AdminBind {
+        /// The address it was given.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The runtime has stopped.
     #[error("the bot has stopped")]
     Stopped,

@@ -14,6 +14,8 @@
 mod account;
 pub mod account_lock;
 mod account_shared;
+#[cfg(feature = "admin")]
+mod admin;
 mod bot;
 pub mod cluster;
 pub mod command;
@@ -26,6 +28,7 @@ mod events;
 mod handler;
 mod handler_fn;
 mod in_flight;
+mod instruments;
 mod message;
 mod options;
 mod poller;
@@ -36,6 +39,7 @@ mod sender;
 mod session;
 mod settings;
 mod signal;
+mod status;
 pub mod store;
 mod supervisor;
 #[cfg(feature = "voice")]
@@ -60,6 +64,7 @@ pub use sender::Outbox;
 pub use sender::quota::QuotaState;
 pub use settings::{Settings, SettingsError};
 pub use signal::{ShutdownSignal, wait_for_signal};
+pub use status::{AccountState, AccountStatus, BotStatus};
 pub use supervisor::ShutdownReport;
 
 /// The names most bots need.

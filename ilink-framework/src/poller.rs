@@ -112,6 +112,9 @@ impl Actor for Poller {
                 shared.session_expired(generation);
             }
         }
+        shared.live.set_started();
+        // Reading the status sets the account's up gauge.
+        shared.status();
         shared
             .events
             .emit(&shared.account, AccountEventKind::Started);
@@ -160,6 +163,7 @@ impl PollerState {
                     shared.set_health(Health::Ok);
                 }
                 self.failures = 0;
+                shared.live.poll_result(None);
                 self.accept(resp).await;
                 None
             }
@@ -174,6 +178,8 @@ impl PollerState {
             Err(e) => {
                 self.failures += 1;
                 tracing::warn!(account = %shared.account, error = %e, failures = self.failures, "poll failed");
+                shared.metrics.poll_errors.increment(1);
+                shared.live.poll_result(Some(e.to_string()));
                 shared.events.emit(
                     &shared.account,
                     AccountEventKind::PollError {
@@ -251,6 +257,13 @@ impl PollerState {
             return;
         };
         self.cursor = next;
+        let metrics = &shared.metrics;
+        metrics
+            .received
+            .increment((batch.entries.len() + batch.quarantined.len()) as u64);
+        metrics
+            .quarantined
+            .increment(batch.quarantined.len() as u64);
         for (kept, shape) in batch.quarantined.iter().zip(&shapes) {
             tracing::warn!(
                 account = %shared.account, id = kept.id, reason = %kept.reason, shape = %shape,
@@ -271,6 +284,7 @@ impl PollerState {
             .filter_map(|(received, first)| match first {
                 None => Some(received.entry),
                 Some(first) => {
+                    metrics.deduplicated.increment(1);
                     tracing::debug!(account = %shared.account, entry = received.entry.id, first, "duplicate message dropped");
                     None
                 }

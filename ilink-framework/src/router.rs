@@ -150,6 +150,7 @@ impl Actor for Router {
         // Conversations end with the Router; runs still in progress (the
         // shutdown deadline passed) are aborted and stay in the inbox.
         let mut sessions = std::mem::take(&mut state.sessions.0);
+        state.env.shared.live.set_conversations(0);
         for session in sessions.values_mut() {
             session.abort();
         }
@@ -195,6 +196,7 @@ impl RouterState {
             .entry(key.clone())
             .or_insert_with(Session::new)
             .push(&self.env, &key, entry);
+        shared.live.set_conversations(self.sessions.0.len());
     }
 
     fn overflow(&self, key: &ConversationKey, message: &Message, entry: u64) {
@@ -307,6 +309,10 @@ impl RouterState {
             }
             false
         });
+        self.env
+            .shared
+            .live
+            .set_conversations(self.sessions.0.len());
         if ended.is_empty() {
             return;
         }

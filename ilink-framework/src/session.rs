@@ -31,6 +31,7 @@ use crate::conversation::ConversationKey;
 use crate::conversation_state::ConversationState;
 use crate::error::FrameworkError;
 use crate::handler::Handler;
+use crate::instruments::HandleOutcome;
 use crate::message::Message;
 use crate::run_sends::RunSends;
 use crate::sender::Outbox;
@@ -268,9 +269,16 @@ impl Run {
                 .await;
             report(handler, &mut ctx, result).await;
         }
+        let began = Instant::now();
         let result = AssertUnwindSafe(handler.handle(&mut ctx, message))
             .catch_unwind()
             .await;
+        let outcome = match &result {
+            Ok(Ok(())) => HandleOutcome::Ok,
+            Ok(Err(_)) => HandleOutcome::Error,
+            Err(_) => HandleOutcome::Panic,
+        };
+        env.shared.metrics.handled(outcome, began.elapsed());
         report(handler, &mut ctx, result).await;
         ctx.finish()
     }

@@ -12,6 +12,7 @@
 //! | `ILINK_BASE_URL`, `ILINK_CDN_BASE_URL` | the API and CDN hosts of every account |
 //! | `ILINK_DATABASE_URL` | run as a worker of the cluster of this PostgreSQL database (docs/scaling.md) |
 //! | `ILINK_LEASE_TTL_MS` | a cluster worker's lease TTL in milliseconds (default 10000) |
+//! | `ILINK_ADMIN_ADDR` | serve the admin endpoint here, e.g. `127.0.0.1:9464` (default: none) |
 //!
 //! A cluster worker runs the accounts saved in its database (`ilink login
 //! --database-url …`); `ILINK_ACCOUNT_ID` with `ILINK_TOKEN` adds one there.
@@ -47,6 +48,7 @@
 //! # }
 //! ```
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ilink_core::Secret;
@@ -66,6 +68,9 @@ pub struct Settings {
     /// The cluster to work in instead (`ILINK_DATABASE_URL`): then state
     /// and accounts live in its database, not in `state_dir`.
     pub cluster: Option<Cluster>,
+    /// Where to serve the admin endpoint (`/metrics`, `/healthz`,
+    /// `/readyz`, `/status`); `None`: nowhere.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// Why no usable configuration was found.
@@ -98,6 +103,12 @@ pub enum SettingsError {
         account: String,
         /// The state directory that was searched.
         state_dir: PathBuf,
+    },
+    /// `ILINK_ADMIN_ADDR` is not an address with a port.
+    #[error("ILINK_ADMIN_ADDR is {value:?}, not an address and port such as 127.0.0.1:9464")]
+    BadAdminAddr {
+        /// The value given.
+        value: String,
     },
     /// No state directory is set and the platform's default is unknown.
     #[error("no state directory: no home directory is known; set ILINK_STATE_DIR")]
@@ -132,6 +143,8 @@ impl Settings {
     pub const DATABASE_URL_VAR: &str = "ILINK_DATABASE_URL";
     /// The variable with a cluster worker's lease TTL, in milliseconds.
     pub const LEASE_TTL_VAR: &str = "ILINK_LEASE_TTL_MS";
+    /// The variable with the admin endpoint's address.
+    pub const ADMIN_ADDR_VAR: &str = "ILINK_ADMIN_ADDR";
 
     /// Settings with these accounts and this state directory.
     pub fn new(accounts: Vec<Credentials>, state_dir: impl Into<PathBuf>) -> Self {
@@ -139,6 +152,7 @@ impl Settings {
             accounts,
             state_dir: state_dir.into(),
             cluster: None,
+            admin_addr: None,
         }
     }
 
@@ -154,8 +168,9 @@ impl Settings {
     pub async fn from_vars(vars: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let var = |key: &str| vars(key).filter(|v| !v.trim().is_empty());
         let state_dir = Self::state_dir_from(&vars)?;
+        let admin_addr = Self::admin_addr_from(&vars)?;
         if let Some(url) = var(Self::DATABASE_URL_VAR) {
-            return Self::cluster_from(url, state_dir, &var);
+            return Self::cluster_from(url, state_dir, admin_addr, &var);
         }
         let mut accounts = saved_accounts(&state_dir).await?;
         match (var(Self::ACCOUNT_ID_VAR), var(Self::TOKEN_VAR)) {
@@ -193,6 +208,7 @@ impl Settings {
             accounts,
             state_dir,
             cluster: None,
+            admin_addr,
         })
     }
 
@@ -201,6 +217,7 @@ impl Settings {
     fn cluster_from(
         url: String,
         state_dir: PathBuf,
+        admin_addr: Option<SocketAddr>,
         var: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self, SettingsError> {
         let mut cluster = Cluster::new(url);
@@ -226,7 +243,24 @@ impl Settings {
             accounts,
             state_dir,
             cluster: Some(cluster),
+            admin_addr,
         })
+    }
+
+    /// The admin endpoint's address alone: `ILINK_ADMIN_ADDR`, if set, with
+    /// the variables read through `vars`.
+    pub fn admin_addr_from(
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<SocketAddr>, SettingsError> {
+        vars(Self::ADMIN_ADDR_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .map(|value| {
+                value
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| SettingsError::BadAdminAddr { value })
+            })
+            .transpose()
     }
 
     /// The state directory alone: `ILINK_STATE_DIR`, else the platform's
@@ -400,6 +434,32 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, SettingsError::TokenWithoutAccount), "{e:?}");
         assert!(e.to_string().contains("ILINK_ACCOUNT_ID"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_admin_address_is_read_and_checked() {
+        let dir = saved(&["a@im.bot"]).await;
+        let s = Settings::from_vars(vars(&[("ILINK_STATE_DIR", dir_of(&dir))]))
+            .await
+            .unwrap();
+        assert_eq!(s.admin_addr, None);
+        let s = Settings::from_vars(vars(&[
+            ("ILINK_STATE_DIR", dir_of(&dir)),
+            ("ILINK_ADMIN_ADDR", "127.0.0.1:9464"),
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(s.admin_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        let e = Settings::from_vars(vars(&[
+            ("ILINK_STATE_DIR", dir_of(&dir)),
+            ("ILINK_ADMIN_ADDR", "localhost"),
+        ]))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&e, SettingsError::BadAdminAddr { value } if value == "localhost"),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]

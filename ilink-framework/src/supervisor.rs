@@ -178,7 +178,11 @@ async fn spawn_children(
         shared.options.housekeeping_interval(),
     ));
     let outbox = Outbox::new(sender.clone());
-    let handling = Arc::new(InFlight::default());
+    // Dispatched and not yet handled: the account's inbox depth.
+    let handling = Arc::new(InFlight::observed({
+        let shared = shared.clone();
+        move |n| shared.live.set_inbox_depth(n)
+    }));
     let (router, _) = Actor::spawn_linked(
         None,
         Router,

@@ -30,6 +30,8 @@ const ILINK_VARS: &[&str] = &[
     "ILINK_ACCOUNT_ID",
     "ILINK_SIM_PORT",
     "ILINK_DATABASE_URL",
+    "ILINK_ADMIN_ADDR",
+    "ILINK_LOG_FORMAT",
     "RUST_LOG",
 ];
 

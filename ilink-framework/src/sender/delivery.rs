@@ -73,6 +73,7 @@ pub(crate) async fn deliver(
     parent: &tracing::Span,
 ) -> Result<Vec<SentMessage>, SendError> {
     let span = tracing::debug_span!(parent: parent, "send", user = %user);
+    let began = Instant::now();
     let result = async {
         match payload {
             Payload::Text(text) => {
@@ -105,6 +106,7 @@ pub(crate) async fn deliver(
     }
     .instrument(span)
     .await;
+    ctx.shared.metrics.sent(&result, began.elapsed());
     if let Err(e) = &result {
         tracing::warn!(account = %ctx.shared.account, user, error = %e, "send failed");
     }
