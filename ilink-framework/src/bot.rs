@@ -665,12 +665,12 @@ impl BotHandle {
     /// worker releases each lease as soon as its account stopped, then
     /// leaves the cluster.
     pub async fn shutdown(&self) -> ShutdownReport {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let keeper = self.inner.keeper.lock().await.take();
         let from_cluster = match keeper {
             Some(keeper) => keeper.shutdown().await,
             None => ShutdownReport::default(),
         };
-        self.inner.stopping.store(true, Ordering::SeqCst);
         let entries: Vec<RunningAccount> = self
             .inner
             .running
