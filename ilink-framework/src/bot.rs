@@ -287,6 +287,15 @@ struct RunningAccount {
     _lock: Option<AccountLock>,
 }
 
+impl Drop for RunningAccount {
+    /// A stopped account's gauges read zero: the exporter keeps serving the
+    /// last value of a series, and an account that no longer runs here
+    /// neither polls nor holds conversations.
+    fn drop(&mut self) {
+        self.shared.live.retire();
+    }
+}
+
 impl Bot {
     /// Starts configuring a bot with its handler.
     pub fn builder(handler: impl Handler) -> BotBuilder {

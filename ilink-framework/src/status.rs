@@ -157,6 +157,13 @@ impl Live {
         self.conversations_gauge.set(n as f64);
     }
 
+    /// The account stopped running in this process: its gauges go to zero.
+    pub(crate) fn retire(&self) {
+        self.up_gauge.set(0.0);
+        self.inbox_gauge.set(0.0);
+        self.conversations_gauge.set(0.0);
+    }
+
     /// The account's status, given whether its session is expired.
     pub(crate) fn status(&self, account: &AccountId, expired: bool) -> AccountStatus {
         let state = if expired {

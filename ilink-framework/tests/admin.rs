@@ -227,6 +227,51 @@ async fn metrics_count_what_the_simulator_saw_and_readiness_follows_the_session(
     sim.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_account_s_gauges_read_zero() {
+    let sim = Simulator::start().await;
+    let bot = sim.add_account("admin-removed");
+    let handle = Bot::builder(Echo)
+        .account(creds(&sim, &bot))
+        .options(fast_options())
+        .admin("127.0.0.1:0".parse().unwrap())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let addr = handle
+        .admin_addr()
+        .await
+        .expect("the admin endpoint listens");
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: format!("http://{addr}"),
+        account: bot.bot_id.clone(),
+    };
+    sim.user(&bot, "carol@im.wechat").say("hello").await;
+    admin
+        .until("the account to be up with one conversation", |a, s| {
+            a.value(s, "ilink_account_up", None) == 1.0
+                && a.value(s, "ilink_conversations", None) == 1.0
+        })
+        .await;
+
+    handle
+        .remove_account(&AccountId::from(bot.bot_id.as_str()))
+        .await
+        .unwrap();
+    let m = admin.metrics().await;
+    assert_eq!(admin.value(&m, "ilink_account_up", None), 0.0);
+    assert_eq!(admin.value(&m, "ilink_conversations", None), 0.0);
+    assert_eq!(admin.value(&m, "ilink_inbox_depth", None), 0.0);
+    // Its counters keep their totals, as Prometheus counters must.
+    assert_eq!(admin.value(&m, "ilink_messages_received_total", None), 1.0);
+
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_address_in_use_stops_the_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
