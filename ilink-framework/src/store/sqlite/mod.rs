@@ -9,6 +9,7 @@
 //! send counts and journal rows, handled and refused entries. The
 //! statements are in [`writes`].
 
+mod dedup_index;
 mod open;
 mod writer;
 mod writes;
@@ -32,7 +33,7 @@ use crate::account::{AccountId, Credentials};
 pub const DATABASE_FILE: &str = "ilink.db";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What a committed transaction survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -334,7 +335,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError> {
-        let account = account.clone();
+        let (account, forgotten) = (account.clone(), account.clone());
         self.writer
             .transaction(move |tx| {
                 for table in [
@@ -342,7 +343,7 @@ impl StateStore for SqliteStore {
                     "inbox",
                     "send_journal",
                     "context_tokens",
-                    "dedup_keys",
+                    "dedup_log",
                     "conversation_state",
                     "quarantine",
                 ] {
@@ -353,7 +354,9 @@ impl StateStore for SqliteStore {
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        self.writer.forget_keys(&forgotten).await;
+        Ok(())
     }
 
     async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {

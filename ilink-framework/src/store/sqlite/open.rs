@@ -14,10 +14,11 @@ use crate::store::StoreError;
 
 /// The schema migrations, one per file of `ilink-framework/migrations`;
 /// the database's `user_version` is the number of those applied.
-const MIGRATIONS: &[M<'static>] = &[
+pub(super) const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/1_initial.sql")),
     M::up(include_str!("../../../migrations/2_journal_and_state.sql")),
     M::up(include_str!("../../../migrations/3_quarantine.sql")),
+    M::up(include_str!("../../../migrations/4_dedup_log.sql")),
 ];
 
 /// Prepared statements each connection keeps: more than the store has.

@@ -219,3 +219,43 @@ async fn a_closed_store_refuses_writes_and_reads() {
     assert!(matches!(s.load_cursor(&a).await, Err(StoreError::Closed)));
     assert!(!open::sidecar(&dir.path().join(DATABASE_FILE), "-wal").exists());
 }
+
+#[tokio::test]
+async fn dedup_keys_of_a_version_3_database_still_count_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::from_slice(&open::MIGRATIONS[..3])
+            .to_latest(&mut conn)
+            .unwrap();
+        let key = crate::dedup::DedupKey::parse("m:1").unwrap();
+        conn.execute(
+            "INSERT INTO dedup_keys (account, key, entry, recorded_at_ms) VALUES ('b@im.bot', ?, 1, 900)",
+            [&key.as_bytes()[..]],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let version: i64 = s
+        .writer
+        .run(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let a = AccountId::new("b@im.bot");
+    let mut again = one_message(2);
+    again.entries[0].dedup_keys = vec![crate::dedup::DedupKey::parse("m:1").unwrap()];
+    assert_eq!(s.commit_received(&a, &again).await.unwrap(), vec![Some(1)]);
+    // Past the window it expires from the log like a key recorded here.
+    let mut later = one_message(3);
+    later.entries[0].dedup_keys = vec![crate::dedup::DedupKey::parse("m:1").unwrap()];
+    later.now_ms = 900 + later.dedup_window_ms + 1;
+    assert_eq!(s.commit_received(&a, &later).await.unwrap(), vec![None]);
+    let rows: i64 = s
+        .writer
+        .run(|c| c.query_row("SELECT COUNT(*) FROM dedup_log", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "the expired row is deleted, the new key appended");
+}

@@ -17,8 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::dedup_index::DedupIndex;
 use super::open::db_error;
 use super::writes;
+use crate::account::AccountId;
 use crate::store::StoreError;
 use crate::store::deferred::{self, Deferred};
 
@@ -36,6 +38,8 @@ enum Job {
     Deferred(Deferred, Waiter),
     /// Runs alone (it makes its own transaction if it needs one).
     Direct(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Drops the in-memory dedup keys of an account whose log was emptied.
+    ForgetKeys(AccountId, oneshot::Sender<()>),
     /// Closes the connection (checkpointing the WAL into the database
     /// file), then says so; later jobs fail with [`StoreError::Closed`].
     Close(oneshot::Sender<()>),
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Job::Deferred(..) => "Job::Deferred",
             Job::Direct(_) => "Job::Direct",
+            Job::ForgetKeys(..) => "Job::ForgetKeys",
             Job::Close(_) => "Job::Close",
         })
     }
@@ -126,6 +131,20 @@ impl Writer {
         .await
     }
 
+    /// Drops what the writer keeps in memory of `account`'s dedup keys,
+    /// once its rows are deleted: they are read again from the database.
+    pub(super) async fn forget_keys(&self, account: &AccountId) {
+        let (done, forgotten) = oneshot::channel();
+        if self
+            .jobs
+            .send(Job::ForgetKeys(account.clone(), done))
+            .await
+            .is_ok()
+        {
+            let _ = forgotten.await;
+        }
+    }
+
     /// Waits for the writes queued before it, then closes the connection.
     pub(super) async fn close(&self) {
         let (done, closed) = oneshot::channel();
@@ -139,20 +158,29 @@ impl Writer {
 fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: &Path, commits: &AtomicU64) {
     // A job taken while gathering a group that is not part of it.
     let mut next: Option<Job> = None;
+    let mut index = DedupIndex::default();
     loop {
         let Some(job) = next.take().or_else(|| jobs.blocking_recv()) else {
             break;
         };
         match job {
             Job::Direct(f) => f(&mut conn),
+            Job::ForgetKeys(account, done) => {
+                index.forget(&account);
+                let _ = done.send(());
+            }
             Job::Close(done) => {
                 jobs.close();
                 // Jobs queued before the close still run; later ones fail.
                 while let Ok(job) = jobs.try_recv() {
                     match job {
                         Job::Direct(f) => f(&mut conn),
+                        Job::ForgetKeys(account, done) => {
+                            index.forget(&account);
+                            let _ = done.send(());
+                        }
                         Job::Deferred(op, waiter) => {
-                            commit_group(&mut conn, vec![(op, waiter)], path, commits)
+                            commit_group(&mut conn, &mut index, vec![(op, waiter)], path, commits)
                         }
                         Job::Close(other) => drop(other.send(())),
                     }
@@ -173,7 +201,7 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: &Path, commits
                         Err(_) => break,
                     }
                 }
-                commit_group(&mut conn, group, path, commits);
+                commit_group(&mut conn, &mut index, group, path, commits);
             }
         }
     }
@@ -183,6 +211,7 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: &Path, commits
 /// caller the result (and each received batch its outcome).
 fn commit_group(
     conn: &mut Connection,
+    index: &mut DedupIndex,
     group: Vec<(Deferred, Waiter)>,
     path: &Path,
     commits: &AtomicU64,
@@ -190,10 +219,14 @@ fn commit_group(
     let (mut ops, waiters): (Vec<Deferred>, Vec<Waiter>) = group.into_iter().unzip();
     let result = (|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        writes::commit_deferred(&tx, &mut ops)?;
+        writes::commit_deferred(&tx, index, &mut ops)?;
         tx.commit()
     })()
     .map_err(|e| db_error(path, e));
+    match result {
+        Ok(()) => index.committed(),
+        Err(_) => index.rolled_back(),
+    }
     if result.is_ok() {
         commits.fetch_add(1, Ordering::Relaxed);
         deferred::deliver_outcomes(ops);

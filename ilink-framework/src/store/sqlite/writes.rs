@@ -11,7 +11,9 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::super::{
     ContextTokenRecord, QUARANTINE_CAP, QuarantinedMessage, ReceivedBatch, StoreError,
 };
+use super::dedup_index::{self, DedupIndex};
 use crate::account::AccountId;
+use crate::dedup::DedupKey;
 use crate::store::deferred::Deferred;
 
 /// An error of a write: the database's, or the store's own rule.
@@ -40,6 +42,7 @@ fn db_id(account: &AccountId, id: u64) -> Result<i64, WriteError> {
 /// open transaction `tx`; returns, per entry, the entry it duplicates.
 pub(super) fn commit_received(
     tx: &Transaction<'_>,
+    index: &mut DedupIndex,
     account: &AccountId,
     batch: &ReceivedBatch,
 ) -> Result<Vec<Option<u64>>, WriteError> {
@@ -58,42 +61,37 @@ pub(super) fn commit_received(
             }));
         }
     }
+    let keys = index.account(tx, account)?;
     if !batch.entries.is_empty() {
-        tx.prepare_cached("DELETE FROM dedup_keys WHERE account = ? AND recorded_at_ms < ?")?
-            .execute(params![
-                acct,
-                batch.now_ms.saturating_sub(batch.dedup_window_ms)
-            ])?;
+        if let Some(through) = keys.expire(batch.now_ms.saturating_sub(batch.dedup_window_ms)) {
+            dedup_index::delete_expired(tx, account, through)?;
+        }
     }
-    let mut owner_of =
-        tx.prepare_cached("SELECT entry FROM dedup_keys WHERE account = ? AND key = ?")?;
-    // A key already recorded keeps its time: it expires with the message
-    // that first carried it.
-    let mut record_key = tx.prepare_cached(
-        "INSERT INTO dedup_keys (account, key, entry, recorded_at_ms) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (account, key) DO UPDATE SET entry = excluded.entry",
-    )?;
     let mut insert_entry = tx.prepare_cached(
         "INSERT INTO inbox (account, id, received_at_ms, message) VALUES (?, ?, ?, ?)",
     )?;
     let mut firsts = Vec::with_capacity(batch.entries.len());
     for (received, &id) in batch.entries.iter().zip(&ids) {
-        let mut first = None;
-        for key in &received.dedup_keys {
-            let owner: Option<i64> = owner_of
-                .query_row(params![acct, &key.as_bytes()[..]], |row| row.get(0))
-                .optional()?;
-            if let Some(owner) = owner.filter(|o| *o != id) {
-                first = Some(owner as u64);
-                break;
-            }
-        }
+        let keys = index.account(tx, account)?;
+        let first = received
+            .dedup_keys
+            .iter()
+            .find_map(|key| keys.owner(key).filter(|owner| *owner != id))
+            .map(|owner| owner as u64);
         firsts.push(first);
         if first.is_some() {
             continue;
         }
-        for key in &received.dedup_keys {
-            record_key.execute(params![acct, &key.as_bytes()[..], id, batch.now_ms])?;
+        // A key already recorded (for this very entry, replayed) keeps its
+        // row and time: it expires with the message that first carried it.
+        let fresh: Vec<&DedupKey> = received
+            .dedup_keys
+            .iter()
+            .filter(|key| keys.owner(key).is_none())
+            .collect();
+        for key in fresh {
+            let seq = index.record(account, *key, id, batch.now_ms);
+            dedup_index::append(tx, account, seq, key, id, batch.now_ms)?;
         }
         let json = serde_json::to_string(&*received.entry.msg).map_err(|e| {
             WriteError::Store(StoreError::Encode {
@@ -202,7 +200,11 @@ fn quarantine(
 /// counts are idempotent and order-free, a journal row is only written for
 /// an entry still in the inbox (so a removal in the same group wins either
 /// way), and the last change of a saved value wins.
-pub(super) fn commit_deferred(tx: &Transaction<'_>, ops: &mut [Deferred]) -> rusqlite::Result<()> {
+pub(super) fn commit_deferred(
+    tx: &Transaction<'_>,
+    index: &mut DedupIndex,
+    ops: &mut [Deferred],
+) -> rusqlite::Result<()> {
     // Received batches first: nothing else in the group can refer to their
     // entries, which are dispatched only once this commits.
     for op in ops.iter_mut() {
@@ -214,11 +216,13 @@ pub(super) fn commit_deferred(tx: &Transaction<'_>, ops: &mut [Deferred]) -> rus
         } = op
         {
             tx.execute_batch("SAVEPOINT received")?;
-            let result = match commit_received(tx, account, batch) {
+            let mark = index.mark();
+            let result = match commit_received(tx, index, account, batch) {
                 Ok(firsts) => Ok(firsts),
                 Err(WriteError::Db(e)) => return Err(e),
                 Err(WriteError::Store(e)) => {
                     tx.execute_batch("ROLLBACK TO received")?;
+                    index.undo_to(mark);
                     Err(e)
                 }
             };
