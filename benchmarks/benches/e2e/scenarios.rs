@@ -271,8 +271,15 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
     let _ = stop_tx.send(true);
     let _ = task.await;
 
-    let durable = p2_bot(&mut sim, &accts, 0, StoreKind::Durable, users, rounds).await;
-    let memory = p2_bot(&mut sim, &accts, 2, StoreKind::Memory, users, rounds).await;
+    // For a profile of one of them alone: ILINK_BENCH_P2_ONLY=durable|memory
+    // runs it twice instead (the first run warms up).
+    let (first, second) = match std::env::var("ILINK_BENCH_P2_ONLY").as_deref() {
+        Ok("durable") => (StoreKind::Durable, StoreKind::Durable),
+        Ok("memory") => (StoreKind::Memory, StoreKind::Memory),
+        _ => (StoreKind::Durable, StoreKind::Memory),
+    };
+    let durable = p2_bot(&mut sim, &accts, 0, first, users, rounds).await;
+    let memory = p2_bot(&mut sim, &accts, 2, second, users, rounds).await;
 
     let polls = [
         sim.number("polls 1").await,

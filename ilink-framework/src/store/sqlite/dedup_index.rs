@@ -27,8 +27,9 @@ use crate::dedup::DedupKey;
 #[derive(Debug, Default)]
 pub(super) struct DedupIndex {
     accounts: HashMap<AccountId, AccountKeys>,
-    /// Keys recorded by the transaction in progress, oldest first.
-    undo: Vec<(AccountId, DedupKey)>,
+    /// Rows recorded by the transaction in progress, oldest first: the
+    /// account and how many keys the row holds.
+    undo: Vec<(AccountId, usize)>,
 }
 
 /// Where undoing a batch's records stops (see [`DedupIndex::undo_to`]).
@@ -40,7 +41,7 @@ pub(super) struct Mark(usize);
 pub(super) struct AccountKeys {
     /// Each key to the inbox entry that first carried it.
     owners: HashMap<DedupKey, i64>,
-    /// The log's rows in order, so the oldest expire first.
+    /// The keys in the order of their rows, so the oldest expire first.
     order: VecDeque<Recorded>,
     next_seq: i64,
 }
@@ -66,25 +67,31 @@ impl DedupIndex {
         Ok(self.accounts.get_mut(account).expect("inserted just above"))
     }
 
-    /// Records `key` for `entry` at `at_ms`: a row to append, at the
-    /// sequence number returned. The caller has checked that the key is
-    /// not live.
+    /// Records the `keys` of `entry` at `at_ms`: one row to append, at the
+    /// sequence number returned. The caller has checked that none of them
+    /// is live.
     pub(super) fn record(
         &mut self,
         account: &AccountId,
-        key: DedupKey,
+        keys: &[DedupKey],
         entry: i64,
         at_ms: i64,
     ) -> i64 {
-        let keys = self
+        let live = self
             .accounts
             .get_mut(account)
             .expect("an account is loaded before its keys are recorded");
-        let seq = keys.next_seq;
-        keys.next_seq += 1;
-        keys.owners.insert(key, entry);
-        keys.order.push_back(Recorded { seq, at_ms, key });
-        self.undo.push((account.clone(), key));
+        let seq = live.next_seq;
+        live.next_seq += 1;
+        for key in keys {
+            live.owners.insert(*key, entry);
+            live.order.push_back(Recorded {
+                seq,
+                at_ms,
+                key: *key,
+            });
+        }
+        self.undo.push((account.clone(), keys.len()));
         seq
     }
 
@@ -97,13 +104,16 @@ impl DedupIndex {
     /// rolled back.
     pub(super) fn undo_to(&mut self, mark: Mark) {
         while self.undo.len() > mark.0 {
-            let Some((account, key)) = self.undo.pop() else {
+            let Some((account, n)) = self.undo.pop() else {
                 break;
             };
-            if let Some(keys) = self.accounts.get_mut(&account) {
-                keys.owners.remove(&key);
-                keys.order.pop_back();
-                keys.next_seq -= 1;
+            if let Some(live) = self.accounts.get_mut(&account) {
+                for _ in 0..n {
+                    if let Some(undone) = live.order.pop_back() {
+                        live.owners.remove(&undone.key);
+                    }
+                }
+                live.next_seq -= 1;
             }
         }
     }
@@ -129,26 +139,24 @@ impl AccountKeys {
     fn load(conn: &Connection, account: &AccountId) -> rusqlite::Result<Self> {
         let mut keys = Self::default();
         let mut rows = conn.prepare_cached(
-            "SELECT seq, key, entry, recorded_at_ms FROM dedup_log \
+            "SELECT seq, keys, entry, recorded_at_ms FROM dedup_log \
              WHERE account = ? ORDER BY seq",
         )?;
         let mut rows = rows.query([account.as_str()])?;
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
             let bytes: Vec<u8> = row.get(1)?;
+            let (entry, at_ms): (i64, i64) = (row.get(2)?, row.get(3)?);
             keys.next_seq = seq + 1;
-            // A row of another length was not written by this store; it
-            // cannot match a key, so it only waits to expire.
-            let Ok(bytes) = <[u8; 16]>::try_from(bytes.as_slice()) else {
-                continue;
-            };
-            let key = DedupKey::from_bytes(bytes);
-            keys.owners.entry(key).or_insert(row.get(2)?);
-            keys.order.push_back(Recorded {
-                seq,
-                at_ms: row.get(3)?,
-                key,
-            });
+            // Bytes past the last whole key were not written by this
+            // store; they cannot match a key.
+            for chunk in bytes.chunks_exact(16) {
+                let mut key = [0u8; 16];
+                key.copy_from_slice(chunk);
+                let key = DedupKey::from_bytes(key);
+                keys.owners.entry(key).or_insert(entry);
+                keys.order.push_back(Recorded { seq, at_ms, key });
+            }
         }
         Ok(keys)
     }
@@ -184,25 +192,20 @@ pub(super) fn delete_expired(
         .map(drop)
 }
 
-/// Appends one row to the log.
+/// Appends the row of one entry's `keys` to the log.
 pub(super) fn append(
     conn: &Connection,
     account: &AccountId,
     seq: i64,
-    key: &DedupKey,
+    keys: &[DedupKey],
     entry: i64,
     at_ms: i64,
 ) -> rusqlite::Result<()> {
+    let bytes: Vec<u8> = keys.iter().flat_map(|k| *k.as_bytes()).collect();
     conn.prepare_cached(
-        "INSERT INTO dedup_log (account, seq, key, entry, recorded_at_ms) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO dedup_log (account, seq, keys, entry, recorded_at_ms) VALUES (?, ?, ?, ?, ?)",
     )?
-    .execute(params![
-        account.as_str(),
-        seq,
-        &key.as_bytes()[..],
-        entry,
-        at_ms
-    ])
+    .execute(params![account.as_str(), seq, bytes, entry, at_ms])
     .map(drop)
 }
 
@@ -227,20 +230,21 @@ mod tests {
         let a = AccountId::new("a");
         let mut index = DedupIndex::default();
         index.account(&conn, &a).unwrap();
-        assert_eq!(index.record(&a, key(1), 10, 0), 0);
+        assert_eq!(index.record(&a, &[key(1)], 10, 0), 0);
         index.committed();
         let mark = index.mark();
-        assert_eq!(index.record(&a, key(2), 11, 0), 1);
-        assert_eq!(index.record(&a, key(3), 11, 0), 2);
+        assert_eq!(index.record(&a, &[key(2), key(3)], 11, 0), 1);
+        assert_eq!(index.record(&a, &[key(5)], 13, 0), 2);
         index.undo_to(mark);
         let keys = index.account(&conn, &a).unwrap();
         assert_eq!(keys.owner(&key(1)), Some(10));
         assert_eq!(keys.owner(&key(2)), None);
         assert_eq!(keys.owner(&key(3)), None);
-        assert_eq!(index.record(&a, key(4), 12, 0), 1);
+        assert_eq!(keys.owner(&key(5)), None);
+        assert_eq!(index.record(&a, &[key(4)], 12, 0), 1);
         index.rolled_back();
         assert_eq!(index.account(&conn, &a).unwrap().owner(&key(4)), None);
-        assert_eq!(index.record(&a, key(4), 12, 0), 1);
+        assert_eq!(index.record(&a, &[key(4)], 12, 0), 1);
     }
 
     #[test]
@@ -249,14 +253,15 @@ mod tests {
         let a = AccountId::new("a");
         let mut index = DedupIndex::default();
         index.account(&conn, &a).unwrap();
-        index.record(&a, key(1), 1, 100);
-        index.record(&a, key(2), 2, 200);
-        index.record(&a, key(3), 3, 300);
+        index.record(&a, &[key(1)], 1, 100);
+        index.record(&a, &[key(2), key(4)], 2, 200);
+        index.record(&a, &[key(3)], 3, 300);
         let keys = index.account(&conn, &a).unwrap();
         assert_eq!(keys.expire(100), None);
         assert_eq!(keys.expire(250), Some(1));
         assert_eq!(keys.owner(&key(1)), None);
         assert_eq!(keys.owner(&key(2)), None);
+        assert_eq!(keys.owner(&key(4)), None);
         assert_eq!(keys.owner(&key(3)), Some(3));
     }
 
@@ -264,16 +269,17 @@ mod tests {
     fn an_account_loads_its_log_in_order() {
         let conn = db();
         let a = AccountId::new("a");
-        for (seq, k, entry, at) in [(4, 1, 40, 1000), (5, 2, 50, 2000)] {
-            append(&conn, &a, seq, &key(k), entry, at).unwrap();
-        }
-        append(&conn, &AccountId::new("b"), 9, &key(7), 1, 1).unwrap();
+        append(&conn, &a, 4, &[key(1), key(8)], 40, 1000).unwrap();
+        append(&conn, &a, 5, &[key(2)], 50, 2000).unwrap();
+        append(&conn, &AccountId::new("b"), 9, &[key(7)], 1, 1).unwrap();
         let mut index = DedupIndex::default();
         let keys = index.account(&conn, &a).unwrap();
         assert_eq!(keys.owner(&key(1)), Some(40));
+        assert_eq!(keys.owner(&key(8)), Some(40));
         assert_eq!(keys.owner(&key(2)), Some(50));
         assert_eq!(keys.owner(&key(7)), None);
         assert_eq!(keys.expire(1500), Some(4));
-        assert_eq!(index.record(&a, key(3), 60, 3000), 6);
+        assert_eq!(keys.owner(&key(8)), None);
+        assert_eq!(index.record(&a, &[key(3)], 60, 3000), 6);
     }
 }

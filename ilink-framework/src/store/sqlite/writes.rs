@@ -84,14 +84,15 @@ pub(super) fn commit_received(
         }
         // A key already recorded (for this very entry, replayed) keeps its
         // row and time: it expires with the message that first carried it.
-        let fresh: Vec<&DedupKey> = received
+        let fresh: Vec<DedupKey> = received
             .dedup_keys
             .iter()
             .filter(|key| keys.owner(key).is_none())
+            .copied()
             .collect();
-        for key in fresh {
-            let seq = index.record(account, *key, id, batch.now_ms);
-            dedup_index::append(tx, account, seq, key, id, batch.now_ms)?;
+        if !fresh.is_empty() {
+            let seq = index.record(account, &fresh, id, batch.now_ms);
+            dedup_index::append(tx, account, seq, &fresh, id, batch.now_ms)?;
         }
         let json = serde_json::to_string(&*received.entry.msg).map_err(|e| {
             WriteError::Store(StoreError::Encode {
@@ -101,12 +102,18 @@ pub(super) fn commit_received(
         })?;
         insert_entry.execute(params![acct, id, received.entry.received_at_ms, json])?;
         if let Some(seen) = &received.context_token {
-            let existing = load_token(tx, account, &seen.user)?;
-            if let Some(record) =
-                ContextTokenRecord::after_inbound(existing.as_ref(), seen.token.clone(), seen.at_ms)
-            {
-                store_token(tx, account, &seen.user, &record)?;
-            }
+            // `ContextTokenRecord::after_inbound` in one statement: a new
+            // token, not older than the stored one, replaces it with no
+            // sends counted.
+            tx.prepare_cached(
+                "INSERT INTO context_tokens (account, user_id, token, received_at_ms, sent) \
+                 VALUES (?, ?, ?, ?, 0) \
+                 ON CONFLICT (account, user_id) DO UPDATE SET token = excluded.token, \
+                 received_at_ms = excluded.received_at_ms, sent = 0 \
+                 WHERE context_tokens.token <> excluded.token \
+                 AND context_tokens.received_at_ms <= excluded.received_at_ms",
+            )?
+            .execute(params![acct, seen.user, seen.token.expose(), seen.at_ms])?;
         }
     }
     if !batch.quarantined.is_empty() {
