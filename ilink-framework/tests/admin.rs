@@ -14,7 +14,7 @@ use common::{creds, fast_options, within};
 use ilink_framework::core::Endpoint;
 use ilink_framework::prelude::*;
 use ilink_framework::{AccountState, BotStatus};
-use ilink_testkit::{ExpiryMode, Fault, FaultAction, Simulator};
+use ilink_testkit::{BotAccount, ExpiryMode, Fault, FaultAction, Simulator};
 
 /// Echoes texts; fails on "fail" and panics on "panic".
 struct Echo;
@@ -120,14 +120,10 @@ impl Admin {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_what_the_simulator_saw_and_readiness_follows_the_session() {
-    let sim = Simulator::start().await;
-    let bot = sim.add_account("admin-metrics");
-    // The first two polls fail.
-    sim.inject(Fault::on(Endpoint::GetUpdates, FaultAction::Status { status: 500 }).times(2));
+/// Starts the echo bot on `bot` with its admin endpoint on a free port.
+async fn start_with_admin(sim: &Simulator, bot: &BotAccount) -> (BotHandle, Admin) {
     let handle = Bot::builder(Echo)
-        .account(creds(&sim, &bot))
+        .account(creds(sim, bot))
         .options(fast_options())
         .admin("127.0.0.1:0".parse().unwrap())
         .build()
@@ -144,6 +140,16 @@ async fn metrics_count_what_the_simulator_saw_and_readiness_follows_the_session(
         base: format!("http://{addr}"),
         account: bot.bot_id.clone(),
     };
+    (handle, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_the_simulator_saw_and_readiness_follows_the_session() {
+    let sim = Simulator::start().await;
+    let bot = sim.add_account("admin-metrics");
+    // The first two polls fail.
+    sim.inject(Fault::on(Endpoint::GetUpdates, FaultAction::Status { status: 500 }).times(2));
+    let (handle, admin) = start_with_admin(&sim, &bot).await;
     assert_eq!(admin.get("/healthz").await, (200, "ok\n".to_owned()));
     admin.readyz_until(200).await;
 
@@ -231,24 +237,7 @@ async fn metrics_count_what_the_simulator_saw_and_readiness_follows_the_session(
 async fn a_removed_account_s_gauges_read_zero() {
     let sim = Simulator::start().await;
     let bot = sim.add_account("admin-removed");
-    let handle = Bot::builder(Echo)
-        .account(creds(&sim, &bot))
-        .options(fast_options())
-        .admin("127.0.0.1:0".parse().unwrap())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
-    let addr = handle
-        .admin_addr()
-        .await
-        .expect("the admin endpoint listens");
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: format!("http://{addr}"),
-        account: bot.bot_id.clone(),
-    };
+    let (handle, admin) = start_with_admin(&sim, &bot).await;
     sim.user(&bot, "carol@im.wechat").say("hello").await;
     admin
         .until("the account to be up with one conversation", |a, s| {

@@ -154,6 +154,14 @@ async fn an_undecodable_inbox_row_names_the_entry() {
     assert!(err.to_string().contains("inbox entry 7 of a"), "{err}");
 }
 
+/// The schema version the store's database has applied.
+async fn user_version(s: &SqliteStore) -> i64 {
+    s.writer
+        .run(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .await
+        .unwrap()
+}
+
 /// Runs `statements` on the store's write connection.
 async fn sql(s: &SqliteStore, statements: &str) {
     let statements = statements.to_owned();
@@ -190,12 +198,7 @@ async fn a_database_made_through_sqlx_keeps_its_data_and_version() {
     s.close().await;
     let s = SqliteStore::open(dir.path()).await.unwrap();
     assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
-    let version: i64 = s
-        .writer
-        .run(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
-        .await
-        .unwrap();
-    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(user_version(&s).await, SCHEMA_VERSION);
     s.close().await;
 
     let newer = tempfile::tempdir().unwrap();
@@ -237,12 +240,7 @@ async fn dedup_keys_of_a_version_3_database_still_count_after_the_upgrade() {
         .unwrap();
     }
     let s = SqliteStore::open(dir.path()).await.unwrap();
-    let version: i64 = s
-        .writer
-        .run(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
-        .await
-        .unwrap();
-    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(user_version(&s).await, SCHEMA_VERSION);
     let a = AccountId::new("b@im.bot");
     let mut again = one_message(2);
     again.entries[0].dedup_keys = vec![crate::dedup::DedupKey::parse("m:1").unwrap()];
