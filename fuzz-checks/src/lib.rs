@@ -7,6 +7,7 @@
 //! (`fuzz/corpus/<target>/`) through them, so an ordinary `cargo test` runs
 //! every interesting input the fuzzer found without the fuzzer.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -23,6 +24,7 @@ use ilink_core::types::{
 use ilink_framework::command::__private::{Route, Router};
 use ilink_framework::command::{ArgSpec, Args, CommandSpec};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// What a fuzz target checks of one input.
@@ -77,11 +79,16 @@ pub fn getupdates(data: &[u8]) {
     // The text the messages were cut from: the body after repair.
     let repaired = repair_escapes(data);
     let text = String::from_utf8_lossy(&repaired);
-    let value: Value = serde_json::from_str(&text).expect("a decoded answer is JSON");
-    let sent = value
+    // Raw, as the decoder cuts them: a number beyond f64 (`1e400`) is JSON
+    // that a `Value` cannot hold, and a message holding one is rejected
+    // whole, not the answer.
+    let envelope: HashMap<String, Box<RawValue>> =
+        serde_json::from_str(&text).expect("a decoded answer is JSON");
+    let sent = envelope
         .get("msgs")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+        .and_then(|m| serde_json::from_str::<Option<Vec<Box<RawValue>>>>(m.get()).ok())
+        .flatten()
+        .map_or(0, |m| m.len());
     assert_eq!(batch.msgs.len() + batch.rejected.len(), sent);
     let mut last = None;
     for rejected in &batch.rejected {

@@ -82,9 +82,9 @@ async fn act(
             let raw = if *reveal {
                 found.raw.clone()
             } else {
-                masked(&found.raw).ok_or_else(|| {
+                masked(&found.raw).map_err(|e| {
                     CliError::usage(
-                        format!("message {id} is not valid JSON, so its tokens cannot be masked"),
+                        format!("message {id} cannot be read as JSON ({e}), so its tokens cannot be masked"),
                         "pass --reveal to print it exactly as received",
                     )
                 })?
@@ -194,9 +194,9 @@ fn entry_json(m: &QuarantinedMessage) -> Value {
     })
 }
 
-/// `raw` with every `context_token` string replaced, pretty-printed; `None`
-/// when it is not JSON.
-fn masked(raw: &str) -> Option<String> {
+/// `raw` with every `context_token` string replaced, pretty-printed; an
+/// error when it is not JSON, or holds a number no `f64` can (`1e400`).
+fn masked(raw: &str) -> Result<String, serde_json::Error> {
     fn mask(value: &mut Value) {
         match value {
             Value::Object(map) => {
@@ -212,9 +212,9 @@ fn masked(raw: &str) -> Option<String> {
             _ => {}
         }
     }
-    let mut value: Value = serde_json::from_str(raw).ok()?;
+    let mut value: Value = serde_json::from_str(raw)?;
     mask(&mut value);
-    serde_json::to_string_pretty(&value).ok()
+    serde_json::to_string_pretty(&value)
 }
 
 #[cfg(test)]
@@ -230,7 +230,12 @@ mod tests {
             shown.contains("<masked>") && shown.contains("\"bad\""),
             "{shown}"
         );
-        assert_eq!(masked("{not json"), None);
+        assert!(masked("{not json").is_err());
+        let beyond = masked(r#"{"item_list":[{"type":92789e34422}]}"#).unwrap_err();
+        assert!(
+            beyond.to_string().contains("number out of range"),
+            "{beyond}"
+        );
     }
 
     #[test]

@@ -34,6 +34,12 @@ fn each_malformed_message_is_rejected_alone() {
         ("an array as message", r#"[1,"two"]"#),
         ("a string as message", r#""ctx-secret""#),
         ("message_type a word", r#"{"message_type":"user"}"#),
+        // Valid JSON no f64 holds (found by the getupdates fuzz target).
+        (
+            "a number beyond f64",
+            r#"{"item_list":[{"type":92789e34422}]}"#,
+        ),
+        ("a message_id beyond f64", r#"{"message_id":1e400}"#),
     ] {
         let resp = batch(&[GOOD, bad]);
         assert_eq!(resp.msgs.len(), 1, "{case}");
