@@ -23,7 +23,6 @@ use ilink_core::types::{
 };
 use ilink_framework::command::__private::{Route, Router};
 use ilink_framework::command::{ArgSpec, Args, CommandSpec};
-use serde_json::Value;
 use serde_json::value::RawValue;
 use unicode_segmentation::UnicodeSegmentation;
 
