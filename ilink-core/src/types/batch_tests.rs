@@ -190,3 +190,18 @@ fn the_shape_hides_strings_and_is_bounded() {
         "{debug}"
     );
 }
+
+/// serde reads a struct from an array of its fields in order; an answer
+/// written as an empty array is an answer with nothing in it, as `{}` is
+/// (the official client's `JSON.parse(body).msgs` finds nothing either).
+/// Found by the getupdates fuzz target.
+#[test]
+fn an_empty_array_answer_decodes_like_an_empty_object() {
+    let from_array: GetUpdatesResponse = from_slice_lenient(b" [ ] ").unwrap();
+    let from_object: GetUpdatesResponse = from_slice_lenient(b"{}").unwrap();
+    for resp in [&from_array, &from_object] {
+        assert!(resp.msgs.is_empty() && resp.rejected.is_empty());
+        assert_eq!(resp.cursor(), None);
+        assert_eq!(resp.ret(), from_object.ret());
+    }
+}
