@@ -266,7 +266,13 @@ impl Serialize for MessageItem {
             map.insert(key.to_owned(), v);
             Ok(())
         };
-        put("type", Ok(Value::from(self.item_type.code())))?;
+        // A `type` that could not be read is kept in `extra` and the item's
+        // type is the default: written back as received, so the item reads
+        // back the same (from the inbox after a restart, say).
+        let unread_type = self.item_type == ItemType::default() && self.extra.contains_key("type");
+        if !unread_type {
+            put("type", Ok(Value::from(self.item_type.code())))?;
+        }
         if let Some(v) = self.create_time_ms {
             put("create_time_ms", Ok(Value::from(v)))?;
         }
