@@ -605,8 +605,8 @@ pub async fn quarantine_keeps_what_cannot_be_handled_with_its_batch(s: &dyn Stat
     assert_eq!(s.quarantine_list(None).await.unwrap().len(), 1);
 }
 
-/// An entry id already in the inbox fails its whole batch: no entry, key,
-/// token or cursor of it is stored.
+/// An entry id already in the inbox fails its whole batch, a duplicate's
+/// included: no entry, key, token or cursor of it is stored.
 pub async fn a_failed_batch_writes_nothing(s: &dyn StateStore) {
     let a = AccountId::new("a");
     let mut first = batch(vec![received(1, &["m:1"])], 0);
@@ -628,6 +628,13 @@ pub async fn a_failed_batch_writes_nothing(s: &dyn StateStore) {
     // Neither key of the failed batch was recorded.
     let retry = batch(vec![received(2, &["m:2"]), received(3, &["m:7"])], 2);
     assert_eq!(commit(s, &a, retry).await, vec![None, None]);
+    // A duplicate (of entry 2) under a taken id fails its batch too.
+    let taken_duplicate = batch(vec![received(4, &["m:4"]), received(1, &["m:2"])], 3);
+    let err = s.commit_received(&a, &taken_duplicate).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(ids(s, &a).await, vec![1, 2, 3]);
+    let again = batch(vec![received(4, &["m:4"])], 4);
+    assert_eq!(commit(s, &a, again).await, vec![None]);
 }
 
 /// Credentials are listed sorted by account, saved again replace, and

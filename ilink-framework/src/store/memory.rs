@@ -130,13 +130,14 @@ impl Inner {
                     })
                     .filter(|owner| *owner != id)
             });
+            // A duplicate is not stored, yet a taken id fails it as well.
+            if !ids.insert(id) || inbox.is_some_and(|i| i.contains_key(&id)) {
+                return Err(StoreError::Conflict {
+                    account: account.to_string(),
+                    message: format!("inbox entry {id} is already stored"),
+                });
+            }
             if first.is_none() {
-                if !ids.insert(id) || inbox.is_some_and(|i| i.contains_key(&id)) {
-                    return Err(StoreError::Conflict {
-                        account: account.to_string(),
-                        message: format!("inbox entry {id} is already stored"),
-                    });
-                }
                 for key in &received.dedup_keys {
                     recorded.insert(*key, id);
                     keys.push((*key, id));

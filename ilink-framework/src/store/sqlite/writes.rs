@@ -4,7 +4,7 @@
 //! row by row with cached prepared statements, so each row costs SQLite's
 //! own work and nothing more.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -52,15 +52,12 @@ pub(super) fn commit_received(
         .iter()
         .map(|r| db_id(account, r.entry.id))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut stored = tx.prepare_cached("SELECT 1 FROM inbox WHERE account = ? AND id = ?")?;
-    for taken in &ids {
-        if stored.exists(params![acct, taken])? {
-            return Err(WriteError::Store(StoreError::Conflict {
-                account: account.to_string(),
-                message: format!("inbox entry {taken} is already stored"),
-            }));
-        }
-    }
+    let conflict = |taken: i64| {
+        WriteError::Store(StoreError::Conflict {
+            account: account.to_string(),
+            message: format!("inbox entry {taken} is already stored"),
+        })
+    };
     let keys = index.account(tx, account)?;
     if !batch.entries.is_empty() {
         if let Some(through) = keys.expire(batch.now_ms.saturating_sub(batch.dedup_window_ms)) {
@@ -80,6 +77,13 @@ pub(super) fn commit_received(
             .map(|owner| owner as u64);
         firsts.push(first);
         if first.is_some() {
+            // Not inserted, so the insert below cannot tell whether the id
+            // is taken: a duplicate is still refused on a taken id.
+            let mut stored =
+                tx.prepare_cached("SELECT 1 FROM inbox WHERE account = ? AND id = ?")?;
+            if stored.exists(params![acct, id])? {
+                return Err(conflict(id));
+            }
             continue;
         }
         // A key already recorded (for this very entry, replayed) keeps its
@@ -100,7 +104,16 @@ pub(super) fn commit_received(
                 message: e.to_string(),
             })
         })?;
-        insert_entry.execute(params![acct, id, received.entry.received_at_ms, json])?;
+        // A taken id fails the insert on the primary key; the caller rolls
+        // the batch back to its savepoint, rows and dedup keys alike.
+        match insert_entry.execute(params![acct, id, received.entry.received_at_ms, json]) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                return Err(conflict(id));
+            }
+            other => other?,
+        };
         if let Some(seen) = &received.context_token {
             // `ContextTokenRecord::after_inbound` in one statement: a new
             // token, not older than the stored one, replaces it with no
@@ -205,8 +218,8 @@ fn quarantine(
 /// Applies a group of deferred writes in the open transaction `tx`, with
 /// the same result as applying them one after the other: removals and
 /// counts are idempotent and order-free, a journal row is only written for
-/// an entry still in the inbox (so a removal in the same group wins either
-/// way), and the last change of a saved value wins.
+/// an entry still in the inbox and not removed by the group (so a removal
+/// wins either way), and the last change of a saved value wins.
 pub(super) fn commit_deferred(
     tx: &Transaction<'_>,
     index: &mut DedupIndex,
@@ -258,6 +271,22 @@ pub(super) fn commit_deferred(
         remove_journal.execute(params![account.as_str(), id])?;
         Ok(())
     };
+    // An entry the group removes keeps no journal row whatever the order,
+    // so its rows are not written at all: under load most sends are of an
+    // entry handled in the same group.
+    let removed: HashSet<(&AccountId, i64)> = ops
+        .iter()
+        .flat_map(|op| match op {
+            Deferred::Remove { account, ids } => {
+                ids.iter().map(|id| (account, *id)).collect::<Vec<_>>()
+            }
+            Deferred::Handled { account, entry, .. } => vec![(account, *entry)],
+            _ => Vec::new(),
+        })
+        .collect();
+    // Counts only grow, so one update per token with the group's highest
+    // count does what all of them would.
+    let mut counts: HashMap<(&AccountId, &str, &str), u32> = HashMap::new();
     // Saved values, last change wins: written after every other row.
     let mut states: HashMap<(&AccountId, &str, &str), Option<&str>> = HashMap::new();
     for op in ops.iter() {
@@ -274,18 +303,19 @@ pub(super) fn commit_deferred(
                 journal: rows,
             } => {
                 for s in sends {
-                    count.execute(params![
-                        account.as_str(),
-                        s.user,
-                        s.token.expose(),
-                        i64::from(s.sent)
-                    ])?;
+                    let most = counts
+                        .entry((account, s.user.as_str(), s.token.expose()))
+                        .or_default();
+                    *most = (*most).max(s.sent);
                 }
                 for j in rows {
                     // Ids above 2^63 are never stored in the inbox.
                     let Ok(entry) = i64::try_from(j.entry) else {
                         continue;
                     };
+                    if removed.contains(&(account, entry)) {
+                        continue;
+                    }
                     journal.execute(params![
                         account.as_str(),
                         entry,
@@ -311,6 +341,9 @@ pub(super) fn commit_deferred(
                 }
             }
         }
+    }
+    for ((account, user, token), sent) in counts {
+        count.execute(params![account.as_str(), user, token, i64::from(sent)])?;
     }
     let mut set = tx.prepare_cached(
         "INSERT INTO conversation_state (account, conversation, key, value) VALUES (?, ?, ?, ?) \
