@@ -257,3 +257,63 @@ async fn dedup_keys_of_a_version_3_database_still_count_after_the_upgrade() {
         .unwrap();
     assert_eq!(rows, 1, "the expired row is deleted, the new key appended");
 }
+
+/// Rows of `table` in the database file alone, without its WAL: what a
+/// checkpoint has copied there.
+fn rows_in_the_file_alone(dir: &std::path::Path, table: &str) -> i64 {
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join(DATABASE_FILE), copy.path().join(DATABASE_FILE)).unwrap();
+    let c = rusqlite::Connection::open(copy.path().join(DATABASE_FILE)).unwrap();
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn under_full_durability_a_handled_mark_is_fsynced_with_the_next_batch_or_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let a = AccountId::new("a");
+    s.commit_received(&a, &one_message(1)).await.unwrap();
+    assert!(!s.writer.unsynced(), "a received batch is fsynced at once");
+    s.mark_handled(&a, 1, &[]).await.unwrap();
+    assert!(
+        s.writer.unsynced(),
+        "a handled mark waits for the next fsync"
+    );
+    // The next received batch's fsync covers the mark too.
+    s.commit_received(&a, &one_message(2)).await.unwrap();
+    assert!(!s.writer.unsynced());
+
+    s.mark_handled(&a, 2, &[]).await.unwrap();
+    assert!(s.writer.unsynced());
+    // Idle, the writer checkpoints: the WAL is synced, then copied into
+    // the database file, which then holds both marks without its WAL.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.writer.unsynced() {
+        assert!(std::time::Instant::now() < deadline, "never synced");
+        tokio::time::sleep(writer::SYNC_DELAY / 4).await;
+    }
+    assert_eq!(rows_in_the_file_alone(dir.path(), "inbox"), 0);
+    assert_eq!(rows_in_the_file_alone(dir.path(), "dedup_log"), 2);
+    // Other writes run at the store's own level.
+    let mode: i64 = s
+        .writer
+        .run(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(mode, 2, "FULL");
+    s.close().await;
+}
+
+#[tokio::test]
+async fn under_normal_durability_nothing_waits_for_an_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_with(dir.path(), Durability::Normal)
+        .await
+        .unwrap();
+    let a = AccountId::new("a");
+    s.commit_received(&a, &one_message(1)).await.unwrap();
+    s.mark_handled(&a, 1, &[]).await.unwrap();
+    assert!(!s.writer.unsynced());
+    s.close().await;
+}

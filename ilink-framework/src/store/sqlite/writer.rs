@@ -5,18 +5,31 @@
 //! few microseconds. Handing each one to another thread and back, as an
 //! async driver does, costs several times that, so the writer takes whole
 //! jobs instead: a group of deferred writes is one transaction made in one
-//! go, with cached prepared statements. Nothing waits on a timer: while
-//! one transaction is being made durable the next writes queue up, so the
-//! delay a write sees is bounded by one commit, and under load one fsync
-//! covers many writes.
+//! go, with cached prepared statements. While one transaction is being made
+//! durable the next writes queue up, so the delay a write sees is bounded
+//! by one commit, and under load one fsync covers many writes.
+//!
+//! Under [`Durability::Full`] only what the server will not send again needs
+//! its own fsync: a group holding a received batch commits at
+//! `synchronous=FULL`. Other groups (handled entries, send counts and
+//! journal rows) commit at `NORMAL`, safe from a crash of the process at
+//! once, and from a power loss with the next fsync: the next received batch
+//! or, within [`SYNC_DELAY`], a group at `FULL` or (when idle) a checkpoint,
+//! which syncs the WAL first. The WAL is one sequential file, so one fsync
+//! covers every commit before it. Such a group waits up to [`GATHER`] for
+//! more writes (a received batch ends the wait), as the fsync made writes
+//! wait before.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::Durability;
 use super::dedup_index::DedupIndex;
 use super::open::db_error;
 use super::writes;
@@ -29,6 +42,16 @@ const QUEUE: usize = 4096;
 
 /// Deferred writes that one group commit may hold.
 const GROUP_MAX: usize = 256;
+
+/// Under [`Durability::Full`], how long a group that needs no fsync waits
+/// for more writes: without the fsync that gathered writes while it ran,
+/// each would otherwise commit alone, and a commit costs page writes
+/// whatever it holds.
+const GATHER: Duration = Duration::from_millis(1);
+
+/// Under [`Durability::Full`], the longest a commit made at `NORMAL` waits
+/// for an fsync.
+pub(super) const SYNC_DELAY: Duration = Duration::from_millis(100);
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -52,6 +75,8 @@ pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
     commits: Arc<AtomicU64>,
+    #[cfg(test)]
+    unsynced: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Job {
@@ -67,20 +92,44 @@ impl std::fmt::Debug for Job {
 
 impl Writer {
     /// Starts the writer thread on `conn`, the database at `path`.
-    pub(super) fn spawn(conn: Connection, path: PathBuf) -> Result<Self, StoreError> {
+    pub(super) fn spawn(
+        conn: Connection,
+        path: PathBuf,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        let thread_path = path.clone();
-        let thread_commits = commits.clone();
+        let unsynced = Arc::new(AtomicBool::new(false));
+        // The writer's own clock, for waiting at most until the next fsync
+        // is due; it runs nothing else.
+        let clock = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| StoreError::io(path.display(), e))?;
+        let thread = WriterThread {
+            conn,
+            path: path.clone(),
+            commits: commits.clone(),
+            index: DedupIndex::default(),
+            sync: SyncState::new(durability, unsynced.clone()),
+        };
         std::thread::Builder::new()
             .name("ilink-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &thread_path, &thread_commits))
+            .spawn(move || thread.run(rx, &clock))
             .map_err(|e| StoreError::io(path.display(), e))?;
         Ok(Self {
             jobs,
             path,
             commits,
+            #[cfg(test)]
+            unsynced,
         })
+    }
+
+    /// Whether a commit made at `NORMAL` still waits for its fsync.
+    #[cfg(test)]
+    pub(super) fn unsynced(&self) -> bool {
+        self.unsynced.load(Ordering::Relaxed)
     }
 
     /// Write transactions committed so far.
@@ -154,85 +203,216 @@ impl Writer {
     }
 }
 
-/// The writer thread's loop.
-fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: &Path, commits: &AtomicU64) {
-    // A job taken while gathering a group that is not part of it.
-    let mut next: Option<Job> = None;
-    let mut index = DedupIndex::default();
-    loop {
-        let Some(job) = next.take().or_else(|| jobs.blocking_recv()) else {
-            break;
-        };
-        match job {
-            Job::Direct(f) => f(&mut conn),
-            Job::ForgetKeys(account, done) => {
-                index.forget(&account);
-                let _ = done.send(());
+/// Which commits wait for an fsync, under [`Durability::Full`].
+struct SyncState {
+    full: bool,
+    /// The connection is at `synchronous=NORMAL` for now.
+    relaxed: bool,
+    /// When the oldest commit not yet fsynced was made.
+    since: Option<Instant>,
+    unsynced: Arc<AtomicBool>,
+}
+
+impl SyncState {
+    fn new(durability: Durability, unsynced: Arc<AtomicBool>) -> Self {
+        Self {
+            full: durability == Durability::Full,
+            relaxed: false,
+            since: None,
+            unsynced,
+        }
+    }
+
+    /// Sets the level the next transaction commits at: `FULL` for a
+    /// received batch, any direct job, or once an fsync is due.
+    fn prepare(&mut self, conn: &Connection, needs_fsync: bool) -> rusqlite::Result<()> {
+        if !self.full {
+            return Ok(());
+        }
+        let due = self.since.is_some_and(|t| t.elapsed() >= SYNC_DELAY);
+        let relax = !needs_fsync && !due;
+        if relax != self.relaxed {
+            conn.execute_batch(if relax {
+                "PRAGMA synchronous = NORMAL"
+            } else {
+                "PRAGMA synchronous = FULL"
+            })?;
+            self.relaxed = relax;
+        }
+        Ok(())
+    }
+
+    /// Notes a committed write transaction.
+    fn committed(&mut self) {
+        if self.relaxed {
+            self.since.get_or_insert_with(Instant::now);
+        } else {
+            self.since = None;
+        }
+        self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
+    }
+
+    /// How long the writer may wait for a job before it must fsync.
+    fn wait(&self) -> Option<Duration> {
+        self.since.map(|t| SYNC_DELAY.saturating_sub(t.elapsed()))
+    }
+
+    /// Makes every commit so far durable with the writer idle: a
+    /// checkpoint syncs the WAL before it copies it into the database file,
+    /// and `PASSIVE` never waits for a reader. One held back by a reader's
+    /// snapshot is tried again a delay later (a group commits at `FULL`
+    /// meanwhile).
+    fn flush(&mut self, conn: &Connection, path: &Path) {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((frames, copied)) if copied >= frames => {
+                self.since = None;
+                self.unsynced.store(false, Ordering::Relaxed);
             }
-            Job::Close(done) => {
-                jobs.close();
-                // Jobs queued before the close still run; later ones fail.
-                while let Ok(job) = jobs.try_recv() {
-                    match job {
-                        Job::Direct(f) => f(&mut conn),
-                        Job::ForgetKeys(account, done) => {
-                            index.forget(&account);
-                            let _ = done.send(());
-                        }
-                        Job::Deferred(op, waiter) => {
-                            commit_group(&mut conn, &mut index, vec![(op, waiter)], path, commits)
-                        }
-                        Job::Close(other) => drop(other.send(())),
-                    }
-                }
-                drop(conn);
-                let _ = done.send(());
-                return;
-            }
-            Job::Deferred(op, waiter) => {
-                let mut group = vec![(op, waiter)];
-                while group.len() < GROUP_MAX {
-                    match jobs.try_recv() {
-                        Ok(Job::Deferred(op, waiter)) => group.push((op, waiter)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                commit_group(&mut conn, &mut index, group, path, commits);
+            Ok(_) => self.since = Some(Instant::now()),
+            Err(e) => {
+                tracing::warn!(database = %path.display(), error = %e, "syncing the database failed");
+                self.since = Some(Instant::now());
             }
         }
     }
 }
 
-/// Commits a group of deferred writes in one transaction and tells each
-/// caller the result (and each received batch its outcome).
-fn commit_group(
-    conn: &mut Connection,
-    index: &mut DedupIndex,
-    group: Vec<(Deferred, Waiter)>,
-    path: &Path,
-    commits: &AtomicU64,
-) {
-    let (mut ops, waiters): (Vec<Deferred>, Vec<Waiter>) = group.into_iter().unzip();
-    let result = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        writes::commit_deferred(&tx, index, &mut ops)?;
-        tx.commit()
-    })()
-    .map_err(|e| db_error(path, e));
-    match result {
-        Ok(()) => index.committed(),
-        Err(_) => index.rolled_back(),
+/// What the writer thread owns.
+struct WriterThread {
+    conn: Connection,
+    path: PathBuf,
+    commits: Arc<AtomicU64>,
+    index: DedupIndex,
+    sync: SyncState,
+}
+
+impl WriterThread {
+    /// The writer thread's loop.
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>, clock: &tokio::runtime::Runtime) {
+        // A job taken while gathering a group that is not part of it.
+        let mut next: Option<Job> = None;
+        loop {
+            let job = match next.take() {
+                Some(job) => job,
+                None => match self.sync.wait() {
+                    None => match jobs.blocking_recv() {
+                        Some(job) => job,
+                        None => break,
+                    },
+                    Some(wait) => {
+                        // The timer belongs to `clock`: made inside its `block_on`.
+                        let recv =
+                            clock.block_on(async { tokio::time::timeout(wait, jobs.recv()).await });
+                        match recv {
+                            Ok(Some(job)) => job,
+                            Ok(None) => break,
+                            Err(_) => {
+                                self.sync.flush(&self.conn, &self.path);
+                                continue;
+                            }
+                        }
+                    }
+                },
+            };
+            match job {
+                Job::Direct(f) => self.direct(f),
+                Job::ForgetKeys(account, done) => {
+                    self.index.forget(&account);
+                    let _ = done.send(());
+                }
+                Job::Close(done) => {
+                    jobs.close();
+                    // Jobs queued before the close still run; later ones fail.
+                    while let Ok(job) = jobs.try_recv() {
+                        match job {
+                            Job::Direct(f) => self.direct(f),
+                            Job::ForgetKeys(account, done) => {
+                                self.index.forget(&account);
+                                let _ = done.send(());
+                            }
+                            Job::Deferred(op, waiter) => self.commit_group(vec![(op, waiter)]),
+                            Job::Close(other) => drop(other.send(())),
+                        }
+                    }
+                    // Closing checkpoints the WAL, which syncs it first.
+                    drop(self.conn);
+                    let _ = done.send(());
+                    return;
+                }
+                Job::Deferred(op, waiter) => {
+                    let mut fsynced = matches!(op, Deferred::Received { .. });
+                    let mut group = vec![(op, waiter)];
+                    let gather_until = Instant::now() + GATHER;
+                    while group.len() < GROUP_MAX {
+                        let job = match jobs.try_recv() {
+                            Ok(job) => Some(job),
+                            Err(TryRecvError::Empty) if self.sync.full && !fsynced => {
+                                let left = gather_until.saturating_duration_since(Instant::now());
+                                clock
+                                    .block_on(async {
+                                        tokio::time::timeout(left, jobs.recv()).await
+                                    })
+                                    .ok()
+                                    .flatten()
+                            }
+                            Err(_) => None,
+                        };
+                        match job {
+                            Some(Job::Deferred(op, waiter)) => {
+                                fsynced |= matches!(op, Deferred::Received { .. });
+                                group.push((op, waiter));
+                            }
+                            Some(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    self.commit_group(group);
+                }
+            }
+        }
     }
-    if result.is_ok() {
-        commits.fetch_add(1, Ordering::Relaxed);
-        deferred::deliver_outcomes(ops);
+
+    /// Runs a direct job at the store's own level: it may save what must
+    /// survive a power loss at once (credentials, a message sent from the
+    /// command line).
+    fn direct(&mut self, f: Box<dyn FnOnce(&mut Connection) + Send>) {
+        if let Err(e) = self.sync.prepare(&self.conn, true) {
+            tracing::warn!(database = %self.path.display(), error = %e, "setting the synchronous mode failed");
+        }
+        f(&mut self.conn);
     }
-    for waiter in waiters {
-        // A caller that stopped waiting does not need the answer.
-        let _ = waiter.send(result.clone());
+
+    /// Commits a group of deferred writes in one transaction and tells each
+    /// caller the result (and each received batch its outcome).
+    fn commit_group(&mut self, group: Vec<(Deferred, Waiter)>) {
+        let (mut ops, waiters): (Vec<Deferred>, Vec<Waiter>) = group.into_iter().unzip();
+        let needs_fsync = ops.iter().any(|op| matches!(op, Deferred::Received { .. }));
+        let (conn, index, sync) = (&mut self.conn, &mut self.index, &mut self.sync);
+        let result = (|| {
+            sync.prepare(conn, needs_fsync)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            writes::commit_deferred(&tx, index, &mut ops)?;
+            tx.commit()
+        })()
+        .map_err(|e| db_error(&self.path, e));
+        match result {
+            Ok(()) => index.committed(),
+            Err(_) => index.rolled_back(),
+        }
+        if result.is_ok() {
+            sync.committed();
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            deferred::deliver_outcomes(ops);
+        }
+        for waiter in waiters {
+            // A caller that stopped waiting does not need the answer.
+            let _ = waiter.send(result.clone());
+        }
     }
 }
