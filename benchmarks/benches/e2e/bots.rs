@@ -143,6 +143,11 @@ impl BenchBot {
         self.sqlite.as_ref().map_or(0, |s| s.transactions())
     }
 
+    /// Commits and checkpoints the durable store fsynced so far (0 in memory).
+    pub fn fsyncs(&self) -> u64 {
+        self.sqlite.as_ref().map_or(0, |s| s.fsyncs())
+    }
+
     /// Stops the bot and closes its database.
     pub async fn shutdown(self) {
         self.handle.shutdown().await;

@@ -54,12 +54,13 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
             kind,
         )
         .await;
-        let tx0 = bot.transactions();
+        let (tx0, fsyncs0) = (bot.transactions(), bot.fsyncs());
         let took = sim
             .number(&format!("rate {acct} fw{acct}- {users} {total} {rate}"))
             .await;
         wait_done(&f, total as u64, WORK_TIMEOUT).await;
         let transactions = bot.transactions() - tx0;
+        let fsyncs = bot.fsyncs() - fsyncs0;
         bot.shutdown().await;
         let l = Latencies {
             start: spread(&f.sorted_starts()),
@@ -69,8 +70,9 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
         l.print(&format!("{kind:?}"));
         if kind == StoreKind::Durable {
             println!(
-                "  durable store: {transactions} write transactions, {:.2} per 100 messages",
-                transactions as f64 * 100.0 / total as f64
+                "  durable store: {transactions} write transactions, {:.2} per 100 messages; {fsyncs} fsynced, {:.2} per 100",
+                transactions as f64 * 100.0 / total as f64,
+                fsyncs as f64 * 100.0 / total as f64
             );
         }
         fw.push(l);

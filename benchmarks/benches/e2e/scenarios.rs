@@ -189,6 +189,7 @@ struct Run {
     sim_cpu: f64,
     failed: u64,
     transactions: u64,
+    fsyncs: u64,
 }
 
 /// P2's workload on account `acct` against a bot on a store of `kind`.
@@ -209,12 +210,13 @@ async fn p2_bot(
         kind,
     )
     .await;
-    let tx0 = bot.transactions();
+    let (tx0, fsyncs0) = (bot.transactions(), bot.fsyncs());
     let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
     let prefix = format!("fw{acct}-");
     let wall = drive(sim, acct, &prefix, users, rounds, users, &f).await;
     let (cpu, sim_cpu) = (cpu_seconds() - cpu0, sim.number("cpu").await - sim0);
     let transactions = bot.transactions() - tx0;
+    let fsyncs = bot.fsyncs() - fsyncs0;
     bot.shutdown().await;
     Run {
         wall,
@@ -222,6 +224,7 @@ async fn p2_bot(
         sim_cpu,
         failed: f.failed.load(std::sync::atomic::Ordering::Relaxed),
         transactions,
+        fsyncs,
     }
 }
 
@@ -267,6 +270,7 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
         sim_cpu: sim.number("cpu").await - sim0,
         failed: c.failed.load(std::sync::atomic::Ordering::Relaxed),
         transactions: 0,
+        fsyncs: 0,
     };
     let _ = stop_tx.send(true);
     let _ = task.await;
@@ -296,11 +300,12 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
     let us = |s: f64| s * 1e6 / total as f64;
     for (name, r) in [("raw", &raw), ("durable", &durable), ("memory", &memory)] {
         println!(
-            "  {name}: {:.0} msg/s, {:.1} us CPU/msg in-process, {:.1} us CPU/msg in the simulator, {} store transactions ({} failed)",
+            "  {name}: {:.0} msg/s, {:.1} us CPU/msg in-process, {:.1} us CPU/msg in the simulator, {} store transactions ({} fsynced, {} failed)",
             rate(r),
             us(r.cpu),
             us(r.sim_cpu),
             r.transactions,
+            r.fsyncs,
             r.failed
         );
     }
@@ -345,6 +350,14 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
             "P2",
             "store write transactions per 100 messages",
             format!("{:.2}", durable.transactions as f64 * 100.0 / total as f64),
+            "-".into(),
+            f64::NAN,
+            "-",
+        ),
+        row(
+            "P2",
+            "store fsyncs per 100 messages",
+            format!("{:.2}", durable.fsyncs as f64 * 100.0 / total as f64),
             "-".into(),
             f64::NAN,
             "-",

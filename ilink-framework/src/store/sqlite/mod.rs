@@ -128,10 +128,18 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Write transactions committed since the store was opened (each one
-    /// fsync at [`Durability::Full`]); benchmarks report it per message.
+    /// Write transactions committed since the store was opened;
+    /// benchmarks report it per message.
     pub fn transactions(&self) -> u64 {
         self.writer.commits()
+    }
+
+    /// Commits and idle checkpoints made with an fsync since the store was
+    /// opened: at [`Durability::Full`] those of received batches and direct
+    /// writes, a group whose fsync was due and each idle flush (0 at
+    /// [`Durability::Normal`], whose checkpoints are not counted).
+    pub fn fsyncs(&self) -> u64 {
+        self.writer.fsyncs()
     }
 
     /// Waits for pending writes and closes the database (its `-wal` file is

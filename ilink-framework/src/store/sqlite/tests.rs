@@ -273,16 +273,20 @@ async fn under_full_durability_a_handled_mark_is_fsynced_with_the_next_batch_or_
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(dir.path()).await.unwrap();
     let a = AccountId::new("a");
+    let fsyncs = s.fsyncs();
     s.commit_received(&a, &one_message(1)).await.unwrap();
     assert!(!s.writer.unsynced(), "a received batch is fsynced at once");
+    assert_eq!(s.fsyncs(), fsyncs + 1);
     s.mark_handled(&a, 1, &[]).await.unwrap();
     assert!(
         s.writer.unsynced(),
         "a handled mark waits for the next fsync"
     );
+    assert_eq!(s.fsyncs(), fsyncs + 1);
     // The next received batch's fsync covers the mark too.
     s.commit_received(&a, &one_message(2)).await.unwrap();
     assert!(!s.writer.unsynced());
+    assert_eq!(s.fsyncs(), fsyncs + 2);
 
     s.mark_handled(&a, 2, &[]).await.unwrap();
     assert!(s.writer.unsynced());
@@ -293,6 +297,7 @@ async fn under_full_durability_a_handled_mark_is_fsynced_with_the_next_batch_or_
         assert!(std::time::Instant::now() < deadline, "never synced");
         tokio::time::sleep(writer::SYNC_DELAY / 4).await;
     }
+    assert_eq!(s.fsyncs(), fsyncs + 3, "the idle flush");
     assert_eq!(rows_in_the_file_alone(dir.path(), "inbox"), 0);
     assert_eq!(rows_in_the_file_alone(dir.path(), "dedup_log"), 2);
     // Other writes run at the store's own level.
@@ -315,5 +320,6 @@ async fn under_normal_durability_nothing_waits_for_an_fsync() {
     s.commit_received(&a, &one_message(1)).await.unwrap();
     s.mark_handled(&a, 1, &[]).await.unwrap();
     assert!(!s.writer.unsynced());
+    assert_eq!(s.fsyncs(), 0);
     s.close().await;
 }

@@ -75,6 +75,8 @@ pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
     commits: Arc<AtomicU64>,
+    fsyncs: Arc<AtomicU64>,
+    full: bool,
     #[cfg(test)]
     unsynced: Arc<AtomicBool>,
 }
@@ -99,6 +101,7 @@ impl Writer {
     ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
+        let fsyncs = Arc::new(AtomicU64::new(0));
         let unsynced = Arc::new(AtomicBool::new(false));
         // The writer's own clock, for waiting at most until the next fsync
         // is due; it runs nothing else.
@@ -111,7 +114,7 @@ impl Writer {
             path: path.clone(),
             commits: commits.clone(),
             index: DedupIndex::default(),
-            sync: SyncState::new(durability, unsynced.clone()),
+            sync: SyncState::new(durability, unsynced.clone(), fsyncs.clone()),
         };
         std::thread::Builder::new()
             .name("ilink-sqlite-writer".into())
@@ -121,6 +124,8 @@ impl Writer {
             jobs,
             path,
             commits,
+            fsyncs,
+            full: durability == Durability::Full,
             #[cfg(test)]
             unsynced,
         })
@@ -135,6 +140,11 @@ impl Writer {
     /// Write transactions committed so far.
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Commits and idle checkpoints made with an fsync so far.
+    pub(super) fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Queues `op` and waits until the transaction holding it is committed.
@@ -170,11 +180,16 @@ impl Writer {
         F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         let commits = self.commits.clone();
+        // Direct jobs run at the store's own level.
+        let fsyncs = self.full.then(|| self.fsyncs.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             commits.fetch_add(1, Ordering::Relaxed);
+            if let Some(fsyncs) = fsyncs {
+                fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(value)
         })
         .await
@@ -211,15 +226,17 @@ struct SyncState {
     /// When the oldest commit not yet fsynced was made.
     since: Option<Instant>,
     unsynced: Arc<AtomicBool>,
+    fsyncs: Arc<AtomicU64>,
 }
 
 impl SyncState {
-    fn new(durability: Durability, unsynced: Arc<AtomicBool>) -> Self {
+    fn new(durability: Durability, unsynced: Arc<AtomicBool>, fsyncs: Arc<AtomicU64>) -> Self {
         Self {
             full: durability == Durability::Full,
             relaxed: false,
             since: None,
             unsynced,
+            fsyncs,
         }
     }
 
@@ -244,10 +261,14 @@ impl SyncState {
 
     /// Notes a committed write transaction.
     fn committed(&mut self) {
+        if !self.full {
+            return;
+        }
         if self.relaxed {
             self.since.get_or_insert_with(Instant::now);
         } else {
             self.since = None;
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
         self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
     }
@@ -269,6 +290,7 @@ impl SyncState {
         match done {
             Ok((frames, copied)) if copied >= frames => {
                 self.since = None;
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.unsynced.store(false, Ordering::Relaxed);
             }
             Ok(_) => self.since = Some(Instant::now()),
