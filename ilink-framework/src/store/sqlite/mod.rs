@@ -10,6 +10,7 @@
 //! statements are in [`writes`].
 
 mod dedup_index;
+mod fsync_policy;
 mod open;
 mod writer;
 mod writes;

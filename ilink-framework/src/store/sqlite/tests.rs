@@ -295,7 +295,7 @@ async fn under_full_durability_a_handled_mark_is_fsynced_with_the_next_batch_or_
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while s.writer.unsynced() {
         assert!(std::time::Instant::now() < deadline, "never synced");
-        tokio::time::sleep(writer::SYNC_DELAY / 4).await;
+        tokio::time::sleep(fsync_policy::SYNC_DELAY / 4).await;
     }
     assert_eq!(s.fsyncs(), fsyncs + 3, "the idle flush");
     assert_eq!(rows_in_the_file_alone(dir.path(), "inbox"), 0);

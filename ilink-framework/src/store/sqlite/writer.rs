@@ -14,13 +14,13 @@
 //! `synchronous=FULL`. Other groups (handled entries, send counts and
 //! journal rows) commit at `NORMAL`, safe from a crash of the process at
 //! once, and from a power loss with the next fsync: the next received batch
-//! or, within [`SYNC_DELAY`], a group at `FULL` or (when idle) a checkpoint,
+//! or, within [`SYNC_DELAY`](super::fsync_policy::SYNC_DELAY), a group at `FULL` or (when idle) a checkpoint,
 //! which syncs the WAL first. The WAL is one sequential file, so one fsync
 //! covers every commit before it. Such a group waits up to [`GATHER`] for
 //! more writes (a received batch ends the wait), as the fsync made writes
 //! wait before.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Durability;
 use super::dedup_index::DedupIndex;
+use super::fsync_policy::SyncState;
 use super::open::db_error;
 use super::writes;
 use crate::account::AccountId;
@@ -48,10 +49,6 @@ const GROUP_MAX: usize = 256;
 /// each would otherwise commit alone, and a commit costs page writes
 /// whatever it holds.
 const GATHER: Duration = Duration::from_millis(1);
-
-/// Under [`Durability::Full`], the longest a commit made at `NORMAL` waits
-/// for an fsync.
-pub(super) const SYNC_DELAY: Duration = Duration::from_millis(100);
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -214,90 +211,6 @@ impl Writer {
         let (done, closed) = oneshot::channel();
         if self.jobs.send(Job::Close(done)).await.is_ok() {
             let _ = closed.await;
-        }
-    }
-}
-
-/// Which commits wait for an fsync, under [`Durability::Full`].
-struct SyncState {
-    full: bool,
-    /// The connection is at `synchronous=NORMAL` for now.
-    relaxed: bool,
-    /// When the oldest commit not yet fsynced was made.
-    since: Option<Instant>,
-    unsynced: Arc<AtomicBool>,
-    fsyncs: Arc<AtomicU64>,
-}
-
-impl SyncState {
-    fn new(durability: Durability, unsynced: Arc<AtomicBool>, fsyncs: Arc<AtomicU64>) -> Self {
-        Self {
-            full: durability == Durability::Full,
-            relaxed: false,
-            since: None,
-            unsynced,
-            fsyncs,
-        }
-    }
-
-    /// Sets the level the next transaction commits at: `FULL` for a
-    /// received batch, any direct job, or once an fsync is due.
-    fn prepare(&mut self, conn: &Connection, needs_fsync: bool) -> rusqlite::Result<()> {
-        if !self.full {
-            return Ok(());
-        }
-        let due = self.since.is_some_and(|t| t.elapsed() >= SYNC_DELAY);
-        let relax = !needs_fsync && !due;
-        if relax != self.relaxed {
-            conn.execute_batch(if relax {
-                "PRAGMA synchronous = NORMAL"
-            } else {
-                "PRAGMA synchronous = FULL"
-            })?;
-            self.relaxed = relax;
-        }
-        Ok(())
-    }
-
-    /// Notes a committed write transaction.
-    fn committed(&mut self) {
-        if !self.full {
-            return;
-        }
-        if self.relaxed {
-            self.since.get_or_insert_with(Instant::now);
-        } else {
-            self.since = None;
-            self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        }
-        self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
-    }
-
-    /// How long the writer may wait for a job before it must fsync.
-    fn wait(&self) -> Option<Duration> {
-        self.since.map(|t| SYNC_DELAY.saturating_sub(t.elapsed()))
-    }
-
-    /// Makes every commit so far durable with the writer idle: a
-    /// checkpoint syncs the WAL before it copies it into the database file,
-    /// and `PASSIVE` never waits for a reader. One held back by a reader's
-    /// snapshot is tried again a delay later (a group commits at `FULL`
-    /// meanwhile).
-    fn flush(&mut self, conn: &Connection, path: &Path) {
-        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
-        });
-        match done {
-            Ok((frames, copied)) if copied >= frames => {
-                self.since = None;
-                self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.unsynced.store(false, Ordering::Relaxed);
-            }
-            Ok(_) => self.since = Some(Instant::now()),
-            Err(e) => {
-                tracing::warn!(database = %path.display(), error = %e, "syncing the database failed");
-                self.since = Some(Instant::now());
-            }
         }
     }
 }
