@@ -11,6 +11,7 @@
 
 mod dedup_index;
 mod fsync_policy;
+mod job_queue;
 mod open;
 mod writer;
 mod writes;

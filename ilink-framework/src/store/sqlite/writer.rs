@@ -18,7 +18,8 @@
 //! which syncs the WAL first. The WAL is one sequential file, so one fsync
 //! covers every commit before it. Such a group waits up to [`GATHER`] for
 //! more writes (a received batch ends the wait), as the fsync made writes
-//! wait before.
+//! wait before; the jobs it gathers do not wake it one by one (see
+//! [`super::job_queue`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,12 +27,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::Durability;
 use super::dedup_index::DedupIndex;
 use super::fsync_policy::SyncState;
+use super::job_queue::{JobQueue, Next, Urgency};
 use super::open::db_error;
 use super::writes;
 use crate::account::AccountId;
@@ -67,15 +68,43 @@ enum Job {
 
 /// A handle to the writer thread; the thread ends when every handle is
 /// dropped or [`Writer::close`] is called.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: Arc<JobQueue<Job>>,
+    /// Closes the queue when the last handle is dropped.
+    _handles: Arc<Handles>,
     path: PathBuf,
     commits: Arc<AtomicU64>,
     fsyncs: Arc<AtomicU64>,
     full: bool,
     #[cfg(test)]
     unsynced: Arc<AtomicBool>,
+}
+
+impl Urgency for Job {
+    /// Everything but a deferred write that can wait for its group: a
+    /// received batch waits for nothing but its own commit.
+    fn is_urgent(&self) -> bool {
+        !matches!(self, Job::Deferred(op, _) if !matches!(op, Deferred::Received { .. }))
+    }
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared by the handles of one writer: the last one dropped ends the
+/// writer thread once it has taken every queued job.
+struct Handles(Arc<JobQueue<Job>>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -96,16 +125,10 @@ impl Writer {
         path: PathBuf,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let (jobs, rx) = mpsc::channel(QUEUE);
+        let jobs = Arc::new(JobQueue::new(QUEUE, GROUP_MAX));
         let commits = Arc::new(AtomicU64::new(0));
         let fsyncs = Arc::new(AtomicU64::new(0));
         let unsynced = Arc::new(AtomicBool::new(false));
-        // The writer's own clock, for waiting at most until the next fsync
-        // is due; it runs nothing else.
-        let clock = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|e| StoreError::io(path.display(), e))?;
         let thread = WriterThread {
             conn,
             path: path.clone(),
@@ -115,9 +138,13 @@ impl Writer {
         };
         std::thread::Builder::new()
             .name("ilink-sqlite-writer".into())
-            .spawn(move || thread.run(rx, &clock))
+            .spawn({
+                let jobs = jobs.clone();
+                move || thread.run(&jobs)
+            })
             .map_err(|e| StoreError::io(path.display(), e))?;
         Ok(Self {
+            _handles: Arc::new(Handles(jobs.clone())),
             jobs,
             path,
             commits,
@@ -147,10 +174,7 @@ impl Writer {
     /// Queues `op` and waits until the transaction holding it is committed.
     pub(super) async fn defer(&self, op: Deferred) -> Result<(), StoreError> {
         let (done, result) = oneshot::channel();
-        self.jobs
-            .send(Job::Deferred(op, done))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.jobs.push(Job::Deferred(op, done)).await?;
         result.await.unwrap_or(Err(StoreError::Closed))
     }
 
@@ -165,7 +189,7 @@ impl Writer {
         let job = Job::Direct(Box::new(move |conn| {
             let _ = done.send(f(conn).map_err(|e| db_error(&path, e)));
         }));
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.jobs.push(job).await?;
         result.await.unwrap_or(Err(StoreError::Closed))
     }
 
@@ -198,7 +222,7 @@ impl Writer {
         let (done, forgotten) = oneshot::channel();
         if self
             .jobs
-            .send(Job::ForgetKeys(account.clone(), done))
+            .push(Job::ForgetKeys(account.clone(), done))
             .await
             .is_ok()
         {
@@ -209,7 +233,7 @@ impl Writer {
     /// Waits for the writes queued before it, then closes the connection.
     pub(super) async fn close(&self) {
         let (done, closed) = oneshot::channel();
-        if self.jobs.send(Job::Close(done)).await.is_ok() {
+        if self.jobs.push(Job::Close(done)).await.is_ok() {
             let _ = closed.await;
         }
     }
@@ -226,29 +250,18 @@ struct WriterThread {
 
 impl WriterThread {
     /// The writer thread's loop.
-    fn run(mut self, mut jobs: mpsc::Receiver<Job>, clock: &tokio::runtime::Runtime) {
+    fn run(mut self, jobs: &JobQueue<Job>) {
         // A job taken while gathering a group that is not part of it.
         let mut next: Option<Job> = None;
         loop {
             let job = match next.take() {
                 Some(job) => job,
-                None => match self.sync.wait() {
-                    None => match jobs.blocking_recv() {
-                        Some(job) => job,
-                        None => break,
-                    },
-                    Some(wait) => {
-                        // The timer belongs to `clock`: made inside its `block_on`.
-                        let recv =
-                            clock.block_on(async { tokio::time::timeout(wait, jobs.recv()).await });
-                        match recv {
-                            Ok(Some(job)) => job,
-                            Ok(None) => break,
-                            Err(_) => {
-                                self.sync.flush(&self.conn, &self.path);
-                                continue;
-                            }
-                        }
+                None => match jobs.next(self.sync.wait().map(|wait| Instant::now() + wait)) {
+                    Next::Job(job) => job,
+                    Next::Closed => break,
+                    Next::TimedOut => {
+                        self.sync.flush(&self.conn, &self.path);
+                        continue;
                     }
                 },
             };
@@ -261,7 +274,7 @@ impl WriterThread {
                 Job::Close(done) => {
                     jobs.close();
                     // Jobs queued before the close still run; later ones fail.
-                    while let Ok(job) = jobs.try_recv() {
+                    while let Some(job) = jobs.try_next() {
                         match job {
                             Job::Direct(f) => self.direct(f),
                             Job::ForgetKeys(account, done) => {
@@ -278,28 +291,13 @@ impl WriterThread {
                     return;
                 }
                 Job::Deferred(op, waiter) => {
-                    let mut fsynced = matches!(op, Deferred::Received { .. });
+                    if self.sync.full && !matches!(op, Deferred::Received { .. }) {
+                        jobs.gather(Instant::now() + GATHER);
+                    }
                     let mut group = vec![(op, waiter)];
-                    let gather_until = Instant::now() + GATHER;
                     while group.len() < GROUP_MAX {
-                        let job = match jobs.try_recv() {
-                            Ok(job) => Some(job),
-                            Err(TryRecvError::Empty) if self.sync.full && !fsynced => {
-                                let left = gather_until.saturating_duration_since(Instant::now());
-                                clock
-                                    .block_on(async {
-                                        tokio::time::timeout(left, jobs.recv()).await
-                                    })
-                                    .ok()
-                                    .flatten()
-                            }
-                            Err(_) => None,
-                        };
-                        match job {
-                            Some(Job::Deferred(op, waiter)) => {
-                                fsynced |= matches!(op, Deferred::Received { .. });
-                                group.push((op, waiter));
-                            }
+                        match jobs.try_next() {
+                            Some(Job::Deferred(op, waiter)) => group.push((op, waiter)),
                             Some(other) => {
                                 next = Some(other);
                                 break;
