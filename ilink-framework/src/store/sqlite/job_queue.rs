@@ -79,6 +79,11 @@ impl<J: Urgency> JobQueue<J> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether `queued` jobs fill the group the writer is gathering.
+    fn group_full(&self, queued: usize) -> bool {
+        queued >= self.group_max
+    }
+
     /// Queues `job`, waiting while the queue is full; fails once closed.
     pub(super) async fn push(&self, job: J) -> Result<(), StoreError> {
         self.room
@@ -93,7 +98,7 @@ impl<J: Urgency> JobQueue<J> {
         let wake = match state.listening {
             Listen::No => false,
             Listen::Any => true,
-            Listen::Urgent => job.is_urgent() || state.jobs.len() + 1 >= self.group_max,
+            Listen::Urgent => job.is_urgent() || self.group_full(state.jobs.len() + 1),
         };
         state.jobs.push_back(job);
         if wake {
@@ -157,7 +162,7 @@ impl<J: Urgency> JobQueue<J> {
         let mut state = self.lock();
         loop {
             let urgent = state.closed
-                || state.jobs.len() >= self.group_max
+                || self.group_full(state.jobs.len())
                 || state.jobs.iter().any(Urgency::is_urgent);
             let left = deadline.checked_duration_since(Instant::now());
             let Some(left) = left.filter(|_| !urgent) else {

@@ -349,3 +349,24 @@ impl WriterThread {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ReceivedBatch;
+
+    #[test]
+    fn only_writes_that_can_wait_for_their_group_leave_a_gathering_asleep() {
+        let account = AccountId::new("bot@im.bot");
+        let waiter = || oneshot::channel().0;
+        let (received, _) = Deferred::received(&account, &ReceivedBatch::default());
+        assert!(Job::Deferred(received, waiter()).is_urgent());
+        assert!(Job::Direct(Box::new(|_| {})).is_urgent());
+        assert!(Job::Close(oneshot::channel().0).is_urgent());
+        assert!(Job::ForgetKeys(account.clone(), oneshot::channel().0).is_urgent());
+        let handled = Deferred::handled(&account, 1, &[]);
+        assert!(!Job::Deferred(handled, waiter()).is_urgent());
+        let removal = Deferred::remove(&account, &[1]).unwrap();
+        assert!(!Job::Deferred(removal, waiter()).is_urgent());
+    }
+}
