@@ -56,8 +56,9 @@ impl AccountShared {
     ///
     /// A full disk or a locked database is usually temporary, and giving
     /// up would lose messages: the server does not send a batch twice.
-    /// A write refused by a cluster's fence ([`StoreError::Fenced`]) is
-    /// not retried: `None` at once.
+    /// A write refused by a cluster's fence ([`StoreError::Fenced`]), or
+    /// made after the store was closed ([`StoreError::Closed`]), is not
+    /// retried: `None` at once. Neither gets better by waiting.
     pub(crate) async fn until_stored<T, Fut>(
         &self,
         what: &str,
@@ -82,9 +83,10 @@ impl AccountShared {
                     }
                     return Some(value);
                 }
-                Err(e @ StoreError::Fenced { .. }) => {
+                Err(e @ (StoreError::Fenced { .. } | StoreError::Closed)) => {
                     // Retrying cannot help: the account is another worker's
-                    // now, and the lease keeper is stopping it here.
+                    // now, and the lease keeper is stopping it here; or the
+                    // process is stopping.
                     tracing::warn!(account = %self.account, error = %e, "not stored: {what}");
                     return None;
                 }

@@ -121,9 +121,9 @@ async fn a_replayed_message_returns_acknowledged_sends_instead_of_sending_them_a
     assert!(store.inbox_load(&account).await.unwrap().is_empty());
 }
 
-/// Fails the journal write of the run's second send once: the server
-/// accepted it, but the journal does not know, as after a crash between
-/// the two.
+/// Loses the journal write of the run's second send once, as a process
+/// killed between the server's answer and the store's commit would: the
+/// server accepted the message, but the journal does not know.
 #[derive(Default)]
 struct LoseSecondJournalRow {
     failed: AtomicBool,
@@ -134,9 +134,7 @@ impl StoreHooks for LoseSecondJournalRow {
     async fn before(&self, call: Call<'_>) -> Result<(), StoreError> {
         if let Call::RecordSent(rows) = call {
             if rows.iter().any(|r| r.position == 1) && !self.failed.swap(true, Ordering::SeqCst) {
-                return Err(StoreError::Full {
-                    path: "ilink.db".into(),
-                });
+                return Err(StoreError::Closed);
             }
         }
         Ok(())
@@ -179,10 +177,8 @@ async fn a_send_missing_from_the_journal_goes_out_with_its_first_client_id() {
     let second_send = within("the first run stalls", reached_rx.recv())
         .await
         .unwrap();
-    assert!(
-        matches!(second_send, Err(SendError::Store(StoreError::Full { .. }))),
-        "{second_send:?}"
-    );
+    // The message went out: its send succeeded whatever the journal got.
+    assert!(second_send.is_ok(), "{second_send:?}");
     first.shutdown().await;
 
     handler.stall.store(false, Ordering::SeqCst);

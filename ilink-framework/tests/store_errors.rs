@@ -1,6 +1,7 @@
 //! Store errors while running lose nothing: a received batch that cannot be
 //! stored is retried before it is handled or polled past, and marking a
-//! handled message that fails is retried, each with an account event.
+//! handled message or recording a sent one that fails is retried, each with
+//! an account event.
 
 mod common;
 
@@ -13,13 +14,14 @@ use ilink_framework::store::{StateStore, StoreError};
 
 const USER: &str = "u@im.wechat";
 
-/// Hooks that fail `commit_received` (of batches with messages) and the
-/// marking of handled messages as often as told before they work again,
-/// as a full disk would.
+/// Hooks that fail `commit_received` (of batches with messages), the
+/// marking of handled messages and the recording of sent ones as often as
+/// told before they work again, as a full disk would.
 #[derive(Default)]
 struct Failures {
     commit: AtomicU32,
     mark_handled: AtomicU32,
+    record_sent: AtomicU32,
     /// The message counts of the batches with messages that were stored.
     committed: Mutex<Vec<usize>>,
 }
@@ -44,6 +46,7 @@ impl StoreHooks for Failures {
         match call {
             Call::CommitReceived(batch) if !batch.entries.is_empty() => fail(&self.commit),
             Call::MarkHandled(..) => fail(&self.mark_handled),
+            Call::RecordSent(..) => fail(&self.record_sent),
             _ => Ok(()),
         }
     }
@@ -145,4 +148,30 @@ async fn marking_handled_that_the_store_refuses_is_retried_and_the_message_handl
     assert_eq!(report.unhandled, 0);
     assert_eq!(*recorder.handled.lock().unwrap(), ["one", "two"]);
     assert_eq!(texts_to(&sim, &bot, USER), ["got one", "got two"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_a_sent_message_that_the_store_refuses_is_retried_and_the_message_sent_once() {
+    let sim = sim().await;
+    let bot = sim.add_account("record");
+    let store = Arc::new(FailingStore::new(Failures::default()));
+    store.hooks.record_sent.store(2, Ordering::SeqCst);
+    let recorder = Arc::new(Recorder::default());
+    let handle =
+        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
+    let mut events = handle.events();
+    sim.user(&bot, USER).say("one").await;
+    wait_event(&mut events, |e| is_store_error(e, 2)).await;
+    wait_event(&mut events, |e| {
+        matches!(e.kind, AccountEventKind::StoreRecovered)
+    })
+    .await;
+    // The send's count reached the store once the store worked again.
+    let account = AccountId::new(bot.bot_id.as_str());
+    let token = store.inner.context_token(&account, USER).await.unwrap();
+    assert_eq!(token.expect("the message's context token").sent, 1);
+    let report = handle.shutdown().await;
+    assert_eq!((report.unhandled, report.unsent), (0, 0));
+    assert_eq!(*recorder.handled.lock().unwrap(), ["one"]);
+    assert_eq!(texts_to(&sim, &bot, USER), ["got one"]);
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ilink_core::retry::Backoff;
-use ilink_core::{ApiCode, Error as CoreError, MediaKind, Outgoing, SentMessage};
+use ilink_core::{ApiCode, Error as CoreError, MediaKind, Outgoing, Secret, SentMessage};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
@@ -23,6 +23,7 @@ use crate::account_shared::{AccountShared, Health};
 use crate::error::SendError;
 use crate::in_flight::InFlight;
 use crate::run_sends::Origin;
+use crate::store::{JournaledSend, SentCount};
 
 /// What to send.
 pub(crate) enum Payload {
@@ -53,14 +54,14 @@ pub(crate) struct Job {
 }
 
 /// What delivering needs: the account, its token book, the send permits,
-/// the retry policy, and the count of sends not yet answered (shutdown
-/// flushes it).
+/// the retry policy, and the count of sends not yet answered or recorded
+/// (shutdown flushes it).
 pub(crate) struct Delivery {
     pub(crate) shared: Arc<AccountShared>,
     pub(crate) retry: Backoff,
     pub(crate) tokens: Arc<TokenBook>,
     pub(crate) permits: Semaphore,
-    pub(crate) in_flight: InFlight,
+    pub(crate) in_flight: Arc<InFlight>,
 }
 
 /// Sends one payload to `user`: chunks, quota, pacing, permits, retries.
@@ -249,6 +250,33 @@ fn note_session_expiry(ctx: &Delivery, generation: u64, e: &CoreError) {
 }
 
 impl Delivery {
+    /// Records an acknowledged message in the store: its count against the
+    /// context token and, when a handler run sent it, its journal row. On a
+    /// task of its own, so the send returns at once instead of after the
+    /// store's next group commit: the message is out whatever the store
+    /// says, and the journal only spares a replay the request (a row that
+    /// never lands means the replay sends the message again with its
+    /// `client_id`, which the server drops). A failing store is retried as
+    /// every inbox write is; shutdown's flush waits for the task.
+    fn record_sent(&self, user: &str, token: &Secret, journal: Option<JournaledSend>) {
+        let counts: Vec<SentCount> = self.tokens.counted(user, token).into_iter().collect();
+        let journal: Vec<JournaledSend> = journal.into_iter().collect();
+        if counts.is_empty() && journal.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let in_flight = self.in_flight.clone();
+        in_flight.begin();
+        tokio::spawn(async move {
+            shared
+                .until_stored("recording a sent message", None, || {
+                    shared.store.record_sent(&shared.account, &counts, &journal)
+                })
+                .await;
+            in_flight.end();
+        });
+    }
+
     /// How long to wait before retry number `retry` after `e`, or `None`
     /// when `e` is final or the retries are spent.
     fn retry_after(&self, e: &CoreError, retry: u32) -> Option<Duration> {
@@ -292,7 +320,7 @@ async fn send_one(
         match result {
             Ok(sent) => {
                 let row = journal.map(|(origin, chunk)| origin.record(chunk, &sent));
-                ctx.tokens.count_sent(user, &token, row).await?;
+                ctx.record_sent(user, &token, row);
                 if sent.message_id.is_none() && journal.is_some_and(|(o, _)| o.replayed()) {
                     // The usual answer to a message sent again after a crash
                     // with its first client_id: the server had it already.

@@ -292,7 +292,7 @@ mod tests {
             shared,
             tokens,
             permits,
-            in_flight: InFlight::default(),
+            in_flight: Arc::new(InFlight::default()),
         };
         (Lanes::new(Arc::new(delivery)), bot)
     }

@@ -49,7 +49,7 @@ impl Sender {
         let delivery = Arc::new(Delivery {
             retry: shared.options.send_retry(),
             permits: Semaphore::new(shared.options.max_concurrent_sends),
-            in_flight: InFlight::default(),
+            in_flight: Arc::new(InFlight::default()),
             tokens: tokens.clone(),
             shared: shared.clone(),
         });

@@ -14,7 +14,7 @@ use ilink_core::Secret;
 use crate::account::AccountId;
 use crate::error::SendError;
 use crate::options::BotOptions;
-use crate::store::{ContextTokenRecord, JournaledSend, SentCount, StateStore, StoreError, now_ms};
+use crate::store::{ContextTokenRecord, SentCount, StateStore, StoreError, now_ms};
 
 /// Where a user's quota stands: the one rule for "may the bot send now",
 /// shared by the Sender and tools such as `ilink send`.
@@ -183,34 +183,20 @@ impl TokenBook {
         Ok((token, quota.sent, quota.token_age))
     }
 
-    /// Counts one message sent with `token` (if it is still the newest),
-    /// journals it when it was sent by a handler run, and waits until both
-    /// are durable (the store group-commits them).
-    pub(crate) async fn count_sent(
-        &self,
-        user: &str,
-        token: &Secret,
-        journal: Option<JournaledSend>,
-    ) -> Result<(), StoreError> {
-        let sent = match self.cache.get_mut(user) {
-            Some(mut r) if &r.token == token => {
-                r.sent += 1;
-                Some(r.sent)
-            }
-            _ => None,
-        };
-        let counts: Vec<SentCount> = sent
-            .map(|sent| SentCount {
-                user: user.to_owned(),
-                token: token.clone(),
-                sent,
-            })
-            .into_iter()
-            .collect();
-        let journal: Vec<JournaledSend> = journal.into_iter().collect();
-        self.store
-            .record_sent(&self.account, &counts, &journal)
-            .await
+    /// Counts one message sent with `token` in the cache, if it is still
+    /// the user's newest; returns the count for the store to record (see
+    /// `Delivery::record_sent`).
+    pub(crate) fn counted(&self, user: &str, token: &Secret) -> Option<SentCount> {
+        let mut record = self.cache.get_mut(user)?;
+        if &record.token != token {
+            return None;
+        }
+        record.sent += 1;
+        Some(SentCount {
+            user: user.to_owned(),
+            token: token.clone(),
+            sent: record.sent,
+        })
     }
 
     /// The newest token of a user, for typing and config calls.
@@ -240,6 +226,12 @@ mod tests {
         TokenBook::new(AccountId::new("a"), Arc::new(MemoryStore::new()), &opts)
     }
 
+    /// Counts a send as the sender does: in the cache, then in the store.
+    async fn count_sent(b: &TokenBook, user: &str, token: &Secret) {
+        let counts: Vec<_> = b.counted(user, token).into_iter().collect();
+        b.store.record_sent(&b.account, &counts, &[]).await.unwrap();
+    }
+
     /// A message from `user` with `token` arrives: the Poller's batch
     /// commit stores the token, then the Router brings it into the book.
     async fn inbound(b: &TokenBook, user: &str, token: &str, at_ms: i64) {
@@ -261,7 +253,7 @@ mod tests {
         inbound(&b, "old", "t-old", now - idle - 1).await;
         inbound(&b, "new", "t-new", now).await;
         let (t, _, _) = b.reserve("old", 1).await.unwrap();
-        b.count_sent("old", &t, None).await.unwrap();
+        count_sent(&b, "old", &t).await;
         b.forget_idle(now);
         assert!(b.cache.get("old").is_none());
         assert!(b.cache.get("new").is_some());
@@ -278,8 +270,8 @@ mod tests {
         ));
         inbound(&b, "u", "t1", now_ms()).await;
         let (t, _, _) = b.reserve("u", 1).await.unwrap();
-        b.count_sent("u", &t, None).await.unwrap();
-        b.count_sent("u", &t, None).await.unwrap();
+        count_sent(&b, "u", &t).await;
+        count_sent(&b, "u", &t).await;
         assert!(matches!(
             b.reserve("u", 1).await,
             Err(SendError::QuotaExhausted { sent: 2, .. })
@@ -301,7 +293,7 @@ mod tests {
         // Only the book knows the token (nothing in the store): it still counts.
         b.observe("u", "t1".into(), now_ms()).await.unwrap();
         let (t, _, _) = b.reserve("u", 1).await.unwrap();
-        b.count_sent("u", &t, None).await.unwrap();
+        count_sent(&b, "u", &t).await;
         assert_eq!(b.state("u").await.unwrap().sent, 1);
     }
 
