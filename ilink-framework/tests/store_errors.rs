@@ -77,6 +77,31 @@ impl Handler for Recorder {
     }
 }
 
+/// A bot answering with a [`Recorder`] on a store that fails as `failures` says.
+struct Running {
+    sim: ilink_testkit::Simulator,
+    bot: ilink_testkit::BotAccount,
+    store: Arc<FailingStore>,
+    recorder: Arc<Recorder>,
+    handle: BotHandle,
+}
+
+async fn start(name: &str, failures: Failures) -> Running {
+    let sim = sim().await;
+    let bot = sim.add_account(name);
+    let store = Arc::new(FailingStore::new(failures));
+    let recorder = Arc::new(Recorder::default());
+    let handle =
+        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
+    Running {
+        sim,
+        bot,
+        store,
+        recorder,
+        handle,
+    }
+}
+
 fn is_store_error(e: &AccountEvent, n: u32) -> bool {
     matches!(&e.kind, AccountEventKind::StoreError { consecutive, error }
         if *consecutive == n && error.contains("ilink.db"))
@@ -84,13 +109,20 @@ fn is_store_error(e: &AccountEvent, n: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_the_store_refuses_is_retried_not_handled_from_memory() {
-    let sim = sim().await;
-    let bot = sim.add_account("full");
-    let store = Arc::new(FailingStore::new(Failures::default()));
-    store.hooks.commit.store(3, Ordering::SeqCst);
-    let recorder = Arc::new(Recorder::default());
-    let handle =
-        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
+    let Running {
+        sim,
+        bot,
+        store,
+        recorder,
+        handle,
+    } = start(
+        "full",
+        Failures {
+            commit: AtomicU32::new(3),
+            ..Failures::default()
+        },
+    )
+    .await;
     let mut events = handle.events();
     let user = sim.user(&bot, USER);
     user.say("one").await;
@@ -121,13 +153,20 @@ async fn a_batch_the_store_refuses_is_retried_not_handled_from_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marking_handled_that_the_store_refuses_is_retried_and_the_message_handled_once() {
-    let sim = sim().await;
-    let bot = sim.add_account("remove");
-    let store = Arc::new(FailingStore::new(Failures::default()));
-    store.hooks.mark_handled.store(2, Ordering::SeqCst);
-    let recorder = Arc::new(Recorder::default());
-    let handle =
-        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
+    let Running {
+        sim,
+        bot,
+        store,
+        recorder,
+        handle,
+    } = start(
+        "remove",
+        Failures {
+            mark_handled: AtomicU32::new(2),
+            ..Failures::default()
+        },
+    )
+    .await;
     let mut events = handle.events();
     let user = sim.user(&bot, USER);
     user.say("one").await;
@@ -152,13 +191,20 @@ async fn marking_handled_that_the_store_refuses_is_retried_and_the_message_handl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_a_sent_message_that_the_store_refuses_is_retried_and_the_message_sent_once() {
-    let sim = sim().await;
-    let bot = sim.add_account("record");
-    let store = Arc::new(FailingStore::new(Failures::default()));
-    store.hooks.record_sent.store(2, Ordering::SeqCst);
-    let recorder = Arc::new(Recorder::default());
-    let handle =
-        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
+    let Running {
+        sim,
+        bot,
+        store,
+        recorder,
+        handle,
+    } = start(
+        "record",
+        Failures {
+            record_sent: AtomicU32::new(2),
+            ..Failures::default()
+        },
+    )
+    .await;
     let mut events = handle.events();
     sim.user(&bot, USER).say("one").await;
     wait_event(&mut events, |e| is_store_error(e, 2)).await;
