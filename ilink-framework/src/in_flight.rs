@@ -4,6 +4,7 @@
 //! messages queued but not yet answered, so shutdown can drain both. An
 //! observer may be told each new count (the inbox depth gauge is one).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
@@ -41,6 +42,24 @@ impl InFlight {
         }
     }
 
+    /// Runs `work` on a task of its own, counted in flight until it ends
+    /// (or panics, or is aborted: the count must not stay up and hold a
+    /// shutdown's drain until its deadline).
+    pub(crate) fn spawn(self: &Arc<Self>, work: impl Future<Output = ()> + Send + 'static) {
+        struct Ending(Arc<InFlight>);
+        impl Drop for Ending {
+            fn drop(&mut self) {
+                self.0.end();
+            }
+        }
+        self.begin();
+        let ending = Ending(self.clone());
+        tokio::spawn(async move {
+            let _ending = ending;
+            work.await;
+        });
+    }
+
     fn observe(&self, count: usize) {
         if let Some(observer) = &self.observer {
             observer(count);
@@ -66,7 +85,6 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn wait_idle_returns_when_the_last_item_ends() {
@@ -83,5 +101,20 @@ mod tests {
         f.end();
         waiter.await.unwrap();
         assert_eq!(f.count(), 0);
+    }
+
+    #[tokio::test]
+    async fn spawned_work_counts_until_it_ends_even_by_panicking() {
+        let f = Arc::new(InFlight::default());
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        f.spawn(async move {
+            let _ = wait.await;
+        });
+        f.spawn(async { panic!("a store write's task failed") });
+        assert!(f.count() >= 1);
+        go.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), f.wait_idle())
+            .await
+            .expect("the count came back to zero");
     }
 }

@@ -263,9 +263,7 @@ impl RouterState {
     /// until then.
     fn mark_handled(&self, entry: u64, changes: Vec<StateChange>, hold: Option<Arc<()>>) {
         let shared = self.env.shared.clone();
-        let handling = self.handling.clone();
-        handling.begin();
-        tokio::spawn(async move {
+        self.handling.spawn(async move {
             // Retried until it holds: an entry left in the inbox is handled
             // again at the next start, with its state as it was before.
             shared
@@ -274,7 +272,6 @@ impl RouterState {
                 })
                 .await;
             drop(hold);
-            handling.end();
         });
     }
 
@@ -282,9 +279,7 @@ impl RouterState {
     /// marks a handled one.
     fn remove_from_inbox(&self, entry: u64, what: &'static str) {
         let shared = self.env.shared.clone();
-        let handling = self.handling.clone();
-        handling.begin();
-        tokio::spawn(async move {
+        self.handling.spawn(async move {
             // Retried until it holds: an entry left in the inbox is handled
             // again at the next start.
             let ids = [entry];
@@ -293,7 +288,6 @@ impl RouterState {
                     shared.store.inbox_remove(&shared.account, &ids)
                 })
                 .await;
-            handling.end();
         });
     }
 

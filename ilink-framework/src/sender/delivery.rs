@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument as _;
 
 use super::pacer::Pacer;
-use super::quota::TokenBook;
+use super::quota::{Pin, Reserved, TokenBook};
 use crate::account_shared::{AccountShared, Health};
 use crate::error::SendError;
 use crate::in_flight::InFlight;
@@ -257,23 +257,22 @@ impl Delivery {
     /// says, and the journal only spares a replay the request (a row that
     /// never lands means the replay sends the message again with its
     /// `client_id`, which the server drops). A failing store is retried as
-    /// every inbox write is; shutdown's flush waits for the task.
-    fn record_sent(&self, user: &str, token: &Secret, journal: Option<JournaledSend>) {
+    /// every inbox write is; shutdown's flush waits for the task. `pin`
+    /// keeps the count cached until the store has it.
+    fn record_sent(&self, user: &str, token: &Secret, journal: Option<JournaledSend>, pin: Pin) {
         let counts: Vec<SentCount> = self.tokens.counted(user, token).into_iter().collect();
         let journal: Vec<JournaledSend> = journal.into_iter().collect();
         if counts.is_empty() && journal.is_empty() {
             return;
         }
         let shared = self.shared.clone();
-        let in_flight = self.in_flight.clone();
-        in_flight.begin();
-        tokio::spawn(async move {
+        self.in_flight.spawn(async move {
             shared
                 .until_stored("recording a sent message", None, || {
                     shared.store.record_sent(&shared.account, &counts, &journal)
                 })
                 .await;
-            in_flight.end();
+            drop(pin);
         });
     }
 
@@ -299,7 +298,12 @@ async fn send_one(
     msg: &Outgoing,
     journal: Option<(&Origin, u32)>,
 ) -> Result<SentMessage, SendError> {
-    let (token, sent_before, token_age) = ctx.tokens.reserve(user, 1).await?;
+    let Reserved {
+        token,
+        sent_before,
+        token_age,
+        pin,
+    } = ctx.tokens.reserve(user, 1).await?;
     let mut retries = 0;
     loop {
         ensure_healthy(ctx)?;
@@ -320,7 +324,7 @@ async fn send_one(
         match result {
             Ok(sent) => {
                 let row = journal.map(|(origin, chunk)| origin.record(chunk, &sent));
-                ctx.record_sent(user, &token, row);
+                ctx.record_sent(user, &token, row, pin);
                 if sent.message_id.is_none() && journal.is_some_and(|(o, _)| o.replayed()) {
                     // The usual answer to a message sent again after a crash
                     // with its first client_id: the server had it already.

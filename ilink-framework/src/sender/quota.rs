@@ -116,7 +116,35 @@ pub(crate) struct TokenBook {
     account: AccountId,
     store: Arc<dyn StateStore>,
     cache: DashMap<String, ContextTokenRecord>,
+    /// Users whose cached record must stay: a send to them is under way, or
+    /// its count is not stored yet. Forgetting it then would read back the
+    /// store's older count and allow a send past the quota.
+    pins: Arc<DashMap<String, usize>>,
     options: BotOptions,
+}
+
+/// Keeps a user's cached record in the [`TokenBook`] while it lives.
+pub(crate) struct Pin {
+    pins: Arc<DashMap<String, usize>>,
+    user: String,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.pins.remove_if_mut(&self.user, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+    }
+}
+
+/// What [`TokenBook::reserve`] grants: the token to send with, the count
+/// and age it had, and a pin that keeps its cached count until dropped.
+pub(crate) struct Reserved {
+    pub(crate) token: Secret,
+    pub(crate) sent_before: u32,
+    pub(crate) token_age: Duration,
+    pub(crate) pin: Pin,
 }
 
 impl TokenBook {
@@ -129,6 +157,7 @@ impl TokenBook {
             account,
             store,
             cache: DashMap::new(),
+            pins: Arc::default(),
             options: options.clone(),
         }
     }
@@ -146,10 +175,20 @@ impl TokenBook {
 
     /// Drops cached records of users who have not written for
     /// `idle_timeout` (the store keeps them; a later send reads them back),
-    /// so the cache does not grow with every user ever seen.
+    /// so the cache does not grow with every user ever seen. A pinned
+    /// record stays.
     pub(crate) fn forget_idle(&self, now_ms: i64) {
         let idle = self.options.idle_timeout.as_millis() as i64;
-        self.cache.retain(|_, r| now_ms - r.received_at_ms < idle);
+        self.cache
+            .retain(|user, r| now_ms - r.received_at_ms < idle || self.pins.contains_key(user));
+    }
+
+    fn pin(&self, user: &str) -> Pin {
+        *self.pins.entry(user.to_owned()).or_insert(0) += 1;
+        Pin {
+            pins: self.pins.clone(),
+            user: user.to_owned(),
+        }
     }
 
     /// Brings the token of a new inbound message into the cache; the count
@@ -171,16 +210,20 @@ impl TokenBook {
     }
 
     /// The token to send `n` messages with, or why they may not be sent.
-    pub(crate) async fn reserve(
-        &self,
-        user: &str,
-        n: u32,
-    ) -> Result<(Secret, u32, Duration), SendError> {
+    /// Keep the pin until the sends' count is stored.
+    pub(crate) async fn reserve(&self, user: &str, n: u32) -> Result<Reserved, SendError> {
+        // Pinned before the load, so the record it brings into the cache
+        // is still there when the send is counted.
+        let pin = self.pin(user);
         let record = self.load(user).await?;
         let quota = QuotaState::of(record.as_ref(), &self.options, now_ms());
         quota.check(user, n)?;
-        let token = record.map(|r| r.token).unwrap_or_default();
-        Ok((token, quota.sent, quota.token_age))
+        Ok(Reserved {
+            token: record.map(|r| r.token).unwrap_or_default(),
+            sent_before: quota.sent,
+            token_age: quota.token_age,
+            pin,
+        })
     }
 
     /// Counts one message sent with `token` in the cache, if it is still
@@ -252,13 +295,41 @@ mod tests {
         let now = now_ms();
         inbound(&b, "old", "t-old", now - idle - 1).await;
         inbound(&b, "new", "t-new", now).await;
-        let (t, _, _) = b.reserve("old", 1).await.unwrap();
+        let t = b.reserve("old", 1).await.unwrap().token;
         count_sent(&b, "old", &t).await;
         b.forget_idle(now);
         assert!(b.cache.get("old").is_none());
         assert!(b.cache.get("new").is_some());
         // Read back from the store, with its count.
         assert_eq!(b.state("old").await.unwrap().sent, 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_users_count_stays_cached_until_the_store_has_it() {
+        let b = book(2);
+        let idle = b.options.idle_timeout.as_millis() as i64;
+        let now = now_ms();
+        inbound(&b, "u", "t", now - idle - 1).await;
+        let reserved = b.reserve("u", 1).await.unwrap();
+        // The sweep runs while the send is under way: the record stays.
+        b.forget_idle(now);
+        let count = b.counted("u", &reserved.token).expect("still cached");
+        assert_eq!(count.sent, 1);
+        // The sweep runs again before the count is stored: it must not
+        // fall back to the store's 0 and allow a third send.
+        b.forget_idle(now);
+        let second = b.reserve("u", 1).await.unwrap();
+        assert_eq!(second.sent_before, 1);
+        assert!(b.counted("u", &second.token).is_some());
+        assert!(matches!(
+            b.reserve("u", 1).await,
+            Err(SendError::QuotaExhausted { sent: 2, .. })
+        ));
+        // Once both counts are stored and their pins dropped, it may go.
+        drop((reserved, second));
+        b.forget_idle(now);
+        assert!(b.cache.get("u").is_none());
+        assert!(b.pins.is_empty());
     }
 
     #[tokio::test]
@@ -269,7 +340,7 @@ mod tests {
             Err(SendError::NoContext { .. })
         ));
         inbound(&b, "u", "t1", now_ms()).await;
-        let (t, _, _) = b.reserve("u", 1).await.unwrap();
+        let t = b.reserve("u", 1).await.unwrap().token;
         count_sent(&b, "u", &t).await;
         count_sent(&b, "u", &t).await;
         assert!(matches!(
@@ -292,7 +363,7 @@ mod tests {
         let b = book(2);
         // Only the book knows the token (nothing in the store): it still counts.
         b.observe("u", "t1".into(), now_ms()).await.unwrap();
-        let (t, _, _) = b.reserve("u", 1).await.unwrap();
+        let t = b.reserve("u", 1).await.unwrap().token;
         count_sent(&b, "u", &t).await;
         assert_eq!(b.state("u").await.unwrap().sent, 1);
     }
