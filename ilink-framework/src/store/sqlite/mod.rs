@@ -9,6 +9,7 @@
 //! send counts and journal rows, handled and refused entries. The
 //! statements are in [`writes`].
 
+mod checkpointer;
 mod dedup_index;
 mod fsync_policy;
 mod job_queue;
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use self::checkpointer::Checkpointer;
 use self::writer::Writer;
 
 use super::deferred::Deferred;
@@ -74,6 +76,7 @@ pub struct SqliteStore {
     dir: PathBuf,
     path: PathBuf,
     writer: Writer,
+    checkpointer: Checkpointer,
     /// `None` once the store is closed.
     reader: Arc<Mutex<Option<Connection>>>,
 }
@@ -97,21 +100,25 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let dir = dir.into();
         let path = dir.join(DATABASE_FILE);
-        let (writer, reader) = {
+        let (writer, reader, checkpoints) = {
             let (dir, path) = (dir.clone(), path.clone());
             tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 open::prepare_dir(&dir)?;
                 open::prepare_files(&path)?;
-                let mut writer = open::connect(&path, durability)?;
+                let mut writer = open::connect_writer(&path, durability)?;
                 open::migrate(&mut writer, &path)?;
                 let reader = open::connect(&path, durability)?;
-                Ok((writer, reader))
+                let checkpoints = open::connect(&path, durability)?;
+                Ok((writer, reader, checkpoints))
             })
             .await
             .map_err(|_| StoreError::Closed)??
         };
+        let writer = Writer::spawn(writer, path.clone(), durability)?;
+        let checkpointer = Checkpointer::spawn(checkpoints, path.clone(), writer.commit_counter())?;
         let store = Self {
-            writer: Writer::spawn(writer, path.clone(), durability)?,
+            writer,
+            checkpointer,
             reader: Arc::new(Mutex::new(Some(reader))),
             dir,
             path,
@@ -148,6 +155,7 @@ impl SqliteStore {
     /// checkpointed into the main file). Later calls fail with
     /// [`StoreError::Closed`].
     pub async fn close(&self) {
+        self.checkpointer.stop().await;
         self.writer.close().await;
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(reader);

@@ -122,6 +122,16 @@ pub(super) fn connect(db: &Path, durability: Durability) -> Result<Connection, S
     Ok(conn)
 }
 
+/// Opens the connection that makes every write: as [`connect`], with
+/// SQLite's automatic checkpoint off, since the checkpointer thread makes
+/// them beside it (see [`super::checkpointer`]).
+pub(super) fn connect_writer(db: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = connect(db, durability)?;
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+        .map_err(|e| db_error(db, e))?;
+    Ok(conn)
+}
+
 /// Brings the schema up to date, refusing a database of a newer one.
 pub(super) fn migrate(conn: &mut Connection, db: &Path) -> Result<(), StoreError> {
     let supported = newest_known_version();

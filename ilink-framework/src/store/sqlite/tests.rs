@@ -259,13 +259,14 @@ async fn dedup_keys_of_a_version_3_database_still_count_after_the_upgrade() {
 }
 
 /// Rows of `table` in the database file alone, without its WAL: what a
-/// checkpoint has copied there.
-fn rows_in_the_file_alone(dir: &std::path::Path, table: &str) -> i64 {
+/// checkpoint has copied there. `None` when the copy cannot be read (one
+/// taken while a checkpoint was writing the file).
+fn rows_in_the_file_alone(dir: &std::path::Path, table: &str) -> Option<i64> {
     let copy = tempfile::tempdir().unwrap();
-    std::fs::copy(dir.join(DATABASE_FILE), copy.path().join(DATABASE_FILE)).unwrap();
-    let c = rusqlite::Connection::open(copy.path().join(DATABASE_FILE)).unwrap();
+    std::fs::copy(dir.join(DATABASE_FILE), copy.path().join(DATABASE_FILE)).ok()?;
+    let c = rusqlite::Connection::open(copy.path().join(DATABASE_FILE)).ok()?;
     c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
+        .ok()
 }
 
 #[tokio::test]
@@ -298,8 +299,8 @@ async fn under_full_durability_a_handled_mark_is_fsynced_with_the_next_batch_or_
         tokio::time::sleep(fsync_policy::SYNC_DELAY / 4).await;
     }
     assert_eq!(s.fsyncs(), fsyncs + 3, "the idle flush");
-    assert_eq!(rows_in_the_file_alone(dir.path(), "inbox"), 0);
-    assert_eq!(rows_in_the_file_alone(dir.path(), "dedup_log"), 2);
+    assert_eq!(rows_in_the_file_alone(dir.path(), "inbox"), Some(0));
+    assert_eq!(rows_in_the_file_alone(dir.path(), "dedup_log"), Some(2));
     // Other writes run at the store's own level.
     let mode: i64 = s
         .writer
@@ -321,5 +322,36 @@ async fn under_normal_durability_nothing_waits_for_an_fsync() {
     s.mark_handled(&a, 1, &[]).await.unwrap();
     assert!(!s.writer.unsynced());
     assert_eq!(s.fsyncs(), 0);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn the_wal_is_copied_into_the_database_file_beside_the_writer_never_by_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    // `Normal`: no idle flush of the writer's own, so only the checkpointer
+    // can move the rows into the file (a few pages, far below SQLite's
+    // automatic threshold).
+    let s = SqliteStore::open_with(dir.path(), Durability::Normal)
+        .await
+        .unwrap();
+    let autocheckpoint: i64 = s
+        .writer
+        .run(|c| c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(autocheckpoint, 0, "a commit never checkpoints");
+    let a = AccountId::new("a");
+    for id in 1..=20 {
+        s.commit_received(&a, &one_message(id)).await.unwrap();
+    }
+    // The file may be caught mid-copy: it is read again after a pause.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rows_in_the_file_alone(dir.path(), "inbox") != Some(20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was never checkpointed"
+        );
+        tokio::time::sleep(checkpointer::EVERY).await;
+    }
     s.close().await;
 }

@@ -166,6 +166,11 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// The counter behind [`Writer::commits`], for the checkpointer.
+    pub(super) fn commit_counter(&self) -> Arc<AtomicU64> {
+        self.commits.clone()
+    }
+
     /// Commits and idle checkpoints made with an fsync so far.
     pub(super) fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
