@@ -35,6 +35,9 @@ pub(crate) enum RouterMsg {
     RunEnded(RunEnded),
     /// Time to evict idle sessions.
     Evict,
+    /// Answered once every message sent before it is handled here: each
+    /// batch before it is dispatched (and counted in `handling`).
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The Router actor.
@@ -138,6 +141,7 @@ impl Actor for Router {
             RouterMsg::Inbound(batch) => state.inbound(batch, false).await,
             RouterMsg::RunEnded(ended) => state.done(ended),
             RouterMsg::Evict => state.evict_idle(),
+            RouterMsg::Barrier(done) => drop(done.send(())),
         }
         Ok(())
     }

@@ -250,6 +250,12 @@ impl SupervisorState {
             .get_cell()
             .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
             .await;
+        // The last batches the Poller sent may still wait in the Router's
+        // mailbox, not yet counted in `handling`.
+        let (done, dispatched) = tokio::sync::oneshot::channel();
+        if c.router.send_message(RouterMsg::Barrier(done)).is_ok() {
+            let _ = tokio::time::timeout_at(deadline.into(), dispatched).await;
+        }
         let _ = tokio::time::timeout_at(deadline.into(), c.handling.wait_idle()).await;
         let unhandled = c.handling.count();
         c.sender.stop_typing();

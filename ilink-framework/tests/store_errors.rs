@@ -61,22 +61,6 @@ impl StoreHooks for Failures {
 
 type FailingStore = HookedStore<Failures>;
 
-/// Records what it handled and replies to it.
-#[derive(Default)]
-struct Recorder {
-    handled: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl Handler for Recorder {
-    async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
-        let text = msg.text().unwrap_or_default().to_owned();
-        self.handled.lock().unwrap().push(text.clone());
-        ctx.reply(format!("got {text}")).await?;
-        Ok(())
-    }
-}
-
 /// A bot answering with a [`Recorder`] on a store that fails as `failures` says.
 struct Running {
     sim: ilink_testkit::Simulator,

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod hooked_store;
+mod recorder;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,8 @@ use ilink_testkit::{BotAccount, Simulator};
 
 #[allow(unused_imports)]
 pub use hooked_store::{Call, HookedStore, StoreHooks};
+#[allow(unused_imports)]
+pub use recorder::Recorder;
 
 /// Options for fast tests: short polls and backoffs, pacing out of the way.
 pub fn fast_options() -> BotOptions {
