@@ -11,6 +11,25 @@ use rusqlite::Connection;
 
 use super::Durability;
 
+/// What `PRAGMA wal_checkpoint` answers.
+struct Checkpoint {
+    /// 1 when it could not run: the checkpointer thread's was under way
+    /// (the frame counts are then -1).
+    busy: i64,
+    /// Frames in the WAL.
+    frames: i64,
+    /// Frames copied into the database file.
+    copied: i64,
+}
+
+impl Checkpoint {
+    /// Whether it synced the whole WAL: it ran, and copied every frame
+    /// (it syncs the WAL before it copies).
+    fn synced_all(&self) -> bool {
+        self.busy == 0 && self.frames >= 0 && self.copied >= self.frames
+    }
+}
+
 /// Under [`Durability::Full`], the longest a commit made at `NORMAL` waits
 /// for an fsync.
 pub(super) const SYNC_DELAY: Duration = Duration::from_millis(100);
@@ -88,10 +107,14 @@ impl SyncState {
     /// meanwhile).
     pub(super) fn flush(&mut self, conn: &Connection, path: &Path) {
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+            Ok(Checkpoint {
+                busy: row.get(0)?,
+                frames: row.get(1)?,
+                copied: row.get(2)?,
+            })
         });
         match done {
-            Ok((frames, copied)) if copied >= frames => {
+            Ok(checkpoint) if checkpoint.synced_all() => {
                 self.since = None;
                 self.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.unsynced.store(false, Ordering::Relaxed);
@@ -102,5 +125,25 @@ impl SyncState {
                 self.since = Some(Instant::now());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Checkpoint;
+
+    #[test]
+    fn only_a_checkpoint_that_ran_and_copied_every_frame_synced_the_wal() {
+        let answer = |busy, frames, copied| Checkpoint {
+            busy,
+            frames,
+            copied,
+        };
+        assert!(answer(0, 12, 12).synced_all());
+        assert!(answer(0, 0, 0).synced_all(), "an empty WAL");
+        assert!(!answer(0, 12, 8).synced_all(), "held back by a reader");
+        // Another connection's checkpoint was under way: nothing ran here,
+        // and that one may have started before the last commit.
+        assert!(!answer(1, -1, -1).synced_all());
     }
 }
