@@ -13,8 +13,10 @@
 //! checkpoint turned off ([`super::open::connect_writer`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,8 +32,9 @@ pub(super) const EVERY: Duration = Duration::from_millis(100);
 /// A handle to the checkpointer thread; [`Checkpointer::stop`] ends the
 /// thread and waits for it, dropping the handle ends it without waiting.
 pub(super) struct Checkpointer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The thread, and the sender whose drop tells it to end; `None` once
+    /// stopped.
+    running: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -48,17 +51,16 @@ impl Checkpointer {
         path: PathBuf,
         commits: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("ilink-sqlite-checkpointer".into())
             .spawn({
-                let (stop, path) = (stop.clone(), path.clone());
-                move || run(&conn, &path, &commits, &stop)
+                let path = path.clone();
+                move || run(&conn, &path, &commits, &stopped)
             })
             .map_err(|e| StoreError::io(path.display(), e))?;
         Ok(Self {
-            stop,
-            thread: Mutex::new(Some(thread)),
+            running: Mutex::new(Some((stop, thread))),
         })
     }
 
@@ -70,12 +72,15 @@ impl Checkpointer {
         }
     }
 
-    /// Tells the thread to end; returns it unless already told.
+    /// Tells the thread to end (by dropping its sender); returns it unless
+    /// already told.
     fn signal_stop(&self) -> Option<JoinHandle<()>> {
-        let (stopped, wake) = &*self.stop;
-        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        wake.notify_all();
-        self.thread.lock().unwrap_or_else(|e| e.into_inner()).take()
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        running.map(|(_stop, thread)| thread)
     }
 }
 
@@ -87,34 +92,26 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, path: &Path, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
-    let (stopped, wake) = stop;
-    let mut seen = commits.load(Ordering::Relaxed);
+fn run(conn: &Connection, path: &Path, commits: &AtomicU64, stopped: &mpsc::Receiver<()>) {
+    let mut done = commits.load(Ordering::Relaxed);
     let mut failing = false;
-    loop {
-        {
-            let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
-            let (guard, _) = wake
-                .wait_timeout_while(guard, EVERY, |stopped| !*stopped)
-                .unwrap_or_else(|e| e.into_inner());
-            if *guard {
-                return;
-            }
-        }
+    // Nothing is ever sent: the handle's drop of the sender ends the wait.
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
         let now = commits.load(Ordering::Relaxed);
-        if now == seen {
+        if now == done {
             continue;
         }
-        seen = now;
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             Ok(()) => {
+                done = now;
                 if failing {
                     tracing::info!(database = %path.display(), "checkpointing works again");
                 }
                 failing = false;
             }
             // Nothing is lost: the commits are in the WAL, which grows until
-            // a checkpoint succeeds (a full disk, usually). Told once.
+            // a checkpoint succeeds (a full disk, usually); tried again at the
+            // next tick. Told once.
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(database = %path.display(), error = %e, "checkpointing the WAL failed; it will be retried");
