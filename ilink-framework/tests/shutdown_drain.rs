@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -47,31 +46,26 @@ impl StoreHooks for Gate {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_being_stored_when_shutdown_begins_is_handled_before_the_bot_stops() {
-    let sim = sim().await;
-    let bot = sim.add_account("drain");
-    let store = Arc::new(HookedStore::new(Gate::default()));
-    let recorder = Arc::new(Recorder::default());
-    let handle =
-        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
-    sim.user(&bot, USER).say("one").await;
-    tokio::time::timeout(WAIT, store.hooks.held.notified())
+    let r = start_recorder("drain", Gate::default()).await;
+    r.sim.user(&r.bot, USER).say("one").await;
+    tokio::time::timeout(WAIT, r.store.hooks.held.notified())
         .await
         .expect("the batch's commit began");
 
-    let stopping = handle.clone();
+    let stopping = r.handle.clone();
     let shutdown = tokio::spawn(async move { stopping.shutdown().await });
     // The shutdown has stopped polling and waits for the Poller, which
     // waits for the commit.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    store.hooks.release.add_permits(1);
+    r.store.hooks.release.add_permits(1);
     let report = shutdown.await.unwrap();
 
     // Dispatched by the Poller as it stopped, the batch could still be in
     // the Router's mailbox when the shutdown counted what was left to
     // handle: it must be counted, and handled, all the same.
     assert_eq!(report.unhandled, 0);
-    assert_eq!(*recorder.handled.lock().unwrap(), ["one"]);
-    assert_eq!(texts_to(&sim, &bot, USER), ["got one"]);
-    let account = AccountId::new(bot.bot_id.as_str());
-    assert!(store.inner.inbox_load(&account).await.unwrap().is_empty());
+    assert_eq!(r.handled(), ["one"]);
+    assert_eq!(texts_to(&r.sim, &r.bot, USER), ["got one"]);
+    let inbox = r.store.inner.inbox_load(&r.account()).await.unwrap();
+    assert!(inbox.is_empty());
 }

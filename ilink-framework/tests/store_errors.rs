@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use common::*;
 use ilink_framework::prelude::*;
@@ -59,33 +59,6 @@ impl StoreHooks for Failures {
     }
 }
 
-type FailingStore = HookedStore<Failures>;
-
-/// A bot answering with a [`Recorder`] on a store that fails as `failures` says.
-struct Running {
-    sim: ilink_testkit::Simulator,
-    bot: ilink_testkit::BotAccount,
-    store: Arc<FailingStore>,
-    recorder: Arc<Recorder>,
-    handle: BotHandle,
-}
-
-async fn start(name: &str, failures: Failures) -> Running {
-    let sim = sim().await;
-    let bot = sim.add_account(name);
-    let store = Arc::new(FailingStore::new(failures));
-    let recorder = Arc::new(Recorder::default());
-    let handle =
-        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
-    Running {
-        sim,
-        bot,
-        store,
-        recorder,
-        handle,
-    }
-}
-
 fn is_store_error(e: &AccountEvent, n: u32) -> bool {
     matches!(&e.kind, AccountEventKind::StoreError { consecutive, error }
         if *consecutive == n && error.contains("ilink.db"))
@@ -93,115 +66,94 @@ fn is_store_error(e: &AccountEvent, n: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_the_store_refuses_is_retried_not_handled_from_memory() {
-    let Running {
-        sim,
-        bot,
-        store,
-        recorder,
-        handle,
-    } = start(
+    let r = start_recorder(
         "full",
         Failures {
-            commit: AtomicU32::new(3),
+            commit: 3.into(),
             ..Failures::default()
         },
     )
     .await;
-    let mut events = handle.events();
-    let user = sim.user(&bot, USER);
+    let mut events = r.handle.events();
+    let user = r.sim.user(&r.bot, USER);
     user.say("one").await;
 
     // Three failures, each reported, then the commit holds.
     for n in 1..=3 {
         wait_event(&mut events, |e| is_store_error(e, n)).await;
-        assert!(
-            recorder.handled.lock().unwrap().is_empty(),
-            "handled before it was stored"
-        );
+        assert!(r.handled().is_empty(), "handled before it was stored");
     }
     wait_event(&mut events, |e| {
         matches!(e.kind, AccountEventKind::StoreRecovered)
     })
     .await;
-    sim.wait_for_sent_to(&bot, USER, 1, WAIT).await.unwrap();
+    r.sim.wait_for_sent_to(&r.bot, USER, 1, WAIT).await.unwrap();
 
     // Later messages still flow, after the retried batch.
     user.say("two").await;
-    sim.wait_for_sent_to(&bot, USER, 2, WAIT).await.unwrap();
-    assert_eq!(*recorder.handled.lock().unwrap(), ["one", "two"]);
+    r.sim.wait_for_sent_to(&r.bot, USER, 2, WAIT).await.unwrap();
+    assert_eq!(r.handled(), ["one", "two"]);
     // The retried batch reached the store once, whole, then the next.
-    assert_eq!(*store.hooks.committed.lock().unwrap(), [1, 1]);
-    assert_eq!(texts_to(&sim, &bot, USER), ["got one", "got two"]);
-    handle.shutdown().await;
+    assert_eq!(*r.store.hooks.committed.lock().unwrap(), [1, 1]);
+    assert_eq!(texts_to(&r.sim, &r.bot, USER), ["got one", "got two"]);
+    r.handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marking_handled_that_the_store_refuses_is_retried_and_the_message_handled_once() {
-    let Running {
-        sim,
-        bot,
-        store,
-        recorder,
-        handle,
-    } = start(
+    let r = start_recorder(
         "remove",
         Failures {
-            mark_handled: AtomicU32::new(2),
+            mark_handled: 2.into(),
             ..Failures::default()
         },
     )
     .await;
-    let mut events = handle.events();
-    let user = sim.user(&bot, USER);
+    let mut events = r.handle.events();
+    let user = r.sim.user(&r.bot, USER);
     user.say("one").await;
     wait_event(&mut events, |e| is_store_error(e, 2)).await;
     wait_event(&mut events, |e| {
         matches!(e.kind, AccountEventKind::StoreRecovered)
     })
     .await;
-    let account = AccountId::new(bot.bot_id.as_str());
+    let account = r.account();
     assert!(
-        store.inner.inbox_load(&account).await.unwrap().is_empty(),
+        r.store.inner.inbox_load(&account).await.unwrap().is_empty(),
         "the handled message left the inbox"
     );
 
     user.say("two").await;
-    sim.wait_for_sent_to(&bot, USER, 2, WAIT).await.unwrap();
-    let report = handle.shutdown().await;
+    r.sim.wait_for_sent_to(&r.bot, USER, 2, WAIT).await.unwrap();
+    let report = r.handle.shutdown().await;
     assert_eq!(report.unhandled, 0);
-    assert_eq!(*recorder.handled.lock().unwrap(), ["one", "two"]);
-    assert_eq!(texts_to(&sim, &bot, USER), ["got one", "got two"]);
+    assert_eq!(r.handled(), ["one", "two"]);
+    assert_eq!(texts_to(&r.sim, &r.bot, USER), ["got one", "got two"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_a_sent_message_that_the_store_refuses_is_retried_and_the_message_sent_once() {
-    let Running {
-        sim,
-        bot,
-        store,
-        recorder,
-        handle,
-    } = start(
+    let r = start_recorder(
         "record",
         Failures {
-            record_sent: AtomicU32::new(2),
+            record_sent: 2.into(),
             ..Failures::default()
         },
     )
     .await;
-    let mut events = handle.events();
-    sim.user(&bot, USER).say("one").await;
+    let mut events = r.handle.events();
+    r.sim.user(&r.bot, USER).say("one").await;
     wait_event(&mut events, |e| is_store_error(e, 2)).await;
     wait_event(&mut events, |e| {
         matches!(e.kind, AccountEventKind::StoreRecovered)
     })
     .await;
     // The send's count reached the store once the store worked again.
-    let account = AccountId::new(bot.bot_id.as_str());
-    let token = store.inner.context_token(&account, USER).await.unwrap();
+    let account = r.account();
+    let token = r.store.inner.context_token(&account, USER).await.unwrap();
     assert_eq!(token.expect("the message's context token").sent, 1);
-    let report = handle.shutdown().await;
+    let report = r.handle.shutdown().await;
     assert_eq!((report.unhandled, report.unsent), (0, 0));
-    assert_eq!(*recorder.handled.lock().unwrap(), ["one"]);
-    assert_eq!(texts_to(&sim, &bot, USER), ["got one"]);
+    assert_eq!(r.handled(), ["one"]);
+    assert_eq!(texts_to(&r.sim, &r.bot, USER), ["got one"]);
 }

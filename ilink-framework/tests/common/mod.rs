@@ -20,7 +20,7 @@ use ilink_testkit::{BotAccount, Simulator};
 #[allow(unused_imports)]
 pub use hooked_store::{Call, HookedStore, StoreHooks};
 #[allow(unused_imports)]
-pub use recorder::Recorder;
+pub use recorder::{Recorder, RecorderBot, start_recorder};
 
 /// Options for fast tests: short polls and backoffs, pacing out of the way.
 pub fn fast_options() -> BotOptions {
