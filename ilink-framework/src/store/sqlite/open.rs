@@ -58,11 +58,21 @@ pub(super) fn prepare_files(db: &Path) -> Result<(), StoreError> {
     }
     opts.open(db).map_err(|e| StoreError::io(db.display(), e))?;
     for file in [db.to_path_buf(), sidecar(db, "-wal"), sidecar(db, "-shm")] {
-        if file.exists() {
-            restrict(&file, 0o600)?;
-        }
+        restrict_if_present(&file, 0o600)?;
     }
     Ok(())
+}
+
+/// [`restrict`] for a file that may not exist, or stop existing meanwhile:
+/// the last connection of another process (a bot stopping, `ilink send`
+/// ending) deletes the `-wal` and `-shm` files whenever it closes.
+fn restrict_if_present(path: &Path, mode: u32) -> Result<(), StoreError> {
+    match restrict(path, mode) {
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// `db` with `suffix` appended to its file name (`ilink.db-wal`).
@@ -218,5 +228,19 @@ pub(super) fn db_error(db: &Path, e: rusqlite::Error) -> StoreError {
             path,
             source: Arc::new(e),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sidecar_file_gone_before_its_mode_is_checked_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // What another process's closing connection leaves: no `-wal`.
+        let wal = sidecar(&dir.path().join(super::super::DATABASE_FILE), "-wal");
+        assert!(restrict(&wal, 0o600).is_err(), "the check itself fails");
+        restrict_if_present(&wal, 0o600).expect("a missing file needs nothing");
     }
 }
