@@ -1,166 +1,128 @@
-//! When the writer thread's commits are made durable, under
+//! When the writer thread's commits are fsynced, under
 //! [`Durability::Full`]: at once for a group holding a received batch (the
-//! server will not send it again), with the next sync for the rest.
-//!
-//! The writer's connection runs at `synchronous=NORMAL`, at which SQLite
-//! syncs nothing when a WAL transaction commits, and the writer syncs the
-//! WAL itself, with `fdatasync`, right after a commit that must be durable.
-//! SQLite's own sync at `synchronous=FULL` would be the same call, but the
-//! SQLite that rusqlite bundles is built without `HAVE_FDATASYNC`, so its
-//! sync is an `fsync`: that also writes out the file's modification time,
-//! which on ext4 is a journal commit for every transaction, and one that
-//! waits behind the checkpointer's sync of the database file. `fdatasync`
-//! writes the frames, and the file's size when it grew, nothing more: all
-//! a reader of the WAL after a power loss needs. Checkpoints still sync as
-//! SQLite does (the WAL before it is copied, the database file after).
+//! server will not send it again), with the next fsync for the rest.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Durability;
-use super::open::sidecar;
-use crate::store::StoreError;
+use rusqlite::Connection;
 
-/// Under [`Durability::Full`], the longest a commit that needs no sync of
-/// its own waits for one.
+use super::Durability;
+
+/// What `PRAGMA wal_checkpoint` answers.
+struct Checkpoint {
+    /// 1 when it could not run: the checkpointer thread's was under way
+    /// (the frame counts are then -1).
+    busy: i64,
+    /// Frames in the WAL.
+    frames: i64,
+    /// Frames copied into the database file.
+    copied: i64,
+}
+
+impl Checkpoint {
+    /// Whether it synced the whole WAL: it ran, and copied every frame
+    /// (it syncs the WAL before it copies).
+    fn synced_all(&self) -> bool {
+        self.busy == 0 && self.frames >= 0 && self.copied >= self.frames
+    }
+}
+
+/// Under [`Durability::Full`], the longest a commit made at `NORMAL` waits
+/// for an fsync.
 pub(super) const SYNC_DELAY: Duration = Duration::from_millis(100);
 
-/// What makes the WAL's writes durable: `fdatasync` on the file, or (in
-/// tests) a stand-in.
-pub(super) type SyncWal = Box<dyn FnMut() -> io::Result<()> + Send>;
-
-/// Which commits are synced when, under [`Durability::Full`].
+/// Which commits wait for an fsync, under [`Durability::Full`].
 pub(super) struct SyncState {
-    /// Syncs the WAL; `None` under [`Durability::Normal`].
-    sync_wal: Option<SyncWal>,
-    wal: PathBuf,
-    /// When the oldest commit not yet synced was made.
+    pub(super) full: bool,
+    /// The connection is at `synchronous=NORMAL` for now.
+    relaxed: bool,
+    /// When the oldest commit not yet fsynced was made.
     since: Option<Instant>,
-    /// A sync of the WAL failed: what it held may not be on the disk, and a
-    /// later sync that succeeds does not say it is (Linux forgets a failed
-    /// write-back once it has reported it), so no later write is confirmed.
-    failed: Option<StoreError>,
     unsynced: Arc<AtomicBool>,
     fsyncs: Arc<AtomicU64>,
 }
 
 impl SyncState {
-    /// Nothing unsynced yet, for the database at `db`; `unsynced` and
-    /// `fsyncs` are read through the writer's handle. Under
-    /// [`Durability::Full`] the WAL is opened once, here, as SQLite keeps its
-    /// own open: an error writing a file back is reported to the
-    /// descriptors open when it happened, not to one opened afterwards. It
-    /// exists: the connection made it when it switched to WAL mode, and
-    /// keeps it while it is open.
-    pub(super) fn open(
+    /// Nothing unsynced yet; `unsynced` and `fsyncs` are read through the
+    /// writer's handle.
+    pub(super) fn new(
         durability: Durability,
-        db: &Path,
-        unsynced: Arc<AtomicBool>,
-        fsyncs: Arc<AtomicU64>,
-    ) -> Result<Self, StoreError> {
-        let wal = sidecar(db, "-wal");
-        let sync_wal: Option<SyncWal> = match durability {
-            Durability::Normal => None,
-            Durability::Full => {
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&wal)
-                    .map_err(|e| StoreError::io(wal.display(), e))?;
-                Some(Box::new(move || file.sync_data()))
-            }
-        };
-        Ok(Self::with(sync_wal, wal, unsynced, fsyncs))
-    }
-
-    /// A state that syncs the WAL at `wal` with `sync_wal`.
-    pub(super) fn with(
-        sync_wal: Option<SyncWal>,
-        wal: PathBuf,
         unsynced: Arc<AtomicBool>,
         fsyncs: Arc<AtomicU64>,
     ) -> Self {
         Self {
-            sync_wal,
-            wal,
+            full: durability == Durability::Full,
+            relaxed: false,
             since: None,
-            failed: None,
             unsynced,
             fsyncs,
         }
     }
 
-    /// Whether commits are synced at all ([`Durability::Full`]).
-    pub(super) fn full(&self) -> bool {
-        self.sync_wal.is_some()
-    }
-
-    /// The error every write gets once a sync has failed.
-    pub(super) fn failed(&self) -> Option<&StoreError> {
-        self.failed.as_ref()
-    }
-
-    /// Notes a committed write transaction, and syncs the WAL now if the
-    /// commit must be durable before it is confirmed (`urgent`: a received
-    /// batch, credentials) or an earlier one has waited long enough. An
-    /// error means the commit may not be durable.
-    pub(super) fn committed(&mut self, urgent: bool) -> Result<(), StoreError> {
-        if !self.full() {
+    /// Sets the level the next transaction commits at: `FULL` for a
+    /// received batch, any direct job, or once an fsync is due.
+    pub(super) fn prepare(&mut self, conn: &Connection, needs_fsync: bool) -> rusqlite::Result<()> {
+        if !self.full {
             return Ok(());
         }
-        self.since.get_or_insert_with(Instant::now);
         let due = self.since.is_some_and(|t| t.elapsed() >= SYNC_DELAY);
-        let result = if urgent || due { self.sync() } else { Ok(()) };
-        self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
-        result
+        let relax = !needs_fsync && !due;
+        if relax != self.relaxed {
+            conn.execute_batch(if relax {
+                "PRAGMA synchronous = NORMAL"
+            } else {
+                "PRAGMA synchronous = FULL"
+            })?;
+            self.relaxed = relax;
+        }
+        Ok(())
     }
 
-    /// How long the writer may wait for a job before it must sync.
+    /// Notes a committed write transaction.
+    pub(super) fn committed(&mut self) {
+        if !self.full {
+            return;
+        }
+        if self.relaxed {
+            self.since.get_or_insert_with(Instant::now);
+        } else {
+            self.since = None;
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
+    }
+
+    /// How long the writer may wait for a job before it must fsync.
     pub(super) fn wait(&self) -> Option<Duration> {
         self.since.map(|t| SYNC_DELAY.saturating_sub(t.elapsed()))
     }
 
-    /// Makes every commit so far durable with the writer idle.
-    pub(super) fn flush(&mut self) {
-        if self.sync().is_err() {
-            // Told by the next write; nothing to wait for meanwhile.
-            self.since = None;
-        }
-        self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
-    }
-
-    /// Syncs the WAL: one sync covers every commit before it, the WAL
-    /// being one file written in order.
-    fn sync(&mut self) -> Result<(), StoreError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let Some(sync_wal) = self.sync_wal.as_mut() else {
-            return Ok(());
-        };
-        match sync_wal() {
-            Ok(()) => {
+    /// Makes every commit so far durable with the writer idle: a
+    /// checkpoint syncs the WAL before it copies it into the database file,
+    /// and `PASSIVE` never waits for a reader. One held back by a reader's
+    /// snapshot is tried again a delay later (a group commits at `FULL`
+    /// meanwhile).
+    pub(super) fn flush(&mut self, conn: &Connection, path: &Path) {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok(Checkpoint {
+                busy: row.get(0)?,
+                frames: row.get(1)?,
+                copied: row.get(2)?,
+            })
+        });
+        match done {
+            Ok(checkpoint) if checkpoint.synced_all() => {
                 self.since = None;
                 self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                self.unsynced.store(false, Ordering::Relaxed);
             }
+            Ok(_) => self.since = Some(Instant::now()),
             Err(e) => {
-                tracing::error!(wal = %self.wal.display(), error = %e, "syncing the WAL failed; no later write is confirmed until the bot is restarted");
-                let e = StoreError::io(
-                    self.wal.display(),
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "syncing it failed ({e}), so the last writes may not be on the disk; \
-                             restart the bot once the disk works: SQLite recovers the database \
-                             from what reached it"
-                        ),
-                    ),
-                );
-                self.failed = Some(e.clone());
-                Err(e)
+                tracing::warn!(database = %path.display(), error = %e, "syncing the database failed");
+                self.since = Some(Instant::now());
             }
         }
     }
@@ -168,48 +130,20 @@ impl SyncState {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn state(results: Vec<io::Result<()>>) -> (SyncState, Arc<AtomicU64>) {
-        let fsyncs = Arc::new(AtomicU64::new(0));
-        let mut results = results.into_iter();
-        let sync_wal: SyncWal = Box::new(move || results.next().unwrap_or(Ok(())));
-        let state = SyncState::with(
-            Some(sync_wal),
-            PathBuf::from("ilink.db-wal"),
-            Arc::new(AtomicBool::new(false)),
-            fsyncs.clone(),
-        );
-        (state, fsyncs)
-    }
+    use super::Checkpoint;
 
     #[test]
-    fn an_urgent_commit_is_synced_at_once_and_the_others_wait_for_it() {
-        let (mut s, fsyncs) = state(vec![]);
-        s.committed(false).unwrap();
-        assert!(s.wait().is_some(), "a handled mark waits");
-        assert_eq!(fsyncs.load(Ordering::Relaxed), 0);
-        s.committed(true).unwrap();
-        assert!(s.wait().is_none(), "one sync covers both");
-        assert_eq!(fsyncs.load(Ordering::Relaxed), 1);
-        s.committed(false).unwrap();
-        s.flush();
-        assert!(s.wait().is_none());
-        assert_eq!(fsyncs.load(Ordering::Relaxed), 2, "the idle flush");
-    }
-
-    #[test]
-    fn after_a_failed_sync_no_write_is_confirmed_even_if_a_sync_would_succeed() {
-        let broken = io::Error::other("Input/output error");
-        let (mut s, fsyncs) = state(vec![Err(broken)]);
-        let e = s.committed(true).unwrap_err().to_string();
-        assert!(
-            e.contains("ilink.db-wal") && e.contains("restart the bot"),
-            "{e}"
-        );
-        // The next sync would succeed; Linux would have forgotten the error.
-        assert!(s.committed(true).is_err());
-        assert!(s.failed().is_some());
-        assert_eq!(fsyncs.load(Ordering::Relaxed), 0);
+    fn only_a_checkpoint_that_ran_and_copied_every_frame_synced_the_wal() {
+        let answer = |busy, frames, copied| Checkpoint {
+            busy,
+            frames,
+            copied,
+        };
+        assert!(answer(0, 12, 12).synced_all());
+        assert!(answer(0, 0, 0).synced_all(), "an empty WAL");
+        assert!(!answer(0, 12, 8).synced_all(), "held back by a reader");
+        // Another connection's checkpoint was under way: nothing ran here,
+        // and that one may have started before the last commit.
+        assert!(!answer(1, -1, -1).synced_all());
     }
 }

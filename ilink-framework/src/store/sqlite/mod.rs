@@ -43,15 +43,14 @@ pub const SCHEMA_VERSION: i64 = 4;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// A received batch is synced to the disk before its messages are
-    /// handled, so it survives a power loss or an operating system crash,
-    /// as every other write does (credentials, cursors, quarantine). The
-    /// default. Handled marks and send records, written for every message,
-    /// are synced with the next received batch or within 100 ms: a power
-    /// loss just after them handles those messages again, and their sends
-    /// go out again with their first `client_id`s, which the server drops.
-    /// (The writer syncs the WAL with `fdatasync` itself, which is what
-    /// SQLite's `synchronous=FULL` does where SQLite is built for it.)
+    /// `synchronous=FULL`: a received batch is fsynced before its messages
+    /// are handled, so it survives a power loss or an operating system
+    /// crash, as every other write does (credentials, cursors, quarantine).
+    /// The default. Handled marks and send records, written for every
+    /// message, commit at `NORMAL` and are fsynced with the next received
+    /// batch or within 100 ms: a power loss just after them handles those
+    /// messages again, and their sends go out again with their first
+    /// `client_id`s, which the server drops.
     #[default]
     Full,
     /// `synchronous=NORMAL`: a commit survives the process being killed
@@ -106,7 +105,7 @@ impl SqliteStore {
             tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 open::prepare_dir(&dir)?;
                 open::prepare_files(&path)?;
-                let mut writer = open::connect_writer(&path)?;
+                let mut writer = open::connect_writer(&path, durability)?;
                 open::migrate(&mut writer, &path)?;
                 let reader = open::connect(&path, durability)?;
                 let checkpoints = open::connect(&path, durability)?;

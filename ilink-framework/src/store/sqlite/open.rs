@@ -134,11 +134,9 @@ pub(super) fn connect(db: &Path, durability: Durability) -> Result<Connection, S
 
 /// Opens the connection that makes every write: as [`connect`], with
 /// SQLite's automatic checkpoint off, since the checkpointer thread makes
-/// them beside it (see [`super::checkpointer`]), and at
-/// `synchronous=NORMAL` whatever the durability: the writer syncs the WAL
-/// itself when the durability asks for it (see [`super::fsync_policy`]).
-pub(super) fn connect_writer(db: &Path) -> Result<Connection, StoreError> {
-    let conn = connect(db, Durability::Normal)?;
+/// them beside it (see [`super::checkpointer`]).
+pub(super) fn connect_writer(db: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = connect(db, durability)?;
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
         .map_err(|e| db_error(db, e))?;
     Ok(conn)

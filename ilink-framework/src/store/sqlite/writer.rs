@@ -10,16 +10,15 @@
 //! by one commit, and under load one fsync covers many writes.
 //!
 //! Under [`Durability::Full`] only what the server will not send again needs
-//! its own sync: a group holding a received batch is confirmed once the
-//! WAL is synced after it (see [`super::fsync_policy`] for how). Other
-//! groups (handled entries, send counts and journal rows) are safe from a
-//! crash of the process at once, and from a power loss with the next sync:
-//! the next received batch's or, within
-//! [`SYNC_DELAY`](super::fsync_policy::SYNC_DELAY), the next commit's or
-//! (when idle) the writer's own. The WAL is one sequential file, so one
-//! sync covers every commit before it. Such a group waits up to [`GATHER`]
-//! for more writes (a received batch ends the wait), as the sync made
-//! writes wait before; the jobs it gathers do not wake it one by one (see
+//! its own fsync: a group holding a received batch commits at
+//! `synchronous=FULL`. Other groups (handled entries, send counts and
+//! journal rows) commit at `NORMAL`, safe from a crash of the process at
+//! once, and from a power loss with the next fsync: the next received batch
+//! or, within [`SYNC_DELAY`](super::fsync_policy::SYNC_DELAY), a group at `FULL` or (when idle) a checkpoint,
+//! which syncs the WAL first. The WAL is one sequential file, so one fsync
+//! covers every commit before it. Such a group waits up to [`GATHER`] for
+//! more writes (a received batch ends the wait), as the fsync made writes
+//! wait before; the jobs it gathers do not wake it one by one (see
 //! [`super::job_queue`]).
 
 use std::path::PathBuf;
@@ -54,16 +53,12 @@ const GATHER: Duration = Duration::from_millis(1);
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
-/// A job that runs alone on the writer's connection.
-type DirectJob = Box<dyn FnOnce(&mut Connection, &mut SyncState) + Send>;
-
 /// A write job for the writer thread.
 enum Job {
     /// Group-committed with the other deferred writes waiting.
     Deferred(Deferred, Waiter),
-    /// Runs alone (it makes its own transaction if it needs one); what it
-    /// wrote is synced before it tells its caller.
-    Direct(DirectJob),
+    /// Runs alone (it makes its own transaction if it needs one).
+    Direct(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Drops the in-memory dedup keys of an account whose log was emptied.
     ForgetKeys(AccountId, oneshot::Sender<()>),
     /// Closes the connection (checkpointing the WAL into the database
@@ -81,6 +76,7 @@ pub(super) struct Writer {
     path: PathBuf,
     commits: Arc<AtomicU64>,
     fsyncs: Arc<AtomicU64>,
+    full: bool,
     #[cfg(test)]
     unsynced: Arc<AtomicBool>,
 }
@@ -138,7 +134,7 @@ impl Writer {
             path: path.clone(),
             commits: commits.clone(),
             index: DedupIndex::default(),
-            sync: SyncState::open(durability, &path, unsynced.clone(), fsyncs.clone())?,
+            sync: SyncState::new(durability, unsynced.clone(), fsyncs.clone()),
         };
         std::thread::Builder::new()
             .name("ilink-sqlite-writer".into())
@@ -153,12 +149,13 @@ impl Writer {
             path,
             commits,
             fsyncs,
+            full: durability == Durability::Full,
             #[cfg(test)]
             unsynced,
         })
     }
 
-    /// Whether a commit still waits for its sync.
+    /// Whether a commit made at `NORMAL` still waits for its fsync.
     #[cfg(test)]
     pub(super) fn unsynced(&self) -> bool {
         self.unsynced.load(Ordering::Relaxed)
@@ -174,7 +171,7 @@ impl Writer {
         self.commits.clone()
     }
 
-    /// Syncs of the WAL so far (each makes every commit before it durable).
+    /// Commits and idle checkpoints made with an fsync so far.
     pub(super) fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
     }
@@ -186,9 +183,7 @@ impl Writer {
         result.await.unwrap_or(Err(StoreError::Closed))
     }
 
-    /// Runs `f` on the writer's connection, alone, and returns what it did
-    /// once that is durable (at the store's level: it may save what must
-    /// survive a power loss at once, such as credentials).
+    /// Runs `f` on the writer's connection, alone, and returns what it did.
     pub(super) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -196,14 +191,8 @@ impl Writer {
     {
         let (done, result) = oneshot::channel();
         let path = self.path.clone();
-        let job = Job::Direct(Box::new(move |conn, sync| {
-            let result = match sync.failed() {
-                Some(e) => Err(e.clone()),
-                None => f(conn)
-                    .map_err(|e| db_error(&path, e))
-                    .and_then(|value| sync.committed(true).map(|()| value)),
-            };
-            let _ = done.send(result);
+        let job = Job::Direct(Box::new(move |conn| {
+            let _ = done.send(f(conn).map_err(|e| db_error(&path, e)));
         }));
         self.jobs.push(job).await?;
         result.await.unwrap_or(Err(StoreError::Closed))
@@ -217,11 +206,16 @@ impl Writer {
         F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         let commits = self.commits.clone();
+        // Direct jobs run at the store's own level.
+        let fsyncs = self.full.then(|| self.fsyncs.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             commits.fetch_add(1, Ordering::Relaxed);
+            if let Some(fsyncs) = fsyncs {
+                fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(value)
         })
         .await
@@ -271,13 +265,13 @@ impl WriterThread {
                     Next::Job(job) => job,
                     Next::Closed => break,
                     Next::TimedOut => {
-                        self.sync.flush();
+                        self.sync.flush(&self.conn, &self.path);
                         continue;
                     }
                 },
             };
             match job {
-                Job::Direct(f) => f(&mut self.conn, &mut self.sync),
+                Job::Direct(f) => self.direct(f),
                 Job::ForgetKeys(account, done) => {
                     self.index.forget(&account);
                     let _ = done.send(());
@@ -287,7 +281,7 @@ impl WriterThread {
                     // Jobs queued before the close still run; later ones fail.
                     while let Some(job) = jobs.try_next() {
                         match job {
-                            Job::Direct(f) => f(&mut self.conn, &mut self.sync),
+                            Job::Direct(f) => self.direct(f),
                             Job::ForgetKeys(account, done) => {
                                 self.index.forget(&account);
                                 let _ = done.send(());
@@ -296,14 +290,13 @@ impl WriterThread {
                             Job::Close(other) => drop(other.send(())),
                         }
                     }
-                    // Closing checkpoints the WAL, which syncs it first
-                    // (`NORMAL` syncs for a checkpoint).
+                    // Closing checkpoints the WAL, which syncs it first.
                     drop(self.conn);
                     let _ = done.send(());
                     return;
                 }
                 Job::Deferred(op, waiter) => {
-                    if self.sync.full() && !matches!(op, Deferred::Received { .. }) {
+                    if self.sync.full && !matches!(op, Deferred::Received { .. }) {
                         jobs.gather(Instant::now() + GATHER);
                     }
                     let mut group = vec![(op, waiter)];
@@ -323,32 +316,36 @@ impl WriterThread {
         }
     }
 
+    /// Runs a direct job at the store's own level: it may save what must
+    /// survive a power loss at once (credentials, a message sent from the
+    /// command line).
+    fn direct(&mut self, f: Box<dyn FnOnce(&mut Connection) + Send>) {
+        if let Err(e) = self.sync.prepare(&self.conn, true) {
+            tracing::warn!(database = %self.path.display(), error = %e, "setting the synchronous mode failed");
+        }
+        f(&mut self.conn);
+    }
+
     /// Commits a group of deferred writes in one transaction and tells each
     /// caller the result (and each received batch its outcome).
     fn commit_group(&mut self, group: Vec<(Deferred, Waiter)>) {
         let (mut ops, waiters): (Vec<Deferred>, Vec<Waiter>) = group.into_iter().unzip();
-        let urgent = ops.iter().any(|op| matches!(op, Deferred::Received { .. }));
+        let needs_fsync = ops.iter().any(|op| matches!(op, Deferred::Received { .. }));
         let (conn, index, sync) = (&mut self.conn, &mut self.index, &mut self.sync);
-        let result = match sync.failed() {
-            Some(e) => Err(e.clone()),
-            None => (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                writes::commit_deferred(&tx, index, &mut ops)?;
-                tx.commit()
-            })()
-            .map_err(|e| db_error(&self.path, e)),
-        };
+        let result = (|| {
+            sync.prepare(conn, needs_fsync)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            writes::commit_deferred(&tx, index, &mut ops)?;
+            tx.commit()
+        })()
+        .map_err(|e| db_error(&self.path, e));
         match result {
             Ok(()) => index.committed(),
             Err(_) => index.rolled_back(),
         }
-        // Committed, so counted and kept in the index, but confirmed only
-        // once durable.
-        let result = result.and_then(|()| {
-            self.commits.fetch_add(1, Ordering::Relaxed);
-            sync.committed(urgent)
-        });
         if result.is_ok() {
+            sync.committed();
+            self.commits.fetch_add(1, Ordering::Relaxed);
             deferred::deliver_outcomes(ops);
         }
         for waiter in waiters {
@@ -369,7 +366,7 @@ mod tests {
         let waiter = || oneshot::channel().0;
         let (received, _) = Deferred::received(&account, &ReceivedBatch::default());
         assert!(Job::Deferred(received, waiter()).is_urgent());
-        assert!(Job::Direct(Box::new(|_, _| {})).is_urgent());
+        assert!(Job::Direct(Box::new(|_| {})).is_urgent());
         assert!(Job::Close(oneshot::channel().0).is_urgent());
         assert!(Job::ForgetKeys(account.clone(), oneshot::channel().0).is_urgent());
         let handled = Deferred::handled(&account, 1, &[]);
