@@ -52,11 +52,17 @@ impl Checkpointer {
         commits: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
         let (stop, stopped) = mpsc::channel();
+        // What is committed before the thread starts is checkpointed too.
+        let done = commits.load(Ordering::Relaxed);
         let thread = std::thread::Builder::new()
             .name("ilink-sqlite-checkpointer".into())
             .spawn({
                 let path = path.clone();
-                move || run(&conn, &path, &commits, &stopped)
+                move || {
+                    let checkpoint =
+                        || conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    run(checkpoint, &path, &commits, done, &stopped)
+                }
             })
             .map_err(|e| StoreError::io(path.display(), e))?;
         Ok(Self {
@@ -92,8 +98,16 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, path: &Path, commits: &AtomicU64, stopped: &mpsc::Receiver<()>) {
-    let mut done = commits.load(Ordering::Relaxed);
+/// The thread's loop: `checkpoint` every [`EVERY`] in which `commits` moved
+/// since the last checkpoint that succeeded (or from `done`), until
+/// `stopped`'s sender is dropped.
+fn run(
+    mut checkpoint: impl FnMut() -> rusqlite::Result<()>,
+    path: &Path,
+    commits: &AtomicU64,
+    mut done: u64,
+    stopped: &mpsc::Receiver<()>,
+) {
     let mut failing = false;
     // Nothing is ever sent: the handle's drop of the sender ends the wait.
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
@@ -101,7 +115,7 @@ fn run(conn: &Connection, path: &Path, commits: &AtomicU64, stopped: &mpsc::Rece
         if now == done {
             continue;
         }
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        match checkpoint() {
             Ok(()) => {
                 done = now;
                 if failing {
@@ -120,5 +134,46 @@ fn run(conn: &Connection, path: &Path, commits: &AtomicU64, stopped: &mpsc::Rece
                 tracing::debug!(database = %path.display(), error = %e, "checkpointing the WAL failed again");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    #[test]
+    fn a_failed_checkpoint_is_tried_again_without_another_commit_and_a_done_one_is_not() {
+        // One commit the checkpointer has not seen.
+        let commits = Arc::new(AtomicU64::new(1));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = mpsc::channel();
+        let thread = std::thread::spawn({
+            let (commits, calls) = (commits.clone(), calls.clone());
+            move || {
+                let checkpoint = || {
+                    // The first fails, as on a full disk; the others succeed.
+                    match calls.fetch_add(1, Ordering::SeqCst) {
+                        0 => Err(rusqlite::Error::InvalidQuery),
+                        _ => Ok(()),
+                    }
+                };
+                run(checkpoint, Path::new("ilink.db"), &commits, 0, &stopped)
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while calls.load(Ordering::SeqCst) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the failed checkpoint was not retried"
+            );
+            std::thread::sleep(EVERY / 4);
+        }
+        // Done, and nothing committed since: no more checkpoints.
+        std::thread::sleep(EVERY * 4);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        drop(stop);
+        thread.join().unwrap();
     }
 }
