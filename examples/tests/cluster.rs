@@ -14,6 +14,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::Fleet;
+use ilink_testkit::SimConfig;
+use ilink_testkit::harness::WAIT;
 
 fn check_delivery(fleet: &Fleet) {
     let (twice, disorder) = fleet.doubles_and_disorder();
@@ -22,10 +24,22 @@ fn check_delivery(fleet: &Fleet) {
         disorder.is_empty(),
         "first replies out of order: {disorder:?}"
     );
+    let after_hang_ups: u64 = fleet
+        .bots
+        .iter()
+        .map(|b| fleet.sim.poll_stats(b).after_hang_ups)
+        .sum();
+    println!("polls that started while a hung-up one was still being noticed: {after_hang_ups}");
     let overlaps = fleet.sim.accounts_polled_concurrently();
+    let details: Vec<_> = fleet
+        .bots
+        .iter()
+        .filter(|b| overlaps.contains(&b.bot_id))
+        .map(|b| fleet.sim.poll_stats(b).overlaps)
+        .collect();
     assert!(
         overlaps.is_empty(),
-        "accounts polled by two workers at once: {overlaps:?}"
+        "accounts polled by two workers at once: {overlaps:?}: {details:#?}"
     );
     let violations = fleet.sim.violations();
     assert!(violations.is_empty(), "{violations:?}");
@@ -103,7 +117,7 @@ async fn a_paused_worker_is_fenced_off_and_a_stopping_one_hands_over_at_once() {
     // Paused past its TTL while it answers: the other worker takes all.
     let taken = fleet.held_by(paused).await;
     fleet.signal(paused, "-STOP");
-    let deadline = Instant::now() + ilink_testkit::harness::WAIT;
+    let deadline = Instant::now() + WAIT;
     let all = loop {
         let held = fleet.held_by(other).await;
         if held.len() == ACCOUNTS {
@@ -158,6 +172,56 @@ async fn a_paused_worker_is_fenced_off_and_a_stopping_one_hands_over_at_once() {
     let status = tokio::task::block_in_place(|| fleet.workers[paused].wait()).unwrap();
     assert!(status.success(), "{status:?}");
     fleet.say_round(USERS, 1).await;
+    fleet.all_answered().await;
+    fleet.stop_all();
+    check_delivery(&fleet);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_heartbeats_stall_hangs_up_its_poll_before_the_lease_can_expire() {
+    let ttl = Duration::from_secs(2);
+    // The server would hold a poll for a minute: only the worker can end
+    // it before its lease expires and another worker may poll.
+    let config = SimConfig {
+        longpoll_timeout: Duration::from_secs(60),
+        ..SimConfig::for_tests()
+    };
+    let Some(mut fleet) =
+        Fleet::with_config("a_worker_whose_heartbeats_stall", 1, ttl, config).await
+    else {
+        return;
+    };
+    fleet.start_worker();
+    fleet.settled(1).await;
+    let bot = fleet.bots[0].clone();
+    fleet
+        .sim
+        .wait_for_poll_stats(&bot, WAIT, |s| s.in_flight == 1)
+        .await
+        .unwrap();
+
+    // Its heartbeat waits for this lock: the worker runs on, unconfirmed.
+    let stall = fleet
+        .schema
+        .hold_locks("SELECT 1 FROM workers FOR UPDATE")
+        .await;
+    let ended = fleet
+        .sim
+        .wait_for_poll_stats(&bot, ttl * 5, |s| s.in_flight == 0)
+        .await;
+    let polled = match ended {
+        Ok(stats) => stats.started,
+        Err(_) => panic!(
+            "the poll is still open {:?} after the heartbeats stalled",
+            ttl * 5
+        ),
+    };
+    // And it polls no more until a heartbeat is confirmed again.
+    tokio::time::sleep(ttl).await;
+    assert_eq!(fleet.sim.poll_stats(&bot).started, polled);
+    stall.release().await;
+
+    fleet.say_round(3, 2).await;
     fleet.all_answered().await;
     fleet.stop_all();
     check_delivery(&fleet);

@@ -144,6 +144,15 @@ impl AccountShared {
         self.lease.as_ref().is_none_or(|f| f.fresh(&self.account))
     }
 
+    /// Resolves once this process may no longer poll the account: never
+    /// outside a cluster; in one, when the lease stops being fresh.
+    pub(crate) async fn lease_lapsed(&self) {
+        match &self.lease {
+            Some(fence) => fence.lapsed(&self.account).await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// The current client (cheap clone; replaced on new credentials).
     pub(crate) fn client(&self) -> ILinkClient {
         self.current().1

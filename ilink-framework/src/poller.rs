@@ -156,6 +156,9 @@ impl PollerState {
         let result = tokio::select! {
             r = client.poll_from(&self.cursor) => r,
             _ = self.args.cancel.cancelled() => return None,
+            // Heartbeats stalled while the server held the poll: hang up
+            // before the lease can expire and another worker poll.
+            _ = shared.lease_lapsed() => return Some(Wait::Backoff(LEASE_RECHECK)),
         };
         match result {
             Ok(resp) => {

@@ -98,7 +98,10 @@ async fn getupdates(
         let timeout = i.config.longpoll_timeout;
         let acct = i.accounts.get_mut(&bot)?;
         acct.poll_gen += 1;
-        Some((acct.poll_gen, timeout, i.polls.start(poll)))
+        let id = i
+            .polls
+            .start(poll, |other| crate::peer_closed::peer_closed(other.peer));
+        Some((acct.poll_gen, timeout, id))
     }) else {
         return ret_error(-14, "account removed");
     };

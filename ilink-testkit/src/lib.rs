@@ -60,6 +60,7 @@ mod intercept;
 mod login;
 mod media;
 pub mod model;
+mod peer_closed;
 mod polls;
 mod qr;
 mod records;

@@ -25,7 +25,8 @@ pub struct InFlightPoll {
     pub bot_agent: Option<String>,
 }
 
-/// A `getupdates` that started while others of the same account were in flight.
+/// A `getupdates` that started while others of the same account were in flight, their
+/// clients still connected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollOverlap {
     /// The later poll (its `bot_id`, `peer` and `started` say which account, from
@@ -52,8 +53,13 @@ pub struct PollStats {
     pub max_in_flight: usize,
     /// How many started.
     pub started: u64,
-    /// Each poll that started while another was in flight, oldest first.
+    /// Each poll that started while another was in flight, oldest first. A poll whose
+    /// client had already hung up (the kernel had its FIN) does not count: its client
+    /// polls no more, the simulator just had not got round to noticing.
     pub overlaps: Vec<PollOverlap>,
+    /// How many polls started while the only others in flight were ones whose clients
+    /// had hung up: not overlaps, but a sign the simulator is slow to notice hang-ups.
+    pub after_hang_ups: u64,
     /// Every connection that polled the account.
     pub connections: BTreeSet<SocketAddr>,
     /// The polls in flight now, oldest first.
@@ -66,6 +72,7 @@ struct AccountPolls {
     max_in_flight: usize,
     started: u64,
     overlaps: Vec<PollOverlap>,
+    after_hang_ups: u64,
     connections: BTreeSet<SocketAddr>,
 }
 
@@ -76,6 +83,7 @@ impl AccountPolls {
         self.max_in_flight = self.in_flight.len();
         self.started = 0;
         self.overlaps.clear();
+        self.after_hang_ups = 0;
         self.connections = self.in_flight.values().map(|p| p.peer).collect();
     }
 }
@@ -89,16 +97,28 @@ pub(crate) struct PollBook {
 }
 
 impl PollBook {
-    /// Counts a poll in; returns the id [`end`](Self::end) takes.
-    pub fn start(&mut self, poll: InFlightPoll) -> u64 {
+    /// Counts a poll in; returns the id [`end`](Self::end) takes. `hung_up` says whether
+    /// the client of a poll still in flight has closed its connection (asked only when
+    /// there are such polls).
+    pub fn start(&mut self, poll: InFlightPoll, hung_up: impl Fn(&InFlightPoll) -> bool) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         let acct = self.accounts.entry(poll.bot_id.clone()).or_default();
         if !acct.in_flight.is_empty() {
-            acct.overlaps.push(PollOverlap {
-                poll: poll.clone(),
-                others: acct.in_flight.values().cloned().collect(),
-            });
+            let others: Vec<InFlightPoll> = acct
+                .in_flight
+                .values()
+                .filter(|other| !hung_up(other))
+                .cloned()
+                .collect();
+            if others.is_empty() {
+                acct.after_hang_ups += 1;
+            } else {
+                acct.overlaps.push(PollOverlap {
+                    poll: poll.clone(),
+                    others,
+                });
+            }
         }
         acct.started += 1;
         acct.connections.insert(poll.peer);
@@ -123,6 +143,7 @@ impl PollBook {
             max_in_flight: acct.max_in_flight,
             started: acct.started,
             overlaps: acct.overlaps.clone(),
+            after_hang_ups: acct.after_hang_ups,
             connections: acct.connections.clone(),
             polls: acct.in_flight.values().cloned().collect(),
         }
@@ -183,11 +204,36 @@ mod tests {
         }
     }
 
+    fn alive(_: &InFlightPoll) -> bool {
+        false
+    }
+
+    #[test]
+    fn a_poll_whose_client_hung_up_is_no_overlap() {
+        let mut book = PollBook::default();
+        let gone = poll("b", 1);
+        book.start(gone.clone(), alive);
+        let hung_up = |p: &InFlightPoll| p.peer == gone.peer;
+        book.start(poll("b", 2), hung_up);
+        let stats = book.stats("b");
+        assert!(stats.overlaps.is_empty(), "{:?}", stats.overlaps);
+        assert_eq!((stats.after_hang_ups, stats.max_in_flight), (1, 2));
+        assert!(book.polled_concurrently().is_empty());
+        // A third poll overlaps the second, whose client is still there, and only it.
+        book.start(poll("b", 3), hung_up);
+        let stats = book.stats("b");
+        let others: Vec<SocketAddr> = stats.overlaps[0].others.iter().map(|p| p.peer).collect();
+        assert_eq!(others, [poll("b", 2).peer]);
+        assert_eq!(book.polled_concurrently(), ["b"]);
+        book.reset(None);
+        assert_eq!(book.stats("b").after_hang_ups, 0);
+    }
+
     #[test]
     fn a_reset_keeps_the_polls_in_flight() {
         let mut book = PollBook::default();
-        let a = book.start(poll("b", 1));
-        let b = book.start(poll("b", 2));
+        let a = book.start(poll("b", 1), alive);
+        let b = book.start(poll("b", 2), alive);
         assert_eq!(book.polled_concurrently(), ["b"]);
         book.end("b", a);
         book.reset(None);
@@ -199,7 +245,7 @@ mod tests {
         assert_eq!(stats.connections.len(), 1);
         assert!(book.polled_concurrently().is_empty());
         // The poll that outlived the reset still makes the next one an overlap.
-        book.start(poll("b", 3));
+        book.start(poll("b", 3), alive);
         assert_eq!(
             book.stats("b").overlaps[0].others[0].peer,
             poll("b", 2).peer

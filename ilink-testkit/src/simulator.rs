@@ -364,11 +364,11 @@ impl Simulator {
     /// A poll counts from its arrival (after the header and body checks) until it is
     /// answered or its client hangs up. Two workers polling one account show as
     /// `max_in_flight` 2 and an overlap naming both connections, even though the takeover
-    /// rule ends the older poll at once with an empty batch. A client that gives up on a
-    /// poll (its own timeout) and at once polls again on a new connection can overlap
-    /// its dropped one for the moment the server takes to see the hang-up; the polls of
-    /// a [`PollOverlap`](crate::PollOverlap) carry the `bot_agent` (and `User-Agent`)
-    /// that tell one worker's polls from another's.
+    /// rule ends the older poll at once with an empty batch. A poll whose client had
+    /// already hung up when the next one came (the kernel had its FIN, though the
+    /// simulator had not yet got round to it) is no overlap: it counts in
+    /// `after_hang_ups`. The polls of a [`PollOverlap`](crate::PollOverlap) carry the
+    /// `bot_agent` (and `User-Agent`) that tell one worker's polls from another's.
     ///
     /// ```no_run
     /// # async fn demo(sim: &ilink_testkit::Simulator, bot: &ilink_testkit::BotAccount) {

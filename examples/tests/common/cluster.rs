@@ -35,9 +35,19 @@ impl Fleet {
     /// `accounts` simulator accounts saved in a new schema; `None` (the
     /// test is skipped, a line says why) without a test database.
     pub async fn new(test: &str, accounts: usize, ttl: Duration) -> Option<Self> {
+        Self::with_config(test, accounts, ttl, SimConfig::for_tests()).await
+    }
+
+    /// As [`Fleet::new`], with a simulator configured by `config`.
+    pub async fn with_config(
+        test: &str,
+        accounts: usize,
+        ttl: Duration,
+        config: SimConfig,
+    ) -> Option<Self> {
         let schema = TestSchema::create(test).await?;
         let store = schema.store().await;
-        let sim = Simulator::start_with(SimConfig::for_tests())
+        let sim = Simulator::start_with(config)
             .await
             .expect("simulator starts");
         let mut bots = Vec::new();

@@ -10,8 +10,9 @@
 //!   conversation state) checks, in its own transaction, that the worker
 //!   still holds the lease at the epoch it took it with ([`Fence`]), so a
 //!   worker that was paused or cut off writes nothing once another took
-//!   over. It also polls only while its last heartbeat is younger than
-//!   the TTL.
+//!   over. It also has a poll open only while its last confirmed heartbeat
+//!   is younger than four fifths of the TTL ([`Fence::poll_window`]), and
+//!   hangs up one still open then.
 //! - Shares are balanced: with `W` live workers and `A` accounts no worker
 //!   keeps more than ⌈A/W⌉; one above its share drains the extra accounts
 //!   and releases them, and a worker that stops releases all of its own, so

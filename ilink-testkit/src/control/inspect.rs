@@ -196,7 +196,8 @@ fn poll_stats_json(s: &PollStats) -> Value {
     let polls: Vec<Value> = s.polls.iter().map(poll_json).collect();
     json!({
         "in_flight": s.in_flight, "max_in_flight": s.max_in_flight, "started": s.started,
-        "overlaps": overlaps, "connections": s.connections, "polls": polls,
+        "overlaps": overlaps, "after_hang_ups": s.after_hang_ups,
+        "connections": s.connections, "polls": polls,
     })
 }
 

@@ -114,6 +114,38 @@ impl TestSchema {
     }
 }
 
+impl TestSchema {
+    /// Runs `statement` (e.g. `SELECT 1 FROM workers FOR UPDATE`) in a
+    /// transaction of its own that stays open, with the row locks it took,
+    /// until [`HeldLocks::release`]: how a test stalls a worker's
+    /// heartbeats without stopping the worker.
+    pub async fn hold_locks(&self, statement: &str) -> HeldLocks {
+        let mut conn = self
+            .options()
+            .connect()
+            .await
+            .expect("a connection to the test schema");
+        conn.execute("BEGIN").await.expect("BEGIN");
+        conn.execute(statement)
+            .await
+            .expect("the locking statement");
+        HeldLocks { conn }
+    }
+}
+
+/// An open transaction holding row locks; see [`TestSchema::hold_locks`].
+pub struct HeldLocks {
+    conn: sqlx_postgres::PgConnection,
+}
+
+impl HeldLocks {
+    /// Rolls the transaction back, releasing its locks.
+    pub async fn release(mut self) {
+        self.conn.execute("ROLLBACK").await.expect("ROLLBACK");
+        let _ = self.conn.close().await;
+    }
+}
+
 impl Drop for TestSchema {
     fn drop(&mut self) {
         let (base, statement) = (
