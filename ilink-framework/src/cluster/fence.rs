@@ -102,14 +102,6 @@ impl Fence {
         }
     }
 
-    /// Whether the last confirmed heartbeat is younger than the TTL.
-    pub fn heartbeat_fresh(&self) -> bool {
-        self.renewed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < self.ttl)
-    }
-
     pub(crate) fn insert(&self, account: AccountId, epoch: i64) {
         self.epochs
             .write()

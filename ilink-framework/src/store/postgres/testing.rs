@@ -112,9 +112,7 @@ impl TestSchema {
             .await
             .expect("a store in the test schema")
     }
-}
 
-impl TestSchema {
     /// Runs `statement` (e.g. `SELECT 1 FROM workers FOR UPDATE`) in a
     /// transaction of its own that stays open, with the row locks it took,
     /// until [`HeldLocks::release`]: how a test stalls a worker's
