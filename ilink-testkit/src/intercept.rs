@@ -35,7 +35,7 @@ pub(crate) async fn intercept(State(sh): State<Arc<Shared>>, req: Request, next:
         path: path.clone(),
         query: req.uri().query().unwrap_or_default().into(),
         endpoint,
-        headers: req.headers().clone(),
+        headers: RequestRecord::detached_headers(req.headers()),
         body_len,
         at: std::time::SystemTime::now(),
     };

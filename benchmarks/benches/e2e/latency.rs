@@ -6,8 +6,7 @@ use std::time::Duration;
 use crate::Scale;
 use crate::bots::{BenchHandler, Counters, StoreKind, bench_options, spawn_raw, start_bot};
 use crate::measure::{Row, percentile};
-use crate::scenarios::{WORK_TIMEOUT, row, stop_signal, wait_done, with_ratio};
-use crate::sim::SimChild;
+use crate::scenarios::{WORK_TIMEOUT, fresh_sim, row, stop_signal, wait_done, with_ratio};
 
 /// P5: latency at a steady rate, on the durable store and on the memory store.
 pub async fn p5(scale: Scale) -> Vec<Row> {
@@ -16,39 +15,32 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
     let users = scale.pick(200, 1000);
     let total = rate * secs;
     println!("\nP5 latency: {rate} msg/s for {secs} s over {users} conversations");
-    let mut sim = SimChild::spawn(Duration::from_secs(1)).await;
-    // 0: durable bot, 1: raw, 2: memory bot.
-    let accts = sim.accounts(3).await;
-
+    // Each run on a simulator of its own (see `scenarios::fresh_sim`).
+    let (mut sim, acct) = fresh_sim().await;
     let c = Counters::with_latency();
     let (stop_tx, stop) = stop_signal();
-    let task = spawn_raw(
-        &sim.base_url,
-        &accts[1],
-        16,
-        Duration::ZERO,
-        c.clone(),
-        stop,
-    );
+    let task = spawn_raw(&sim.base_url, &acct, 16, Duration::ZERO, c.clone(), stop);
     let took = sim
-        .number(&format!("rate 1 raw- {users} {total} {rate}"))
+        .number(&format!("rate 0 raw- {users} {total} {rate}"))
         .await;
     wait_done(&c, total as u64, WORK_TIMEOUT).await;
     let _ = stop_tx.send(true);
     let _ = task.await;
     let raw = Latencies {
         start: spread(&c.sorted_starts()),
-        reply: sim.latency(1).await,
+        reply: sim.latency(0).await,
         offered_s: took,
     };
     raw.print("raw");
+    drop(sim);
 
     let mut fw = Vec::new();
-    for (acct, kind) in [(0, StoreKind::Durable), (2, StoreKind::Memory)] {
+    for kind in [StoreKind::Durable, StoreKind::Memory] {
+        let (mut sim, acct) = fresh_sim().await;
         let f = Counters::with_latency();
         let bot = start_bot(
             &sim.base_url,
-            &accts[acct..=acct],
+            std::slice::from_ref(&acct),
             BenchHandler::instant(f.clone()),
             bench_options(),
             kind,
@@ -56,7 +48,7 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
         .await;
         let (tx0, fsyncs0) = (bot.transactions(), bot.fsyncs());
         let took = sim
-            .number(&format!("rate {acct} fw{acct}- {users} {total} {rate}"))
+            .number(&format!("rate 0 fw- {users} {total} {rate}"))
             .await;
         wait_done(&f, total as u64, WORK_TIMEOUT).await;
         let transactions = bot.transactions() - tx0;
@@ -64,7 +56,7 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
         bot.shutdown().await;
         let l = Latencies {
             start: spread(&f.sorted_starts()),
-            reply: sim.latency(acct).await,
+            reply: sim.latency(0).await,
             offered_s: took,
         };
         l.print(&format!("{kind:?}"));
