@@ -16,6 +16,7 @@ use crate::instruments::AccountMetrics;
 use crate::options::BotOptions;
 use crate::status::{AccountStatus, Live};
 use crate::store::{StateStore, StoreError};
+use crate::write_behind::WriteBehind;
 
 /// Whether the account's token works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub(crate) struct AccountShared {
     pub(crate) metrics: AccountMetrics,
     /// The values behind [`AccountShared::status`].
     pub(crate) live: Live,
+    /// Store writes waiting for their round (see [`crate::write_behind`]).
+    pub(crate) write_behind: WriteBehind,
 }
 
 impl AccountShared {
@@ -135,6 +138,7 @@ impl AccountShared {
             health: watch::Sender::new(Health::Ok),
             events,
             lease,
+            write_behind: WriteBehind::default(),
         })
     }
 

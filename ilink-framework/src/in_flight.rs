@@ -12,6 +12,15 @@ use tokio::sync::Notify;
 /// Told the count after each change.
 type Observer = Box<dyn Fn(usize) + Send + Sync>;
 
+/// One item counted in an [`InFlight`] until dropped.
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
 /// A counter of unfinished work.
 #[derive(Default)]
 pub(crate) struct InFlight {
@@ -42,22 +51,10 @@ impl InFlight {
         }
     }
 
-    /// Runs `work` on a task of its own, counted in flight until it ends
-    /// (or panics, or is aborted: the count must not stay up and hold a
-    /// shutdown's drain until its deadline).
-    pub(crate) fn spawn(self: &Arc<Self>, work: impl Future<Output = ()> + Send + 'static) {
-        struct Ending(Arc<InFlight>);
-        impl Drop for Ending {
-            fn drop(&mut self) {
-                self.0.end();
-            }
-        }
+    /// Counts one item in flight until the guard is dropped.
+    pub(crate) fn hold(self: &Arc<Self>) -> InFlightGuard {
         self.begin();
-        let ending = Ending(self.clone());
-        tokio::spawn(async move {
-            let _ending = ending;
-            work.await;
-        });
+        InFlightGuard(self.clone())
     }
 
     fn observe(&self, count: usize) {
@@ -104,13 +101,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn spawned_work_counts_until_it_ends_even_by_panicking() {
+    async fn a_held_item_counts_until_its_guard_is_dropped_even_by_a_panicking_task() {
         let f = Arc::new(InFlight::default());
         let (go, wait) = tokio::sync::oneshot::channel::<()>();
-        f.spawn(async move {
+        let waiting = f.hold();
+        tokio::spawn(async move {
+            let _waiting = waiting;
             let _ = wait.await;
         });
-        f.spawn(async { panic!("a store write's task failed") });
+        let failing = f.hold();
+        tokio::spawn(async move {
+            let _failing = failing;
+            panic!("a store write's task failed");
+        });
         assert!(f.count() >= 1);
         go.send(()).unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(10), f.wait_idle())

@@ -44,6 +44,7 @@ pub mod store;
 mod supervisor;
 #[cfg(feature = "voice")]
 pub mod voice;
+mod write_behind;
 
 pub use account::{AccountId, Credentials};
 pub use async_trait::async_trait;

@@ -26,6 +26,7 @@ use crate::message::Message;
 use crate::sender::Outbox;
 use crate::session::{Inbound, RunEnded, Session, SessionEnv, end_conversation};
 use crate::store::{InboxEntry, StateChange};
+use crate::write_behind::{Keep, Write};
 
 /// Messages of the Router actor.
 pub(crate) enum RouterMsg {
@@ -261,38 +262,23 @@ impl RouterState {
     }
 
     /// Marks a handled entry in the store, with the saved state its run
-    /// changed, on a task of its own (the store group-commits these, so
-    /// routing never waits); it counts as in flight until durable, so
+    /// changed, behind the Router's back (see [`crate::write_behind`]), so
+    /// routing never waits; it counts as in flight until durable, so
     /// shutdown waits for it. `hold` keeps the session from being evicted
     /// until then.
     fn mark_handled(&self, entry: u64, changes: Vec<StateChange>, hold: Option<Arc<()>>) {
-        let shared = self.env.shared.clone();
-        self.handling.spawn(async move {
-            // Retried until it holds: an entry left in the inbox is handled
-            // again at the next start, with its state as it was before.
-            shared
-                .until_stored("marking a message handled", None, || {
-                    shared.store.mark_handled(&shared.account, entry, &changes)
-                })
-                .await;
-            drop(hold);
-        });
+        let keep = hold.map(|hold| Box::new(hold) as Keep);
+        self.env
+            .shared
+            .write_later(Write::Handled { entry, changes }, &self.handling, keep);
     }
 
     /// Removes a refused entry from the inbox, as [`Self::mark_handled`]
     /// marks a handled one.
     fn remove_from_inbox(&self, entry: u64, what: &'static str) {
-        let shared = self.env.shared.clone();
-        self.handling.spawn(async move {
-            // Retried until it holds: an entry left in the inbox is handled
-            // again at the next start.
-            let ids = [entry];
-            shared
-                .until_stored(&format!("removing {what} from the inbox"), None, || {
-                    shared.store.inbox_remove(&shared.account, &ids)
-                })
-                .await;
-        });
+        self.env
+            .shared
+            .write_later(Write::Refused { entry, what }, &self.handling, None);
     }
 
     fn evict_idle(&mut self) {

@@ -24,6 +24,7 @@ use crate::error::SendError;
 use crate::in_flight::InFlight;
 use crate::run_sends::Origin;
 use crate::store::{JournaledSend, SentCount};
+use crate::write_behind::Write;
 
 /// What to send.
 pub(crate) enum Payload {
@@ -251,29 +252,25 @@ fn note_session_expiry(ctx: &Delivery, generation: u64, e: &CoreError) {
 
 impl Delivery {
     /// Records an acknowledged message in the store: its count against the
-    /// context token and, when a handler run sent it, its journal row. On a
-    /// task of its own, so the send returns at once instead of after the
-    /// store's next group commit: the message is out whatever the store
-    /// says, and the journal only spares a replay the request (a row that
-    /// never lands means the replay sends the message again with its
-    /// `client_id`, which the server drops). A failing store is retried as
-    /// every inbox write is; shutdown's flush waits for the task. `pin`
-    /// keeps the count cached until the store has it.
+    /// context token and, when a handler run sent it, its journal row.
+    /// Behind the send's back (see [`crate::write_behind`]), so the send
+    /// returns at once instead of after the store's next group commit: the
+    /// message is out whatever the store says, and the journal only spares
+    /// a replay the request (a row that never lands means the replay sends
+    /// the message again with its `client_id`, which the server drops). A
+    /// failing store is retried as every inbox write is; shutdown's flush
+    /// waits for it. `pin` keeps the count cached until the store has it.
     fn record_sent(&self, user: &str, token: &Secret, journal: Option<JournaledSend>, pin: Pin) {
         let counts: Vec<SentCount> = self.tokens.counted(user, token).into_iter().collect();
         let journal: Vec<JournaledSend> = journal.into_iter().collect();
         if counts.is_empty() && journal.is_empty() {
             return;
         }
-        let shared = self.shared.clone();
-        self.in_flight.spawn(async move {
-            shared
-                .until_stored("recording a sent message", None, || {
-                    shared.store.record_sent(&shared.account, &counts, &journal)
-                })
-                .await;
-            drop(pin);
-        });
+        self.shared.write_later(
+            Write::Sent { counts, journal },
+            &self.in_flight,
+            Some(Box::new(pin)),
+        );
     }
 
     /// How long to wait before retry number `retry` after `e`, or `None`
