@@ -10,15 +10,17 @@
 //! records merged into one call, the handled entries side by side (the
 //! store group-commits them). Each write still counts in flight, and keeps
 //! what it holds (a session, a cached count), until it is stored.
+//! A write the store can never hold is dropped with an error log instead
+//! of being retried for ever behind the others (see
+//! `until_stored_or_unfit`).
 
-use std::any::Any;
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 
 use crate::account_shared::AccountShared;
 use crate::in_flight::{InFlight, InFlightGuard};
-use crate::store::{JournaledSend, SentCount, StateChange};
+use crate::store::{JournaledSend, SentCount, StateChange, StoreError};
 
 /// A write to make after the fact.
 pub(crate) enum Write {
@@ -37,7 +39,7 @@ pub(crate) enum Write {
 }
 
 /// Something kept alive until its write is stored.
-pub(crate) type Keep = Box<dyn Any + Send>;
+pub(crate) type Keep = Box<dyn Send + Sync>;
 
 /// A queued write with what it holds.
 struct Pending {
@@ -112,56 +114,112 @@ impl AccountShared {
         }
     }
 
-    /// Stores one round of writes: the send records in one call, the other
-    /// writes side by side.
+    /// Stores one round of writes: the send records merged into one call,
+    /// the other writes side by side. What each write holds is let go
+    /// when the round is stored.
     async fn store_round(&self, round: Vec<Pending>) {
         let (sends, others): (Vec<Pending>, Vec<Pending>) = round
             .into_iter()
             .partition(|p| matches!(p.write, Write::Sent { .. }));
-        let record = async {
-            let mut counts = Vec::new();
-            let mut journal = Vec::new();
-            for p in &sends {
-                if let Write::Sent {
-                    counts: c,
-                    journal: j,
-                } = &p.write
-                {
-                    counts.extend_from_slice(c);
-                    journal.extend_from_slice(j);
-                }
-            }
-            if !counts.is_empty() || !journal.is_empty() {
-                self.until_stored("recording sent messages", None, || {
-                    self.store.record_sent(&self.account, &counts, &journal)
+        let others = others.iter().map(|p| self.store_alone(&p.write));
+        futures::future::join(self.record_sends(&sends), join_all(others)).await;
+    }
+
+    /// Records the round's sends in one call. Should the store be unable
+    /// to hold one of them (a text PostgreSQL refuses), each is recorded
+    /// alone, so that one costs only itself.
+    async fn record_sends(&self, sends: &[Pending]) {
+        let rows: Vec<(&[SentCount], &[JournaledSend])> = sends
+            .iter()
+            .filter_map(|p| match &p.write {
+                Write::Sent { counts, journal } => Some((counts.as_slice(), journal.as_slice())),
+                _ => None,
+            })
+            .collect();
+        let counts: Vec<SentCount> = rows.iter().flat_map(|r| r.0).cloned().collect();
+        let journal: Vec<JournaledSend> = rows.iter().flat_map(|r| r.1).cloned().collect();
+        if counts.is_empty() && journal.is_empty() {
+            return;
+        }
+        let merged = self
+            .until_stored_or_unfit("recording sent messages", || {
+                self.store.record_sent(&self.account, &counts, &journal)
+            })
+            .await;
+        if merged.is_ok() || rows.len() == 1 {
+            return self.unfit(merged, "a sent message's count and journal row");
+        }
+        for (counts, journal) in rows {
+            let alone = self
+                .until_stored_or_unfit("recording a sent message", || {
+                    self.store.record_sent(&self.account, counts, journal)
                 })
                 .await;
-            }
-            drop(sends);
-        };
-        let others = others.into_iter().map(|p| async move {
-            match &p.write {
-                // Retried until it holds: an entry left in the inbox is
-                // handled again at the next start, with its state as it
-                // was before.
-                Write::Handled { entry, changes } => {
-                    self.until_stored("marking a message handled", None, || {
+            self.unfit(alone, "a sent message's count and journal row");
+        }
+    }
+
+    /// Stores a handled or refused entry.
+    async fn store_alone(&self, write: &Write) {
+        match write {
+            Write::Handled { entry, changes } => {
+                let stored = self
+                    .until_stored_or_unfit("marking a message handled", || {
                         self.store.mark_handled(&self.account, *entry, changes)
                     })
                     .await;
-                }
-                Write::Refused { entry, what } => {
-                    let ids = [*entry];
-                    self.until_stored(&format!("removing {what} from the inbox"), None, || {
+                // Left in the inbox, it is handled again at the next start,
+                // with its state as it was before.
+                self.unfit(stored, "a handled message's saved state");
+            }
+            Write::Refused { entry, what } => {
+                let ids = [*entry];
+                let stored = self
+                    .until_stored_or_unfit(&format!("removing {what} from the inbox"), || {
                         self.store.inbox_remove(&self.account, &ids)
                     })
                     .await;
-                }
-                Write::Sent { .. } => {}
+                self.unfit(stored, what);
             }
-            drop(p);
-        });
-        futures::future::join(record, join_all(others)).await;
+            // Recorded together, by `record_sends`.
+            Write::Sent { .. } => {}
+        }
+    }
+
+    /// Runs `op` until it holds, as [`AccountShared::until_stored`] does,
+    /// except for a write the store cannot encode ([`StoreError::Encode`]):
+    /// it never will, so it is returned rather than retried for ever, which
+    /// would hold up every write queued behind it.
+    async fn until_stored_or_unfit<Fut>(
+        &self,
+        what: &str,
+        mut op: impl FnMut() -> Fut,
+    ) -> Result<(), StoreError>
+    where
+        Fut: Future<Output = Result<(), StoreError>>,
+    {
+        self.until_stored(what, None, || {
+            let attempt = op();
+            async move {
+                match attempt.await {
+                    Err(e @ StoreError::Encode { .. }) => Ok(Err(e)),
+                    other => other.map(Ok),
+                }
+            }
+        })
+        .await
+        // Not stored because fenced or closed: `until_stored` said so.
+        .unwrap_or(Ok(()))
+    }
+
+    /// Says what was not stored because the store cannot hold it.
+    fn unfit(&self, stored: Result<(), StoreError>, what: &str) {
+        if let Err(e) = stored {
+            tracing::error!(
+                account = %self.account, error = %e,
+                "{what} cannot be stored and is dropped; the rest of the account's writes go on"
+            );
+        }
     }
 }
 
@@ -299,5 +357,78 @@ mod tests {
             .await
             .expect("the later write was stored");
         assert!(store.inbox_load(&account).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_the_store_cannot_hold_costs_only_itself() {
+        use crate::store::pg_testing::TestSchema;
+        let Some(schema) = TestSchema::create("write_behind_unfit").await else {
+            return;
+        };
+        let store: Arc<dyn StateStore> = Arc::new(schema.store().await);
+        let shared = shared(store.clone()).await;
+        let account = shared.account.clone();
+        for id in 1..=2 {
+            store
+                .commit_received(&account, &one_message(id))
+                .await
+                .unwrap();
+        }
+        let counted = Arc::new(InFlight::default());
+        // PostgreSQL text cannot hold NUL: a user id or saved value with
+        // one (it came from the network) can never be stored.
+        let send = |user: &str, sent| Write::Sent {
+            counts: vec![SentCount {
+                user: user.into(),
+                token: "ctx".into(),
+                sent,
+            }],
+            journal: Vec::new(),
+        };
+        shared.write_later(send("bad\0user", 1), &counted, None);
+        shared.write_later(send(USER, 4), &counted, None);
+        let unfit = StateChange {
+            conversation: USER.into(),
+            key: "notes".into(),
+            value: Some("\"a\0b\"".into()),
+        };
+        shared.write_later(
+            Write::Handled {
+                entry: 1,
+                changes: vec![unfit],
+            },
+            &counted,
+            None,
+        );
+        shared.write_later(
+            Write::Handled {
+                entry: 2,
+                changes: Vec::new(),
+            },
+            &counted,
+            None,
+        );
+
+        tokio::time::timeout(Duration::from_secs(30), counted.wait_idle())
+            .await
+            .expect("the writes the store can hold were not held up by the others");
+        let token = store.context_token(&account, USER).await.unwrap().unwrap();
+        assert_eq!(token.sent, 4, "the good send of the round is recorded");
+        let left: Vec<u64> = store
+            .inbox_load(&account)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            left,
+            [1],
+            "the unfit entry stays in the inbox, the other is handled"
+        );
+        assert_eq!(
+            store.load_state(&account, USER, "notes").await.unwrap(),
+            None
+        );
     }
 }
