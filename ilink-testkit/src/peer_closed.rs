@@ -17,17 +17,29 @@ const PEER_GONE: [u8; 4] = [0x08, 0x09, 0x07, 0x0B];
 /// not name the connection, so that a poll counts as alive unless the kernel says
 /// otherwise.
 pub(crate) fn peer_closed(peer: SocketAddr) -> bool {
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
-        std::fs::read_to_string(table)
-            .map(|text| state_towards(&text, peer).is_some_and(|st| PEER_GONE.contains(&st)))
-            .unwrap_or(false)
-    })
+    let tables = ["/proc/net/tcp", "/proc/net/tcp6"].map(std::fs::read_to_string);
+    let states: Vec<u8> = tables
+        .iter()
+        .flatten()
+        .flat_map(|text| states_towards(text, peer))
+        .collect();
+    hung_up(&states)
 }
 
-/// The state of the socket in `table` (the text of `/proc/net/tcp` or `tcp6`) whose
+/// Whether the sockets whose remote end is a poll's client say it hung up. An earlier
+/// connection from the same client port may linger beside the poll's own: one in
+/// TIME_WAIT is left aside, and any other that is still open means the client may be
+/// polling, so that a real overlap is never hidden by a stale line.
+fn hung_up(states: &[u8]) -> bool {
+    const TIME_WAIT: u8 = 0x06;
+    let mut live = states.iter().filter(|st| **st != TIME_WAIT).peekable();
+    live.peek().is_some() && live.all(|st| PEER_GONE.contains(st))
+}
+
+/// The states of the sockets in `table` (the text of `/proc/net/tcp` or `tcp6`) whose
 /// remote end is `peer`: the simulator's side of the connection.
-fn state_towards(table: &str, peer: SocketAddr) -> Option<u8> {
-    table.lines().skip(1).find_map(|line| {
+fn states_towards(table: &str, peer: SocketAddr) -> impl Iterator<Item = u8> + '_ {
+    table.lines().skip(1).filter_map(move |line| {
         let mut fields = line.split_whitespace();
         let _slot = fields.next()?;
         let _local = fields.next()?;
@@ -79,11 +91,32 @@ mod tests {
         assert_eq!(parse_addr("zz00007F:0050"), None);
         let table = "  sl  local_address rem_address   st tx_queue rx_queue\n   \
                      0: 0100007F:1F90 0100007F:D431 08 00000000:00000000\n";
-        assert_eq!(
-            state_towards(table, "127.0.0.1:54321".parse().unwrap()),
-            Some(8)
+        let states = |peer: &str| states_towards(table, peer.parse().unwrap()).collect::<Vec<_>>();
+        assert_eq!(states("127.0.0.1:54321"), [8]);
+        assert!(states("127.0.0.1:1").is_empty());
+    }
+
+    #[test]
+    fn a_stale_line_of_the_same_client_port_never_hides_a_live_poll() {
+        const ESTABLISHED: u8 = 0x01;
+        const CLOSE_WAIT: u8 = 0x08;
+        const LAST_ACK: u8 = 0x09;
+        const TIME_WAIT: u8 = 0x06;
+        assert!(hung_up(&[CLOSE_WAIT]));
+        assert!(
+            hung_up(&[TIME_WAIT, CLOSE_WAIT]),
+            "an old closed connection aside"
         );
-        assert_eq!(state_towards(table, "127.0.0.1:1".parse().unwrap()), None);
+        assert!(
+            !hung_up(&[LAST_ACK, ESTABLISHED]),
+            "the poll's own is still open"
+        );
+        assert!(!hung_up(&[ESTABLISHED]));
+        assert!(
+            !hung_up(&[TIME_WAIT]),
+            "nothing of the poll's own connection"
+        );
+        assert!(!hung_up(&[]));
     }
 
     #[test]
