@@ -202,7 +202,7 @@ fn take<T: for<'de> Deserialize<'de>>(map: &mut Map<String, Value>, key: &str) -
     if value.is_null() {
         return None;
     }
-    match serde_json::from_value::<T>(value.clone()) {
+    match T::deserialize(&value) {
         Ok(v) => Some(v),
         Err(_) => {
             // Keep what we could not read instead of losing it.
@@ -258,53 +258,91 @@ impl<'de> Deserialize<'de> for MessageItem {
 }
 
 impl Serialize for MessageItem {
+    /// Writes the item as one JSON object with its keys in sorted order (as
+    /// a `serde_json::Map` holds them), known fields and `extra` merged: a
+    /// key in `extra` that is also a known field present is left out. The
+    /// bytes are what they have always been, since the dedup fingerprint of
+    /// a stored message is computed from them; only the way there changed,
+    /// without building a `Value` per field for the common items.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::Error;
-        let mut map = Map::new();
-        let mut put = |key: &str, v: Result<Value, serde_json::Error>| -> Result<(), S::Error> {
-            let v = v.map_err(S::Error::custom)?;
-            map.insert(key.to_owned(), v);
-            Ok(())
-        };
+        use serde::ser::{Error, SerializeMap};
+        fn payload<T: Serialize, E: Error>(v: &Option<T>) -> Result<Option<Field<'_>>, E> {
+            v.as_ref()
+                .map(|v| serde_json::to_value(v).map(Field::Value).map_err(E::custom))
+                .transpose()
+        }
         // A `type` that could not be read is kept in `extra` and the item's
         // type is the default: written back as received, so the item reads
         // back the same (from the inbox after a restart, say).
         let unread_type = self.item_type == ItemType::default() && self.extra.contains_key("type");
-        if !unread_type {
-            put("type", Ok(Value::from(self.item_type.code())))?;
+        let text = match &self.text_item {
+            Some(t) if t.extra.is_empty() => Some(Field::Text(t)),
+            other => payload(other)?,
+        };
+        // In sorted order (a test checks it).
+        let known: [(&str, Option<Field<'_>>); 13] = [
+            ("create_time_ms", self.create_time_ms.map(Field::I64)),
+            ("file_item", payload(&self.file_item)?),
+            ("image_item", payload(&self.image_item)?),
+            ("is_completed", self.is_completed.map(Field::Bool)),
+            ("msg_id", self.msg_id.map(Field::U64)),
+            ("ref_msg", payload(&self.ref_msg)?),
+            ("text_item", text),
+            (
+                "tool_call_result_item",
+                payload(&self.tool_call_result_item)?,
+            ),
+            ("tool_call_start_item", payload(&self.tool_call_start_item)?),
+            (
+                "type",
+                (!unread_type).then(|| Field::I64(self.item_type.code())),
+            ),
+            ("update_time_ms", self.update_time_ms.map(Field::I64)),
+            ("video_item", payload(&self.video_item)?),
+            ("voice_item", payload(&self.voice_item)?),
+        ];
+        let present = |key: &str| known.iter().any(|(k, f)| *k == key && f.is_some());
+        let len = known.iter().filter(|(_, f)| f.is_some()).count()
+            + self.extra.keys().filter(|k| !present(k)).count();
+        let mut map = s.serialize_map(Some(len))?;
+        let mut extra = self.extra.iter().peekable();
+        for (key, field) in &known {
+            while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < *key) {
+                map.serialize_entry(k, v)?;
+            }
+            if let Some(field) = field {
+                map.serialize_entry(key, field)?;
+                // The known field wins over an `extra` entry of its name.
+                extra.next_if(|(k, _)| k.as_str() == *key);
+            }
         }
-        if let Some(v) = self.create_time_ms {
-            put("create_time_ms", Ok(Value::from(v)))?;
+        for (k, v) in extra {
+            map.serialize_entry(k, v)?;
         }
-        if let Some(v) = self.update_time_ms {
-            put("update_time_ms", Ok(Value::from(v)))?;
+        map.end()
+    }
+}
+
+/// A known field of a [`MessageItem`], as it is written.
+enum Field<'a> {
+    I64(i64),
+    U64(u64),
+    Bool(bool),
+    /// A text item without unknown fields: its derived form has its one key.
+    Text(&'a TextItem),
+    /// Any other payload, through a `Value` so that its keys come out sorted
+    /// (with unknown fields among them) as they always have.
+    Value(Value),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::I64(v) => s.serialize_i64(*v),
+            Field::U64(v) => s.serialize_u64(*v),
+            Field::Bool(v) => s.serialize_bool(*v),
+            Field::Text(t) => t.serialize(s),
+            Field::Value(v) => v.serialize(s),
         }
-        if let Some(v) = self.is_completed {
-            put("is_completed", Ok(Value::from(v)))?;
-        }
-        if let Some(v) = self.msg_id {
-            put("msg_id", Ok(Value::from(v)))?;
-        }
-        macro_rules! opt {
-            ($($field:ident),*) => {$(
-                if let Some(v) = &self.$field {
-                    put(stringify!($field), serde_json::to_value(v))?;
-                }
-            )*};
-        }
-        opt!(
-            ref_msg,
-            text_item,
-            image_item,
-            voice_item,
-            file_item,
-            video_item,
-            tool_call_start_item,
-            tool_call_result_item
-        );
-        for (k, v) in &self.extra {
-            map.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        map.serialize(s)
     }
 }

@@ -27,4 +27,6 @@ pub use rejected::{RejectedMessage, SHAPE_LIMIT};
 #[cfg(test)]
 mod batch_tests;
 #[cfg(test)]
+mod item_bytes_tests;
+#[cfg(test)]
 mod tests;
