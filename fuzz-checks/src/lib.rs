@@ -17,7 +17,7 @@ use ilink_core::chunk::{self, text_units};
 use ilink_core::crypto::{AesKey, ciphertext_size};
 use ilink_core::endpoint::Endpoint;
 use ilink_core::error::{BODY_EXCERPT_LEN, Error, body_excerpt};
-use ilink_core::types::repair::{from_slice_lenient, repair_escapes};
+use ilink_core::types::repair::{from_slice_lenient, repaired_text};
 use ilink_core::types::{
     ApiStatus, GetUpdatesResponse, QrStatus, QrStatusResponse, SHAPE_LIMIT, WeixinMessage,
 };
@@ -76,8 +76,7 @@ pub fn getupdates(data: &[u8]) {
         assert!(batch.rejected.iter().all(|r| refused.contains(&r.index)));
     }
     // The text the messages were cut from: the body after repair.
-    let repaired = repair_escapes(data);
-    let text = String::from_utf8_lossy(&repaired);
+    let text = repaired_text(data);
     // Raw, as the decoder cuts them: a number beyond f64 (`1e400`) is JSON
     // that a `Value` cannot hold, and a message holding one is rejected
     // whole, not the answer. The decoder also takes an answer written as an

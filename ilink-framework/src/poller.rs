@@ -224,6 +224,16 @@ impl PollerState {
                 };
                 let reason = "no sender (from_user_id is missing or empty): nobody to answer";
                 aside.push((raw, reason.to_owned()));
+            } else if let Some(field) = holding_nul(&msg) {
+                let raw = RejectedMessage {
+                    index,
+                    raw: serde_json::to_string(&msg).unwrap_or_default(),
+                    error: String::new(),
+                };
+                let reason = format!(
+                    "its {field} holds a NUL character: no reply can name it, and PostgreSQL cannot store it"
+                );
+                aside.push((raw, reason));
             } else {
                 entries.push(received(msg, received_at_ms));
             }
@@ -237,10 +247,17 @@ impl PollerState {
             self.cursor = next;
             return;
         }
+        // A cursor no store could hold (PostgreSQL text has no NUL) stays in
+        // memory: a restart polls from the stored one, and the inbox's dedup
+        // keys drop what the server sends again.
+        let storable = !next.as_str().contains('\0');
+        if moved && !storable {
+            tracing::warn!(account = %shared.account, "the server's cursor holds a NUL character; it is kept in memory only");
+        }
         let batch = ReceivedBatch {
             entries,
             quarantined,
-            cursor: moved.then(|| next.as_str().to_owned()),
+            cursor: (moved && storable).then(|| next.as_str().to_owned()),
             now_ms: received_at_ms,
             dedup_window_ms: shared.options.dedup_window.as_millis() as i64,
         };
@@ -347,6 +364,23 @@ fn received(msg: ilink_core::types::WeixinMessage, received_at_ms: i64) -> Recei
     }
 }
 
+/// The field of `msg`, among those stored apart or used as a key, that
+/// holds a NUL character. No real id or token does; PostgreSQL text cannot
+/// hold one, so the message would stop the account's inbox there, and on
+/// every store the bot behaves alike.
+fn holding_nul(msg: &ilink_core::types::WeixinMessage) -> Option<&'static str> {
+    let nul = |s: Option<&str>| s.is_some_and(|s| s.contains('\0'));
+    if nul(msg.from_user_id.as_deref()) {
+        Some("sender id (from_user_id)")
+    } else if nul(msg.group_id.as_deref()) {
+        Some("group id (group_id)")
+    } else if nul(msg.context_token.as_ref().map(|t| t.expose())) {
+        Some("context token")
+    } else {
+        None
+    }
+}
+
 /// A message of the batch kept aside instead of handled.
 fn quarantine(
     account: &crate::account::AccountId,
@@ -371,3 +405,7 @@ enum Wait {
     /// account is healthy again.
     Probe(Duration),
 }
+
+#[cfg(test)]
+#[path = "poller_tests.rs"]
+mod tests;

@@ -217,3 +217,17 @@ fn an_unreadable_item_type_reads_back_as_received() {
     let again: WeixinMessage = serde_json::from_str(&json).unwrap();
     assert_eq!(&again, msg);
 }
+
+#[test]
+fn a_raw_control_character_in_one_message_costs_no_other_message() {
+    // JSON forbids a raw NUL or tab inside a string; `JSON.parse` refuses
+    // the whole body. The character is kept, as its escape.
+    let body = "{\"ret\":0,\"msgs\":[{\"message_id\":1,\"from_user_id\":\"b\",\"item_list\":[{\"type\":1,\"text_item\":{\"text\":\"a\0b\tc\"}}]},{\"message_id\":2,\"from_user_id\":\"c\",\"item_list\":[{\"type\":1,\"text_item\":{\"text\":\"fine\"}}]}],\"get_updates_buf\":\"next\"}";
+    let resp: GetUpdatesResponse =
+        from_slice_lenient(body.as_bytes()).expect("the envelope decodes");
+    assert!(resp.rejected.is_empty(), "{:?}", resp.rejected);
+    assert_eq!(resp.msgs.len(), 2);
+    assert_eq!(resp.msgs[0].text().as_deref(), Some("a\0b\tc"));
+    assert_eq!(resp.msgs[1].text().as_deref(), Some("fine"));
+    assert_eq!(resp.cursor(), Some("next"));
+}

@@ -5,7 +5,11 @@
 //! in half), and the body is read as text with invalid UTF-8 replaced. serde
 //! refuses both, so the raw bytes are repaired before parsing: every unpaired
 //! surrogate escape and every other invalid escape inside a string becomes
-//! U+FFFD, and so does every invalid UTF-8 sequence.
+//! U+FFFD, and so does every invalid UTF-8 sequence. A raw control character
+//! inside a string (a NUL byte, a tab), which JSON forbids and `JSON.parse`
+//! refuses with the whole body, is written as its `\u00XX` escape instead:
+//! the message keeps the character, and one bad message no longer costs
+//! its batch.
 //!
 //! ```
 //! use ilink_core::types::repair::{from_slice_lenient, repair_escapes};
@@ -61,12 +65,64 @@ pub fn repair_escapes(body: &[u8]) -> Cow<'_, [u8]> {
 /// itself: a valid body costs one parse.
 pub fn from_slice_lenient<T: DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
     let body = repair_escapes(body);
-    match serde_json::from_slice(&body) {
-        Err(err) if std::str::from_utf8(&body).is_err() => {
-            let text = String::from_utf8_lossy(&body);
-            serde_json::from_str(&text).map_err(|_| err)
+    let err = match serde_json::from_slice(&body) {
+        Err(err) => err,
+        ok => return ok,
+    };
+    // The repairs below only run after a failed parse: serde checks UTF-8
+    // and control characters itself, so a valid body costs one parse.
+    let mut text = match std::str::from_utf8(&body) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(&body),
+    };
+    if let Cow::Owned(escaped) = escape_controls_in_strings(&text) {
+        text = Cow::Owned(escaped);
+    }
+    if matches!(text, Cow::Borrowed(_)) {
+        return Err(err);
+    }
+    serde_json::from_str(&text).map_err(|_| err)
+}
+
+/// The body as [`from_slice_lenient`] parses it: escapes repaired, invalid
+/// UTF-8 replaced, raw control characters inside strings escaped.
+pub fn repaired_text(body: &[u8]) -> String {
+    let body = repair_escapes(body);
+    let text = String::from_utf8_lossy(&body);
+    escape_controls_in_strings(&text).into_owned()
+}
+
+/// Writes each control character (U+0000 to U+001F) that stands raw inside
+/// a JSON string as its `\u00XX` escape, which is what JSON requires there;
+/// the same characters between tokens (whitespace) are left alone. Borrows
+/// `text` when there is none.
+pub fn escape_controls_in_strings(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => in_string = !in_string,
+            // An escape's next byte is never a string's end.
+            b'\\' if in_string => i += 1,
+            c if in_string && c < 0x20 => {
+                let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
+                out.push_str(&text[copied..i]);
+                out.push_str(&format!("\\u{c:04x}"));
+                copied = i + 1;
+            }
+            _ => {}
         }
-        result => result,
+        i += 1;
+    }
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            Cow::Owned(out)
+        }
     }
 }
 
@@ -178,6 +234,27 @@ mod tests {
         assert_eq!(v["t"], "a\u{fffd}b");
         // Still an error when the JSON itself is broken.
         assert!(from_slice_lenient::<serde_json::Value>(b"{\"t\":\xff").is_err());
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_escaped() {
+        let body = "{\"a\":\"x\0y\ty\u{1f}\",\n\t\"b\":\"\\\"\n\"}";
+        let v: serde_json::Value = from_slice_lenient(body.as_bytes()).unwrap();
+        assert_eq!(v["a"], "x\0y\ty\u{1f}");
+        assert_eq!(v["b"], "\"\n");
+        assert_eq!(
+            escape_controls_in_strings(body),
+            "{\"a\":\"x\\u0000y\\u0009y\\u001f\",\n\t\"b\":\"\\\"\\u000a\"}"
+        );
+        // Whitespace between tokens is no string's: left as it is.
+        assert!(matches!(
+            escape_controls_in_strings("{\n\"a\":\t1}\r\n"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            repaired_text(body.as_bytes()),
+            escape_controls_in_strings(body)
+        );
     }
 
     proptest! {

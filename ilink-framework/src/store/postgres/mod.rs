@@ -211,8 +211,7 @@ impl StateStore for PgStore {
                 batch.cursor.as_deref().unwrap_or_default(),
             ]
             .into_iter()
-            .chain(tokens.flat_map(|t| [t.user.as_str(), t.token.expose()]))
-            .chain(batch.quarantined.iter().flat_map(|q| [&*q.reason, &*q.raw])),
+            .chain(tokens.flat_map(|t| [t.user.as_str(), t.token.expose()])),
         )?;
         let (op, outcome) = Deferred::received(account, batch);
         self.committer.defer(op).await?;

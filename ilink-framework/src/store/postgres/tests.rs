@@ -186,6 +186,29 @@ async fn text_postgres_cannot_hold_fails_alone() {
 }
 
 #[tokio::test]
+async fn a_quarantined_message_with_a_nul_is_kept_with_the_nul_escaped() {
+    let Some(schema) = TestSchema::create("quarantined_nul").await else {
+        return;
+    };
+    let s = schema.store().await;
+    let a = AccountId::new("a");
+    let mut batch = one_message(1);
+    batch.quarantined.push(crate::store::QuarantinedMessage {
+        account: a.clone(),
+        id: 2,
+        received_at_ms: 5,
+        reason: "does not decode: \0".into(),
+        raw: "{\"t\":\"a\0b\"}".into(),
+    });
+    assert_eq!(s.commit_received(&a, &batch).await.unwrap(), vec![None]);
+    let kept = s.quarantine_list(Some(&a)).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].raw, r#"{"t":"a\u0000b"}"#);
+    assert_eq!(kept[0].reason, r"does not decode: \u0000");
+    assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn an_undecodable_inbox_row_names_the_entry() {
     let Some(schema) = TestSchema::create("an_undecodable_inbox_row_names_the_entry").await else {
         return;

@@ -274,6 +274,17 @@ pub(super) async fn store_tokens(
     .map(drop)
 }
 
+/// `text` with each NUL character written as its JSON escape `\u0000`:
+/// PostgreSQL text cannot hold NUL, and a quarantined message is kept for
+/// people to read (a raw NUL byte in a message is what made it undecodable).
+fn without_nul(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\\u0000"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Adds quarantined messages and drops the oldest beyond the cap.
 async fn quarantine(
     conn: &mut PgConnection,
@@ -299,10 +310,14 @@ async fn quarantine(
     )
     .bind(
         kept.iter()
-            .map(|(_, m)| m.reason.as_str())
+            .map(|(_, m)| without_nul(&m.reason))
             .collect::<Vec<_>>(),
     )
-    .bind(kept.iter().map(|(_, m)| m.raw.as_str()).collect::<Vec<_>>())
+    .bind(
+        kept.iter()
+            .map(|(_, m)| without_nul(&m.raw))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
     query(

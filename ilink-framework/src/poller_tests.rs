@@ -1,0 +1,118 @@
+//! Received input no store can hold, against the real actors on PostgreSQL
+//! (`ILINK_TEST_DATABASE_URL`; skipped, saying so, without one), whose text
+//! has no NUL character: each such message costs only itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ilink_testkit::{SimConfig, Simulator};
+
+use crate::prelude::*;
+use crate::store::StateStore;
+use crate::store::pg_testing::TestSchema;
+
+/// Generous: only reached when something is broken.
+const WAIT: Duration = Duration::from_secs(30);
+
+const GOOD: &str = r#"{"message_id":"7489534892789344264","from_user_id":"alice@im.wechat","context_token":"ctx-alice","message_type":1,"item_list":[{"type":1,"text_item":{"text":"good"}}]}"#;
+
+/// Echoes text.
+struct Echo;
+
+#[async_trait::async_trait]
+impl Handler for Echo {
+    async fn handle(&self, ctx: &mut Context, msg: Message) -> HandlerResult {
+        ctx.reply(format!("echo {}", msg.text().unwrap_or_default()))
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_postgresql_cannot_hold_is_quarantined_and_the_batch_goes_on() {
+    let Some(schema) = TestSchema::create("poller_nul").await else {
+        return;
+    };
+    let cases = [
+        // A NUL in the sender's id or context token, or in the group's id,
+        // each an escape that decodes.
+        (
+            r#"{"message_id":11,"from_user_id":"bob\u0000@im.wechat","context_token":"ctx-b","item_list":[{"type":1,"text_item":{"text":"x"}}]}"#,
+            Some("NUL"),
+        ),
+        (
+            r#"{"message_id":12,"from_user_id":"bob@im.wechat","context_token":"ctx\u0000b","item_list":[{"type":1,"text_item":{"text":"x"}}]}"#,
+            Some("NUL"),
+        ),
+        (
+            r#"{"message_id":13,"from_user_id":"bob@im.wechat","group_id":"g\u0000","item_list":[{"type":1,"text_item":{"text":"x"}}]}"#,
+            Some("NUL"),
+        ),
+        // A raw NUL byte inside a string, which JSON forbids: the body is
+        // repaired (the NUL kept as its escape), so it is answered.
+        (
+            "{\"message_id\":14,\"from_user_id\":\"bob@im.wechat\",\"context_token\":\"ctx-b\",\"item_list\":[{\"type\":1,\"text_item\":{\"text\":\"a\0b\"}}]}",
+            None,
+        ),
+    ];
+    let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+    for (case, (bad, why)) in cases.iter().enumerate() {
+        let bot = sim.add_account(&format!("nul-{case}"));
+        let store = Arc::new(schema.store().await);
+        let handle = Bot::builder(Echo)
+            .account(
+                Credentials::new(bot.bot_id.as_str(), bot.token.clone())
+                    .with_base_url(sim.base_url())
+                    .with_cdn_base_url(sim.cdn_base_url()),
+            )
+            .options(BotOptions::default().poll_timeout(Duration::from_secs(1)))
+            .store(store.clone())
+            .build()
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        sim.push_raw_batch(&bot, &format!("[{bad}, {GOOD}]"));
+
+        sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("case {case}: the good message was held up: {e}"));
+        let account = AccountId::new(bot.bot_id.as_str());
+        let kept = store.quarantine_list(Some(&account)).await.unwrap();
+        let Some(why) = why else {
+            assert!(kept.is_empty(), "case {case}: {kept:?}");
+            sim.wait_for_sent_to(&bot, "bob@im.wechat", 1, WAIT)
+                .await
+                .unwrap();
+            handle.shutdown().await;
+            let texts: Vec<_> = sim
+                .sent(&bot)
+                .iter()
+                .filter(|s| s.to_user_id == "bob@im.wechat")
+                .map(|s| s.text().unwrap_or_default())
+                .collect();
+            assert_eq!(texts, ["echo a\0b"], "case {case}");
+            continue;
+        };
+        assert_eq!(kept.len(), 1, "case {case}: {kept:?}");
+        assert!(
+            kept[0].reason.contains(why),
+            "case {case}: {}",
+            kept[0].reason
+        );
+        // Kept as the same JSON value, the NUL as its escape.
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&kept[0].raw).unwrap(),
+            serde_json::from_str::<serde_json::Value>(bad).unwrap(),
+            "case {case}"
+        );
+        handle.shutdown().await;
+        assert!(
+            sim.sent(&bot)
+                .iter()
+                .all(|s| !s.to_user_id.starts_with("bob")),
+            "case {case}"
+        );
+    }
+    sim.shutdown().await;
+}
