@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Check)] = &[
 /// rejected message stays bounded.
 pub fn getupdates(data: &[u8]) {
     excerpt(data);
+    each_message_on_its_own(data);
     let strict = serde_json::from_slice::<GetUpdatesResponse>(data);
     let Ok(batch) = from_slice_lenient::<GetUpdatesResponse>(data) else {
         assert!(
@@ -120,6 +121,26 @@ pub fn getupdates(data: &[u8]) {
         batch.errmsg(),
     )
     .map(|e| e.to_string());
+}
+
+/// Whatever else is wrong with an answer, no message costs another: its
+/// `msgs`, if the repaired body is JSON holding an array there, decodes as
+/// an answer of its own, each element decoded or rejected. (The checks below
+/// only see answers the decoder accepts, so a message that failed its whole
+/// answer, such as one with a raw NUL byte in a string, went unnoticed.)
+fn each_message_on_its_own(data: &[u8]) {
+    let Ok(serde_json::Value::Object(envelope)) =
+        serde_json::from_str::<serde_json::Value>(&repaired_text(data))
+    else {
+        return;
+    };
+    let Some(serde_json::Value::Array(msgs)) = envelope.get("msgs") else {
+        return;
+    };
+    let alone = serde_json::json!({ "msgs": msgs }).to_string();
+    let batch = from_slice_lenient::<GetUpdatesResponse>(alone.as_bytes())
+        .expect("an array of messages decodes, each message on its own");
+    assert_eq!(batch.msgs.len() + batch.rejected.len(), msgs.len());
 }
 
 /// A decoded message survives a round trip, and reading its text and media
