@@ -116,3 +116,49 @@ async fn a_message_postgresql_cannot_hold_is_quarantined_and_the_batch_goes_on()
     }
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_postgresql_cannot_hold_is_used_but_not_stored() {
+    let Some(schema) = TestSchema::create("poller_nul_cursor").await else {
+        return;
+    };
+    let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+    let bot = sim.add_account("nul-cursor");
+    let store = Arc::new(schema.store().await);
+    let handle = Bot::builder(Echo)
+        .account(
+            Credentials::new(bot.bot_id.as_str(), bot.token.clone())
+                .with_base_url(sim.base_url())
+                .with_cdn_base_url(sim.cdn_base_url()),
+        )
+        .options(BotOptions::default().poll_timeout(Duration::from_secs(1)))
+        .store(store.clone())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let account = AccountId::new(bot.bot_id.as_str());
+    sim.user(&bot, "alice@im.wechat").say("one").await;
+    sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    let stored = store.load_cursor(&account).await.unwrap();
+    assert!(stored.is_some());
+
+    sim.set_next_cursor(&bot, "c\0d");
+    sim.user(&bot, "alice@im.wechat").say("two").await;
+    sim.wait_for_sent_to(&bot, "alice@im.wechat", 2, WAIT)
+        .await
+        .expect("the batch with the cursor no store can hold is handled");
+    assert_eq!(store.load_cursor(&account).await.unwrap(), stored);
+    // Polling goes on from it, and the next cursor is stored again.
+    sim.user(&bot, "alice@im.wechat").say("three").await;
+    sim.wait_for_sent_to(&bot, "alice@im.wechat", 3, WAIT)
+        .await
+        .unwrap();
+    handle.shutdown().await;
+    let last = store.load_cursor(&account).await.unwrap();
+    assert!(last.is_some_and(|c| !c.contains('\0') && Some(&c) != stored.as_ref()));
+    sim.shutdown().await;
+}

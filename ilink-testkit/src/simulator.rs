@@ -178,6 +178,17 @@ impl Simulator {
             .with(|i| i.push_raw_batch(&bot.bot_id, msgs.to_owned()));
     }
 
+    /// Makes the next `getupdates` answer of `bot` that moves its cursor carry
+    /// `cursor` as `get_updates_buf` instead of a fresh one (any text, e.g. one
+    /// holding a NUL character). The simulator takes any cursor back.
+    pub fn set_next_cursor(&self, bot: &BotAccount, cursor: &str) {
+        self.shared.with(|i| {
+            if let Some(a) = i.accounts.get_mut(&bot.bot_id) {
+                a.next_cursor = Some(cursor.to_owned());
+            }
+        });
+    }
+
     /// Makes every call of `bot` answer `-14` in the given shape until cleared or until
     /// a QR re-login issues a new token.
     pub fn expire_session(&self, bot: &BotAccount, mode: ExpiryMode) {

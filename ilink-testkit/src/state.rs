@@ -53,6 +53,8 @@ pub(crate) struct Account {
     /// `msgs` arrays as raw JSON text, each the whole of one coming answer.
     pub raw_batches: VecDeque<String>,
     pub cursor_n: u64,
+    /// The cursor the next answer carries instead of a fresh one (a test's).
+    pub next_cursor: Option<String>,
     /// Bumped by each new poller so that the previous one knows it was taken over.
     pub poll_gen: u64,
     pub contexts: HashMap<String, ContextInfo>,
@@ -76,6 +78,7 @@ impl Account {
             queue: Vec::new(),
             raw_batches: VecDeque::new(),
             cursor_n: 0,
+            next_cursor: None,
             poll_gen: 0,
             contexts: HashMap::new(),
             latest_context: HashMap::new(),
@@ -92,6 +95,9 @@ impl Account {
     /// A fresh opaque cursor; the number inside only ever grows.
     pub fn next_cursor(&mut self, rng: &mut StdRng) -> String {
         self.cursor_n += 1;
+        if let Some(cursor) = self.next_cursor.take() {
+            return cursor;
+        }
         let nonce: u32 = rng.random();
         BASE64.encode(format!("{}:{}:{nonce:08x}", self.bot_id, self.cursor_n))
     }
