@@ -216,26 +216,23 @@ impl PollerState {
             })
             .collect();
         for (index, msg) in msgs.into_iter().enumerate() {
-            if msg.from_user_id.as_deref().is_none_or(str::is_empty) {
-                let raw = RejectedMessage {
-                    index,
-                    raw: serde_json::to_string(&msg).unwrap_or_default(),
-                    error: String::new(),
-                };
-                let reason = "no sender (from_user_id is missing or empty): nobody to answer";
-                aside.push((raw, reason.to_owned()));
-            } else if let Some(field) = holding_nul(&msg) {
-                let raw = RejectedMessage {
-                    index,
-                    raw: serde_json::to_string(&msg).unwrap_or_default(),
-                    error: String::new(),
-                };
-                let reason = format!(
-                    "its {field} holds a NUL character: no reply can name it, and PostgreSQL cannot store it"
-                );
-                aside.push((raw, reason));
+            let unfit = if msg.from_user_id.as_deref().is_none_or(str::is_empty) {
+                Some("no sender (from_user_id is missing or empty): nobody to answer".to_owned())
             } else {
-                entries.push(received(msg, received_at_ms));
+                holding_nul(&msg).map(|field| {
+                    format!("its {field} holds a NUL character: no reply can name it, and PostgreSQL cannot store it")
+                })
+            };
+            match unfit {
+                Some(reason) => {
+                    let raw = RejectedMessage {
+                        index,
+                        raw: serde_json::to_string(&msg).unwrap_or_default(),
+                        error: String::new(),
+                    };
+                    aside.push((raw, reason));
+                }
+                None => entries.push(received(msg, received_at_ms)),
             }
         }
         let shapes: Vec<String> = aside.iter().map(|(r, _)| r.shape()).collect();

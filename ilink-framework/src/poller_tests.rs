@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ilink_testkit::{SimConfig, Simulator};
+use ilink_testkit::{BotAccount, SimConfig, Simulator};
 
 use crate::prelude::*;
 use crate::store::StateStore;
@@ -26,6 +26,23 @@ impl Handler for Echo {
             .await?;
         Ok(())
     }
+}
+
+/// `Echo` on `bot` with `store`.
+async fn start_echo(sim: &Simulator, bot: &BotAccount, store: Arc<dyn StateStore>) -> BotHandle {
+    Bot::builder(Echo)
+        .account(
+            Credentials::new(bot.bot_id.as_str(), bot.token.clone())
+                .with_base_url(sim.base_url())
+                .with_cdn_base_url(sim.cdn_base_url()),
+        )
+        .options(BotOptions::default().poll_timeout(Duration::from_secs(1)))
+        .store(store)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,19 +76,7 @@ async fn a_message_postgresql_cannot_hold_is_quarantined_and_the_batch_goes_on()
     for (case, (bad, why)) in cases.iter().enumerate() {
         let bot = sim.add_account(&format!("nul-{case}"));
         let store = Arc::new(schema.store().await);
-        let handle = Bot::builder(Echo)
-            .account(
-                Credentials::new(bot.bot_id.as_str(), bot.token.clone())
-                    .with_base_url(sim.base_url())
-                    .with_cdn_base_url(sim.cdn_base_url()),
-            )
-            .options(BotOptions::default().poll_timeout(Duration::from_secs(1)))
-            .store(store.clone())
-            .build()
-            .unwrap()
-            .start()
-            .await
-            .unwrap();
+        let handle = start_echo(&sim, &bot, store.clone()).await;
         sim.push_raw_batch(&bot, &format!("[{bad}, {GOOD}]"));
 
         sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
@@ -125,19 +130,7 @@ async fn a_cursor_postgresql_cannot_hold_is_used_but_not_stored() {
     let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
     let bot = sim.add_account("nul-cursor");
     let store = Arc::new(schema.store().await);
-    let handle = Bot::builder(Echo)
-        .account(
-            Credentials::new(bot.bot_id.as_str(), bot.token.clone())
-                .with_base_url(sim.base_url())
-                .with_cdn_base_url(sim.cdn_base_url()),
-        )
-        .options(BotOptions::default().poll_timeout(Duration::from_secs(1)))
-        .store(store.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let handle = start_echo(&sim, &bot, store.clone()).await;
     let account = AccountId::new(bot.bot_id.as_str());
     sim.user(&bot, "alice@im.wechat").say("one").await;
     sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
