@@ -64,21 +64,15 @@ pub fn repair_escapes(body: &[u8]) -> Cow<'_, [u8]> {
 /// The UTF-8 repair only runs after a failed parse, since serde checks UTF-8
 /// itself: a valid body costs one parse.
 pub fn from_slice_lenient<T: DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
-    let body = repair_escapes(body);
-    let err = match serde_json::from_slice(&body) {
+    let escaped = repair_escapes(body);
+    let err = match serde_json::from_slice(&escaped) {
         Err(err) => err,
         ok => return ok,
     };
     // The repairs below only run after a failed parse: serde checks UTF-8
     // and control characters itself, so a valid body costs one parse.
-    let mut text = match std::str::from_utf8(&body) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(&body),
-    };
-    if let Cow::Owned(escaped) = escape_controls_in_strings(&text) {
-        text = Cow::Owned(escaped);
-    }
-    if matches!(text, Cow::Borrowed(_)) {
+    let text = repaired_text(body);
+    if text.as_bytes() == &*escaped {
         return Err(err);
     }
     serde_json::from_str(&text).map_err(|_| err)
