@@ -207,6 +207,7 @@ fn micro(c: &mut Criterion) {
                         // Fresh keys each round, so nothing is a duplicate.
                         dedup_keys: vec![DedupKey::parse(&format!("m:{next}")).expect("a key")],
                         context_token: None,
+                        json: None,
                     }
                 })
                 .collect();

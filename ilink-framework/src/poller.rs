@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ilink_core::Cursor;
-use ilink_core::types::{GetUpdatesResponse, RejectedMessage};
+use ilink_core::types::{GetUpdatesResponse, MessageJson, RejectedMessage};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
@@ -205,6 +205,13 @@ impl PollerState {
         let mut next = self.cursor.clone();
         let moved = next.advance(&resp);
         let msgs = std::mem::take(&mut resp.msgs);
+        // Each message's JSON as received, when the answer carries it for
+        // every message (an answer built in code carries none).
+        let json = std::mem::take(&mut resp.msgs_json);
+        let mut json = (json.len() == msgs.len())
+            .then_some(json)
+            .into_iter()
+            .flatten();
         let mut entries = Vec::with_capacity(msgs.len());
         // Messages that cannot be handled, with their shape for the log.
         let mut aside: Vec<(RejectedMessage, String)> = resp
@@ -216,6 +223,7 @@ impl PollerState {
             })
             .collect();
         for (index, msg) in msgs.into_iter().enumerate() {
+            let json = json.next();
             let unfit = if msg.from_user_id.as_deref().is_none_or(str::is_empty) {
                 Some("no sender (from_user_id is missing or empty): nobody to answer".to_owned())
             } else {
@@ -227,12 +235,15 @@ impl PollerState {
                 Some(reason) => {
                     let raw = RejectedMessage {
                         index,
-                        raw: serde_json::to_string(&msg).unwrap_or_default(),
+                        raw: match json {
+                            Some(json) => json.as_str().to_owned(),
+                            None => serde_json::to_string(&msg).unwrap_or_default(),
+                        },
                         error: String::new(),
                     };
                     aside.push((raw, reason));
                 }
-                None => entries.push(received(msg, received_at_ms)),
+                None => entries.push(received(msg, json, received_at_ms)),
             }
         }
         let shapes: Vec<String> = aside.iter().map(|(r, _)| r.shape()).collect();
@@ -340,7 +351,11 @@ impl PollerState {
 }
 
 /// A received message with what the store needs to know about it.
-fn received(msg: ilink_core::types::WeixinMessage, received_at_ms: i64) -> ReceivedEntry {
+fn received(
+    msg: ilink_core::types::WeixinMessage,
+    json: Option<MessageJson>,
+    received_at_ms: i64,
+) -> ReceivedEntry {
     let context_token = msg
         .context_token
         .clone()
@@ -353,6 +368,7 @@ fn received(msg: ilink_core::types::WeixinMessage, received_at_ms: i64) -> Recei
     ReceivedEntry {
         dedup_keys: dedup_keys(&msg).to_vec(),
         context_token,
+        json,
         entry: InboxEntry {
             id: next_entry_id(),
             msg: Arc::new(msg),

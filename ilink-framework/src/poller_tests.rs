@@ -1,6 +1,7 @@
-//! Received input no store can hold, against the real actors on PostgreSQL
-//! (`ILINK_TEST_DATABASE_URL`; skipped, saying so, without one), whose text
-//! has no NUL character: each such message costs only itself.
+//! What the poller stores, against the real actors: received input no
+//! store can hold, on PostgreSQL (`ILINK_TEST_DATABASE_URL`; skipped, saying
+//! so, without one), whose text has no NUL character, where each such
+//! message costs only itself; and a message stored as it came, on SQLite.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,4 +155,73 @@ async fn a_cursor_postgresql_cannot_hold_is_used_but_not_stored() {
     let last = store.load_cursor(&account).await.unwrap();
     assert!(last.is_some_and(|c| !c.contains('\0') && Some(&c) != stored.as_ref()));
     sim.shutdown().await;
+}
+
+/// Never finishes: its message stays in the inbox.
+struct Hold(Arc<tokio::sync::Notify>);
+
+#[async_trait::async_trait]
+impl Handler for Hold {
+    async fn handle(&self, _ctx: &mut Context, _msg: Message) -> HandlerResult {
+        self.0.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_message_is_stored_as_it_came() {
+    // Numbers in strings, an unknown field, spaces: written out again, the
+    // message would read back the same but not byte for byte.
+    let raw = r#"{"message_id":"7489534892789344264", "from_user_id":"alice@im.wechat","context_token":"ctx-alice","message_type":1,"future":{"a":[1]},"item_list":[{"type":1,"text_item":{"text":"as it came"}}]}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+    let bot = sim.add_account("as-it-came");
+    let started = Arc::new(tokio::sync::Notify::new());
+    let handle = Bot::builder(Hold(started.clone()))
+        .account(
+            Credentials::new(bot.bot_id.as_str(), bot.token.clone())
+                .with_base_url(sim.base_url())
+                .with_cdn_base_url(sim.cdn_base_url()),
+        )
+        .options(
+            BotOptions::default()
+                .poll_timeout(Duration::from_secs(1))
+                .shutdown_deadline(Duration::from_millis(100)),
+        )
+        .state_dir(dir.path())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    sim.push_raw_batch(&bot, &format!("[{raw}]"));
+    tokio::time::timeout(WAIT, started.notified())
+        .await
+        .expect("the message is handled");
+    handle.shutdown().await;
+    sim.shutdown().await;
+
+    let db = rusqlite::Connection::open(dir.path().join(crate::store::DATABASE_FILE)).unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT message FROM inbox")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, [raw]);
+    // And it reads back as the message it is.
+    drop(db);
+    let store = crate::store::SqliteStore::open(dir.path()).await.unwrap();
+    let inbox = store
+        .inbox_load(&AccountId::new(bot.bot_id.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].msg.message_id, Some(7_489_534_892_789_344_264));
+    assert_eq!(
+        inbox[0].msg.extra.get("future"),
+        Some(&serde_json::json!({"a": [1]}))
+    );
+    store.close().await;
 }

@@ -189,6 +189,7 @@ mod tests {
                 },
                 dedup_keys: Vec::new(),
                 context_token: None,
+                json: None,
             }],
             ..Default::default()
         };

@@ -170,6 +170,7 @@ async fn messages_left_in_the_inbox_by_a_crash_are_handled_first() {
             },
             dedup_keys: Vec::new(),
             context_token: None,
+            json: None,
         }],
         ..Default::default()
     };

@@ -102,6 +102,12 @@ pub struct GetUpdatesResponse {
     pub errmsg: Option<String>,
     /// New messages, in batch order, without the rejected ones.
     pub msgs: Vec<WeixinMessage>,
+    /// The JSON text each message of [`msgs`](Self::msgs) was decoded
+    /// from, in the same order, so that a store can keep a message as it
+    /// came instead of writing it out again. Empty when the answer was not
+    /// decoded from JSON (built in code); never serialized.
+    #[serde(skip)]
+    pub msgs_json: Vec<MessageJson>,
     /// Messages of the batch that did not decode (never serialized).
     #[serde(skip)]
     pub rejected: Vec<RejectedMessage>,
@@ -139,10 +145,14 @@ impl From<GetUpdatesEnvelope> for GetUpdatesResponse {
     fn from(envelope: GetUpdatesEnvelope) -> Self {
         let raw = envelope.msgs.unwrap_or_default();
         let mut msgs = Vec::with_capacity(raw.len());
+        let mut msgs_json = Vec::with_capacity(raw.len());
         let mut rejected = Vec::new();
         for (index, raw) in raw.into_iter().enumerate() {
             match serde_json::from_str::<WeixinMessage>(raw.get()) {
-                Ok(msg) => msgs.push(msg),
+                Ok(msg) => {
+                    msgs.push(msg);
+                    msgs_json.push(MessageJson(raw.into()));
+                }
                 Err(err) => {
                     let raw: Box<str> = raw.into();
                     rejected.push(RejectedMessage::new(index, raw.into(), &err));
@@ -154,11 +164,32 @@ impl From<GetUpdatesEnvelope> for GetUpdatesResponse {
             errcode: envelope.errcode,
             errmsg: envelope.errmsg,
             msgs,
+            msgs_json,
             rejected,
             get_updates_buf: envelope.get_updates_buf,
             sync_buf: envelope.sync_buf,
             longpolling_timeout_ms: envelope.longpolling_timeout_ms,
         }
+    }
+}
+
+/// The JSON text of one received message, exactly as it decoded.
+///
+/// It holds the message's context token, so its `Debug` shows only its
+/// length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageJson(Box<str>);
+
+impl MessageJson {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MessageJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MessageJson(<{} bytes>)", self.0.len())
     }
 }
 

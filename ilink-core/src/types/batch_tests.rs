@@ -231,3 +231,36 @@ fn a_raw_control_character_in_one_message_costs_no_other_message() {
     assert_eq!(resp.msgs[1].text().as_deref(), Some("fine"));
     assert_eq!(resp.cursor(), Some("next"));
 }
+
+#[test]
+fn each_decoded_message_keeps_the_json_it_came_from() {
+    let resp = batch(&[r#"{"message_id":-1}"#, GOOD, r#"{"message_id":"8","x":1}"#]);
+    assert_eq!(resp.msgs.len(), 2);
+    assert_eq!(resp.msgs_json.len(), resp.msgs.len());
+    assert_eq!(resp.msgs_json[0].as_str(), GOOD);
+    // As it came, numbers in strings and unknown fields included; it
+    // decodes to the very message decoded from it.
+    assert_eq!(resp.msgs_json[1].as_str(), r#"{"message_id":"8","x":1}"#);
+    for (msg, json) in resp.msgs.iter().zip(&resp.msgs_json) {
+        let again: WeixinMessage = serde_json::from_str(json.as_str()).unwrap();
+        assert_eq!(&again, msg);
+    }
+    // The text holds the context token: `Debug` shows its size only.
+    let shown = format!("{resp:?}");
+    assert!(!shown.contains("ctx-good"), "{shown}");
+    assert!(shown.contains(&format!("MessageJson(<{} bytes>)", GOOD.len())));
+    // Not part of the answer's JSON form.
+    let back = serde_json::to_value(&resp).unwrap();
+    assert!(back.get("msgs_json").is_none());
+}
+
+#[test]
+fn a_repaired_message_keeps_its_repaired_json() {
+    let body = "{\"ret\":0,\"msgs\":[{\"message_id\":1,\"from_user_id\":\"b\",\"item_list\":[{\"type\":1,\"text_item\":{\"text\":\"a\0b\"}}]}]}";
+    let resp: GetUpdatesResponse =
+        from_slice_lenient(body.as_bytes()).expect("the envelope decodes");
+    let json = resp.msgs_json[0].as_str();
+    assert!(json.contains("a\\u0000b"), "{json}");
+    let again: WeixinMessage = serde_json::from_str(json).unwrap();
+    assert_eq!(again, resp.msgs[0]);
+}

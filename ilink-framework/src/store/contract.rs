@@ -127,6 +127,7 @@ fn received(id: u64, keys: &[&str]) -> ReceivedEntry {
         entry: entry(id, &format!("message {id}")),
         dedup_keys: keys.iter().map(|k| key(k)).collect(),
         context_token: None,
+        json: None,
     }
 }
 

@@ -73,6 +73,7 @@ async fn import_account(
                 entry,
                 dedup_keys: Vec::new(),
                 context_token: None,
+                json: None,
             }],
             now_ms: now_ms(),
             ..Default::default()

@@ -40,7 +40,7 @@ mod state_dir;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ilink_core::types::WeixinMessage;
+use ilink_core::types::{MessageJson, WeixinMessage};
 use ilink_core::{Secret, SentMessage};
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +112,10 @@ pub struct ReceivedEntry {
     pub dedup_keys: Vec<DedupKey>,
     /// The context token it carries, recorded unless it is a duplicate.
     pub context_token: Option<ObservedToken>,
+    /// The message's JSON as it was received (it decodes to `entry.msg`),
+    /// which a store that keeps JSON writes as it is instead of
+    /// serializing the message again; `None` for a message built in code.
+    pub json: Option<MessageJson>,
 }
 
 /// A context token seen on an inbound message.
@@ -358,6 +362,7 @@ pub(crate) mod test_support {
                     token: "ctx".into(),
                     at_ms: 1,
                 }),
+                json: None,
             }],
             quarantined: Vec::new(),
             cursor: Some(format!("c-{id}")),

@@ -1,10 +1,12 @@
-//! Values back from the rows of the SQL stores ([`SqliteStore`](super::SqliteStore),
+//! Values to and from the rows of the SQL stores ([`SqliteStore`](super::SqliteStore),
 //! [`PgStore`](super::PgStore)): both keep the same columns, so one place
-//! decodes them and says which row was damaged.
+//! encodes them, decodes them and says which row was damaged.
+
+use std::borrow::Cow;
 
 use ilink_core::SentMessage;
 
-use super::{InboxEntry, JournaledSend, StoreError};
+use super::{InboxEntry, JournaledSend, ReceivedEntry, StoreError};
 use crate::account::{AccountId, Credentials};
 
 /// A stored JSON value of `database` that does not decode.
@@ -13,6 +15,24 @@ fn corrupt(database: &str, what: String, e: serde_json::Error) -> StoreError {
         path: format!("{database} ({what})"),
         message: e.to_string(),
     }
+}
+
+/// The message JSON of inbox entry `id` of `account`: as received when the
+/// entry carries it (the poller's entries do), else the message serialized.
+pub(crate) fn message_json<'a>(
+    account: &AccountId,
+    id: i64,
+    received: &'a ReceivedEntry,
+) -> Result<Cow<'a, str>, StoreError> {
+    if let Some(json) = &received.json {
+        return Ok(Cow::Borrowed(json.as_str()));
+    }
+    serde_json::to_string(&*received.entry.msg)
+        .map(Cow::Owned)
+        .map_err(|e| StoreError::Encode {
+            what: format!("inbox entry {id} of {account}"),
+            message: e.to_string(),
+        })
 }
 
 /// Inbox entries from `(id, received_at_ms, message JSON)` rows of `account`.

@@ -20,6 +20,7 @@ use super::super::{
 };
 use crate::account::AccountId;
 use crate::store::deferred::Deferred;
+use crate::store::rows;
 
 /// An error of a write: the database's, or the store's own rule.
 pub(super) enum WriteError {
@@ -71,12 +72,7 @@ pub(super) async fn commit_received(
             ));
         }
         ids.push(id);
-        messages.push(serde_json::to_string(&*received.entry.msg).map_err(|e| {
-            WriteError::Store(StoreError::Encode {
-                what: format!("inbox entry {id} of {account}"),
-                message: e.to_string(),
-            })
-        })?);
+        messages.push(rows::message_json(account, id, received).map_err(WriteError::Store)?);
     }
     let taken: Option<(i64,)> =
         query_as("SELECT id FROM inbox WHERE account = $1 AND id = ANY($2) ORDER BY id LIMIT 1")
@@ -164,11 +160,7 @@ pub(super) async fn commit_received(
                 .map(|&i| batch.entries[i].entry.received_at_ms)
                 .collect::<Vec<_>>(),
         )
-        .bind(
-            new.iter()
-                .map(|&i| messages[i].as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(new.iter().map(|&i| &*messages[i]).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }

@@ -15,6 +15,7 @@ use super::dedup_index::{self, DedupIndex};
 use crate::account::AccountId;
 use crate::dedup::DedupKey;
 use crate::store::deferred::Deferred;
+use crate::store::rows;
 
 /// An error of a write: the database's, or the store's own rule.
 pub(super) enum WriteError {
@@ -98,12 +99,7 @@ pub(super) fn commit_received(
             let seq = index.record(account, &fresh, id, batch.now_ms);
             dedup_index::append(tx, account, seq, &fresh, id, batch.now_ms)?;
         }
-        let json = serde_json::to_string(&*received.entry.msg).map_err(|e| {
-            WriteError::Store(StoreError::Encode {
-                what: format!("inbox entry {id} of {account}"),
-                message: e.to_string(),
-            })
-        })?;
+        let json = rows::message_json(account, id, received).map_err(WriteError::Store)?;
         // A taken id fails the insert on the primary key; the caller rolls
         // the batch back to its savepoint, rows and dedup keys alike.
         match insert_entry.execute(params![acct, id, received.entry.received_at_ms, json]) {
