@@ -225,3 +225,49 @@ async fn a_received_message_is_stored_as_it_came() {
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_an_unstored_cursor_answers_a_replay_once() {
+    let Some(schema) = TestSchema::create("poller_nul_cursor_restart").await else {
+        return;
+    };
+    let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
+    let bot = sim.add_account("nul-cursor-restart");
+    let store = Arc::new(schema.store().await);
+    let account = AccountId::new(bot.bot_id.as_str());
+    let alice = sim.user(&bot, "alice@im.wechat");
+    let handle = start_echo(&sim, &bot, store.clone()).await;
+    alice.say("one").await;
+    sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    let stored = store.load_cursor(&account).await.unwrap();
+    sim.set_next_cursor(&bot, "c\0d");
+    let two = alice.say("two").await;
+    sim.wait_for_sent_to(&bot, "alice@im.wechat", 2, WAIT)
+        .await
+        .unwrap();
+    // Stopped while the cursor in use is one the store could not hold.
+    handle.shutdown().await;
+    assert_eq!(store.load_cursor(&account).await.unwrap(), stored);
+
+    // A server asked from the older, stored cursor sends "two" again; the
+    // dedup keys stored with it drop it.
+    let handle = start_echo(&sim, &bot, store.clone()).await;
+    sim.redeliver(&bot, &two, Duration::ZERO, false);
+    // Queued behind the replay, so an answer to the replay would be the
+    // third reply.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    alice.say("three").await;
+    sim.wait_for_sent_to(&bot, "alice@im.wechat", 3, WAIT)
+        .await
+        .expect("the restarted bot answers");
+    handle.shutdown().await;
+    let texts: Vec<_> = sim
+        .sent(&bot)
+        .iter()
+        .map(|s| s.text().unwrap_or_default())
+        .collect();
+    assert_eq!(texts, ["echo one", "echo two", "echo three"]);
+    sim.shutdown().await;
+}
