@@ -118,7 +118,10 @@ pub fn getupdates(data: &[u8]) {
     // and read back as the very message decoded from it.
     assert_eq!(batch.msgs_json.len(), batch.msgs.len());
     for (msg, json) in batch.msgs.iter().zip(&batch.msgs_json) {
-        assert!(text.contains(json.as_str()), "a message's JSON is not from the input");
+        assert!(
+            text.contains(json.as_str()),
+            "a message's JSON is not from the input"
+        );
         let again: WeixinMessage =
             serde_json::from_str(json.as_str()).expect("a message's own JSON decodes");
         assert_eq!(&again, msg);
