@@ -205,13 +205,15 @@ impl PollerState {
         let mut next = self.cursor.clone();
         let moved = next.advance(&resp);
         let msgs = std::mem::take(&mut resp.msgs);
-        // Each message's JSON as received, when the answer carries it for
-        // every message (an answer built in code carries none).
+        // Each message's JSON as received, trusted only when it covers every
+        // message (an answer built in code carries none).
         let json = std::mem::take(&mut resp.msgs_json);
-        let mut json = (json.len() == msgs.len())
-            .then_some(json)
-            .into_iter()
-            .flatten();
+        let mut json = if json.len() == msgs.len() {
+            json
+        } else {
+            Vec::new()
+        }
+        .into_iter();
         let mut entries = Vec::with_capacity(msgs.len());
         // Messages that cannot be handled, with their shape for the log.
         let mut aside: Vec<(RejectedMessage, String)> = resp
@@ -236,7 +238,7 @@ impl PollerState {
                     let raw = RejectedMessage {
                         index,
                         raw: match json {
-                            Some(json) => json.as_str().to_owned(),
+                            Some(json) => json.into_string(),
                             None => serde_json::to_string(&msg).unwrap_or_default(),
                         },
                         error: String::new(),

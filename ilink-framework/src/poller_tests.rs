@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ilink_core::types::WeixinMessage;
 use ilink_testkit::{BotAccount, SimConfig, Simulator};
 
+use crate::BotBuilder;
 use crate::prelude::*;
-use crate::store::StateStore;
 use crate::store::pg_testing::TestSchema;
+use crate::store::{PgStore, StateStore};
 
 /// Generous: only reached when something is broken.
 const WAIT: Duration = Duration::from_secs(30);
@@ -29,21 +31,56 @@ impl Handler for Echo {
     }
 }
 
-/// `Echo` on `bot` with `store`.
-async fn start_echo(sim: &Simulator, bot: &BotAccount, store: Arc<dyn StateStore>) -> BotHandle {
-    Bot::builder(Echo)
+/// A bot running `handler` on `bot`, polling briefly, with `options` on
+/// top of that.
+fn builder(
+    sim: &Simulator,
+    bot: &BotAccount,
+    handler: impl Handler,
+    options: impl FnOnce(BotOptions) -> BotOptions,
+) -> BotBuilder {
+    Bot::builder(handler)
         .account(
             Credentials::new(bot.bot_id.as_str(), bot.token.clone())
                 .with_base_url(sim.base_url())
                 .with_cdn_base_url(sim.cdn_base_url()),
         )
-        .options(BotOptions::default().poll_timeout(Duration::from_secs(1)))
-        .store(store)
-        .build()
-        .unwrap()
-        .start()
+        .options(options(
+            BotOptions::default().poll_timeout(Duration::from_secs(1)),
+        ))
+}
+
+/// `Echo` on `bot` with `store`.
+async fn start_echo(sim: &Simulator, bot: &BotAccount, store: Arc<dyn StateStore>) -> BotHandle {
+    let builder = builder(sim, bot, Echo, |o| o).store(store);
+    builder.build().unwrap().start().await.unwrap()
+}
+
+/// `bot` answers "one" with the stored cursor, then "two" from a batch
+/// whose cursor holds a NUL; returns the running bot, the cursor stored
+/// before (and still stored) and the message "two".
+async fn answer_past_a_nul_cursor(
+    sim: &Simulator,
+    bot: &BotAccount,
+    store: &Arc<PgStore>,
+) -> (BotHandle, Option<String>, WeixinMessage) {
+    let handle = start_echo(sim, bot, store.clone()).await;
+    let alice = sim.user(bot, "alice@im.wechat");
+    alice.say("one").await;
+    sim.wait_for_sent_to(bot, "alice@im.wechat", 1, WAIT)
         .await
-        .unwrap()
+        .unwrap();
+    let account = AccountId::new(bot.bot_id.as_str());
+    let stored = store.load_cursor(&account).await.unwrap();
+    assert!(stored.is_some());
+
+    sim.set_next_cursor(bot, "c\0d");
+    let two = alice.say("two").await;
+    sim.wait_for_sent_to(bot, "alice@im.wechat", 2, WAIT)
+        .await
+        .expect("the batch with the cursor no store can hold is handled");
+    assert_eq!(store.load_cursor(&account).await.unwrap(), stored);
+    (handle, stored, two)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,12 +143,14 @@ async fn a_message_postgresql_cannot_hold_is_quarantined_and_the_batch_goes_on()
             "case {case}: {}",
             kept[0].reason
         );
-        // Kept as the same JSON value, the NUL as its escape.
+        // Kept as the same JSON value, the NUL as its escape; in fact as
+        // the very text that came.
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&kept[0].raw).unwrap(),
             serde_json::from_str::<serde_json::Value>(bad).unwrap(),
             "case {case}"
         );
+        assert_eq!(kept[0].raw, *bad, "case {case}");
         handle.shutdown().await;
         assert!(
             sim.sent(&bot)
@@ -131,21 +170,8 @@ async fn a_cursor_postgresql_cannot_hold_is_used_but_not_stored() {
     let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
     let bot = sim.add_account("nul-cursor");
     let store = Arc::new(schema.store().await);
-    let handle = start_echo(&sim, &bot, store.clone()).await;
     let account = AccountId::new(bot.bot_id.as_str());
-    sim.user(&bot, "alice@im.wechat").say("one").await;
-    sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
-        .await
-        .unwrap();
-    let stored = store.load_cursor(&account).await.unwrap();
-    assert!(stored.is_some());
-
-    sim.set_next_cursor(&bot, "c\0d");
-    sim.user(&bot, "alice@im.wechat").say("two").await;
-    sim.wait_for_sent_to(&bot, "alice@im.wechat", 2, WAIT)
-        .await
-        .expect("the batch with the cursor no store can hold is handled");
-    assert_eq!(store.load_cursor(&account).await.unwrap(), stored);
+    let (handle, stored, _) = answer_past_a_nul_cursor(&sim, &bot, &store).await;
     // Polling goes on from it, and the next cursor is stored again.
     sim.user(&bot, "alice@im.wechat").say("three").await;
     sim.wait_for_sent_to(&bot, "alice@im.wechat", 3, WAIT)
@@ -177,23 +203,15 @@ async fn a_received_message_is_stored_as_it_came() {
     let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
     let bot = sim.add_account("as-it-came");
     let started = Arc::new(tokio::sync::Notify::new());
-    let handle = Bot::builder(Hold(started.clone()))
-        .account(
-            Credentials::new(bot.bot_id.as_str(), bot.token.clone())
-                .with_base_url(sim.base_url())
-                .with_cdn_base_url(sim.cdn_base_url()),
-        )
-        .options(
-            BotOptions::default()
-                .poll_timeout(Duration::from_secs(1))
-                .shutdown_deadline(Duration::from_millis(100)),
-        )
-        .state_dir(dir.path())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let handle = builder(&sim, &bot, Hold(started.clone()), |o| {
+        o.shutdown_deadline(Duration::from_millis(100))
+    })
+    .state_dir(dir.path())
+    .build()
+    .unwrap()
+    .start()
+    .await
+    .unwrap();
     sim.push_raw_batch(&bot, &format!("[{raw}]"));
     tokio::time::timeout(WAIT, started.notified())
         .await
@@ -235,18 +253,7 @@ async fn a_restart_after_an_unstored_cursor_answers_a_replay_once() {
     let bot = sim.add_account("nul-cursor-restart");
     let store = Arc::new(schema.store().await);
     let account = AccountId::new(bot.bot_id.as_str());
-    let alice = sim.user(&bot, "alice@im.wechat");
-    let handle = start_echo(&sim, &bot, store.clone()).await;
-    alice.say("one").await;
-    sim.wait_for_sent_to(&bot, "alice@im.wechat", 1, WAIT)
-        .await
-        .unwrap();
-    let stored = store.load_cursor(&account).await.unwrap();
-    sim.set_next_cursor(&bot, "c\0d");
-    let two = alice.say("two").await;
-    sim.wait_for_sent_to(&bot, "alice@im.wechat", 2, WAIT)
-        .await
-        .unwrap();
+    let (handle, stored, two) = answer_past_a_nul_cursor(&sim, &bot, &store).await;
     // Stopped while the cursor in use is one the store could not hold.
     handle.shutdown().await;
     assert_eq!(store.load_cursor(&account).await.unwrap(), stored);
@@ -258,7 +265,7 @@ async fn a_restart_after_an_unstored_cursor_answers_a_replay_once() {
     // Queued behind the replay, so an answer to the replay would be the
     // third reply.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    alice.say("three").await;
+    sim.user(&bot, "alice@im.wechat").say("three").await;
     sim.wait_for_sent_to(&bot, "alice@im.wechat", 3, WAIT)
         .await
         .expect("the restarted bot answers");

@@ -185,6 +185,11 @@ impl MessageJson {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The JSON text, owned (without a copy).
+    pub fn into_string(self) -> String {
+        self.0.into()
+    }
 }
 
 impl std::fmt::Debug for MessageJson {
