@@ -371,6 +371,13 @@ pub async fn received_tokens_follow_after_inbound(s: &dyn StateStore) {
         s.context_token(&a, u).await.unwrap(),
         Some(expect("t3", 3_000, 0))
     );
+    // A user going back to an earlier token, in a later batch.
+    let back = with_token(received(7, &["m:7"]), u, "t2", 4_000);
+    commit(s, &a, batch(vec![back], 4)).await;
+    assert_eq!(
+        s.context_token(&a, u).await.unwrap(),
+        Some(expect("t2", 4_000, 0))
+    );
 }
 
 /// Send counts rise for the user's current token, never fall, and ignore a
@@ -626,9 +633,19 @@ pub async fn a_failed_batch_writes_nothing(s: &dyn StateStore) {
     assert_eq!(ids(s, &a).await, vec![1]);
     assert_eq!(s.load_cursor(&a).await.unwrap().as_deref(), Some("c1"));
     assert_eq!(s.context_token(&a, "u").await.unwrap(), None);
-    // Neither key of the failed batch was recorded.
-    let retry = batch(vec![received(2, &["m:2"]), received(3, &["m:7"])], 2);
+    // Neither key nor token of the failed batch was recorded.
+    let retry = batch(
+        vec![
+            with_token(received(2, &["m:2"]), "u", "t2", 10),
+            received(3, &["m:7"]),
+        ],
+        2,
+    );
     assert_eq!(commit(s, &a, retry).await, vec![None, None]);
+    assert_eq!(
+        s.context_token(&a, "u").await.unwrap().map(|r| r.token),
+        Some("t2".into())
+    );
     // A duplicate (of entry 2) under a taken id fails its batch too.
     let taken_duplicate = batch(vec![received(4, &["m:4"]), received(1, &["m:2"])], 3);
     let err = s.commit_received(&a, &taken_duplicate).await.unwrap_err();

@@ -13,6 +13,7 @@ mod checkpointer;
 mod dedup_index;
 mod fsync_policy;
 mod job_queue;
+mod known_rows;
 mod open;
 mod writer;
 mod writes;

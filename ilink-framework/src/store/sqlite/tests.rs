@@ -355,3 +355,56 @@ async fn the_wal_is_copied_into_the_database_file_beside_the_writer_never_by_a_c
     }
     s.close().await;
 }
+
+#[tokio::test]
+async fn journal_rows_from_before_a_restart_go_with_their_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AccountId::new("a");
+    let sent = |position| JournaledSend {
+        entry: 1,
+        position,
+        chunk: 0,
+        sent: ilink_core::SentMessage {
+            client_id: format!("c-{position}"),
+            message_id: Some(9),
+        },
+    };
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    s.commit_received(&a, &one_message(1)).await.unwrap();
+    s.record_sent(&a, &[], &[sent(0), sent(1)]).await.unwrap();
+    s.close().await;
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(s.journal(&a, 1).await.unwrap().len(), 2);
+    // The first write after the restart is the handled mark itself.
+    s.mark_handled(&a, 1, &[]).await.unwrap();
+    assert!(s.journal(&a, 1).await.unwrap().is_empty());
+    s.close().await;
+    assert_eq!(rows_in_the_file_alone(dir.path(), "send_journal"), Some(0));
+}
+
+#[tokio::test]
+async fn tokens_stored_before_a_restart_are_replaced_only_by_newer_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AccountId::new("a");
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    // `one_message` carries token "ctx" of u@im.wechat.
+    s.commit_received(&a, &one_message(1)).await.unwrap();
+    s.close().await;
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    s.commit_received(&a, &one_message(2)).await.unwrap();
+    let mut newer = one_message(3);
+    let token = newer.entries[0].context_token.as_mut().unwrap();
+    (token.token, token.at_ms) = ("ctx-2".into(), 2);
+    s.commit_received(&a, &newer).await.unwrap();
+    let stored = || async { s.context_token(&a, "u@im.wechat").await.unwrap().unwrap() };
+    assert_eq!(stored().await.token.expose(), "ctx-2");
+    // An older message's token does not win, and is not taken as stored:
+    // the same token, newer, still replaces the stored one.
+    s.commit_received(&a, &one_message(4)).await.unwrap();
+    assert_eq!(stored().await.token.expose(), "ctx-2");
+    let mut again = one_message(5);
+    again.entries[0].context_token.as_mut().unwrap().at_ms = 5;
+    s.commit_received(&a, &again).await.unwrap();
+    let last = stored().await;
+    assert_eq!((last.token.expose(), last.received_at_ms), ("ctx", 5));
+}

@@ -33,6 +33,7 @@ use super::Durability;
 use super::dedup_index::DedupIndex;
 use super::fsync_policy::SyncState;
 use super::job_queue::{JobQueue, Next, Urgency};
+use super::known_rows::KnownRows;
 use super::open::db_error;
 use super::writes;
 use crate::account::AccountId;
@@ -134,6 +135,7 @@ impl Writer {
             path: path.clone(),
             commits: commits.clone(),
             index: DedupIndex::default(),
+            known: KnownRows::default(),
             sync: SyncState::new(durability, unsynced.clone(), fsyncs.clone()),
         };
         std::thread::Builder::new()
@@ -250,6 +252,7 @@ struct WriterThread {
     path: PathBuf,
     commits: Arc<AtomicU64>,
     index: DedupIndex,
+    known: KnownRows,
     sync: SyncState,
 }
 
@@ -274,6 +277,7 @@ impl WriterThread {
                 Job::Direct(f) => self.direct(f),
                 Job::ForgetKeys(account, done) => {
                     self.index.forget(&account);
+                    self.known.forget();
                     let _ = done.send(());
                 }
                 Job::Close(done) => {
@@ -320,6 +324,7 @@ impl WriterThread {
     /// survive a power loss at once (credentials, a message sent from the
     /// command line).
     fn direct(&mut self, f: Box<dyn FnOnce(&mut Connection) + Send>) {
+        self.known.forget();
         if let Err(e) = self.sync.prepare(&self.conn, true) {
             tracing::warn!(database = %self.path.display(), error = %e, "setting the synchronous mode failed");
         }
@@ -331,17 +336,28 @@ impl WriterThread {
     fn commit_group(&mut self, group: Vec<(Deferred, Waiter)>) {
         let (mut ops, waiters): (Vec<Deferred>, Vec<Waiter>) = group.into_iter().unzip();
         let needs_fsync = ops.iter().any(|op| matches!(op, Deferred::Received { .. }));
-        let (conn, index, sync) = (&mut self.conn, &mut self.index, &mut self.sync);
+        let (conn, index, known, sync) = (
+            &mut self.conn,
+            &mut self.index,
+            &mut self.known,
+            &mut self.sync,
+        );
         let result = (|| {
             sync.prepare(conn, needs_fsync)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            writes::commit_deferred(&tx, index, &mut ops)?;
+            writes::commit_deferred(&tx, index, known, &mut ops)?;
             tx.commit()
         })()
         .map_err(|e| db_error(&self.path, e));
         match result {
-            Ok(()) => index.committed(),
-            Err(_) => index.rolled_back(),
+            Ok(()) => {
+                index.committed();
+                known.committed();
+            }
+            Err(_) => {
+                index.rolled_back();
+                known.rolled_back();
+            }
         }
         if result.is_ok() {
             sync.committed();

@@ -12,6 +12,7 @@ use super::super::{
     ContextTokenRecord, QUARANTINE_CAP, QuarantinedMessage, ReceivedBatch, StoreError,
 };
 use super::dedup_index::{self, DedupIndex};
+use super::known_rows::KnownRows;
 use crate::account::AccountId;
 use crate::dedup::DedupKey;
 use crate::store::deferred::Deferred;
@@ -44,6 +45,7 @@ fn db_id(account: &AccountId, id: u64) -> Result<i64, WriteError> {
 pub(super) fn commit_received(
     tx: &Transaction<'_>,
     index: &mut DedupIndex,
+    known: &mut KnownRows,
     account: &AccountId,
     batch: &ReceivedBatch,
 ) -> Result<Vec<Option<u64>>, WriteError> {
@@ -111,18 +113,14 @@ pub(super) fn commit_received(
             other => other?,
         };
         if let Some(seen) = &received.context_token {
-            // `ContextTokenRecord::after_inbound` in one statement: a new
-            // token, not older than the stored one, replaces it with no
-            // sends counted.
-            tx.prepare_cached(
-                "INSERT INTO context_tokens (account, user_id, token, received_at_ms, sent) \
-                 VALUES (?, ?, ?, ?, 0) \
-                 ON CONFLICT (account, user_id) DO UPDATE SET token = excluded.token, \
-                 received_at_ms = excluded.received_at_ms, sent = 0 \
-                 WHERE context_tokens.token <> excluded.token \
-                 AND context_tokens.received_at_ms <= excluded.received_at_ms",
-            )?
-            .execute(params![acct, seen.user, seen.token.expose(), seen.at_ms])?;
+            store_seen_token(
+                tx,
+                known,
+                account,
+                &seen.user,
+                seen.token.expose(),
+                seen.at_ms,
+            )?;
         }
     }
     if !batch.quarantined.is_empty() {
@@ -136,6 +134,41 @@ pub(super) fn commit_received(
         .execute(params![acct, cursor])?;
     }
     Ok(firsts)
+}
+
+/// `ContextTokenRecord::after_inbound` in one statement: a new token, not
+/// older than the stored one, replaces it with no sends counted. Nothing
+/// is run for the token known to be stored (see [`KnownRows`]).
+fn store_seen_token(
+    tx: &Transaction<'_>,
+    known: &mut KnownRows,
+    account: &AccountId,
+    user: &str,
+    token: &str,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    if known.token_is_stored(account, user, token) {
+        return Ok(());
+    }
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO context_tokens (account, user_id, token, received_at_ms, sent) \
+             VALUES (?, ?, ?, ?, 0) \
+             ON CONFLICT (account, user_id) DO UPDATE SET token = excluded.token, \
+             received_at_ms = excluded.received_at_ms, sent = 0 \
+             WHERE context_tokens.token <> excluded.token \
+             AND context_tokens.received_at_ms <= excluded.received_at_ms",
+        )?
+        .execute(params![account.as_str(), user, token, at_ms])?;
+    if changed > 0 {
+        known.token_stored(account, user, Some(token));
+    } else {
+        // The same token (or a newer one) was stored already, by an earlier
+        // run of the process: learn which, once.
+        let stored = load_token(tx, account, user)?;
+        known.token_stored(account, user, stored.as_ref().map(|r| r.token.expose()));
+    }
+    Ok(())
 }
 
 /// The context token record of `user`, if one is stored.
@@ -219,6 +252,7 @@ fn quarantine(
 pub(super) fn commit_deferred(
     tx: &Transaction<'_>,
     index: &mut DedupIndex,
+    known: &mut KnownRows,
     ops: &mut [Deferred],
 ) -> rusqlite::Result<()> {
     // Received batches first: nothing else in the group can refer to their
@@ -232,13 +266,14 @@ pub(super) fn commit_deferred(
         } = op
         {
             tx.execute_batch("SAVEPOINT received")?;
-            let mark = index.mark();
-            let result = match commit_received(tx, index, account, batch) {
+            let (mark, known_mark) = (index.mark(), known.mark());
+            let result = match commit_received(tx, index, known, account, batch) {
                 Ok(firsts) => Ok(firsts),
                 Err(WriteError::Db(e)) => return Err(e),
                 Err(WriteError::Store(e)) => {
                     tx.execute_batch("ROLLBACK TO received")?;
                     index.undo_to(mark);
+                    known.undo_to(known_mark);
                     Err(e)
                 }
             };
@@ -262,11 +297,15 @@ pub(super) fn commit_deferred(
     let mut remove_entry = tx.prepare_cached("DELETE FROM inbox WHERE account = ? AND id = ?")?;
     let mut remove_journal =
         tx.prepare_cached("DELETE FROM send_journal WHERE account = ? AND entry = ?")?;
-    let mut remove = |account: &AccountId, id: i64| -> rusqlite::Result<()> {
-        remove_entry.execute(params![account.as_str(), id])?;
-        remove_journal.execute(params![account.as_str(), id])?;
-        Ok(())
-    };
+    let mut remove =
+        |known: &mut KnownRows, account: &AccountId, id: i64| -> rusqlite::Result<()> {
+            remove_entry.execute(params![account.as_str(), id])?;
+            if known.may_be_journaled(tx, account, id)? {
+                remove_journal.execute(params![account.as_str(), id])?;
+                known.unjournaled(account, id);
+            }
+            Ok(())
+        };
     // An entry the group removes keeps no journal row whatever the order,
     // so its rows are not written at all: under load most sends are of an
     // entry handled in the same group.
@@ -290,7 +329,7 @@ pub(super) fn commit_deferred(
             Deferred::Received { .. } => {}
             Deferred::Remove { account, ids } => {
                 for id in ids {
-                    remove(account, *id)?;
+                    remove(known, account, *id)?;
                 }
             }
             Deferred::Sent {
@@ -312,6 +351,7 @@ pub(super) fn commit_deferred(
                     if removed.contains(&(account, entry)) {
                         continue;
                     }
+                    known.journaled(account, entry);
                     journal.execute(params![
                         account.as_str(),
                         entry,
@@ -328,7 +368,7 @@ pub(super) fn commit_deferred(
                 entry,
                 changes,
             } => {
-                remove(account, *entry)?;
+                remove(known, account, *entry)?;
                 for c in changes {
                     states.insert(
                         (account, c.conversation.as_str(), c.key.as_str()),
