@@ -8,10 +8,11 @@
 //! none unless its sends were recorded before it was handled, in an earlier
 //! group). Each costs a B-tree search on the writer thread.
 //!
-//! Only the writer thread writes these tables for accounts that are
-//! running (other processes are kept off by the account lock), so what it
-//! remembers stays true; it is forgotten whenever a direct job runs (which
-//! may write anything). A transaction that fails, or a batch whose
+//! While an account runs, only this writer thread writes its tokens and
+//! journal rows (the account lock keeps other bots and `ilink tail` off;
+//! `ilink send` counts sends but writes neither), so what it remembers
+//! stays true, as the dedup index's keys do; it is forgotten whenever a
+//! direct job runs (which may write anything, `forget_account` included). A transaction that fails, or a batch whose
 //! savepoint is rolled back, undoes what it taught here, as the dedup index
 //! does. Tokens are remembered as keyed hashes (16 bytes a user, however
 //! long the token), so a wrongly skipped write would need two tokens with
