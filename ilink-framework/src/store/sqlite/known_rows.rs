@@ -12,11 +12,12 @@
 //! journal rows (the account lock keeps other bots and `ilink tail` off;
 //! `ilink send` counts sends but writes neither), so what it remembers
 //! stays true, as the dedup index's keys do; it is forgotten whenever a
-//! direct job runs (which may write anything, `forget_account` included). A transaction that fails, or a batch whose
-//! savepoint is rolled back, undoes what it taught here, as the dedup index
-//! does. Tokens are remembered as keyed hashes (16 bytes a user, however
-//! long the token), so a wrongly skipped write would need two tokens with
-//! the same 64-bit SipHash under a per-process random key.
+//! direct job runs (which may write anything, `forget_account` included).
+//! A transaction that fails, or a batch whose savepoint is rolled back,
+//! undoes what it taught here, as the dedup index does. Tokens are
+//! remembered as keyed hashes (two 64-bit hashes a user, however long the
+//! token), so a wrongly skipped write would need two tokens with the same
+//! 64-bit SipHash under a per-process random key.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -39,8 +40,9 @@ pub(super) struct KnownRows {
     /// Token changes of the transaction in progress: the user and what was
     /// known before, oldest first.
     undo: Vec<(u64, Option<u64>)>,
-    /// Entries that may have send journal rows; `None` until loaded.
-    journaled: Option<HashSet<(AccountId, i64)>>,
+    /// Per account, the entries that may have send journal rows; `None`
+    /// until loaded.
+    journaled: Option<HashMap<AccountId, HashSet<i64>>>,
     /// Entries whose journal rows the transaction in progress deletes.
     unjournaled: Vec<(AccountId, i64)>,
 }
@@ -80,13 +82,13 @@ impl KnownRows {
             Some(journaled) => journaled,
             None => self.journaled.insert(load_journaled(conn)?),
         };
-        Ok(journaled.contains(&(account.clone(), entry)))
+        Ok(journaled.get(account).is_some_and(|e| e.contains(&entry)))
     }
 
     /// `entry` may have send journal rows from now on.
     pub(super) fn journaled(&mut self, account: &AccountId, entry: i64) {
         if let Some(journaled) = &mut self.journaled {
-            journaled.insert((account.clone(), entry));
+            journaled.entry(account.clone()).or_default().insert(entry);
         }
     }
 
@@ -118,8 +120,10 @@ impl KnownRows {
         self.undo.clear();
         let gone = std::mem::take(&mut self.unjournaled);
         if let Some(journaled) = &mut self.journaled {
-            for key in gone {
-                journaled.remove(&key);
+            for (account, entry) in gone {
+                if let Some(entries) = journaled.get_mut(&account) {
+                    entries.remove(&entry);
+                }
             }
         }
         if self.tokens.len() > TOKENS_MAX {
@@ -143,12 +147,15 @@ impl KnownRows {
     }
 }
 
-fn load_journaled(conn: &Connection) -> rusqlite::Result<HashSet<(AccountId, i64)>> {
+fn load_journaled(conn: &Connection) -> rusqlite::Result<HashMap<AccountId, HashSet<i64>>> {
+    let mut journaled: HashMap<AccountId, HashSet<i64>> = HashMap::new();
     let mut rows = conn.prepare_cached("SELECT DISTINCT account, entry FROM send_journal")?;
-    let rows = rows.query_map([], |row| {
-        Ok((AccountId::new(row.get::<_, String>(0)?), row.get(1)?))
-    })?;
-    rows.collect()
+    let mut rows = rows.query([])?;
+    while let Some(row) = rows.next()? {
+        let account = AccountId::new(row.get::<_, String>(0)?);
+        journaled.entry(account).or_default().insert(row.get(1)?);
+    }
+    Ok(journaled)
 }
 
 #[cfg(test)]

@@ -17,6 +17,12 @@ async fn sqlite_store_keeps_the_contract() {
     .await;
 }
 
+/// Closes `s` and opens the store in `dir` again, as a restart does.
+async fn reopen(s: SqliteStore, dir: &Path) -> SqliteStore {
+    s.close().await;
+    SqliteStore::open(dir).await.unwrap()
+}
+
 #[test]
 fn the_schema_version_is_the_newest_migration() {
     assert_eq!(open::newest_known_version(), SCHEMA_VERSION);
@@ -27,8 +33,7 @@ async fn state_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(dir.path()).await.unwrap();
     test_support::write_state_to_reopen(&s).await;
-    s.close().await;
-    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let s = reopen(s, dir.path()).await;
     test_support::check_reopened_state(&s).await;
 }
 
@@ -195,8 +200,7 @@ async fn a_database_made_through_sqlx_keeps_its_data_and_version() {
     let s = SqliteStore::open(dir.path()).await.unwrap();
     s.commit_received(&a, &one_message(3)).await.unwrap();
     as_made_by_sqlx(&s, 1..=SCHEMA_VERSION).await;
-    s.close().await;
-    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let s = reopen(s, dir.path()).await;
     assert_eq!(s.inbox_load(&a).await.unwrap().len(), 1);
     assert_eq!(user_version(&s).await, SCHEMA_VERSION);
     s.close().await;
@@ -372,8 +376,7 @@ async fn journal_rows_from_before_a_restart_go_with_their_entry() {
     let s = SqliteStore::open(dir.path()).await.unwrap();
     s.commit_received(&a, &one_message(1)).await.unwrap();
     s.record_sent(&a, &[], &[sent(0), sent(1)]).await.unwrap();
-    s.close().await;
-    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let s = reopen(s, dir.path()).await;
     assert_eq!(s.journal(&a, 1).await.unwrap().len(), 2);
     // The first write after the restart is the handled mark itself.
     s.mark_handled(&a, 1, &[]).await.unwrap();
@@ -389,8 +392,7 @@ async fn tokens_stored_before_a_restart_are_replaced_only_by_newer_ones() {
     let s = SqliteStore::open(dir.path()).await.unwrap();
     // `one_message` carries token "ctx" of u@im.wechat.
     s.commit_received(&a, &one_message(1)).await.unwrap();
-    s.close().await;
-    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let s = reopen(s, dir.path()).await;
     s.commit_received(&a, &one_message(2)).await.unwrap();
     let mut newer = one_message(3);
     let token = newer.entries[0].context_token.as_mut().unwrap();
