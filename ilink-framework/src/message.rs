@@ -85,7 +85,7 @@ impl Message {
         self.raw
             .item_list
             .iter()
-            .filter_map(|i| i.image_item.as_ref())
+            .filter_map(|i| i.image_item.as_deref())
             .collect()
     }
 
@@ -94,7 +94,7 @@ impl Message {
         self.raw
             .item_list
             .iter()
-            .filter_map(|i| i.voice_item.as_ref())
+            .filter_map(|i| i.voice_item.as_deref())
             .collect()
     }
 
@@ -117,7 +117,7 @@ impl Message {
         self.raw
             .item_list
             .iter()
-            .filter_map(|i| i.file_item.as_ref())
+            .filter_map(|i| i.file_item.as_deref())
             .collect()
     }
 
@@ -126,7 +126,7 @@ impl Message {
         self.raw
             .item_list
             .iter()
-            .filter_map(|i| i.video_item.as_ref())
+            .filter_map(|i| i.video_item.as_deref())
             .collect()
     }
 
@@ -146,7 +146,7 @@ impl Message {
 
     /// The message this one quotes, if any.
     pub fn quoted(&self) -> Option<&RefMsg> {
-        self.raw.item_list.iter().find_map(|i| i.ref_msg.as_ref())
+        self.raw.item_list.iter().find_map(|i| i.ref_msg.as_deref())
     }
 }
 
@@ -169,10 +169,10 @@ mod tests {
             context_token: Some("ctx".into()),
             item_list: vec![
                 MessageItem {
-                    ref_msg: Some(RefMsg {
+                    ref_msg: Some(Box::new(RefMsg {
                         title: Some("q".into()),
                         ..Default::default()
-                    }),
+                    })),
                     ..MessageItem::text("a")
                 },
                 MessageItem::text("b"),

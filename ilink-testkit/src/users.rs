@@ -174,12 +174,12 @@ impl ScriptedUser {
     /// Sends a text that quotes an earlier message (`ref_msg` on the text item).
     pub async fn quote(&self, quote: Quote, text: impl Into<String>) -> WeixinMessage {
         let mut item = MessageItem::text(text);
-        item.ref_msg = Some(RefMsg {
+        item.ref_msg = Some(Box::new(RefMsg {
             title: quote.title,
             message_item: quote.message_item.map(Box::new),
             svr_id: quote.svr_id,
             ..RefMsg::default()
-        });
+        }));
         self.send_items(vec![item]).await
     }
 

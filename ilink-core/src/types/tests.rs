@@ -247,3 +247,11 @@ fn debug_output_never_shows_secrets() {
         "aeskey leaked"
     );
 }
+
+#[test]
+fn an_item_stays_small_whatever_payloads_it_could_hold() {
+    // Every item of every message is moved and allocated at this size;
+    // with the media payloads inline it was 1,664 bytes.
+    let size = std::mem::size_of::<MessageItem>();
+    assert!(size <= 256, "MessageItem is {size} bytes");
+}

@@ -220,12 +220,12 @@ async fn inbound(State(sh): Shr, JsonBody(req): JsonBody<Inbound>) -> Response {
         }
     }
     if let (Some(q), Some(first)) = (req.quote, items.first_mut()) {
-        first.ref_msg = Some(RefMsg {
+        first.ref_msg = Some(Box::new(RefMsg {
             title: q.title,
             message_item: q.text.map(|t| Box::new(MessageItem::text(t))),
             svr_id: q.svr_id,
             ..RefMsg::default()
-        });
+        }));
     }
     let overrides = Overrides {
         context_token: req.context_token,
