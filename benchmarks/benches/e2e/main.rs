@@ -8,7 +8,8 @@
 //!
 //! Scenarios (see `docs/benchmarks.md` for how to read the figures):
 //! - `p1` slow (LLM-like) handlers vs the ideal and the seed SDK's loop;
-//! - `p2` overhead of an instant echo vs raw ilink-core calls;
+//! - `p2` overhead of an instant echo vs raw ilink-core calls, in rounds
+//!   (`ILINK_BENCH_P2_ROUNDS`, 3 at full scale) reported as medians;
 //! - `p3` memory per live conversation and after idle eviction;
 //! - `p4` many idle accounts in one process;
 //! - `p5` latency at a steady rate;
@@ -27,6 +28,7 @@ mod cluster;
 mod crash;
 mod latency;
 mod measure;
+mod overhead;
 mod pg_wire;
 mod scenarios;
 mod sim;
@@ -133,7 +135,7 @@ fn run_scenario(name: &str, scale: Scale) {
     let rows = rt.block_on(async {
         match name {
             "p1" => scenarios::p1(scale).await,
-            "p2" => scenarios::p2(scale).await,
+            "p2" => overhead::p2(scale).await,
             "p3" => scenarios::p3(scale).await,
             "p4" => scenarios::p4(scale).await,
             "p5" => latency::p5(scale).await,

@@ -1,5 +1,5 @@
-//! The scenarios P1–P4 and what the others share (P5 is in `latency`, P6
-//! in `crash`). Each prints its figures as it goes and returns rows for the
+//! The scenarios P1, P3 and P4 and what the others share (P2 is in
+//! `overhead`, P5 in `latency`, P6 in `crash`). Each prints its figures as it goes and returns rows for the
 //! final table; each starts its own simulator child.
 
 use std::time::{Duration, Instant};
@@ -64,7 +64,7 @@ pub async fn wait_done(c: &Counters, total: u64, timeout: Duration) -> bool {
 /// Pushes `rounds` messages from each of `users` users in blocks, at most
 /// two blocks ahead of what was handled (real servers hand out small batches, not the
 /// whole backlog), and waits for all to be done. Returns the wall time.
-async fn drive(
+pub async fn drive(
     sim: &mut SimChild,
     acct: usize,
     prefix: &str,
@@ -182,17 +182,6 @@ pub async fn p1(scale: Scale) -> Vec<Row> {
     ]
 }
 
-/// What one run of P2 cost.
-struct Run {
-    wall: Duration,
-    cpu: f64,
-    sim_cpu: f64,
-    failed: u64,
-    transactions: u64,
-    fsyncs: u64,
-    polls: f64,
-}
-
 /// A simulator for one run of P2 or P5, with its one account. Each run gets a fresh
 /// one: the simulator keeps every message and request it saw, so one that
 /// already served a run spends more CPU per message (measured: 35 µs on the
@@ -204,36 +193,6 @@ pub async fn fresh_sim() -> (SimChild, Account) {
     (sim, acct)
 }
 
-/// P2's workload against a bot on a store of `kind`.
-async fn p2_bot(kind: StoreKind, users: usize, rounds: usize) -> Run {
-    let (mut sim, acct) = fresh_sim().await;
-    let f = Counters::default();
-    let bot = start_bot(
-        &sim.base_url,
-        std::slice::from_ref(&acct),
-        BenchHandler::instant(f.clone()),
-        bench_options(),
-        kind,
-    )
-    .await;
-    let (tx0, fsyncs0) = (bot.transactions(), bot.fsyncs());
-    let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
-    let wall = drive(&mut sim, 0, "fw-", users, rounds, users, &f).await;
-    let (cpu, sim_cpu) = (cpu_seconds() - cpu0, sim.number("cpu").await - sim0);
-    let transactions = bot.transactions() - tx0;
-    let fsyncs = bot.fsyncs() - fsyncs0;
-    bot.shutdown().await;
-    Run {
-        wall,
-        cpu,
-        sim_cpu,
-        failed: f.failed.load(std::sync::atomic::Ordering::Relaxed),
-        transactions,
-        fsyncs,
-        polls: sim.number("polls 0").await,
-    }
-}
-
 /// A memory-store figure with its ratio to the baseline.
 pub fn with_ratio(value: String, ratio: f64) -> String {
     if ratio.is_finite() {
@@ -241,122 +200,6 @@ pub fn with_ratio(value: String, ratio: f64) -> String {
     } else {
         value
     }
-}
-
-/// P2: overhead. An instant echo over many conversations, on the durable
-/// store and on the memory store.
-pub async fn p2(scale: Scale) -> Vec<Row> {
-    let users = scale.pick(500, 1000);
-    let rounds = scale.pick(20, 100);
-    let total = (users * rounds) as u64;
-    let sends = bench_options().max_concurrent_sends;
-    println!(
-        "\nP2 overhead: {total} messages over {users} conversations, instant echo, {sends} sends in flight"
-    );
-
-    // Raw baseline first.
-    let (mut sim, acct) = fresh_sim().await;
-    let c = Counters::default();
-    let (stop_tx, stop) = stop_signal();
-    let task = spawn_raw(&sim.base_url, &acct, sends, Duration::ZERO, c.clone(), stop);
-    let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
-    let raw_wall = drive(&mut sim, 0, "raw-", users, rounds, users, &c).await;
-    let raw = Run {
-        wall: raw_wall,
-        cpu: cpu_seconds() - cpu0,
-        sim_cpu: sim.number("cpu").await - sim0,
-        failed: c.failed.load(std::sync::atomic::Ordering::Relaxed),
-        transactions: 0,
-        fsyncs: 0,
-        polls: sim.number("polls 0").await,
-    };
-    let _ = stop_tx.send(true);
-    let _ = task.await;
-    drop(sim);
-
-    // For a profile of one of them alone: ILINK_BENCH_P2_ONLY=durable|memory
-    // runs it twice instead (the first run warms up).
-    let (first, second) = match std::env::var("ILINK_BENCH_P2_ONLY").as_deref() {
-        Ok("durable") => (StoreKind::Durable, StoreKind::Durable),
-        Ok("memory") => (StoreKind::Memory, StoreKind::Memory),
-        _ => (StoreKind::Durable, StoreKind::Memory),
-    };
-    let durable = p2_bot(first, users, rounds).await;
-    let memory = p2_bot(second, users, rounds).await;
-
-    println!(
-        "  messages per getupdates: raw {:.1}, durable {:.1}, memory {:.1}",
-        total as f64 / raw.polls,
-        total as f64 / durable.polls,
-        total as f64 / memory.polls
-    );
-    let rate = |r: &Run| total as f64 / r.wall.as_secs_f64();
-    let us = |s: f64| s * 1e6 / total as f64;
-    for (name, r) in [("raw", &raw), ("durable", &durable), ("memory", &memory)] {
-        println!(
-            "  {name}: {:.0} msg/s, {:.1} us CPU/msg in-process, {:.1} us CPU/msg in the simulator, {} store transactions ({} fsynced, {} failed)",
-            rate(r),
-            us(r.cpu),
-            us(r.sim_cpu),
-            r.transactions,
-            r.fsyncs,
-            r.failed
-        );
-    }
-    vec![
-        row(
-            "P2",
-            "throughput (msg/s)",
-            format!("{:.0}", rate(&durable)),
-            format!("{:.0}", rate(&raw)),
-            rate(&durable) / rate(&raw),
-            ">= 0.8",
-        )
-        .with_memory(with_ratio(
-            format!("{:.0}", rate(&memory)),
-            rate(&memory) / rate(&raw),
-        )),
-        row(
-            "P2",
-            "CPU per message, bot process (us)",
-            format!("{:.1}", us(durable.cpu)),
-            format!("{:.1}", us(raw.cpu)),
-            durable.cpu / raw.cpu,
-            "-",
-        )
-        .with_memory(with_ratio(
-            format!("{:.1}", us(memory.cpu)),
-            memory.cpu / raw.cpu,
-        )),
-        row(
-            "P2",
-            "CPU per message, simulator (us)",
-            format!("{:.1}", us(durable.sim_cpu)),
-            format!("{:.1}", us(raw.sim_cpu)),
-            durable.sim_cpu / raw.sim_cpu,
-            "-",
-        )
-        .with_memory(with_ratio(
-            format!("{:.1}", us(memory.sim_cpu)),
-            memory.sim_cpu / raw.sim_cpu,
-        )),
-        row(
-            "P2",
-            "store write transactions per 100 messages",
-            format!("{:.2}", durable.transactions as f64 * 100.0 / total as f64),
-            "-".into(),
-            f64::NAN,
-            "-",
-        ),
-        row(
-            "P2",
-            "store fsyncs per 100 messages",
-            format!("{:.2}", durable.fsyncs as f64 * 100.0 / total as f64),
-            "-".into(),
-            f64::NAN,
-            "-",
-        ),
-    ]
 }
 
 /// Waits until the live-session counter reaches `target` (or the bound passes).
