@@ -184,7 +184,11 @@ impl TokenBook {
     }
 
     fn pin(&self, user: &str) -> Pin {
-        *self.pins.entry(user.to_owned()).or_insert(0) += 1;
+        // A user with a send in flight is pinned already: no key to allocate.
+        let pinned = self.pins.get_mut(user).map(|mut n| *n += 1).is_some();
+        if !pinned {
+            *self.pins.entry(user.to_owned()).or_insert(0) += 1;
+        }
         Pin {
             pins: self.pins.clone(),
             user: user.to_owned(),
@@ -224,6 +228,18 @@ impl TokenBook {
             token_age: quota.token_age,
             pin,
         })
+    }
+
+    /// Whether `n` more messages to `user` fit in the quota, as
+    /// [`TokenBook::reserve`] would answer, without reserving anything:
+    /// the check a reply makes for all its messages before the first goes.
+    pub(crate) async fn check(&self, user: &str, n: u32) -> Result<(), SendError> {
+        let now = now_ms();
+        if let Some(cached) = self.cache.get(user) {
+            return QuotaState::of(Some(&cached), &self.options, now).check(user, n);
+        }
+        let record = self.load(user).await?;
+        QuotaState::of(record.as_ref(), &self.options, now).check(user, n)
     }
 
     /// Counts one message sent with `token` in the cache, if it is still

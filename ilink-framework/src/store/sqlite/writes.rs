@@ -309,16 +309,18 @@ pub(super) fn commit_deferred(
     // An entry the group removes keeps no journal row whatever the order,
     // so its rows are not written at all: under load most sends are of an
     // entry handled in the same group.
-    let removed: HashSet<(&AccountId, i64)> = ops
-        .iter()
-        .flat_map(|op| match op {
+    let mut removed: HashSet<(&AccountId, i64)> = HashSet::with_capacity(ops.len());
+    for op in ops.iter() {
+        match op {
             Deferred::Remove { account, ids } => {
-                ids.iter().map(|id| (account, *id)).collect::<Vec<_>>()
+                removed.extend(ids.iter().map(|id| (account, *id)))
             }
-            Deferred::Handled { account, entry, .. } => vec![(account, *entry)],
-            _ => Vec::new(),
-        })
-        .collect();
+            Deferred::Handled { account, entry, .. } => {
+                removed.insert((account, *entry));
+            }
+            _ => {}
+        }
+    }
     // Counts only grow, so one update per token with the group's highest
     // count does what all of them would.
     let mut counts: HashMap<(&AccountId, &str, &str), u32> = HashMap::new();
