@@ -256,5 +256,6 @@ async fn a_person_chats_with_the_demo_bot_in_headless_chromium() {
         "chat page browser test ran in {} (headless)",
         browser.version
     ));
+    browser.close().await;
     drop(demo);
 }

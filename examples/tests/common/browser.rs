@@ -22,7 +22,7 @@ pub struct Browser {
     pub client: Client,
     pub version: String,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 /// Why there is no browser to test with.
@@ -77,7 +77,7 @@ impl Browser {
             client: connect(port, &chromium, profile.path()).await,
             version: version_of(&chromium),
             driver,
-            _profile: profile,
+            profile,
         };
         if browser.version.is_empty() {
             browser.version = chromium.display().to_string();
@@ -102,10 +102,26 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the WebDriver session, which quits Chromium, then chromedriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Chromium outlives a killed chromedriver (it is reparented, not
+        // signalled); after a failed test, its processes are the ones
+        // naming this session's profile directory.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.profile.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
