@@ -188,6 +188,62 @@ async fn the_eleventh_reply_is_refused_before_it_reaches_the_server() {
     handle.shutdown().await;
 }
 
+/// Eight replies, then one text that needs three messages: two are left.
+struct LongLast {
+    result: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl Handler for LongLast {
+    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
+        for i in 0..8 {
+            ctx.reply(format!("part {i}")).await?;
+        }
+        let long = ctx
+            .reply("a".repeat(10) + &"b".repeat(10) + &"c".repeat(10))
+            .await;
+        *self.result.lock().unwrap() = Some(match long {
+            Err(SendError::QuotaExhausted { sent, limit, .. }) => format!("quota {sent}/{limit}"),
+            other => format!("unexpected: {other:?}"),
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_does_not_fit_the_quota_whole_is_refused_before_its_first_message() {
+    let sim = sim().await;
+    let bot = sim.add_account("whole");
+    let handler = Arc::new(LongLast {
+        result: Mutex::new(None),
+    });
+    let handle = start(&sim, &bot, handler.clone(), fast_options().chunk_limit(10)).await;
+    sim.user(&bot, "u@im.wechat").say("talk").await;
+    tokio::time::timeout(WAIT, async {
+        while handler.result.lock().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        handler.result.lock().unwrap().as_deref(),
+        Some("quota 8/10")
+    );
+    let texts: Vec<String> = sim
+        .sent(&bot)
+        .iter()
+        .filter_map(|m| m.message.text())
+        .collect();
+    assert_eq!(
+        texts.len(),
+        8,
+        "no part of the long reply went out: {texts:?}"
+    );
+    assert!(texts.iter().all(|t| t.starts_with("part ")), "{texts:?}");
+    handle.shutdown().await;
+}
+
 struct Burst;
 
 #[async_trait]

@@ -170,7 +170,7 @@ async fn send_text(
         .filter(|i| journaled(*i).is_none())
         .count();
     if to_send > 0 {
-        ctx.tokens.check(user, to_send as u32).await?;
+        ctx.tokens.state(user).await?.check(user, to_send as u32)?;
     }
     let mut sent = Vec::with_capacity(chunks.len());
     for (chunk, i) in chunks.iter().zip(0..) {

@@ -230,18 +230,6 @@ impl TokenBook {
         })
     }
 
-    /// Whether `n` more messages to `user` fit in the quota, as
-    /// [`TokenBook::reserve`] would answer, without reserving anything:
-    /// the check a reply makes for all its messages before the first goes.
-    pub(crate) async fn check(&self, user: &str, n: u32) -> Result<(), SendError> {
-        let now = now_ms();
-        if let Some(cached) = self.cache.get(user) {
-            return QuotaState::of(Some(&cached), &self.options, now).check(user, n);
-        }
-        let record = self.load(user).await?;
-        QuotaState::of(record.as_ref(), &self.options, now).check(user, n)
-    }
-
     /// Counts one message sent with `token` in the cache, if it is still
     /// the user's newest; returns the count for the store to record (see
     /// `Delivery::record_sent`).
@@ -263,11 +251,18 @@ impl TokenBook {
         self.load(user).await.ok().flatten().map(|r| r.token)
     }
 
+    /// The user's quota now. Read in place when cached: every reply asks
+    /// it once for all its messages, and a copy of the record would be an
+    /// allocation per message for nothing.
     pub(crate) async fn state(&self, user: &str) -> Result<QuotaState, StoreError> {
+        let now = now_ms();
+        if let Some(cached) = self.cache.get(user) {
+            return Ok(QuotaState::of(Some(&cached), &self.options, now));
+        }
         Ok(QuotaState::of(
             self.load(user).await?.as_ref(),
             &self.options,
-            now_ms(),
+            now,
         ))
     }
 }
