@@ -100,10 +100,9 @@ impl Browser {
             .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
-}
 
-impl Browser {
-    /// Ends the WebDriver session, which quits Chromium, then chromedriver.
+    /// Ends the WebDriver session, which quits Chromium, then chromedriver
+    /// (on drop). The client is cloned out: a type with `Drop` gives up no field.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }
