@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use crate::Scale;
-use crate::bots::{BenchHandler, Counters, StoreKind, bench_options, spawn_raw, start_bot};
+use crate::bots::{Counters, StoreKind, spawn_raw};
 use crate::measure::{Row, percentile};
-use crate::scenarios::{WORK_TIMEOUT, fresh_sim, row, stop_signal, wait_done, with_ratio};
+use crate::scenarios::{
+    WORK_TIMEOUT, fresh_echo_bot, fresh_sim, row, stop_signal, wait_done, with_ratio,
+};
 
 /// P5: latency at a steady rate, on the durable store and on the memory store.
 pub async fn p5(scale: Scale) -> Vec<Row> {
@@ -36,16 +38,8 @@ pub async fn p5(scale: Scale) -> Vec<Row> {
 
     let mut fw = Vec::new();
     for kind in [StoreKind::Durable, StoreKind::Memory] {
-        let (mut sim, acct) = fresh_sim().await;
         let f = Counters::with_latency();
-        let bot = start_bot(
-            &sim.base_url,
-            std::slice::from_ref(&acct),
-            BenchHandler::instant(f.clone()),
-            bench_options(),
-            kind,
-        )
-        .await;
+        let (mut sim, bot) = fresh_echo_bot(kind, &f).await;
         let (tx0, fsyncs0) = (bot.transactions(), bot.fsyncs());
         let took = sim
             .number(&format!("rate 0 fw- {users} {total} {rate}"))

@@ -13,9 +13,9 @@
 use std::time::Duration;
 
 use crate::Scale;
-use crate::bots::{BenchHandler, Counters, StoreKind, bench_options, spawn_raw, start_bot};
+use crate::bots::{Counters, StoreKind, bench_options, spawn_raw};
 use crate::measure::{Row, cpu_seconds};
-use crate::scenarios::{drive, fresh_sim, row, stop_signal, with_ratio};
+use crate::scenarios::{drive, fresh_echo_bot, fresh_sim, row, stop_signal, with_ratio};
 
 /// What one run of P2 cost.
 struct Run {
@@ -60,16 +60,8 @@ async fn raw_run(users: usize, rounds: usize) -> Run {
 
 /// P2's workload against a bot on a store of `kind`.
 async fn bot_run(kind: StoreKind, users: usize, rounds: usize) -> Run {
-    let (mut sim, acct) = fresh_sim().await;
     let f = Counters::default();
-    let bot = start_bot(
-        &sim.base_url,
-        std::slice::from_ref(&acct),
-        BenchHandler::instant(f.clone()),
-        bench_options(),
-        kind,
-    )
-    .await;
+    let (mut sim, bot) = fresh_echo_bot(kind, &f).await;
     let (tx0, fsyncs0) = (bot.transactions(), bot.fsyncs());
     let (cpu0, sim0) = (cpu_seconds(), sim.number("cpu").await);
     let wall = drive(&mut sim, 0, "fw-", users, rounds, users, &f).await;
@@ -89,7 +81,8 @@ async fn bot_run(kind: StoreKind, users: usize, rounds: usize) -> Run {
 }
 
 /// The median of `values` (the upper one of an even count).
-fn median(mut values: Vec<f64>) -> f64 {
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -98,7 +91,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn spread(values: &[f64], digits: usize) -> String {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mid = median(values.to_vec());
+    let mid = median(values);
     if values.len() < 2 {
         return format!("{mid:.digits$}");
     }
@@ -174,8 +167,24 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
             spread(&memory_ratio, 2)
         );
     }
-    let med = |f: &dyn Fn(&Round) -> f64| median(each(f));
+    let med = |f: &dyn Fn(&Round) -> f64| median(&each(f));
     let per_100 = |n: f64| format!("{:.2}", n * 100.0 / total as f64);
+    // CPU seconds of one process in a run, per message, durable and memory
+    // against raw.
+    let cpu_row = |metric: &str, cpu: &dyn Fn(&Run) -> f64| {
+        row(
+            "P2",
+            metric,
+            format!("{:.1}", med(&|r| us(cpu(&r.durable)))),
+            format!("{:.1}", med(&|r| us(cpu(&r.raw)))),
+            med(&|r| cpu(&r.durable) / cpu(&r.raw)),
+            "-",
+        )
+        .with_memory(with_ratio(
+            format!("{:.1}", med(&|r| us(cpu(&r.memory)))),
+            med(&|r| cpu(&r.memory) / cpu(&r.raw)),
+        ))
+    };
     vec![
         Row {
             ratio: spread(&durable_ratio, 2),
@@ -190,32 +199,10 @@ pub async fn p2(scale: Scale) -> Vec<Row> {
         }
         .with_memory(with_ratio(
             format!("{:.0}", med(&|r| rate(&r.memory))),
-            median(memory_ratio.clone()),
+            median(&memory_ratio),
         )),
-        row(
-            "P2",
-            "CPU per message, bot process (us)",
-            format!("{:.1}", med(&|r| us(r.durable.cpu))),
-            format!("{:.1}", med(&|r| us(r.raw.cpu))),
-            med(&|r| r.durable.cpu / r.raw.cpu),
-            "-",
-        )
-        .with_memory(with_ratio(
-            format!("{:.1}", med(&|r| us(r.memory.cpu))),
-            med(&|r| r.memory.cpu / r.raw.cpu),
-        )),
-        row(
-            "P2",
-            "CPU per message, simulator (us)",
-            format!("{:.1}", med(&|r| us(r.durable.sim_cpu))),
-            format!("{:.1}", med(&|r| us(r.raw.sim_cpu))),
-            med(&|r| r.durable.sim_cpu / r.raw.sim_cpu),
-            "-",
-        )
-        .with_memory(with_ratio(
-            format!("{:.1}", med(&|r| us(r.memory.sim_cpu))),
-            med(&|r| r.memory.sim_cpu / r.raw.sim_cpu),
-        )),
+        cpu_row("CPU per message, bot process (us)", &|r| r.cpu),
+        cpu_row("CPU per message, simulator (us)", &|r| r.sim_cpu),
         row(
             "P2",
             "store write transactions per 100 messages",

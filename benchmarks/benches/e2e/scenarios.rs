@@ -1,6 +1,7 @@
 //! The scenarios P1, P3 and P4 and what the others share (P2 is in
-//! `overhead`, P5 in `latency`, P6 in `crash`). Each prints its figures as it goes and returns rows for the
-//! final table; each starts its own simulator child.
+//! `overhead`, P5 in `latency`, P6 in `crash`). Each prints its figures as
+//! it goes and returns rows for the final table; each starts its own
+//! simulator child.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +9,8 @@ use tokio::sync::watch;
 
 use crate::Scale;
 use crate::bots::{
-    BenchHandler, Counters, StoreKind, bench_options, seed_loop, spawn_idle_pollers, spawn_raw,
-    start_bot,
+    BenchBot, BenchHandler, Counters, StoreKind, bench_options, seed_loop, spawn_idle_pollers,
+    spawn_raw, start_bot,
 };
 use crate::measure::{Row, cpu_seconds, rss_kib};
 use crate::sim::{Account, SimChild};
@@ -191,6 +192,21 @@ pub async fn fresh_sim() -> (SimChild, Account) {
     let mut sim = SimChild::spawn(Duration::from_secs(1)).await;
     let acct = sim.accounts(1).await.remove(0);
     (sim, acct)
+}
+
+/// A fresh simulator (see [`fresh_sim`]) and a bot on a store of `kind`
+/// answering its one account with an instant echo, counted in `f`.
+pub async fn fresh_echo_bot(kind: StoreKind, f: &Counters) -> (SimChild, BenchBot) {
+    let (sim, acct) = fresh_sim().await;
+    let bot = start_bot(
+        &sim.base_url,
+        std::slice::from_ref(&acct),
+        BenchHandler::instant(f.clone()),
+        bench_options(),
+        kind,
+    )
+    .await;
+    (sim, bot)
 }
 
 /// A memory-store figure with its ratio to the baseline.
