@@ -22,6 +22,14 @@
 //!
 //! The simulator runs in a child process (see [`sim`]) so that its CPU and
 //! memory stay out of the figures. Nothing here asserts on time: it prints.
+//!
+//! Every process runs on the system allocator (glibc's), as a bot does
+//! unless its binary says otherwise; `--features mimalloc` runs them all on
+//! mimalloc instead (see "The allocator" in `docs/deployment.md`).
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bots;
 mod cluster;
@@ -87,9 +95,10 @@ fn main() {
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     println!(
-        "ilink-rs end-to-end benchmarks, scale {scale:?}, {} CPUs ({})",
+        "ilink-rs end-to-end benchmarks, scale {scale:?}, {} CPUs ({}), allocator {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model()
+        cpu_model(),
+        ALLOCATOR_NAME
     );
     let mut rows: Vec<Row> = Vec::new();
     for name in ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
@@ -100,6 +109,13 @@ fn main() {
     }
     print_table(&rows);
 }
+
+/// The allocator this build runs on, for the header of the figures.
+const ALLOCATOR_NAME: &str = if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "system (glibc)"
+};
 
 /// Environment variable that makes the executable run one scenario.
 const RUN_ENV: &str = "ILINK_BENCH_RUN";
