@@ -35,6 +35,10 @@ use crate::measure::{cpu_seconds, now_ns, percentile, rss_kib};
 /// its value is the long-poll timeout in milliseconds.
 pub const CHILD_ENV: &str = "ILINK_BENCH_SIM_CHILD";
 
+/// Environment variable naming the executable to run the simulator child
+/// from (another build of this bench); this one when unset.
+pub const SIM_EXE_ENV: &str = "ILINK_BENCH_SIM_EXE";
+
 /// One bot account of the child simulator.
 #[derive(Clone, Debug)]
 pub struct Account {
@@ -53,7 +57,11 @@ pub struct SimChild {
 impl SimChild {
     /// Starts a child simulator whose `getupdates` holds for `longpoll`.
     pub async fn spawn(longpoll: Duration) -> SimChild {
-        let exe = std::env::current_exe().expect("own executable");
+        // Another build of this bench may serve as the simulator, e.g. one on
+        // glibc's allocator under a bot on mimalloc.
+        let exe = std::env::var_os(SIM_EXE_ENV)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::current_exe().expect("own executable"));
         let mut child = Command::new(exe)
             .env(CHILD_ENV, longpoll.as_millis().to_string())
             .stdin(Stdio::piped())
