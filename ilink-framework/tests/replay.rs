@@ -127,6 +127,8 @@ async fn a_replayed_message_returns_acknowledged_sends_instead_of_sending_them_a
 #[derive(Default)]
 struct LoseSecondJournalRow {
     failed: AtomicBool,
+    /// Notified once the first send's row is stored.
+    first_stored: tokio::sync::Notify,
 }
 
 #[async_trait]
@@ -139,18 +141,33 @@ impl StoreHooks for LoseSecondJournalRow {
         }
         Ok(())
     }
+
+    async fn after(&self, call: Call<'_>) {
+        if let Call::RecordSent(rows) = call {
+            if rows.iter().any(|r| r.position == 0) {
+                self.first_stored.notify_one();
+            }
+        }
+    }
 }
 
 /// Replies "one" and "two"; a stalling run stops after trying "two".
 struct TwoReplies {
     stall: AtomicBool,
     reached: mpsc::UnboundedSender<Result<(), SendError>>,
+    /// The stalling run sends "two" only once "one"'s journal row is
+    /// stored: written behind, the two rows could otherwise go to the
+    /// store in one call, which the hook would fail whole.
+    journal: Arc<LoseSecondJournalRow>,
 }
 
 #[async_trait]
 impl Handler for TwoReplies {
     async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
         ctx.reply("one").await?;
+        if self.stall.load(Ordering::SeqCst) {
+            self.journal.first_stored.notified().await;
+        }
         let second = ctx.reply("two").await.map(drop);
         if self.stall.load(Ordering::SeqCst) {
             let _ = self.reached.send(second);
@@ -171,6 +188,7 @@ async fn a_send_missing_from_the_journal_goes_out_with_its_first_client_id() {
     let handler = Arc::new(TwoReplies {
         stall: AtomicBool::new(true),
         reached,
+        journal: store.hooks.clone(),
     });
     let first = start_with_store(&sim, &bot, handler.clone(), options(), store.clone()).await;
     sim.user(&bot, USER).say("hi").await;
