@@ -137,18 +137,45 @@ async fn a_send_failing_with_5xx_is_retried_until_it_gets_through() {
     handle.shutdown().await;
 }
 
-struct Chatty {
+/// Sends `before` short replies, then `last`, and keeps how `last` ended.
+struct RepliesThenOne {
+    before: usize,
+    last: String,
     result: Mutex<Option<String>>,
 }
 
+impl RepliesThenOne {
+    fn new(before: usize, last: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            before,
+            last: last.into(),
+            result: Mutex::new(None),
+        })
+    }
+
+    /// How `last` ended, once the handler has tried it.
+    async fn outcome(&self) -> String {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(result) = self.result.lock().unwrap().clone() {
+                    return result;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the handler tried its last reply")
+    }
+}
+
 #[async_trait]
-impl Handler for Chatty {
+impl Handler for RepliesThenOne {
     async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
-        for i in 0..10 {
+        for i in 0..self.before {
             ctx.reply(format!("part {i}")).await?;
         }
-        let eleventh = ctx.reply("one too many").await;
-        *self.result.lock().unwrap() = Some(match eleventh {
+        let last = ctx.reply(self.last.as_str()).await;
+        *self.result.lock().unwrap() = Some(match last {
             Err(SendError::QuotaExhausted { sent, limit, .. }) => format!("quota {sent}/{limit}"),
             other => format!("unexpected: {other:?}"),
         });
@@ -160,25 +187,13 @@ impl Handler for Chatty {
 async fn the_eleventh_reply_is_refused_before_it_reaches_the_server() {
     let sim = sim().await;
     let bot = sim.add_account("quota");
-    let chatty = Arc::new(Chatty {
-        result: Mutex::new(None),
-    });
+    let chatty = RepliesThenOne::new(10, "one too many");
     let handle = start(&sim, &bot, chatty.clone(), fast_options()).await;
     sim.user(&bot, "u@im.wechat").say("talk").await;
     sim.wait_for_sent_to(&bot, "u@im.wechat", 10, WAIT)
         .await
         .unwrap();
-    tokio::time::timeout(WAIT, async {
-        while chatty.result.lock().unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        chatty.result.lock().unwrap().as_deref(),
-        Some("quota 10/10")
-    );
+    assert_eq!(chatty.outcome().await, "quota 10/10");
     let rejected = sim
         .sent(&bot)
         .iter()
@@ -188,48 +203,15 @@ async fn the_eleventh_reply_is_refused_before_it_reaches_the_server() {
     handle.shutdown().await;
 }
 
-/// Eight replies, then one text that needs three messages: two are left.
-struct LongLast {
-    result: Mutex<Option<String>>,
-}
-
-#[async_trait]
-impl Handler for LongLast {
-    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
-        for i in 0..8 {
-            ctx.reply(format!("part {i}")).await?;
-        }
-        let long = ctx
-            .reply("a".repeat(10) + &"b".repeat(10) + &"c".repeat(10))
-            .await;
-        *self.result.lock().unwrap() = Some(match long {
-            Err(SendError::QuotaExhausted { sent, limit, .. }) => format!("quota {sent}/{limit}"),
-            other => format!("unexpected: {other:?}"),
-        });
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_that_does_not_fit_the_quota_whole_is_refused_before_its_first_message() {
     let sim = sim().await;
     let bot = sim.add_account("whole");
-    let handler = Arc::new(LongLast {
-        result: Mutex::new(None),
-    });
+    // Eight replies, then one text of three 10-character chunks: two are left.
+    let handler = RepliesThenOne::new(8, "a".repeat(10) + &"b".repeat(10) + &"c".repeat(10));
     let handle = start(&sim, &bot, handler.clone(), fast_options().chunk_limit(10)).await;
     sim.user(&bot, "u@im.wechat").say("talk").await;
-    tokio::time::timeout(WAIT, async {
-        while handler.result.lock().unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        handler.result.lock().unwrap().as_deref(),
-        Some("quota 8/10")
-    );
+    assert_eq!(handler.outcome().await, "quota 8/10");
     let texts: Vec<String> = sim
         .sent(&bot)
         .iter()
