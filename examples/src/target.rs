@@ -5,7 +5,8 @@
 //! something to see.
 //!
 //! An example's `main` starts its bot as any bot starts, with
-//! [`Settings`] from here instead of [`Bot::from_env`]:
+//! [`Settings`] from here instead of
+//! [`Bot::from_env`](ilink_framework::Bot::from_env):
 //!
 //! ```no_run
 //! use ilink_examples::Target;

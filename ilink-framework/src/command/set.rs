@@ -1,34 +1,4 @@
 //! The registry of commands and the matching of a text against it.
-//!
-//! # Matching rules
-//!
-//! - Leading whitespace of the text is ignored.
-//! - The text must start with the prefix (default `/`); otherwise it is no
-//!   command (`Ok(None)`) and goes to the fallback handler.
-//! - The command word runs from the prefix to the first whitespace. An empty
-//!   word (`/` alone, `/ hello`) is no command either: people type a lone
-//!   slash in conversation more often than they mean a command.
-//! - A word that names no command is [`CommandError::UnknownCommand`].
-//! - Full-width forms count as their ASCII counterparts in the prefix and the
-//!   command word (`／ｈｅｌｐ` typed with a Chinese input method in
-//!   full-width mode is `/help`), and any Unicode whitespace, the ideographic
-//!   space U+3000 included, ends the word. Argument values are never folded:
-//!   what the user typed after the command word is theirs.
-//! - The command word is compared without case against names and aliases.
-//!
-//! These comparisons are [`ilink_command_names`]' functions, which the
-//! `#[commands]` macro uses too when it refuses colliding names.
-//!
-//! ```
-//! use ilink_framework::command::{CommandSet, CommandSpec};
-//!
-//! let mut set = CommandSet::new();
-//! set.add(CommandSpec::new("add").alias("plus")).unwrap();
-//! let found = set.find("／PLUS 1 2").unwrap().unwrap();
-//! assert_eq!(found.spec.name, "add");
-//! assert_eq!(found.args, " 1 2");
-//! assert_eq!(set.find("hello"), Ok(None));
-//! ```
 
 use std::collections::HashMap;
 
@@ -42,6 +12,36 @@ use super::spec::CommandSpec;
 const DEFAULT_PREFIX: &str = "/";
 
 /// A set of commands with a common prefix.
+///
+/// # Matching rules
+///
+/// - Leading whitespace of the text is ignored.
+/// - The text must start with the prefix (default `/`); otherwise it is no
+///   command (`Ok(None)`) and goes to the fallback handler.
+/// - The command word runs from the prefix to the first whitespace. An empty
+///   word (`/` alone, `/ hello`) is no command either: people type a lone
+///   slash in conversation more often than they mean a command.
+/// - A word that names no command is [`CommandError::UnknownCommand`].
+/// - Full-width forms count as their ASCII counterparts in the prefix and the
+///   command word (`／ｈｅｌｐ` typed with a Chinese input method in
+///   full-width mode is `/help`), and any Unicode whitespace, the ideographic
+///   space U+3000 included, ends the word. Argument values are never folded:
+///   what the user typed after the command word is theirs.
+/// - The command word is compared without case against names and aliases.
+///
+/// These comparisons are [`ilink_command_names`]' functions, which the
+/// `#[commands]` macro uses too when it refuses colliding names.
+///
+/// ```
+/// use ilink_framework::command::{CommandSet, CommandSpec};
+///
+/// let mut set = CommandSet::new();
+/// set.add(CommandSpec::new("add").alias("plus")).unwrap();
+/// let found = set.find("／PLUS 1 2").unwrap().unwrap();
+/// assert_eq!(found.spec.name, "add");
+/// assert_eq!(found.args, " 1 2");
+/// assert_eq!(set.find("hello"), Ok(None));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CommandSet {
     prefix: String,
@@ -136,8 +136,7 @@ impl CommandSet {
 
     /// Finds the command a text invokes: `Ok(None)` when the text is no
     /// command (ordinary conversation, for the fallback), an error when it
-    /// names no registered command. See the [module docs](self) for the
-    /// rules.
+    /// names no registered command. See [`CommandSet`] for the rules.
     pub fn find<'s, 'i>(
         &'s self,
         text: &'i str,

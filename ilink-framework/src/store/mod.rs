@@ -3,9 +3,9 @@
 //!
 //! [`StateStore`] is one async trait with three implementations here:
 //! [`SqliteStore`], the default (one SQLite file in the state directory),
-//! [`PgStore`] on PostgreSQL, and [`MemoryStore`] for tests; [`contract`]
-//! (feature `contract-tests`) is the behaviour every implementation must
-//! show.
+//! [`PgStore`] on PostgreSQL, and [`MemoryStore`] for tests; the `contract`
+//! module (feature `contract-tests`) is the behaviour every implementation
+//! must show.
 //!
 //! Writes follow the message, each group in one transaction:
 //!
