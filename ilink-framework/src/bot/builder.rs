@@ -84,7 +84,7 @@ impl BotBuilder {
     /// (Prometheus), `/healthz`, `/readyz` and `/status` (see
     /// `docs/deployment.md`). Off by default; it has no authentication, so
     /// bind it to loopback or a private interface. Port 0 picks a free
-    /// port ([`BotHandle::admin_addr`] says which).
+    /// port ([`BotHandle::admin_addr`](crate::BotHandle::admin_addr) says which).
     ///
     /// Without the `admin` feature the address is ignored with a warning.
     pub fn admin(mut self, addr: SocketAddr) -> Self {

@@ -25,7 +25,7 @@ use crate::supervisor::{AccountArgs, AccountSupervisor, ShutdownReport, Supervis
 
 use super::{Inner, RunningAccount, StoreSource};
 
-/// Controls a running [`Bot`]. Cheap to clone.
+/// Controls a running [`Bot`](crate::Bot). Cheap to clone.
 #[derive(Clone)]
 pub struct BotHandle {
     pub(super) inner: Arc<Inner>,
