@@ -83,27 +83,16 @@ pub(super) fn read_fallback(sig: &Signature) -> syn::Result<Fallback> {
     );
     let what = "the #[fallback] method";
     let params = read_head(sig, what, &shape, "")?;
-    let by_ref = match params.as_slice() {
-        [msg] if is_ref_to(&msg.ty, "Message", false) => true,
-        [msg] if is_path_to(&msg.ty, "Message") => false,
-        [other] => {
-            return Err(syn::Error::new_spanned(
-                &other.ty,
-                format!("{what} takes the message as `&Message` or `Message`: `{shape}`"),
-            ));
-        }
-        [] => {
-            return Err(syn::Error::new(
-                sig.paren_token.span.join(),
-                format!("{what} takes the message after the context: `{shape}`"),
-            ));
-        }
-        [_, extra, ..] => {
-            return Err(syn::Error::new_spanned(
-                extra,
-                format!("{what} takes no arguments after the message: `{shape}`"),
-            ));
-        }
+    let msg = one_after_context(sig, &params, what, &shape, "message")?;
+    let by_ref = if is_ref_to(&msg.ty, "Message", false) {
+        true
+    } else if is_path_to(&msg.ty, "Message") {
+        false
+    } else {
+        return Err(syn::Error::new_spanned(
+            &msg.ty,
+            format!("{what} takes the message as `&Message` or `Message`: `{shape}`"),
+        ));
     };
     if matches!(sig.output, ReturnType::Default) {
         return Err(syn::Error::new(
@@ -124,26 +113,12 @@ fn read_on_error(sig: &Signature) -> syn::Result<()> {
     );
     let what = "the #[on_error] method";
     let params = read_head(sig, what, &shape, "")?;
-    match params.as_slice() {
-        [error] if is_path_to(&error.ty, "FrameworkError") => {}
-        [other] => {
-            return Err(syn::Error::new_spanned(
-                &other.ty,
-                format!("{what} takes the error by value as `FrameworkError`: `{shape}`"),
-            ));
-        }
-        [] => {
-            return Err(syn::Error::new(
-                sig.paren_token.span.join(),
-                format!("{what} takes the error after the context: `{shape}`"),
-            ));
-        }
-        [_, extra, ..] => {
-            return Err(syn::Error::new_spanned(
-                extra,
-                format!("{what} takes nothing after the error: `{shape}`"),
-            ));
-        }
+    let error = one_after_context(sig, &params, what, &shape, "error")?;
+    if !is_path_to(&error.ty, "FrameworkError") {
+        return Err(syn::Error::new_spanned(
+            &error.ty,
+            format!("{what} takes the error by value as `FrameworkError`: `{shape}`"),
+        ));
     }
     if !returns_unit(sig) {
         return Err(syn::Error::new_spanned(
@@ -152,6 +127,28 @@ fn read_on_error(sig: &Signature) -> syn::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The one parameter a hook takes after the context (`noun` names it in
+/// the errors); its type is for the caller to check.
+fn one_after_context<'s>(
+    sig: &Signature,
+    params: &[&'s syn::PatType],
+    what: &str,
+    shape: &str,
+    noun: &str,
+) -> syn::Result<&'s syn::PatType> {
+    match params {
+        [one] => Ok(one),
+        [] => Err(syn::Error::new(
+            sig.paren_token.span.join(),
+            format!("{what} takes the {noun} after the context: `{shape}`"),
+        )),
+        [_, extra, ..] => Err(syn::Error::new_spanned(
+            extra,
+            format!("{what} takes nothing after the {noun}: `{shape}`"),
+        )),
+    }
 }
 
 /// Whether the method returns `()`, written or not.
@@ -260,4 +257,58 @@ fn read_notification(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::{ImplItemFn, parse_quote};
+
+    use super::*;
+
+    fn error_of(result: syn::Result<impl Sized>) -> String {
+        match result {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_fallback_and_the_error_hook_take_exactly_one_thing_after_the_context() {
+        let missing: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context) -> HandlerResult { Ok(()) }
+        };
+        let extra: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context, a: &Message, b: u8) -> HandlerResult { Ok(()) }
+        };
+        assert!(
+            error_of(read_fallback(&missing.sig)).contains("takes the message after the context")
+        );
+        assert!(error_of(read_fallback(&extra.sig)).contains("takes nothing after the message"));
+        assert!(
+            error_of(read_on_error(&missing.sig)).contains("takes the error after the context")
+        );
+        let extra_error: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context, e: FrameworkError, b: u8) {}
+        };
+        assert!(
+            error_of(read_on_error(&extra_error.sig)).contains("takes nothing after the error")
+        );
+
+        let by_ref: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context, msg: &Message) -> HandlerResult { Ok(()) }
+        };
+        let by_value: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context, msg: Message) -> HandlerResult { Ok(()) }
+        };
+        assert!(read_fallback(&by_ref.sig).unwrap().by_ref);
+        assert!(!read_fallback(&by_value.sig).unwrap().by_ref);
+        let wrong: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context, msg: String) -> HandlerResult { Ok(()) }
+        };
+        assert!(error_of(read_fallback(&wrong.sig)).contains("as `&Message` or `Message`"));
+        let on_error: ImplItemFn = parse_quote! {
+            async fn f(&self, ctx: &mut Context, error: FrameworkError) {}
+        };
+        assert!(read_on_error(&on_error.sig).is_ok());
+    }
 }
