@@ -30,7 +30,8 @@
 //! The process under test runs tokio's default multi-threaded runtime, one
 //! worker thread per CPU, as `#[tokio::main]` gives a bot; tokio's own
 //! `TOKIO_WORKER_THREADS` changes that (see "Worker threads" in
-//! `docs/deployment.md`). The simulator child always has two.
+//! `docs/deployment.md`), and each scenario prints how many its runtime
+//! has. The simulator child always has two.
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -99,12 +100,11 @@ fn main() {
         .map(|a| a.to_lowercase())
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "ilink-rs end-to-end benchmarks, scale {scale:?}, {cpus} CPUs ({}), allocator {}, {} tokio worker thread(s) in the bot",
+        "ilink-rs end-to-end benchmarks, scale {scale:?}, {} CPUs ({}), allocator {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
-        ALLOCATOR_NAME,
-        worker_threads(cpus)
+        ALLOCATOR_NAME
     );
     let mut rows: Vec<Row> = Vec::new();
     for name in ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
@@ -122,16 +122,6 @@ const ALLOCATOR_NAME: &str = if cfg!(feature = "mimalloc") {
 } else {
     "system (glibc)"
 };
-
-/// The worker threads of the runtimes the scenarios build: tokio's default,
-/// one per CPU, unless `TOKIO_WORKER_THREADS` says otherwise.
-fn worker_threads(cpus: usize) -> usize {
-    std::env::var("TOKIO_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(cpus)
-}
 
 /// Environment variable that makes the executable run one scenario.
 const RUN_ENV: &str = "ILINK_BENCH_RUN";
@@ -164,6 +154,11 @@ fn run_scenario(name: &str, scale: Scale) {
         .enable_all()
         .build()
         .expect("runtime");
+    // What the runtime has, rather than what the environment asked for.
+    println!(
+        "  ({name}: the bot's runtime has {} tokio worker thread(s))",
+        rt.metrics().num_workers()
+    );
     let rows = rt.block_on(async {
         match name {
             "p1" => scenarios::p1(scale).await,
