@@ -1,6 +1,7 @@
-//! The demo on unusable state, as a process: a damaged `ilink.db` and a
-//! state path that is a file each stop it at once with exit status 7 and one
-//! line naming the file and what to do, never a panic.
+//! The demo on unusable state, as a process: a damaged `ilink.db`, a state
+//! path that is a file and a full disk each stop it at once with exit status
+//! 7 and one line naming the file and what to do, never a panic. (A disk
+//! that fills up while the bot runs is `full_disk.rs`.)
 
 #![cfg(unix)]
 
@@ -69,4 +70,22 @@ async fn a_state_path_that_is_a_file_stops_the_demo_with_what_to_do() {
     )
     .await;
     assert!(line.contains("choose another state directory"), "{line}");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_demo_with_what_to_do() {
+    let Some(disk) = common::small_disk::SmallDisk::mount(1) else {
+        return;
+    };
+    let state = disk.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    disk.fill();
+    let db = state.join(DATABASE_FILE);
+    let line = refused(
+        &state,
+        &format!("no space left for state database {}", db.display()),
+    )
+    .await;
+    assert!(line.contains("free disk space"), "{line}");
 }

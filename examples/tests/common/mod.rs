@@ -8,6 +8,8 @@
 pub mod cluster;
 #[cfg(unix)]
 pub mod process;
+#[cfg(target_os = "linux")]
+pub mod small_disk;
 
 use std::sync::Arc;
 use std::time::Duration;

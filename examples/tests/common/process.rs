@@ -25,11 +25,28 @@ pub fn demo(sim: &Simulator, bot: &BotAccount, state: &Path) -> Command {
 /// Starts `cmd` and waits until it says it runs (its accounts are started,
 /// so it holds their locks). Blocks: call it in `block_in_place`.
 pub fn start_running(mut cmd: Command) -> Child {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("demo starts");
+    cmd.stderr(Stdio::inherit());
+    running(cmd)
+}
+
+/// [`start_running`], with the process's logs (its stderr) read line by
+/// line into the returned channel, and echoed to the test's own.
+pub fn start_running_logged(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
+    cmd.stderr(Stdio::piped());
+    let mut child = running(cmd);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("bot: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+fn running(mut cmd: Command) -> Child {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("demo starts");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::open::db_error;
 use crate::store::StoreError;
 
 /// How often the checkpointer looks for new commits. At 5,000 messages a
@@ -128,10 +129,12 @@ fn run(
             // next tick. Told once.
             Err(e) if !failing => {
                 failing = true;
-                tracing::warn!(database = %path.display(), error = %e, "checkpointing the WAL failed; it will be retried");
+                let e = db_error(path, e);
+                tracing::warn!(error = %e, "checkpointing the WAL failed; it will be retried");
             }
             Err(e) => {
-                tracing::debug!(database = %path.display(), error = %e, "checkpointing the WAL failed again");
+                let e = db_error(path, e);
+                tracing::debug!(error = %e, "checkpointing the WAL failed again");
             }
         }
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::Durability;
+use super::open::db_error;
 
 /// What `PRAGMA wal_checkpoint` answers.
 struct Checkpoint {
@@ -43,6 +44,9 @@ pub(super) struct SyncState {
     since: Option<Instant>,
     unsynced: Arc<AtomicBool>,
     fsyncs: Arc<AtomicU64>,
+    /// The last flush failed: a full disk fails every one until space is
+    /// freed, and is told once, not every [`SYNC_DELAY`].
+    failing: bool,
 }
 
 impl SyncState {
@@ -59,6 +63,7 @@ impl SyncState {
             since: None,
             unsynced,
             fsyncs,
+            failing: false,
         }
     }
 
@@ -118,10 +123,20 @@ impl SyncState {
                 self.since = None;
                 self.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.unsynced.store(false, Ordering::Relaxed);
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!(database = %path.display(), "syncing the database works again");
+                }
             }
             Ok(_) => self.since = Some(Instant::now()),
             Err(e) => {
-                tracing::warn!(database = %path.display(), error = %e, "syncing the database failed");
+                // Nothing is lost: the commits are in the WAL, and each
+                // later group commits at FULL until a flush succeeds.
+                let e = db_error(path, e);
+                if std::mem::replace(&mut self.failing, true) {
+                    tracing::debug!(error = %e, "syncing the database failed again");
+                } else {
+                    tracing::warn!(error = %e, "syncing the database failed; it will be retried");
+                }
                 self.since = Some(Instant::now());
             }
         }
