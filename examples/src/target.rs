@@ -35,6 +35,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use ilink_framework::store::Durability;
 use ilink_framework::{Settings, SettingsError};
 use ilink_testkit::SimConfig;
 use tokio::task::JoinHandle;
@@ -59,6 +60,8 @@ pub struct Simulated {
     state_dir: tempfile::TempDir,
     /// `ILINK_ADMIN_ADDR`, which configured accounts read with the rest.
     admin_addr: Option<std::net::SocketAddr>,
+    /// `ILINK_DURABILITY`, likewise.
+    durability: Durability,
     script: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -76,11 +79,13 @@ impl Target {
                 // Real-server timing (35 s long-polls, burst throttling), so
                 // the example behaves as it would in production.
                 let admin_addr = Settings::admin_addr_from(|k| std::env::var(k).ok())?;
+                let durability = Settings::durability_from(|k| std::env::var(k).ok())?;
                 let playground = Playground::start(SimConfig::default(), sim_accounts).await?;
                 Self::Simulator(Simulated {
                     playground: Arc::new(playground),
                     state_dir: tempfile::tempdir()?,
                     admin_addr,
+                    durability,
                     script: Mutex::new(None),
                 })
             }
@@ -98,6 +103,7 @@ impl Target {
                 let mut settings =
                     Settings::new(sim.playground.credentials(), sim.state_dir.path());
                 settings.admin_addr = sim.admin_addr;
+                settings.durability = sim.durability;
                 settings
             }
         }

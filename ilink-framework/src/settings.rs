@@ -13,6 +13,7 @@
 //! | `ILINK_DATABASE_URL` | run as a worker of the cluster of this PostgreSQL database (docs/scaling.md) |
 //! | `ILINK_LEASE_TTL_MS` | a cluster worker's lease TTL in milliseconds (default 10000) |
 //! | `ILINK_ADMIN_ADDR` | serve the admin endpoint here, e.g. `127.0.0.1:9464` (default: none) |
+//! | `ILINK_DURABILITY` | `full` (the default) or `normal`: what a commit of the state database survives ([`Durability`]) |
 //!
 //! A cluster worker runs the accounts saved in its database (`ilink login
 //! --database-url …`); `ILINK_ACCOUNT_ID` with `ILINK_TOKEN` adds one there.
@@ -55,7 +56,7 @@ use ilink_core::Secret;
 
 use crate::account::{AccountId, Credentials};
 use crate::cluster::Cluster;
-use crate::store::{Platform, SqliteStore, StateStore, StoreError, state_dir_for};
+use crate::store::{Durability, Platform, SqliteStore, StateStore, StoreError, state_dir_for};
 
 /// The accounts to run and the directory their state lives in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +72,9 @@ pub struct Settings {
     /// Where to serve the admin endpoint (`/metrics`, `/healthz`,
     /// `/readyz`, `/status`); `None`: nowhere.
     pub admin_addr: Option<SocketAddr>,
+    /// What a commit of the state database survives (`ILINK_DURABILITY`;
+    /// a cluster's database is PostgreSQL's to make durable).
+    pub durability: Durability,
 }
 
 /// Why no usable configuration was found.
@@ -145,6 +149,8 @@ impl Settings {
     pub const LEASE_TTL_VAR: &str = "ILINK_LEASE_TTL_MS";
     /// The variable with the admin endpoint's address.
     pub const ADMIN_ADDR_VAR: &str = "ILINK_ADMIN_ADDR";
+    /// The variable with the state database's durability.
+    pub const DURABILITY_VAR: &str = "ILINK_DURABILITY";
 
     /// Settings with these accounts and this state directory.
     pub fn new(accounts: Vec<Credentials>, state_dir: impl Into<PathBuf>) -> Self {
@@ -153,6 +159,7 @@ impl Settings {
             state_dir: state_dir.into(),
             cluster: None,
             admin_addr: None,
+            durability: Durability::default(),
         }
     }
 
@@ -169,6 +176,7 @@ impl Settings {
         let var = |key: &str| vars(key).filter(|v| !v.trim().is_empty());
         let state_dir = Self::state_dir_from(&vars)?;
         let admin_addr = Self::admin_addr_from(&vars)?;
+        let durability = Self::durability_from(&vars)?;
         if let Some(url) = var(Self::DATABASE_URL_VAR) {
             return Self::cluster_from(url, state_dir, admin_addr, &var);
         }
@@ -209,6 +217,7 @@ impl Settings {
             state_dir,
             cluster: None,
             admin_addr,
+            durability,
         })
     }
 
@@ -244,6 +253,7 @@ impl Settings {
             state_dir,
             cluster: Some(cluster),
             admin_addr,
+            durability: Durability::default(),
         })
     }
 
@@ -261,6 +271,26 @@ impl Settings {
                     .map_err(|_| SettingsError::BadAdminAddr { value })
             })
             .transpose()
+    }
+
+    /// The durability alone: `ILINK_DURABILITY` (`full` or `normal`, in any
+    /// case), else [`Durability::Full`], with the variables read through
+    /// `vars`.
+    pub fn durability_from(
+        vars: impl Fn(&str) -> Option<String>,
+    ) -> Result<Durability, SettingsError> {
+        let Some(value) = vars(Self::DURABILITY_VAR).filter(|v| !v.trim().is_empty()) else {
+            return Ok(Durability::default());
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            _ => Err(SettingsError::BadValue {
+                var: Self::DURABILITY_VAR,
+                value,
+                expected: "full or normal",
+            }),
+        }
     }
 
     /// The state directory alone: `ILINK_STATE_DIR`, else the platform's
@@ -459,6 +489,31 @@ mod tests {
         assert!(
             matches!(&e, SettingsError::BadAdminAddr { value } if value == "localhost"),
             "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_durability_is_read_and_checked() {
+        let dir = saved(&["a@im.bot"]).await;
+        let with = |value: &'static str| {
+            let dir = dir_of(&dir).to_owned();
+            Settings::from_vars(move |key| match key {
+                "ILINK_STATE_DIR" => Some(dir.clone()),
+                "ILINK_DURABILITY" => Some(value.to_owned()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("").await.unwrap().durability, Durability::Full);
+        assert_eq!(with("full").await.unwrap().durability, Durability::Full);
+        assert_eq!(with("normal").await.unwrap().durability, Durability::Normal);
+        assert_eq!(
+            with(" NORMAL ").await.unwrap().durability,
+            Durability::Normal
+        );
+        let e = with("off").await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"ILINK_DURABILITY is "off", which is not full or normal"#
         );
     }
 

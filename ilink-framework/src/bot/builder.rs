@@ -17,7 +17,7 @@ use crate::handler::Handler;
 use crate::message::Message;
 use crate::options::BotOptions;
 use crate::settings::Settings;
-use crate::store::{MemoryStore, StateStore};
+use crate::store::{Durability, MemoryStore, StateStore};
 
 use super::{Bot, Inner, StoreSource};
 
@@ -28,6 +28,7 @@ pub struct BotBuilder {
     options: BotOptions,
     store: Option<Arc<dyn StateStore>>,
     state_dir: Option<PathBuf>,
+    durability: Durability,
     key_fn: KeyFn,
     http: Option<reqwest::Client>,
     lock_wait: Duration,
@@ -44,6 +45,7 @@ impl BotBuilder {
             options: BotOptions::default(),
             store: None,
             state_dir: None,
+            durability: Durability::default(),
             key_fn: Arc::new(default_key),
             http: None,
             lock_wait: Duration::ZERO,
@@ -64,8 +66,9 @@ impl BotBuilder {
         self
     }
 
-    /// Runs the accounts of `settings` and keeps state in its directory;
-    /// serves the admin endpoint on its address, when it has one.
+    /// Runs the accounts of `settings` and keeps state in its directory,
+    /// with its durability; serves the admin endpoint on its address, when
+    /// it has one.
     ///
     /// Settings naming a cluster ([`Settings::cluster`]) make the bot a
     /// worker of that cluster instead, with no state directory.
@@ -73,6 +76,7 @@ impl BotBuilder {
         if let Some(addr) = settings.admin_addr {
             self.admin = Some(addr);
         }
+        self.durability = settings.durability;
         let with_accounts = self.accounts(settings.accounts);
         match settings.cluster {
             Some(cluster) => with_accounts.cluster_with(cluster),
@@ -105,6 +109,30 @@ impl BotBuilder {
     /// lock is taken.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// What a commit of the database opened from [`BotBuilder::state_dir`]
+    /// survives (default [`Durability::Full`]; see docs/deployment.md). A
+    /// store given to [`BotBuilder::store`] keeps the level it was opened
+    /// with.
+    ///
+    /// ```no_run
+    /// use ilink_framework::prelude::*;
+    /// use ilink_framework::store::Durability;
+    ///
+    /// # async fn demo(handler: impl Handler) -> Result<(), BotError> {
+    /// Bot::builder(handler)
+    ///     .state_dir("/var/lib/mybot")
+    ///     // The disk is battery-backed: a power loss cannot undo a commit.
+    ///     .durability(Durability::Normal)
+    ///     .build()?
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 
@@ -170,7 +198,7 @@ impl BotBuilder {
         let store = match (self.store, self.state_dir, &self.cluster) {
             (_, _, Some(cluster)) => StoreSource::Cluster(cluster.clone()),
             (Some(s), _, None) => StoreSource::Ready(s),
-            (None, Some(dir), None) => StoreSource::Dir(dir),
+            (None, Some(dir), None) => StoreSource::Dir(dir, self.durability),
             (None, None, None) => {
                 tracing::warn!(
                     "no state directory: cursors, inbox and context tokens live in memory only"

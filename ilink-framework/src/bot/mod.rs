@@ -52,7 +52,7 @@ use crate::handler::Handler;
 use crate::options::BotOptions;
 use crate::settings::Settings;
 use crate::signal::ShutdownSignal;
-use crate::store::{SqliteStore, StateStore};
+use crate::store::{Durability, SqliteStore, StateStore};
 use crate::supervisor::SupervisorMsg;
 
 /// A bot: one handler serving one or many accounts.
@@ -90,7 +90,8 @@ struct Inner {
 /// [`Bot::start`].
 enum StoreSource {
     Ready(Arc<dyn StateStore>),
-    Dir(PathBuf),
+    /// The SQLite database of a state directory, opened by [`Bot::start`].
+    Dir(PathBuf, Durability),
     /// The cluster's database, connected by [`Bot::start`].
     Cluster(Cluster),
 }
@@ -100,7 +101,9 @@ impl Inner {
         let mut source = self.store.lock().await;
         let store: Arc<dyn StateStore> = match &*source {
             StoreSource::Ready(store) => store.clone(),
-            StoreSource::Dir(dir) => Arc::new(SqliteStore::open(dir.clone()).await?),
+            StoreSource::Dir(dir, durability) => {
+                Arc::new(SqliteStore::open_with(dir.clone(), *durability).await?)
+            }
             StoreSource::Cluster(_) => {
                 return Err(BotError::Config(
                     "the cluster's database is connected when the bot starts".into(),
@@ -261,6 +264,30 @@ mod tests {
                 .expect("run_until returns instead of waiting for the drain");
         assert!(matches!(outcome, Err(BotError::Interrupted)), "{outcome:?}");
         sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_state_directory_is_opened_with_the_durability_of_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::new(Vec::new(), dir.path());
+        settings.durability = Durability::Normal;
+        let bot = Bot::builder(Stuck::default())
+            .settings(settings)
+            .build()
+            .unwrap();
+        let source = bot.inner.store.lock().await;
+        assert!(
+            matches!(&*source, StoreSource::Dir(d, Durability::Normal) if d == dir.path()),
+            "the builder kept the settings' durability"
+        );
+        drop(source);
+        // And by default the level that survives a power loss.
+        let bot = Bot::builder(Stuck::default())
+            .state_dir(dir.path())
+            .build()
+            .unwrap();
+        let source = bot.inner.store.lock().await;
+        assert!(matches!(&*source, StoreSource::Dir(_, Durability::Full)));
     }
 
     #[tokio::test]
