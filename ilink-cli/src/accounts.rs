@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::account_store::AccountStore;
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::print_json;
+use crate::render::{print_json, print_line};
 
 /// Flags of `ilink accounts`.
 #[derive(Args, Debug)]
@@ -48,13 +48,13 @@ async fn act(global: &Global, args: &AccountsArgs, opened: &AccountStore) -> Res
             if global.json {
                 print_json(&Value::Array(all.iter().map(account_json).collect()));
             } else if all.is_empty() {
-                println!(
+                print_line(format_args!(
                     "no accounts in {}; `ilink login` adds one",
                     opened.location()
-                );
+                ));
             } else {
                 for c in &all {
-                    println!("{}", account_line(c));
+                    print_line(account_line(c));
                 }
             }
         }
@@ -70,7 +70,7 @@ async fn act(global: &Global, args: &AccountsArgs, opened: &AccountStore) -> Res
             if global.json {
                 print_json(&json!({ "removed": account }));
             } else {
-                println!("removed {account}");
+                print_line(format_args!("removed {account}"));
             }
         }
     }

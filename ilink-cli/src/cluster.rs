@@ -9,7 +9,7 @@ use ilink_framework::store::PgStore;
 
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::print_json;
+use crate::render::{print_json, print_text};
 
 /// Flags of `ilink cluster`.
 #[derive(Args, Debug)]
@@ -43,7 +43,7 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<(), CliError> {
             if global.json {
                 print_json(&serde_json::to_value(&status).unwrap_or_default());
             } else {
-                print!("{}", render(&status));
+                print_text(render(&status));
             }
         }
     }

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::{QrStyle, print_json, render_qr, status_line};
+use crate::render::{QrStyle, print_json, print_line, print_text, render_qr, status_line};
 
 /// Flags of `ilink login`.
 #[derive(Args, Debug)]
@@ -87,7 +87,7 @@ async fn login(global: &Global, args: &LoginArgs, opened: &AccountStore) -> Resu
             if global.json {
                 print_json(&json!({ "status": "already_bound" }));
             } else {
-                println!("nothing to store: this bot is already bound to this client");
+                print_line("nothing to store: this bot is already bound to this client");
             }
         }
         LoginOutcome::Confirmed(result) => {
@@ -124,13 +124,15 @@ fn report_saved(json: bool, store: &AccountStore, creds: &Credentials) {
         .as_deref()
         .map(|u| format!(" (scanned by {u})"))
         .unwrap_or_default();
-    println!("logged in as {account}{by}");
-    println!(
+    print_line(format_args!("logged in as {account}{by}"));
+    print_line(format_args!(
         "credentials saved in {} (token {})",
         store.location(),
         creds.bot_token.redacted()
-    );
-    println!("next: `ilink tail --account {account}` shows what users write to the bot");
+    ));
+    print_line(format_args!(
+        "next: `ilink tail --account {account}` shows what users write to the bot"
+    ));
 }
 
 /// The login's user interface on a terminal.
@@ -146,7 +148,7 @@ impl Terminal {
         if self.to_stderr {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            print_line(line);
         }
     }
 
@@ -155,8 +157,7 @@ impl Terminal {
             eprint!("{text}");
             let _ = std::io::stderr().flush();
         } else {
-            print!("{text}");
-            let _ = std::io::stdout().flush();
+            print_text(text);
         }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::account_store::AccountStore;
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::print_json;
+use crate::render::{print_json, print_line};
 
 /// Flags of `ilink quarantine`.
 #[derive(Args, Debug)]
@@ -94,8 +94,8 @@ async fn act(
                 value["raw"] = Value::String(raw);
                 print_json(&value);
             } else {
-                println!("{}", line(&found));
-                println!("{raw}");
+                print_line(line(&found));
+                print_line(raw);
             }
             Ok(())
         }
@@ -123,7 +123,7 @@ async fn act(
             if global.json {
                 print_json(&json!({ "removed": removed }));
             } else {
-                println!("removed {removed} quarantined message(s)");
+                print_line(format_args!("removed {removed} quarantined message(s)"));
             }
             Ok(())
         }
@@ -140,10 +140,10 @@ async fn list(
     if global.json {
         print_json(&Value::Array(all.iter().map(entry_json).collect()));
     } else if all.is_empty() {
-        println!("no quarantined messages");
+        print_line("no quarantined messages");
     } else {
         for m in &all {
-            println!("{}", line(m));
+            print_line(line(m));
         }
     }
     Ok(())

@@ -221,7 +221,29 @@ pub fn message_json(account: &str, msg: &WeixinMessage) -> Value {
 
 /// Prints one JSON value on its own line of stdout.
 pub fn print_json(value: &Value) {
-    println!("{value}");
+    print_line(value);
+}
+
+/// Writes `text` and a newline to stdout (see [`print_text`]).
+pub fn print_line(text: impl std::fmt::Display) {
+    print_text(format_args!("{text}\n"));
+}
+
+/// Writes `text` to stdout and flushes it. A closed stdout (its reader went
+/// away, as in `ilink tail | head -3`) ends the command quietly with status
+/// 0, as it ends any Unix filter; another write error (a redirect to a full
+/// disk) ends it with status 1 and says so. `print!` would panic on both.
+pub fn print_text(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let Err(e) = write!(out, "{text}").and_then(|()| out.flush()) else {
+        return;
+    };
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(1);
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::{human_duration, print_json};
+use crate::render::{human_duration, print_json, print_line};
 
 /// Flags of `ilink send`.
 #[derive(Args, Debug)]
@@ -138,7 +138,7 @@ pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
         chunks.len() as u32
     };
     if !global.json {
-        println!("{}", quota.line(&args.to));
+        print_line(quota.line(&args.to));
     }
     if !args.force {
         quota.check(&args.to, planned)?;
@@ -221,8 +221,8 @@ fn report(json: bool, account: &AccountId, to: &str, quota: &Quota, sent: &[Sent
     }
     for m in sent {
         match m.message_id {
-            Some(id) => println!("sent: message_id {id}"),
-            None => println!("accepted but no message_id: the server may not deliver it"),
+            Some(id) => print_line(format_args!("sent: message_id {id}")),
+            None => print_line("accepted but no message_id: the server may not deliver it"),
         }
     }
 }

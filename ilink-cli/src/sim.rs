@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::print_json;
+use crate::render::{print_json, print_line};
 
 /// Flags of `ilink sim`: those of `ilink-sim`, plus `--fast` and `--save`.
 #[derive(Args, Debug)]
@@ -153,21 +153,27 @@ fn announce(json: bool, sim: &Simulator, accounts: &[BotAccount], saved: bool) {
         return;
     }
     let base = sim.base_url();
-    println!("iLink simulator running; ctrl-c stops it");
-    println!("  base URL      {base}");
-    println!("  CDN base URL  {}", sim.cdn_base_url());
-    println!("  control API   {base}/mock/ (inbound, sent, qr/*, session/expire, reset…)");
+    print_line("iLink simulator running; ctrl-c stops it");
+    print_line(format_args!("  base URL      {base}"));
+    print_line(format_args!("  CDN base URL  {}", sim.cdn_base_url()));
+    print_line(format_args!(
+        "  control API   {base}/mock/ (inbound, sent, qr/*, session/expire, reset…)"
+    ));
     for a in accounts {
         // Simulator tokens open nothing but this process, and a developer
         // needs them to point a bot at it.
-        println!("  account       {}  token {}", a.bot_id, a.token.expose());
+        print_line(format_args!(
+            "  account       {}  token {}",
+            a.bot_id,
+            a.token.expose()
+        ));
     }
     if saved {
-        println!("accounts saved: `ilink tail` and `ilink send` use this simulator now");
+        print_line("accounts saved: `ilink tail` and `ilink send` use this simulator now");
     } else {
-        println!(
+        print_line(format_args!(
             "try: ILINK_BASE_URL={base} ilink login   (then POST {base}/mock/qr/scan and /mock/qr/confirm)"
-        );
+        ));
     }
 }
 

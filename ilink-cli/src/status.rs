@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::print_json;
+use crate::render::{print_json, print_text};
 
 /// How long the admin endpoint may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,7 +58,7 @@ pub async fn run(global: &Global, args: &StatusArgs) -> Result<(), CliError> {
     if global.json {
         print_json(&json);
     } else {
-        print!("{}", human(&status));
+        print_text(human(&status));
     }
     if status.ready {
         Ok(())

@@ -21,7 +21,7 @@ use ilink_framework::store::{ContextTokenRecord, ReceivedBatch, SqliteStore, Sta
 
 use crate::exit::CliError;
 use crate::flags::Global;
-use crate::render::{message_json, message_line, print_json};
+use crate::render::{message_json, message_line, print_json, print_line};
 
 /// Flags of `ilink tail`.
 #[derive(Args, Debug)]
@@ -84,7 +84,7 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
                     if global.json {
                         print_json(&message_json(account.as_str(), msg));
                     } else {
-                        println!("{}", message_line(msg));
+                        print_line(message_line(msg));
                     }
                     printed += 1;
                     if args.count.is_some_and(|n| printed >= n) {

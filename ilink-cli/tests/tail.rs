@@ -52,6 +52,25 @@ async fn tail_prints_messages_stores_tokens_and_stops_on_ctrl_c() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_ends_quietly_when_its_reader_goes_away() {
+    let env = Env::new().await;
+    let bot = env.stored_account("bot").await;
+    let mut cli = env.spawn(&["tail", "--account", &bot.bot_id]);
+    let alice = env.sim.user(&bot, ALICE);
+    alice.say("first").await;
+    cli.until("alice@im.wechat: first").await;
+    // `ilink tail | head -1`: head has its line and exits; the next message
+    // finds nobody reading.
+    let (code, err) = cli
+        .close_stdout_then(async {
+            alice.say("second").await;
+        })
+        .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_json_prints_one_object_per_message_and_resumes_from_the_cursor() {
     let env = Env::new().await;
     let bot = env.stored_account("bot").await;

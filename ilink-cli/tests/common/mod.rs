@@ -226,6 +226,29 @@ impl Running {
         assert!(status.success());
     }
 
+    /// Closes stdout, as a reader that has what it wanted does (`| head`),
+    /// runs `then`, and waits for the exit; returns the code and stderr.
+    pub async fn close_stdout_then(
+        self,
+        then: impl std::future::Future<Output = ()>,
+    ) -> (Option<i32>, String) {
+        use tokio::io::AsyncReadExt as _;
+        let Self {
+            mut child, lines, ..
+        } = self;
+        drop(lines);
+        then.await;
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let ended = tokio::time::timeout(WAIT, async move {
+            let mut err = String::new();
+            let _ = stderr.read_to_string(&mut err).await;
+            (child.wait().await.expect("exit status"), err)
+        })
+        .await;
+        let (status, err) = ended.expect("ilink exits once its stdout is closed");
+        (status.code(), err)
+    }
+
     /// Waits for the exit; returns the code, the rest of stdout and all of stderr.
     pub async fn finish(mut self) -> (Option<i32>, String, String) {
         use tokio::io::AsyncReadExt as _;
