@@ -17,6 +17,7 @@ use std::sync::Mutex;
 
 use futures::StreamExt as _;
 use ilink_examples::openai::{ChatModel, Turn};
+use ilink_examples::outln;
 use ilink_examples::playground::Script;
 use ilink_examples::{ExampleError, Target};
 use ilink_framework::prelude::*;
@@ -146,7 +147,7 @@ async fn main() -> Result<(), ExampleError> {
             std::process::exit(2);
         }
     };
-    println!("model: {}", model.base_url());
+    outln!("model: {}", model.base_url());
     target.play(script());
     Bot::builder(LlmChat { model })
         .settings(target.settings())

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ilink_examples::outln;
 use ilink_examples::playground::Script;
 use ilink_examples::{ExampleError, TINY_PNG, Target};
 use ilink_framework::prelude::*;
@@ -54,7 +55,7 @@ impl Handler for MediaBot {
             } else {
                 format!("video ({} bytes)", bytes.len())
             };
-            println!("  received from {}: {line}", msg.sender());
+            outln!("  received from {}: {line}", msg.sender());
             seen.push(line);
         }
         let reply = if seen.is_empty() {
@@ -93,7 +94,7 @@ pub fn script() -> Script {
 #[tokio::main]
 async fn main() -> Result<(), ExampleError> {
     let dir = std::env::temp_dir().join("ilink-media-example");
-    println!("Received files are saved under {}", dir.display());
+    outln!("Received files are saved under {}", dir.display());
     // A real bot runs `Bot::from_env(bot)`; here the settings come from the
     // same place, or from the embedded simulator when nothing is configured.
     let target = Target::from_env(&["demo"]).await?;

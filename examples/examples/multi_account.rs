@@ -10,6 +10,7 @@
 //! every account `ilink login` stored, the last one added after the start,
 //! as you would after logging in a new account while the bot runs.
 
+use ilink_examples::outln;
 use ilink_examples::playground::Script;
 use ilink_examples::{ExampleError, Target};
 use ilink_framework::ShutdownSignal;
@@ -32,7 +33,7 @@ impl Handler for Switchboard {
     // `BotHandle::events()`): react to `SessionExpired` by logging the
     // account in again and calling `BotHandle::replace_credentials`.
     async fn on_account_event(&self, event: &AccountEvent) {
-        println!("  [event] {}: {:?}", event.account, event.kind);
+        outln!("  [event] {}: {:?}", event.account, event.kind);
     }
 }
 
@@ -65,7 +66,7 @@ async fn main() -> Result<(), ExampleError> {
         .start()
         .await?;
     if let Some(creds) = late {
-        println!("Adding {} while the bot runs", creds.account_id);
+        outln!("Adding {} while the bot runs", creds.account_id);
         handle.add_account(creds).await?;
     }
     let running: Vec<String> = handle
@@ -74,13 +75,14 @@ async fn main() -> Result<(), ExampleError> {
         .iter()
         .map(|a| a.to_string())
         .collect();
-    println!("Running: {}", running.join(", "));
+    outln!("Running: {}", running.join(", "));
 
     target.play(script());
     let report = handle.run_until(signal).await?;
-    println!(
+    outln!(
         "Stopped: {} message(s) left unhandled, {} unsent.",
-        report.unhandled, report.unsent
+        report.unhandled,
+        report.unsent
     );
     target.stop().await;
     Ok(())

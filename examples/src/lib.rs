@@ -13,7 +13,9 @@
 //! - [`playground`]: the embedded simulator, scripts and transcripts.
 //! - [`openai`]: a streaming client for OpenAI-compatible chat models.
 //! - [`logging`]: logs on stderr, as text or JSON (`--log-format json`).
+//! - [`console`]: lines on stdout for a person ([`outln!`]), which never stop a bot.
 
+pub mod console;
 pub mod logging;
 pub mod openai;
 pub mod playground;

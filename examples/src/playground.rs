@@ -308,7 +308,7 @@ impl Playground {
                 None => self.accounts().first().cloned(),
             };
             let Some(account) = account else {
-                println!("(script: no account {:?}; step skipped)", step.account);
+                crate::outln!("(script: no account {:?}; step skipped)", step.account);
                 transcript.complete = false;
                 continue;
             };
@@ -341,7 +341,7 @@ impl Playground {
                 user: step.user.clone(),
                 content,
             };
-            println!("{line}");
+            crate::outln!("{line}");
             transcript.lines.push(line);
 
             expected += step.replies;
@@ -355,7 +355,7 @@ impl Playground {
                 })
                 .await;
             if arrived.is_err() {
-                println!("(the bot sent fewer messages than the script expected)");
+                crate::outln!("(the bot sent fewer messages than the script expected)");
                 transcript.complete = false;
             }
             let delivered = self.delivered().await;
@@ -366,7 +366,7 @@ impl Playground {
                     user: sent.to_user_id.clone(),
                     content: self.describe(sent),
                 };
-                println!("{line}");
+                crate::outln!("{line}");
                 transcript.lines.push(line);
             }
             seen = delivered.len();

@@ -91,7 +91,7 @@ impl Target {
             }
             Err(e) => return Err(e.into()),
         };
-        println!("{}", target.banner());
+        crate::outln!("{}", target.banner());
         Ok(target)
     }
 
@@ -122,15 +122,15 @@ impl Target {
     /// write, so it only prints how to stop.
     pub fn play(&self, script: Script) {
         let Self::Simulator(sim) = self else {
-            println!("{STOP_HINT}");
+            crate::outln!("{STOP_HINT}");
             return;
         };
         let playground = sim.playground.clone();
         let task = tokio::spawn(async move {
-            println!("\n--- scripted conversation ---");
+            crate::outln!("\n--- scripted conversation ---");
             playground.play(&script).await;
-            println!("--- end of the script; the bot keeps running ---");
-            println!("{STOP_HINT}");
+            crate::outln!("--- end of the script; the bot keeps running ---");
+            crate::outln!("{STOP_HINT}");
         });
         *sim.script.lock().expect("script lock") = Some(task);
     }
@@ -148,9 +148,9 @@ impl Target {
             let _ = task.await;
         }
         if sim.playground.saw_notifystop() {
-            println!("The simulator received notifystop from every account.");
+            crate::outln!("The simulator received notifystop from every account.");
         } else {
-            println!("The simulator did not receive notifystop from every account.");
+            crate::outln!("The simulator did not receive notifystop from every account.");
         }
         if let Ok(playground) = Arc::try_unwrap(sim.playground) {
             playground.shutdown().await;

@@ -289,3 +289,60 @@ fn a_second_ctrl_c_during_the_drain_exits_with_130() {
         "the drain was not cut short:\n{out}"
     );
 }
+
+#[test]
+fn the_demo_keeps_serving_when_its_stdout_reader_goes_away() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+    for var in [
+        "ILINK_TOKEN",
+        "ILINK_ACCOUNT_ID",
+        "ILINK_BASE_URL",
+        "ILINK_CDN_BASE_URL",
+        "ILINK_ADMIN_ADDR",
+        "ILINK_LOG_FORMAT",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .env("ILINK_STATE_DIR", state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("demo starts");
+    let (tx, errors) = mpsc::channel();
+    forward(child.stderr.take().unwrap(), tx);
+    // `cargo run --bin demo | head -3`: the reader takes the banner's first
+    // lines and goes away before the scripted conversation is printed.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let api = loop {
+        let line = stdout.next().expect("the banner").expect("stdout readable");
+        if let Some(api) = line.trim_start().strip_prefix("API: ") {
+            break api.to_owned();
+        }
+    };
+    drop(stdout);
+
+    // The script's last reply reaches the simulator all the same.
+    let began = Instant::now();
+    while !control(&api, "GET", "/mock/sent?recipient=alice@im.wechat", "")
+        .contains("Nice picture!")
+    {
+        assert!(began.elapsed() < GUARD, "the demo stopped answering");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    // To the end: the forwarding thread ends with stderr.
+    let mut stderr = Vec::new();
+    while let Ok(line) = errors.recv_timeout(GUARD) {
+        stderr.push(line);
+    }
+    let stderr = stderr.join("\n");
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

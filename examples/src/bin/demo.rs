@@ -8,6 +8,7 @@
 
 use std::process::ExitCode;
 
+use ilink_examples::outln;
 use ilink_examples::playground::Script;
 use ilink_examples::{ExampleError, TINY_PNG, Target};
 use ilink_framework::ShutdownSignal;
@@ -97,9 +98,10 @@ async fn run() -> Result<(), ExampleError> {
         .await?;
     target.play(script());
     let report = handle.run_until(signal).await?;
-    println!(
+    outln!(
         "Stopped: {} message(s) left unhandled, {} unsent.",
-        report.unhandled, report.unsent
+        report.unhandled,
+        report.unsent
     );
     target.stop().await;
     Ok(())
