@@ -319,6 +319,9 @@ fn store_problem(e: &StoreError) -> String {
             "state database {path} has schema version {found}, newer than this ilink knows (up to {supported})"
         ),
         StoreError::Full { path } => format!("no space left for state database {path}"),
+        StoreError::Busy { path } => {
+            format!("state database {path} is locked by another process")
+        }
         other => other.to_string(),
     }
 }
@@ -339,6 +342,9 @@ fn store_hint(e: &StoreError) -> Option<String> {
             "run the newer ilink that wrote it, or move the file aside (with its -wal and -shm files) to start afresh"
         }
         StoreError::Full { .. } => "free disk space, then run again",
+        StoreError::Busy { .. } => {
+            "end the other process's write transaction (an open sqlite3 shell, a backup tool), then run again"
+        }
         StoreError::Database { .. } => {
             "check the permissions of the state directory, or pick another with --state-dir"
         }

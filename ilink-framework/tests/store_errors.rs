@@ -1,16 +1,17 @@
 //! Store errors while running lose nothing: a received batch that cannot be
 //! stored is retried before it is handled or polled past, and marking a
 //! handled message or recording a sent one that fails is retried, each with
-//! an account event.
+//! an account event. The last test holds a real SQLite database's write
+//! lock from a second connection.
 
 mod common;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use ilink_framework::prelude::*;
-use ilink_framework::store::{StateStore, StoreError};
+use ilink_framework::store::{DATABASE_FILE, SqliteStore, StateStore, StoreError};
 
 const USER: &str = "u@im.wechat";
 
@@ -156,4 +157,54 @@ async fn recording_a_sent_message_that_the_store_refuses_is_retried_and_the_mess
     assert_eq!((report.unhandled, report.unsent), (0, 0));
     assert_eq!(r.handled(), ["one"]);
     assert_eq!(texts_to(&r.sim, &r.bot, USER), ["got one"]);
+}
+
+/// Another process holds the SQLite database's write lock for longer than
+/// a write waits for it (an operator's `sqlite3` shell left in a
+/// transaction): the received batch is reported as locked, naming the file
+/// and what to do, retried, and handled once the lock is released. A real
+/// database and a real second connection, not a hook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_another_process_keeps_locked_is_waited_for_and_nothing_is_lost() {
+    let sim = sim().await;
+    let bot = sim.add_account("locked");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let recorder = Arc::new(Recorder::default());
+    let handle =
+        start_with_store(&sim, &bot, recorder.clone(), fast_options(), store.clone()).await;
+    let mut events = handle.events();
+
+    let db = dir.path().join(DATABASE_FILE);
+    let shell = rusqlite::Connection::open(&db).unwrap();
+    shell.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let user = sim.user(&bot, USER);
+    user.say("while locked").await;
+    let locked = wait_event(&mut events, |e| {
+        matches!(&e.kind, AccountEventKind::StoreError { .. })
+    })
+    .await;
+    let AccountEventKind::StoreError { error, .. } = &locked.kind else {
+        unreachable!()
+    };
+    assert!(
+        error.contains(&format!(
+            "state database {} is locked by another process",
+            db.display()
+        )) && error.contains("end that transaction"),
+        "{error}"
+    );
+    assert!(recorder.handled.lock().unwrap().is_empty());
+
+    shell.execute_batch("COMMIT").unwrap();
+    wait_event(&mut events, |e| {
+        matches!(e.kind, AccountEventKind::StoreRecovered)
+    })
+    .await;
+    sim.wait_for_sent_to(&bot, USER, 1, WAIT).await.unwrap();
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 0);
+    assert_eq!(*recorder.handled.lock().unwrap(), ["while locked"]);
+    assert_eq!(texts_to(&sim, &bot, USER), ["got while locked"]);
+    store.close().await;
 }

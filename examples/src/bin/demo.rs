@@ -55,8 +55,8 @@ fn script() -> Script {
 /// Exit status when another process polls the account (as `ilink`'s).
 const ACCOUNT_LOCKED: u8 = 6;
 /// Exit status when the state directory or database cannot be used as it
-/// is: not a directory, not writable, damaged, newer schema, disk full (as
-/// `ilink`'s).
+/// is: not a directory, not writable, damaged, newer schema, disk full,
+/// locked by another process (as `ilink`'s).
 const STATE_UNUSABLE: u8 = 7;
 
 /// The library reports what went wrong; this binary turns it into the

@@ -62,6 +62,16 @@ pub enum StoreError {
         /// The database file.
         path: String,
     },
+    /// Another process has held the database's write lock for longer than
+    /// a write waits for it (10 s for SQLite).
+    #[error(
+        "state database {path} is locked by another process (an open sqlite3 shell or a backup \
+         tool holding a write transaction); end that transaction, the bot retries until then"
+    )]
+    Busy {
+        /// The database file.
+        path: String,
+    },
     /// The database reported an error not covered above.
     #[error("state database {path}: {source}")]
     Database {
@@ -124,7 +134,8 @@ impl StoreError {
     }
 
     /// Whether the state cannot be used as it is: not a directory, not
-    /// writable, damaged, from a newer release, or no space left. Retrying
+    /// writable, damaged, from a newer release, no space left, or locked by
+    /// another process. Retrying
     /// does not help until someone fixes the file, the directory or the
     /// disk, so a program that meets one while starting should stop; the
     /// `ilink` command and the demo exit with status 7.
@@ -135,6 +146,7 @@ impl StoreError {
             | Self::Corrupt { .. }
             | Self::NewerSchema { .. }
             | Self::Full { .. }
+            | Self::Busy { .. }
             | Self::Database { .. } => true,
             Self::Conflict { .. }
             | Self::Encode { .. }

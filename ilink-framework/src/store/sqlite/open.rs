@@ -215,6 +215,16 @@ pub(super) fn db_error(db: &Path, e: rusqlite::Error) -> StoreError {
         rusqlite::Error::SqliteFailure(code, _) if code.code == ErrorCode::DiskFull => {
             StoreError::Full { path }
         }
+        // What is left of a busy timeout: another connection's write
+        // transaction outlasted it.
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Busy { path }
+        }
         // A value of the wrong type where the schema has another: the file
         // was changed behind the store's back, or damaged.
         e @ (rusqlite::Error::InvalidColumnType(..)
