@@ -10,9 +10,12 @@
 
 #[path = "common/browser.rs"]
 mod browser;
+#[path = "common/process.rs"]
+#[allow(dead_code)]
+mod process;
 
 use std::io::{BufRead, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use browser::{Browser, Skip};
 use fantoccini::{Client, Locator, key::Key};
 use ilink_examples::TINY_PNG;
 use ilink_testkit::harness::{WAIT, within};
+use process::demo_offline;
 use serde_json::Value;
 
 /// Says something on the test's stderr even when libtest captures output.
@@ -38,20 +42,7 @@ struct Demo {
 impl Demo {
     fn start() -> Self {
         let state = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-        for var in [
-            "ILINK_TOKEN",
-            "ILINK_ACCOUNT_ID",
-            "ILINK_BASE_URL",
-            "ILINK_CDN_BASE_URL",
-            "ILINK_ADMIN_ADDR",
-            "ILINK_LOG_FORMAT",
-            "RUST_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
-            .env("ILINK_STATE_DIR", state.path())
+        let mut child = demo_offline(state.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

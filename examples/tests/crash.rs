@@ -12,11 +12,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+use common::echoes::{Tally, text, user_id};
 use common::process::{demo, interrupt, start_running};
 use ilink_framework::core::Endpoint;
-use ilink_testkit::harness::{WAIT, texts_to};
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{RequestRecord, SentMessage, SimConfig, Simulator};
 
 const USERS: usize = 60;
@@ -26,26 +27,6 @@ const PER_USER: usize = 5;
 const TOTAL: usize = USERS * PER_USER;
 /// Replies delivered at least before the kill: one per user.
 const KILL_AFTER: usize = USERS;
-/// What the demo answers to a text.
-const ECHO: &str = "Hello! You said: ";
-
-fn user_id(u: usize) -> String {
-    format!("user{u:02}@im.wechat")
-}
-
-/// The text of message `n` of user `u`: says whose it is and where it
-/// stands in the conversation.
-fn text(u: usize, n: usize) -> String {
-    format!("u{u:02} #{n}")
-}
-
-/// Which message of `u` a reply answers, if it answers one of theirs.
-fn answered_index(u: usize, reply: &str) -> Option<usize> {
-    let said = reply.strip_prefix(ECHO)?;
-    let n = said.strip_prefix(&format!("u{u:02} #"))?;
-    n.parse().ok()
-}
-
 /// Distinct (user, message) pairs answered so far.
 fn answered(sent: &[SentMessage]) -> usize {
     sent.iter()
@@ -117,39 +98,23 @@ async fn kill_9_mid_traffic_loses_nothing_and_sends_nothing_twice() {
     assert!(status.success(), "{status:?}");
 
     // What users received, now that no process can send any more.
-    let mut lost = 0;
-    let mut twice = BTreeMap::new();
-    let mut out_of_order = BTreeMap::new();
-    for u in 0..USERS {
-        let replies = texts_to(&sim, &bot, &user_id(u));
-        let indices: Vec<usize> = replies
-            .iter()
-            .map(|r| answered_index(u, r).unwrap_or_else(|| panic!("{r:?} to user {u}")))
-            .collect();
-        let mut firsts: Vec<usize> = Vec::new();
-        for &n in &indices {
-            if firsts.contains(&n) {
-                *twice.entry(user_id(u)).or_insert(0) += 1;
-            } else {
-                firsts.push(n);
-            }
-        }
-        lost += PER_USER - firsts.len();
-        if !firsts.is_sorted() {
-            out_of_order.insert(user_id(u), firsts);
-        }
-    }
-    let sent_twice: usize = twice.values().sum();
+    let tally = Tally::of(&sim, &bot, USERS, PER_USER);
+    let (lost, sent_twice) = (tally.lost, tally.sent_twice());
     println!(
         "{before} of {TOTAL} answered before the kill; after the restart: \
          {lost} lost, {sent_twice} sent twice"
     );
     assert!(all.is_ok() && lost == 0, "{lost} messages never answered");
     assert!(
-        out_of_order.is_empty(),
-        "first replies out of message order: {out_of_order:?}"
+        tally.out_of_order.is_empty(),
+        "first replies out of message order: {:?}",
+        tally.out_of_order
     );
-    assert_eq!(sent_twice, 0, "replies users received twice: {twice:?}");
+    assert_eq!(
+        sent_twice, 0,
+        "replies users received twice: {:?}",
+        tally.twice
+    );
     let violations = sim.violations();
     assert!(violations.is_empty(), "{violations:?}");
     sim.shutdown().await;

@@ -4,11 +4,17 @@
 
 #![cfg(unix)]
 
+#[path = "common/process.rs"]
+#[allow(dead_code)]
+mod process;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
+
+use process::demo_offline;
 
 /// Only a guard against a hung process; nothing is asserted about time.
 const GUARD: Duration = Duration::from_secs(120);
@@ -30,21 +36,8 @@ impl Demo {
     /// Starts it with these extra environment variables.
     fn start_with(stderr: bool, env: &[(&str, &str)]) -> Self {
         let state = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-        for var in [
-            "ILINK_TOKEN",
-            "ILINK_ACCOUNT_ID",
-            "ILINK_BASE_URL",
-            "ILINK_CDN_BASE_URL",
-            "ILINK_ADMIN_ADDR",
-            "ILINK_LOG_FORMAT",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.envs(env.iter().copied());
-        // An empty state directory: credentials a developer may have saved with
-        // `ilink login` must not send this test to the real server.
-        cmd.env("ILINK_STATE_DIR", state.path())
+        let mut cmd = demo_offline(state.path());
+        cmd.envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(if stderr {
                 Stdio::piped()
@@ -293,19 +286,7 @@ fn a_second_ctrl_c_during_the_drain_exits_with_130() {
 #[test]
 fn the_demo_keeps_serving_when_its_stdout_reader_goes_away() {
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-    for var in [
-        "ILINK_TOKEN",
-        "ILINK_ACCOUNT_ID",
-        "ILINK_BASE_URL",
-        "ILINK_CDN_BASE_URL",
-        "ILINK_ADMIN_ADDR",
-        "ILINK_LOG_FORMAT",
-    ] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .env("ILINK_STATE_DIR", state.path())
+    let mut child = demo_offline(state.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

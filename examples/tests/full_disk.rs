@@ -11,14 +11,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use common::echoes::{Tally, text, user_id};
 use common::process::{demo, interrupt, start_running_logged};
 use common::small_disk::SmallDisk;
 use ilink_framework::store::DATABASE_FILE;
-use ilink_testkit::harness::{WAIT, texts_to};
+use ilink_testkit::harness::WAIT;
 use ilink_testkit::{SentMessage, SimConfig, Simulator};
 
 /// Messages per user: two, so that the demo's pacing (two sends per user
@@ -27,23 +27,6 @@ const PER_USER: usize = 2;
 /// Characters of filler in each message, so that a few hundred of them
 /// need more room than the database's write-ahead log already has.
 const FILLER: usize = 3000;
-/// What the demo answers to a text.
-const ECHO: &str = "Hello! You said: ";
-
-fn user_id(u: usize) -> String {
-    format!("user{u:03}@im.wechat")
-}
-
-fn text(u: usize, n: usize) -> String {
-    format!("u{u:03} #{n} {}", "x".repeat(FILLER))
-}
-
-/// Which message of `u` a reply answers, if it answers one of theirs.
-fn answered_index(u: usize, reply: &str) -> Option<usize> {
-    let said = reply.strip_prefix(ECHO)?;
-    let rest = said.strip_prefix(&format!("u{u:03} #"))?;
-    rest.split(' ').next()?.parse().ok()
-}
 
 /// Replies delivered to the test's users (not the warm-up one).
 fn answered(sent: &[SentMessage]) -> usize {
@@ -96,10 +79,13 @@ async fn a_disk_that_fills_up_while_the_bot_runs_loses_nothing() {
     let wal = std::fs::metadata(state.join(format!("{DATABASE_FILE}-wal")))
         .map_or(0, |m| m.len() as usize);
     let users = ((wal + 512 * 1024) / (PER_USER * FILLER)).max(20);
+    let filler = "x".repeat(FILLER);
     disk.fill();
     for n in 0..PER_USER {
         for u in 0..users {
-            sim.user(&bot, &user_id(u)).say(text(u, n)).await;
+            sim.user(&bot, &user_id(u))
+                .say(format!("{} {filler}", text(u, n)))
+                .await;
         }
     }
     let total = users * PER_USER;
@@ -146,38 +132,28 @@ async fn a_disk_that_fills_up_while_the_bot_runs_loses_nothing() {
     let status = tokio::task::block_in_place(|| child.wait()).expect("the demo exits");
     assert!(status.success(), "{status:?}");
 
-    let mut lost = 0;
-    let mut twice = BTreeMap::new();
-    let mut out_of_order = BTreeMap::new();
-    for u in 0..users {
-        let indices: Vec<usize> = texts_to(&sim, &bot, &user_id(u))
-            .iter()
-            .map(|r| answered_index(u, r).unwrap_or_else(|| panic!("{r:.40}… to user {u}")))
-            .collect();
-        let mut firsts: Vec<usize> = Vec::new();
-        for n in indices {
-            if firsts.contains(&n) {
-                *twice.entry(user_id(u)).or_insert(0) += 1;
-            } else {
-                firsts.push(n);
-            }
-        }
-        lost += PER_USER - firsts.len();
-        if !firsts.is_sorted() {
-            out_of_order.insert(user_id(u), firsts);
-        }
-    }
+    let tally = Tally::of(&sim, &bot, users, PER_USER);
     println!(
         "{total} messages to {users} users; {before} answered while the disk was full, \
-         {} refusals logged before it was freed; after: {lost} lost, {} sent twice",
+         {} refusals logged before it was freed; after: {} lost, {} sent twice",
         refusals.len(),
-        twice.values().sum::<usize>()
+        tally.lost,
+        tally.sent_twice()
     );
-    assert!(all.is_ok() && lost == 0, "{lost} messages never answered");
-    assert!(twice.is_empty(), "replies users received twice: {twice:?}");
     assert!(
-        out_of_order.is_empty(),
-        "replies out of message order: {out_of_order:?}"
+        all.is_ok() && tally.lost == 0,
+        "{} messages never answered",
+        tally.lost
+    );
+    assert!(
+        tally.twice.is_empty(),
+        "replies users received twice: {:?}",
+        tally.twice
+    );
+    assert!(
+        tally.out_of_order.is_empty(),
+        "replies out of message order: {:?}",
+        tally.out_of_order
     );
     let violations = sim.violations();
     assert!(violations.is_empty(), "{violations:?}");

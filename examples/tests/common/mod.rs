@@ -7,6 +7,8 @@
 #[cfg(unix)]
 pub mod cluster;
 #[cfg(unix)]
+pub mod echoes;
+#[cfg(unix)]
 pub mod process;
 #[cfg(target_os = "linux")]
 pub mod small_disk;

@@ -9,16 +9,37 @@ use std::sync::mpsc;
 use ilink_testkit::harness::WAIT;
 use ilink_testkit::{BotAccount, Simulator};
 
+/// `demo` with nothing of the developer's configuration: no `ILINK_*`
+/// variable, no `RUST_LOG`, and `state` as its state directory (so no
+/// account saved with `ilink login` either). Alone, it runs the embedded
+/// simulator.
+pub fn demo_offline(state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+    for var in [
+        "ILINK_TOKEN",
+        "ILINK_ACCOUNT_ID",
+        "ILINK_BASE_URL",
+        "ILINK_CDN_BASE_URL",
+        "ILINK_DATABASE_URL",
+        "ILINK_ADMIN_ADDR",
+        "ILINK_LOG_FORMAT",
+        "ILINK_DURABILITY",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("ILINK_STATE_DIR", state);
+    cmd
+}
+
 /// `demo` on the simulator's account `bot`, with its state in `state` and
 /// nothing else from the developer's environment.
 pub fn demo(sim: &Simulator, bot: &BotAccount, state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+    let mut cmd = demo_offline(state);
     cmd.env("ILINK_TOKEN", bot.token.expose())
         .env("ILINK_ACCOUNT_ID", &bot.bot_id)
         .env("ILINK_BASE_URL", sim.base_url())
-        .env("ILINK_CDN_BASE_URL", sim.cdn_base_url())
-        .env("ILINK_STATE_DIR", state)
-        .env_remove("RUST_LOG");
+        .env("ILINK_CDN_BASE_URL", sim.cdn_base_url());
     cmd
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::open::db_error;
+use super::told_once::ToldOnce;
 use crate::store::StoreError;
 
 /// How often the checkpointer looks for new commits. At 5,000 messages a
@@ -109,7 +109,7 @@ fn run(
     mut done: u64,
     stopped: &mpsc::Receiver<()>,
 ) {
-    let mut failing = false;
+    let mut told = ToldOnce::new("checkpointing the WAL");
     // Nothing is ever sent: the handle's drop of the sender ends the wait.
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
         let now = commits.load(Ordering::Relaxed);
@@ -119,23 +119,12 @@ fn run(
         match checkpoint() {
             Ok(()) => {
                 done = now;
-                if failing {
-                    tracing::info!(database = %path.display(), "checkpointing works again");
-                }
-                failing = false;
+                told.succeeded(path);
             }
             // Nothing is lost: the commits are in the WAL, which grows until
             // a checkpoint succeeds (a full disk, usually); tried again at the
-            // next tick. Told once.
-            Err(e) if !failing => {
-                failing = true;
-                let e = db_error(path, e);
-                tracing::warn!(error = %e, "checkpointing the WAL failed; it will be retried");
-            }
-            Err(e) => {
-                let e = db_error(path, e);
-                tracing::debug!(error = %e, "checkpointing the WAL failed again");
-            }
+            // next tick.
+            Err(e) => told.failed(path, e),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::Durability;
-use super::open::db_error;
+use super::told_once::ToldOnce;
 
 /// What `PRAGMA wal_checkpoint` answers.
 struct Checkpoint {
@@ -44,9 +44,8 @@ pub(super) struct SyncState {
     since: Option<Instant>,
     unsynced: Arc<AtomicBool>,
     fsyncs: Arc<AtomicU64>,
-    /// The last flush failed: a full disk fails every one until space is
-    /// freed, and is told once, not every [`SYNC_DELAY`].
-    failing: bool,
+    /// Failed flushes, told once rather than every [`SYNC_DELAY`].
+    told: ToldOnce,
 }
 
 impl SyncState {
@@ -63,7 +62,7 @@ impl SyncState {
             since: None,
             unsynced,
             fsyncs,
-            failing: false,
+            told: ToldOnce::new("syncing the database"),
         }
     }
 
@@ -123,20 +122,13 @@ impl SyncState {
                 self.since = None;
                 self.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.unsynced.store(false, Ordering::Relaxed);
-                if std::mem::take(&mut self.failing) {
-                    tracing::info!(database = %path.display(), "syncing the database works again");
-                }
+                self.told.succeeded(path);
             }
             Ok(_) => self.since = Some(Instant::now()),
             Err(e) => {
                 // Nothing is lost: the commits are in the WAL, and each
                 // later group commits at FULL until a flush succeeds.
-                let e = db_error(path, e);
-                if std::mem::replace(&mut self.failing, true) {
-                    tracing::debug!(error = %e, "syncing the database failed again");
-                } else {
-                    tracing::warn!(error = %e, "syncing the database failed; it will be retried");
-                }
+                self.told.failed(path, e);
                 self.since = Some(Instant::now());
             }
         }

@@ -15,6 +15,7 @@ mod fsync_policy;
 mod job_queue;
 mod known_rows;
 mod open;
+mod told_once;
 mod writer;
 mod writes;
 
