@@ -14,6 +14,7 @@
 //! of being retried for ever behind the others (see
 //! `until_stored_or_unfit`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
@@ -115,14 +116,24 @@ impl AccountShared {
     }
 
     /// Stores one round of writes: the send records merged into one call,
-    /// the other writes side by side. What each write holds is let go
-    /// when the round is stored.
+    /// the other writes side by side, except that the handled entries
+    /// changing one conversation's saved state go one after the other, in
+    /// the order their runs ended. Side by side, each retried alone after
+    /// a failed commit with its own backoff, an earlier run's value could
+    /// be stored after a later one's and stay. What each write holds is let
+    /// go when the round is stored.
     async fn store_round(&self, round: Vec<Pending>) {
         let (sends, others): (Vec<Pending>, Vec<Pending>) = round
             .into_iter()
             .partition(|p| matches!(p.write, Write::Sent { .. }));
-        let others = others.iter().map(|p| self.store_alone(&p.write));
-        futures::future::join(self.record_sends(&sends), join_all(others)).await;
+        let chains = in_order_per_conversation(&others)
+            .into_iter()
+            .map(|chain| async move {
+                for write in chain {
+                    self.store_alone(write).await;
+                }
+            });
+        futures::future::join(self.record_sends(&sends), join_all(chains)).await;
     }
 
     /// Records the round's sends in one call. Should the store be unable
@@ -221,6 +232,32 @@ impl AccountShared {
             );
         }
     }
+}
+
+/// The writes in `queued` as chains to store one after the other: one
+/// chain per conversation whose saved state they change (a run's changes
+/// are all of its own conversation), in queue order, and a chain of its own
+/// for every other write.
+fn in_order_per_conversation(queued: &[Pending]) -> Vec<Vec<&Write>> {
+    let mut chains: Vec<Vec<&Write>> = Vec::with_capacity(queued.len());
+    let mut chain_of: HashMap<&str, usize> = HashMap::new();
+    for pending in queued {
+        let conversation = match &pending.write {
+            Write::Handled { changes, .. } => changes.first().map(|c| c.conversation.as_str()),
+            _ => None,
+        };
+        match conversation {
+            Some(conversation) => {
+                let at = *chain_of.entry(conversation).or_insert_with(|| {
+                    chains.push(Vec::new());
+                    chains.len() - 1
+                });
+                chains[at].push(&pending.write);
+            }
+            None => chains.push(vec![&pending.write]),
+        }
+    }
+    chains
 }
 
 impl Flushing {

@@ -309,6 +309,106 @@ async fn saved_state_survives_a_restart_and_idle_eviction() {
     assert_eq!(stored.as_deref(), Some(r#"{"texts":["d"]}"#));
 }
 
+/// Holds the first handled mark of [`OTHER`] until released, so that the
+/// next round of writes gathers both of `USER`'s, and fails those as often
+/// as `failures` says (by the state they store), as a store that comes back
+/// after a passing error would.
+#[derive(Default)]
+struct HeldThenFailing {
+    release: tokio::sync::Notify,
+    failures: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+const OTHER: &str = "other@im.wechat";
+
+#[async_trait]
+impl StoreHooks for HeldThenFailing {
+    async fn before(&self, call: Call<'_>) -> Result<(), StoreError> {
+        let Call::MarkHandled(_, changes) = call else {
+            return Ok(());
+        };
+        let Some(change) = changes.first() else {
+            return Ok(());
+        };
+        if change.conversation == OTHER {
+            self.release.notified().await;
+            return Ok(());
+        }
+        let value = change.value.clone().unwrap_or_default();
+        let mut failures = self.failures.lock().unwrap();
+        match failures.get_mut(&value) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Err(StoreError::Busy {
+                    path: "ilink.db".into(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_state_retried_after_a_failed_commit_is_stored_in_the_order_of_the_runs() {
+    let sim = sim().await;
+    let bot = sim.add_account("in-order");
+    let first = r#"{"texts":["c1"]}"#;
+    let second = r#"{"texts":["c1","c2"]}"#;
+    // The first run's mark fails twice, the second's once: retried side by
+    // side, the second would be stored first and the first over it.
+    let hooks = HeldThenFailing::default();
+    hooks
+        .failures
+        .lock()
+        .unwrap()
+        .extend([(first.to_owned(), 2), (second.to_owned(), 1)]);
+    let store = Arc::new(HookedStore::new(hooks));
+    let handle = start_with_store(
+        &sim,
+        &bot,
+        Counter::default(),
+        fast_options(),
+        store.clone(),
+    )
+    .await;
+    sim.user(&bot, OTHER).say("held").await;
+    sim.wait_for_sent_to(&bot, OTHER, 1, WAIT).await.unwrap();
+    let user = sim.user(&bot, USER);
+    user.say("c1").await;
+    sim.wait_for_sent_to(&bot, USER, 1, WAIT).await.unwrap();
+    user.say("c2").await;
+    sim.wait_for_sent_to(&bot, USER, 2, WAIT).await.unwrap();
+    // The second run's handled mark is queued once the bot has read the
+    // server's answer to its reply, just after the simulator recorded it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.hooks.release.notify_one();
+    // Shutting down waits for every queued write.
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 0);
+    let account = AccountId::new(bot.bot_id.as_str());
+    assert!(store.inner.inbox_load(&account).await.unwrap().is_empty());
+    let stored = store
+        .inner
+        .load_state(&account, USER, "seen")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.as_deref(),
+        Some(second),
+        "the later run's state stays"
+    );
+    assert!(
+        store
+            .hooks
+            .failures
+            .lock()
+            .unwrap()
+            .values()
+            .all(|n| *n == 0),
+        "every planned failure happened"
+    );
+}
+
 /// Reads saved state under a key as the wrong type.
 struct WrongType;
 

@@ -144,10 +144,13 @@ impl BotHandle {
             return Err(BotError::AccountAlreadyRunning(creds.account_id));
         }
         let client = self.client_for(&creds)?;
+        let store = self.inner.store().await?;
+        // Another process may have run the account since this one last did.
+        store.account_started(&creds.account_id).await?;
         let shared = AccountShared::new(
             creds.account_id.clone(),
             client,
-            self.inner.store().await?,
+            store,
             self.inner.options.clone(),
             EventSink::new(self.inner.events.clone(), handler_hook(&self.inner.handler)),
             self.inner.fence.get().cloned(),

@@ -323,6 +323,18 @@ pub trait StateStore: Send + Sync + 'static {
     /// conversation state and quarantine.
     async fn forget_account(&self, account: &AccountId) -> Result<(), StoreError>;
 
+    /// Says that `account` starts polling in this process (its lock or
+    /// lease just taken), before anything of it is read or written.
+    ///
+    /// Another process may have run the account since this store last saw
+    /// it, so whatever the store keeps in memory about the account must be
+    /// read again from the database. The default does nothing, which is
+    /// right for a store that keeps nothing in memory.
+    async fn account_started(&self, account: &AccountId) -> Result<(), StoreError> {
+        let _ = account;
+        Ok(())
+    }
+
     /// Saves an account's credentials, replacing earlier ones.
     async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError>;
     /// All saved credentials, sorted by account id.

@@ -136,6 +136,9 @@ impl<H: StoreHooks> StateStore for HookedStore<H> {
     async fn forget_account(&self, a: &AccountId) -> Result<(), StoreError> {
         self.inner.forget_account(a).await
     }
+    async fn account_started(&self, a: &AccountId) -> Result<(), StoreError> {
+        self.inner.account_started(a).await
+    }
     async fn save_credentials(&self, c: &Credentials) -> Result<(), StoreError> {
         self.inner.save_credentials(c).await
     }

@@ -385,6 +385,14 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
+    async fn account_started(&self, account: &AccountId) -> Result<(), StoreError> {
+        // The dedup log's next sequence number and owners, the journaled
+        // entries and the stored tokens the writer knows are read again:
+        // another process may have run the account and written them since.
+        self.writer.forget_keys(account).await;
+        Ok(())
+    }
+
     async fn save_credentials(&self, creds: &Credentials) -> Result<(), StoreError> {
         let json = serde_json::to_string(creds).map_err(|e| StoreError::Encode {
             what: format!("the credentials of {}", creds.account_id),

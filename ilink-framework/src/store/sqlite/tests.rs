@@ -410,3 +410,44 @@ async fn tokens_stored_before_a_restart_are_replaced_only_by_newer_ones() {
     let last = stored().await;
     assert_eq!((last.token.expose(), last.received_at_ms), ("ctx", 5));
 }
+
+#[tokio::test]
+async fn an_account_run_meanwhile_by_another_process_is_read_again_when_it_starts_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AccountId::new("a");
+    let here = SqliteStore::open(dir.path()).await.unwrap();
+    here.commit_received(&a, &one_message(1)).await.unwrap();
+    here.mark_handled(&a, 1, &[]).await.unwrap();
+    // The account moves to another process on the same state directory
+    // (its lock released here), which receives and journals a message...
+    let there = SqliteStore::open(dir.path()).await.unwrap();
+    there.account_started(&a).await.unwrap();
+    there.commit_received(&a, &one_message(2)).await.unwrap();
+    let sent = JournaledSend {
+        entry: 2,
+        position: 0,
+        chunk: 0,
+        sent: ilink_core::SentMessage {
+            client_id: "c-0".into(),
+            message_id: Some(9),
+        },
+    };
+    there.record_sent(&a, &[], &[sent]).await.unwrap();
+    there.close().await;
+    // ...and comes back.
+    here.account_started(&a).await.unwrap();
+    // The dedup log goes on after the other process's rows, not into them.
+    assert_eq!(
+        here.commit_received(&a, &one_message(3)).await.unwrap(),
+        [None]
+    );
+    // A redelivery of what the other process received is a duplicate.
+    let mut again = one_message(4);
+    again.entries[0].dedup_keys = one_message(2).entries[0].dedup_keys.clone();
+    assert_eq!(here.commit_received(&a, &again).await.unwrap(), [Some(2)]);
+    // The other process's journal row goes with its entry.
+    here.mark_handled(&a, 2, &[]).await.unwrap();
+    assert!(here.journal(&a, 2).await.unwrap().is_empty());
+    here.close().await;
+    assert_eq!(rows_in_the_file_alone(dir.path(), "send_journal"), Some(0));
+}

@@ -60,7 +60,8 @@ enum Job {
     Deferred(Deferred, Waiter),
     /// Runs alone (it makes its own transaction if it needs one).
     Direct(Box<dyn FnOnce(&mut Connection) + Send>),
-    /// Drops the in-memory dedup keys of an account whose log was emptied.
+    /// Drops the in-memory dedup keys of an account (its log was emptied,
+    /// or another process may have written it) and every known row.
     ForgetKeys(AccountId, oneshot::Sender<()>),
     /// Closes the connection (checkpointing the WAL into the database
     /// file), then says so; later jobs fail with [`StoreError::Closed`].
@@ -223,8 +224,10 @@ impl Writer {
         .await
     }
 
-    /// Drops what the writer keeps in memory of `account`'s dedup keys,
-    /// once its rows are deleted: they are read again from the database.
+    /// Drops what the writer keeps in memory of `account`'s dedup keys and
+    /// of the rows it knows (once the rows are deleted, or when another
+    /// process may have written them): they are read again from the
+    /// database.
     pub(super) async fn forget_keys(&self, account: &AccountId) {
         let (done, forgotten) = oneshot::channel();
         if self
