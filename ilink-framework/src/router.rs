@@ -107,18 +107,16 @@ impl Actor for Router {
         // Here, not in `post_start`: the Poller is spawned once this returns,
         // so the inbox cannot yet hold its first batch, which would then be
         // dispatched twice (replayed, and again when the Poller casts it).
+        // An inbox that cannot be read fails the start: going on without it
+        // would leave its messages unhandled until the next start, and
+        // handle their conversations' later messages first. (A restart of
+        // the account's actors tries again, see the supervisor.)
         let shared = state.env.shared.clone();
-        match shared.store.inbox_load(&shared.account).await {
-            Ok(entries) => {
-                if !entries.is_empty() {
-                    tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
-                }
-                state.inbound(entries, true).await;
-            }
-            Err(e) => {
-                tracing::error!(account = %shared.account, error = %e, "could not read the inbox")
-            }
+        let entries = shared.store.inbox_load(&shared.account).await?;
+        if !entries.is_empty() {
+            tracing::info!(account = %shared.account, count = entries.len(), "replaying the inbox");
         }
+        state.inbound(entries, true).await;
         Ok(state)
     }
 

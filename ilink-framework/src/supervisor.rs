@@ -155,13 +155,31 @@ impl Actor for AccountSupervisor {
         if let Some(old) = state.children.take() {
             stop_children(old).await;
         }
-        state.restarts += 1;
-        let delay = RESTART
-            .delay(state.restarts)
-            .unwrap_or(Duration::from_secs(60));
-        tokio::time::sleep(delay).await;
-        state.children = Some(spawn_children(&myself, &state.args).await?);
-        Ok(())
+        // The old Router's handled marks (with their saved state) and the
+        // old sends' journal rows are stored first: the new Router replays
+        // the inbox, and would otherwise run those messages again over
+        // state they already changed, or send what the journal would show.
+        state.args.shared.writes_behind_stored().await;
+        // Starting again can fail as the first start can (the store's
+        // inbox or cursor unreadable for a while): it is tried again, as
+        // giving up would leave the account held here and never polled.
+        loop {
+            state.restarts += 1;
+            let delay = RESTART
+                .delay(state.restarts)
+                .unwrap_or(Duration::from_secs(60));
+            tokio::time::sleep(delay).await;
+            match spawn_children(&myself, &state.args).await {
+                Ok(children) => {
+                    state.children = Some(children);
+                    return Ok(());
+                }
+                Err(e) => tracing::error!(
+                    account = %state.args.shared.account, error = %e,
+                    "restarting the account's actors failed; trying again"
+                ),
+            }
+        }
     }
 }
 
@@ -183,7 +201,7 @@ async fn spawn_children(
         let shared = shared.clone();
         move |n| shared.live.set_inbox_depth(n)
     }));
-    let (router, _) = Actor::spawn_linked(
+    let router = Actor::spawn_linked(
         None,
         Router,
         RouterArgs {
@@ -196,9 +214,17 @@ async fn spawn_children(
         },
         myself.get_cell(),
     )
-    .await?;
+    .await;
+    let router = match router {
+        Ok((router, _)) => router,
+        Err(e) => {
+            sweeper.abort();
+            sender.close();
+            return Err(e.into());
+        }
+    };
     let cancel = CancellationToken::new();
-    let (poller, _) = Actor::spawn_linked(
+    let poller = Actor::spawn_linked(
         None,
         Poller,
         PollerArgs {
@@ -208,7 +234,20 @@ async fn spawn_children(
         },
         myself.get_cell(),
     )
-    .await?;
+    .await;
+    let poller = match poller {
+        Ok((poller, _)) => poller,
+        Err(e) => {
+            // Not left behind for a second attempt to run beside.
+            let _ = router
+                .get_cell()
+                .stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+                .await;
+            sweeper.abort();
+            sender.close();
+            return Err(e.into());
+        }
+    };
     Ok(Children {
         poller,
         router,

@@ -115,6 +115,21 @@ impl AccountShared {
         }
     }
 
+    /// Waits until every write queued so far is stored (or dropped as one
+    /// the store cannot hold): nothing queued, no round being stored. Polls,
+    /// as only an account's restart waits for it.
+    pub(crate) async fn writes_behind_stored(&self) {
+        loop {
+            {
+                let queue = self.write_behind.lock();
+                if queue.pending.is_empty() && !queue.flushing {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Stores one round of writes: the send records merged into one call,
     /// the other writes side by side, except that the handled entries
     /// changing one conversation's saved state go one after the other, in

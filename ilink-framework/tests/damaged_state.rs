@@ -18,6 +18,41 @@ impl Handler for Silent {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_inbox_fails_the_start_with_the_store_error() {
+    let sim = sim().await;
+    let bot = sim.add_account("damaged-inbox");
+    let dir = tempfile::tempdir().unwrap();
+    SqliteStore::open(dir.path()).await.unwrap().close().await;
+    // A message left in the inbox that no longer reads as one.
+    rusqlite::Connection::open(dir.path().join(DATABASE_FILE))
+        .unwrap()
+        .execute(
+            "INSERT INTO inbox (account, id, received_at_ms, message) VALUES (?, 7, 1, '{not json')",
+            [&bot.bot_id],
+        )
+        .unwrap();
+
+    let err = Bot::builder(Silent)
+        .account(creds(&sim, &bot))
+        .options(fast_options())
+        .state_dir(dir.path())
+        .build()
+        .expect("bot builds")
+        .start()
+        .await
+        .err()
+        .expect("the start fails rather than leave the inbox unread");
+    assert!(
+        matches!(&err, BotError::Store(StoreError::Corrupt { path, .. }) if path.contains(DATABASE_FILE)),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("inbox entry 7"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_cursor_fails_the_start_with_the_store_error() {
     let sim = sim().await;
     let bot = sim.add_account("damaged");

@@ -1,8 +1,9 @@
 //! Store errors while running lose nothing: a received batch that cannot be
 //! stored is retried before it is handled or polled past, and marking a
 //! handled message or recording a sent one that fails is retried, each with
-//! an account event. The last test holds a real SQLite database's write
-//! lock from a second connection.
+//! an account event. One test holds a real SQLite database's write lock
+//! from a second connection; the last two restart the account's actors
+//! while the store is slow or failing.
 
 mod common;
 
@@ -207,4 +208,132 @@ async fn a_database_another_process_keeps_locked_is_waited_for_and_nothing_is_lo
     assert_eq!(*recorder.handled.lock().unwrap(), ["while locked"]);
     assert_eq!(texts_to(&sim, &bot, USER), ["got while locked"]);
     store.close().await;
+}
+
+/// Fails the second read of the inbox (the first after the account's
+/// actors restart) once, as a database unreachable for a moment would.
+#[derive(Default)]
+struct SecondInboxReadFails {
+    reads: AtomicU32,
+}
+
+#[async_trait]
+impl StoreHooks for SecondInboxReadFails {
+    async fn before(&self, call: Call<'_>) -> Result<(), StoreError> {
+        match call {
+            Call::InboxLoad if self.reads.fetch_add(1, Ordering::SeqCst) == 1 => {
+                Err(StoreError::Busy {
+                    path: "ilink.db".into(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A Recorder bot over `store` whose grouping of messages panics once, on
+/// "boom": the Router fails and the account's actors restart, with "boom"
+/// stored in the inbox. The flag says whether it panicked.
+async fn start_panicking_once<H: StoreHooks>(
+    sim: &ilink_testkit::Simulator,
+    bot: &ilink_testkit::BotAccount,
+    store: Arc<HookedStore<H>>,
+    recorder: Arc<Recorder>,
+) -> (BotHandle, Arc<std::sync::atomic::AtomicBool>) {
+    let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let key = {
+        let panicked = panicked.clone();
+        move |msg: &Message| {
+            if msg.text() == Some("boom") && !panicked.swap(true, Ordering::SeqCst) {
+                panic!("a grouping bug");
+            }
+            ilink_framework::default_key(msg)
+        }
+    };
+    let handle = Bot::builder(recorder)
+        .account(creds(sim, bot))
+        .options(fast_options())
+        .store(store)
+        .conversation_key(key)
+        .build()
+        .expect("bot builds")
+        .start()
+        .await
+        .expect("bot starts");
+    (handle, panicked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_unreadable_when_the_actors_restart_is_read_again_and_handled() {
+    let sim = sim().await;
+    let bot = sim.add_account("restart-read");
+    let store = Arc::new(HookedStore::new(SecondInboxReadFails::default()));
+    let recorder = Arc::new(Recorder::default());
+    let (handle, panicked) =
+        start_panicking_once(&sim, &bot, store.clone(), recorder.clone()).await;
+    let user = sim.user(&bot, USER);
+    user.say("boom").await;
+    // The restarted Router's first read fails; it is read again, and the
+    // message left in it is handled.
+    sim.wait_for_sent_to(&bot, USER, 1, WAIT).await.unwrap();
+    assert!(panicked.load(Ordering::SeqCst));
+    assert!(store.hooks.reads.load(Ordering::SeqCst) >= 3);
+    user.say("after").await;
+    sim.wait_for_sent_to(&bot, USER, 2, WAIT).await.unwrap();
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 0);
+    assert_eq!(*recorder.handled.lock().unwrap(), ["boom", "after"]);
+    assert_eq!(texts_to(&sim, &bot, USER), ["got boom", "got after"]);
+}
+
+/// Holds the first handled mark until the inbox is read a second time (the
+/// actors restarted), or for at most 3 s: a store slow to take it.
+#[derive(Default)]
+struct SlowFirstMark {
+    reads: AtomicU32,
+    second_read: tokio::sync::Notify,
+    marks: AtomicU32,
+}
+
+#[async_trait]
+impl StoreHooks for SlowFirstMark {
+    async fn before(&self, call: Call<'_>) -> Result<(), StoreError> {
+        match call {
+            Call::InboxLoad if self.reads.fetch_add(1, Ordering::SeqCst) == 1 => {
+                self.second_read.notify_one();
+            }
+            Call::MarkHandled(..) if self.marks.fetch_add(1, Ordering::SeqCst) == 0 => {
+                let read = self.second_read.notified();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(3), read).await;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_actors_do_not_run_again_a_message_whose_handled_mark_was_still_queued() {
+    let sim = sim().await;
+    let bot = sim.add_account("restart-queued");
+    let store = Arc::new(HookedStore::new(SlowFirstMark::default()));
+    let recorder = Arc::new(Recorder::default());
+    let (handle, panicked) =
+        start_panicking_once(&sim, &bot, store.clone(), recorder.clone()).await;
+    let user = sim.user(&bot, USER);
+    user.say("first").await;
+    sim.wait_for_sent_to(&bot, USER, 1, WAIT).await.unwrap();
+    // "first" is handled; its mark waits in the slow store while the
+    // actors restart.
+    user.say("boom").await;
+    sim.wait_for_sent_to(&bot, USER, 2, WAIT).await.unwrap();
+    assert!(panicked.load(Ordering::SeqCst));
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 0);
+    assert_eq!(
+        *recorder.handled.lock().unwrap(),
+        ["first", "boom"],
+        "the restarted Router read the inbox once the mark was stored"
+    );
+    assert_eq!(texts_to(&sim, &bot, USER), ["got first", "got boom"]);
 }
