@@ -184,8 +184,16 @@ impl Context {
         let this = &*self;
         let result = async move {
             let quota = this.quota().await?;
+            // What an earlier run of this message sent from here on counts
+            // as part of the budget it had (the journal returns those sends
+            // instead of making them), so a replay cuts where it did.
+            let earlier = this
+                .sends
+                .journaled_from_next(&*this.store, this.account())
+                .await?;
             let limit = this.outbox.chunk_limit();
-            let mut cutter = StreamCutter::new(options, limit, quota.remaining as usize);
+            let budget = quota.remaining.saturating_add(earlier) as usize;
+            let mut cutter = StreamCutter::new(options, limit, budget);
             let mut report = StreamReport::default();
             let mut deltas = std::pin::pin!(deltas);
             while let Some(delta) = deltas.next().await {

@@ -91,6 +91,28 @@ impl RunSends {
     }
 }
 
+impl RunSends {
+    /// How many messages an earlier run of the entry had acknowledged at
+    /// the positions from the next one on (0 unless replayed): what that
+    /// run had spent of the quota from here, which the journal gives back
+    /// instead of sending again.
+    pub(crate) async fn journaled_from_next(
+        &self,
+        store: &dyn StateStore,
+        account: &AccountId,
+    ) -> Result<u32, StoreError> {
+        if !self.replayed {
+            return Ok(0);
+        }
+        let from = self.next.load(Ordering::Relaxed);
+        let journal = self
+            .journal
+            .get_or_try_init(|| store.journal(account, self.entry))
+            .await?;
+        Ok(journal.iter().filter(|j| j.position >= from).count() as u32)
+    }
+}
+
 impl Origin {
     /// The `client_id` of message `chunk` of this send.
     pub(crate) fn client_id(&self, chunk: u32) -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use futures::StreamExt as _;
 use ilink_framework::prelude::*;
+use ilink_framework::store::MemoryStore;
 
 const USER: &str = "u@im.wechat";
 
@@ -199,5 +200,85 @@ async fn a_failed_stream_stops_typing_while_its_handler_still_runs() {
         "typing was shown while the answer streamed"
     );
     linger.notify_one();
+    handle.shutdown().await;
+}
+
+/// Streams 60 paragraphs; the first run's model hangs when paragraph 6
+/// begins, as a process killed mid-answer would stop.
+#[derive(Default)]
+struct HangsOnce {
+    hung: std::sync::atomic::AtomicBool,
+    /// Told when the model hangs: every message before is sent by then.
+    hanging: tokio::sync::Notify,
+    reports: Mutex<Vec<StreamReport>>,
+}
+
+#[async_trait]
+impl Handler for HangsOnce {
+    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
+        let hang = !self.hung.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let words: Vec<String> = answer(60).split_inclusive(' ').map(str::to_owned).collect();
+        let hanging = &self.hanging;
+        let deltas = futures::stream::iter(words).then(move |w| async move {
+            if hang && w.starts_with("6:") {
+                hanging.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, std::io::Error>(w)
+        });
+        let report = ctx.reply_stream(deltas, StreamOptions::default()).await?;
+        self.reports.lock().unwrap().push(report);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_replayed_after_a_crash_sends_the_rest_and_cuts_where_the_first_run_would() {
+    let sim = sim().await;
+    let bot = sim.add_account("stream-replay");
+    let store = Arc::new(MemoryStore::new());
+    let handler = Arc::new(HangsOnce::default());
+    let options = fast_options()
+        .chunk_limit(500)
+        .shutdown_deadline(Duration::from_millis(300));
+    let handle =
+        start_with_store(&sim, &bot, handler.clone(), options.clone(), store.clone()).await;
+    sim.user(&bot, USER).say("tell me everything").await;
+    // The first paragraphs go out, one message each; then the model hangs
+    // and the process stops without finishing the message.
+    within("the model hangs", handler.hanging.notified()).await;
+    let first = texts_to(&sim, &bot, USER).len();
+    assert!((2..10).contains(&first), "{first} messages before the hang");
+    let report = handle.shutdown().await;
+    assert_eq!(report.unhandled, 1);
+
+    // The next start replays the message: the answer goes on from where
+    // it stopped, to the quota's ten messages, the last with the cut note.
+    let handle = start_with_store(&sim, &bot, handler.clone(), options, store).await;
+    let report = within("the replayed stream", async {
+        loop {
+            if let Some(r) = handler.reports.lock().unwrap().first().cloned() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(report.cut, "{report:?}");
+    assert_eq!(report.sent.len(), 10);
+    let texts = texts_to(&sim, &bot, USER);
+    assert_eq!(
+        texts.len(),
+        10,
+        "six from the first run, four from the replay"
+    );
+    assert!(
+        texts[9].ends_with(&StreamOptions::default().cut_note),
+        "{:?}",
+        texts[9]
+    );
+    for (i, text) in texts[..9].iter().enumerate() {
+        assert!(text.starts_with(&format!("Paragraph {i}:")), "{text:?}");
+    }
     handle.shutdown().await;
 }
