@@ -59,9 +59,15 @@ pub(crate) struct PollerState {
     failures: u32,
 }
 
-/// Inbox ids: increasing across restarts (they start from the clock) and
+/// Inbox ids: increasing across restarts (they start from the clock, and
+/// above every id an account's stored state holds, see [`ids_after`]) and
 /// within a run (they never repeat).
 static LAST_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every id given from now on higher than `last`.
+fn ids_after(last: u64) {
+    LAST_ID.fetch_max(last, Ordering::SeqCst);
+}
 
 fn next_entry_id() -> u64 {
     let floor = (now_ms().max(0) as u64).saturating_mul(1000);
@@ -91,6 +97,16 @@ impl Actor for Poller {
             .load_cursor(&args.shared.account)
             .await?
             .unwrap_or_default();
+        // Another process (or this machine before its clock was set back)
+        // may have given ids above what the clock gives now.
+        if let Some(last) = args
+            .shared
+            .store
+            .last_entry_id(&args.shared.account)
+            .await?
+        {
+            ids_after(last);
+        }
         let cursor = Cursor::new(saved).with_hold(args.shared.options.poll_timeout);
         Ok(PollerState {
             args,

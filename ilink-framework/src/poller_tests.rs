@@ -278,3 +278,32 @@ async fn a_restart_after_an_unstored_cursor_answers_a_replay_once() {
     assert_eq!(texts, ["echo one", "echo two", "echo three"]);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_entries_get_ids_above_what_the_store_holds_whatever_the_clock_says() {
+    let sim = Simulator::start().await;
+    let bot = sim.add_account("ids");
+    let store = Arc::new(crate::store::MemoryStore::new());
+    let account = AccountId::new(bot.bot_id.as_str());
+    // An entry received an hour "later", by a process whose clock was ahead
+    // of this one's, and handled there: its key still names it.
+    let ahead = (crate::store::now_ms() as u64 + 3_600_000) * 1000;
+    let batch = crate::store::test_support::one_message(ahead);
+    store.commit_received(&account, &batch).await.unwrap();
+    store.mark_handled(&account, ahead, &[]).await.unwrap();
+
+    let handle = start_echo(&sim, &bot, store.clone()).await;
+    sim.user(&bot, "u@im.wechat").say("hi").await;
+    let sent = sim
+        .wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    // ilink-rs:<account tag>:<entry>:<position>:<chunk>
+    let client_id = sent[0].client_id.clone().unwrap();
+    let entry: u64 = client_id.split(':').nth(2).unwrap().parse().unwrap();
+    assert!(
+        entry > ahead,
+        "entry {entry} is not above {ahead}: its client_id could be one the server has seen"
+    );
+    handle.shutdown().await;
+}

@@ -155,6 +155,19 @@ impl StateStore for MemoryStore {
         Ok(self.lock().cursors.get(account).cloned())
     }
 
+    async fn last_entry_id(&self, account: &AccountId) -> Result<Option<u64>, StoreError> {
+        let inner = self.lock();
+        let in_inbox = inner
+            .inbox
+            .get(account)
+            .and_then(|m| m.keys().next_back().copied());
+        let behind_keys = inner
+            .dedup
+            .get(account)
+            .and_then(|d| d.owners.values().map(|(entry, _)| *entry).max());
+        Ok(in_inbox.max(behind_keys))
+    }
+
     async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
         Ok(self
             .lock()

@@ -227,6 +227,13 @@ pub trait StateStore: Send + Sync + 'static {
     /// Everything still in the inbox, in id order.
     async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError>;
 
+    /// The highest entry id the account's state still holds: in the inbox,
+    /// or as the entry of a recorded dedup key. New entries get higher ids
+    /// whatever the clock says (a clock set back, or another machine's clock
+    /// behind this one's), since an entry's id is part of its sends'
+    /// `client_id`s, which the server drops when it has seen them.
+    async fn last_entry_id(&self, account: &AccountId) -> Result<Option<u64>, StoreError>;
+
     /// Stores a received batch in one transaction and returns, per entry,
     /// the earlier entry it duplicates (`None` for a new message).
     ///

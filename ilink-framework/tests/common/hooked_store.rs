@@ -65,6 +65,9 @@ impl<H: StoreHooks> StateStore for HookedStore<H> {
     async fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
         self.around(Call::InboxLoad, self.inner.inbox_load(a)).await
     }
+    async fn last_entry_id(&self, a: &AccountId) -> Result<Option<u64>, StoreError> {
+        self.inner.last_entry_id(a).await
+    }
     async fn commit_received(
         &self,
         a: &AccountId,

@@ -92,6 +92,33 @@ pub async fn dedup_recognizes_other_entries_only_within_window(s: &dyn StateStor
     );
 }
 
+/// The last entry id covers what the inbox holds and what recorded dedup
+/// keys point to, after the entries are handled too; accounts are separate.
+pub async fn last_entry_id_covers_the_inbox_and_the_recorded_keys(s: &dyn StateStore) {
+    let a = AccountId::new("a");
+    assert_eq!(s.last_entry_id(&a).await.unwrap(), None);
+    commit(
+        s,
+        &a,
+        batch(vec![received(5, &["m:5"]), received(3, &["m:3"])], 0),
+    )
+    .await;
+    assert_eq!(s.last_entry_id(&a).await.unwrap(), Some(5));
+    // Handled, it leaves the inbox; its key still names it.
+    s.mark_handled(&a, 5, &[]).await.unwrap();
+    assert_eq!(ids(s, &a).await, vec![3]);
+    assert_eq!(s.last_entry_id(&a).await.unwrap(), Some(5));
+    // An entry without keys counts while it is in the inbox.
+    commit(s, &a, batch(vec![received(9, &[])], 0)).await;
+    assert_eq!(s.last_entry_id(&a).await.unwrap(), Some(9));
+    s.inbox_remove(&a, &[9]).await.unwrap();
+    assert_eq!(s.last_entry_id(&a).await.unwrap(), Some(5));
+    assert_eq!(
+        s.last_entry_id(&AccountId::new("other")).await.unwrap(),
+        None
+    );
+}
+
 /// Within a batch each entry is checked against earlier batches and the
 /// entries before it; a duplicate records none of its keys.
 pub async fn a_batch_is_checked_in_order_against_itself_and_earlier_entries(s: &dyn StateStore) {

@@ -49,6 +49,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("context_tokens_per_user", |s| {
         context_tokens_per_user(s).boxed()
     }),
+    (
+        "last_entry_id_covers_the_inbox_and_the_recorded_keys",
+        |s| last_entry_id_covers_the_inbox_and_the_recorded_keys(s).boxed(),
+    ),
     ("dedup_recognizes_other_entries_only_within_window", |s| {
         dedup_recognizes_other_entries_only_within_window(s).boxed()
     }),

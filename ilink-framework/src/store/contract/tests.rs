@@ -22,6 +22,9 @@ impl StateStore for ForgetsRemovals {
     async fn inbox_load(&self, a: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
         self.0.inbox_load(a).await
     }
+    async fn last_entry_id(&self, a: &AccountId) -> Result<Option<u64>, StoreError> {
+        self.0.last_entry_id(a).await
+    }
     async fn commit_received(
         &self,
         a: &AccountId,

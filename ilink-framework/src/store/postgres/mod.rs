@@ -184,6 +184,19 @@ impl StateStore for PgStore {
             .map_err(|e| self.db_error(e))
     }
 
+    async fn last_entry_id(&self, account: &AccountId) -> Result<Option<u64>, StoreError> {
+        let last: Option<i64> = query_scalar(
+            "SELECT max(id) FROM (SELECT max(id) AS id FROM inbox WHERE account = $1 \
+             UNION ALL SELECT max(entry) FROM dedup_keys WHERE account = $1) AS ids",
+        )
+        .bind(account.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.db_error(e))?;
+        // Stored bit for bit: entry ids are u64, PostgreSQL's BIGINT i64.
+        Ok(last.map(|id| id as u64))
+    }
+
     async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
         let rows: Vec<(i64, i64, String)> = query_as(
             "SELECT id, received_at_ms, message FROM inbox WHERE account = $1 ORDER BY id",

@@ -193,6 +193,21 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn last_entry_id(&self, account: &AccountId) -> Result<Option<u64>, StoreError> {
+        let account = account.clone();
+        let last: Option<i64> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT max(id) FROM (SELECT max(id) AS id FROM inbox WHERE account = ?1 \
+                     UNION ALL SELECT max(entry) FROM dedup_log WHERE account = ?1)",
+                )?
+                .query_row([account.as_str()], |row| row.get(0))
+            })
+            .await?;
+        // Stored bit for bit: entry ids are u64, SQLite integers i64.
+        Ok(last.map(|id| id as u64))
+    }
+
     async fn inbox_load(&self, account: &AccountId) -> Result<Vec<InboxEntry>, StoreError> {
         let acct = account.clone();
         let rows: Vec<(i64, i64, String)> = self
