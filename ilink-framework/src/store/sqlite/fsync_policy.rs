@@ -42,6 +42,9 @@ pub(super) struct SyncState {
     relaxed: bool,
     /// When the oldest commit not yet fsynced was made.
     since: Option<Instant>,
+    /// When an idle flush last failed to sync (a reader's snapshot held the
+    /// checkpoint back, or it failed): the next is tried a delay after it.
+    flush_failed_at: Option<Instant>,
     unsynced: Arc<AtomicBool>,
     fsyncs: Arc<AtomicU64>,
     /// Failed flushes, told once rather than every [`SYNC_DELAY`].
@@ -60,6 +63,7 @@ impl SyncState {
             full: durability == Durability::Full,
             relaxed: false,
             since: None,
+            flush_failed_at: None,
             unsynced,
             fsyncs,
             told: ToldOnce::new("syncing the database"),
@@ -94,6 +98,7 @@ impl SyncState {
             self.since.get_or_insert_with(Instant::now);
         } else {
             self.since = None;
+            self.flush_failed_at = None;
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
         self.unsynced.store(self.since.is_some(), Ordering::Relaxed);
@@ -101,7 +106,13 @@ impl SyncState {
 
     /// How long the writer may wait for a job before it must fsync.
     pub(super) fn wait(&self) -> Option<Duration> {
-        self.since.map(|t| SYNC_DELAY.saturating_sub(t.elapsed()))
+        self.since.map(|t| {
+            let due = SYNC_DELAY.saturating_sub(t.elapsed());
+            match self.flush_failed_at {
+                Some(failed) => due.max(SYNC_DELAY.saturating_sub(failed.elapsed())),
+                None => due,
+            }
+        })
     }
 
     /// Makes every commit so far durable with the writer idle: a
@@ -120,16 +131,19 @@ impl SyncState {
         match done {
             Ok(checkpoint) if checkpoint.synced_all() => {
                 self.since = None;
+                self.flush_failed_at = None;
                 self.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.unsynced.store(false, Ordering::Relaxed);
                 self.told.succeeded(path);
             }
-            Ok(_) => self.since = Some(Instant::now()),
+            // `since` stays as it was, so the commits are still due and
+            // each later group commits at FULL until one has synced them
+            // all; the flush itself is tried again a delay later.
+            Ok(_) => self.flush_failed_at = Some(Instant::now()),
             Err(e) => {
-                // Nothing is lost: the commits are in the WAL, and each
-                // later group commits at FULL until a flush succeeds.
+                // Nothing is lost: the commits are in the WAL.
                 self.told.failed(path, e);
-                self.since = Some(Instant::now());
+                self.flush_failed_at = Some(Instant::now());
             }
         }
     }

@@ -316,6 +316,33 @@ async fn under_full_durability_a_handled_mark_is_fsynced_with_the_next_batch_or_
 }
 
 #[tokio::test]
+async fn a_handled_mark_a_reader_keeps_from_the_idle_flush_is_fsynced_by_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let a = AccountId::new("a");
+    s.commit_received(&a, &one_message(1)).await.unwrap();
+    s.commit_received(&a, &one_message(2)).await.unwrap();
+    // A reader's snapshot (a backup, an sqlite3 shell) keeps the idle
+    // checkpoint from copying the WAL, so it does not sync it.
+    let reader = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM inbox;")
+        .unwrap();
+    s.mark_handled(&a, 1, &[]).await.unwrap();
+    assert!(s.writer.unsynced());
+    let fsyncs = s.fsyncs();
+    // Past the sync delay, a few idle flushes failed meanwhile.
+    tokio::time::sleep(fsync_policy::SYNC_DELAY * 4).await;
+    assert!(s.writer.unsynced(), "held back by the reader");
+    // The next group is past due: it commits at FULL and syncs both marks.
+    s.mark_handled(&a, 2, &[]).await.unwrap();
+    assert!(!s.writer.unsynced(), "the mark waited past its sync delay");
+    assert_eq!(s.fsyncs(), fsyncs + 1);
+    reader.execute_batch("COMMIT").unwrap();
+    s.close().await;
+}
+
+#[tokio::test]
 async fn under_normal_durability_nothing_waits_for_an_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open_with(dir.path(), Durability::Normal)
