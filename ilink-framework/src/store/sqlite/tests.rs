@@ -478,3 +478,23 @@ async fn an_account_run_meanwhile_by_another_process_is_read_again_when_it_start
     here.close().await;
     assert_eq!(rows_in_the_file_alone(dir.path(), "send_journal"), Some(0));
 }
+
+#[tokio::test]
+async fn writes_after_the_writer_thread_died_fail_instead_of_waiting_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).await.unwrap();
+    let a = AccountId::new("a");
+    s.commit_received(&a, &one_message(1)).await.unwrap();
+    let died = s
+        .writer
+        .run(|_| -> rusqlite::Result<()> { panic!("a bug in a write") })
+        .await;
+    assert!(matches!(died, Err(StoreError::Closed)), "{died:?}");
+    let later = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.mark_handled(&a, 1, &[]),
+    )
+    .await
+    .expect("a write after the writer died does not wait for it");
+    assert!(matches!(later, Err(StoreError::Closed)), "{later:?}");
+}

@@ -142,8 +142,11 @@ impl Writer {
         std::thread::Builder::new()
             .name("ilink-sqlite-writer".into())
             .spawn({
-                let jobs = jobs.clone();
-                move || thread.run(&jobs)
+                let on_exit = CloseOnExit {
+                    jobs: jobs.clone(),
+                    path: path.clone(),
+                };
+                move || thread.run(&on_exit.jobs)
             })
             .map_err(|e| StoreError::io(path.display(), e))?;
         Ok(Self {
@@ -246,6 +249,29 @@ impl Writer {
         if self.jobs.push(Job::Close(done)).await.is_ok() {
             let _ = closed.await;
         }
+    }
+}
+
+/// Closes the job queue when the writer thread ends, however it ends.
+/// After a panic the jobs still queued are dropped, so their callers get
+/// [`StoreError::Closed`], and later ones are refused: otherwise they would
+/// wait for ever for a thread that is gone.
+struct CloseOnExit {
+    jobs: Arc<JobQueue<Job>>,
+    path: PathBuf,
+}
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                database = %self.path.display(),
+                "the database's writer thread panicked: the store is closed and every write \
+                 fails; restart the bot (nothing committed is lost)"
+            );
+        }
+        self.jobs.close();
+        while self.jobs.try_next().is_some() {}
     }
 }
 
