@@ -87,12 +87,11 @@ pub async fn run(global: &Global, args: &TailArgs) -> Result<(), CliError> {
                         print_line(message_line(msg));
                     }
                     printed += 1;
-                    if args.count.is_some_and(|n| printed >= n) {
-                        break;
-                    }
                 }
                 // The server never replays from an old cursor, so it is saved
-                // only once everything before it has been printed and stored.
+                // only once everything before it has been printed and stored;
+                // `--count` ends at the end of a batch for the same reason:
+                // the rest of a batch cut short would never come again.
                 let cursor = ReceivedBatch {
                     cursor: Some(client.cursor()),
                     ..Default::default()

@@ -9,6 +9,7 @@ use ilink_testkit::harness::WAIT;
 use predicates::prelude::*;
 
 const ALICE: &str = "alice@im.wechat";
+const BOB: &str = "bob@im.wechat";
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,6 +105,25 @@ async fn tail_json_prints_one_object_per_message_and_resumes_from_the_cursor() {
         .await
         .success()
         .stdout(predicate::str::diff("alice@im.wechat: third\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_count_prints_the_whole_batch_that_reaches_it() {
+    let env = Env::new().await;
+    let bot = env.stored_account("bot").await;
+    // Two users write while nothing polls: one batch brings both.
+    env.sim.user(&bot, ALICE).say("from alice").await;
+    env.sim.user(&bot, BOB).say("from bob").await;
+    env.run(&["tail", "--count", "1"])
+        .await
+        .success()
+        .stdout(predicate::str::diff(
+            "alice@im.wechat: from alice\nbob@im.wechat: from bob\n",
+        ));
+    // Bob's token is stored too: the cursor has moved past his message.
+    let account = bot.bot_id.as_str().into();
+    let store = env.store().await;
+    assert!(store.context_token(&account, BOB).await.unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
