@@ -315,8 +315,12 @@ async fn send_one(
                 .acquire()
                 .await
                 .map_err(|_| SendError::ShuttingDown)?;
+            let result = client.send(user, msg, Some(&token)).await;
+            // When the answer came, not when the request left: the server
+            // may have had it only just now (a new connection, a slow
+            // network), and the pace is what the server sees.
             pacer.record(Instant::now());
-            client.send(user, msg, Some(&token)).await
+            result
         };
         match result {
             Ok(sent) => {

@@ -385,6 +385,35 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pace_counts_from_when_the_server_had_the_send() {
+        // The server refuses a second send to the user within 300 ms; the
+        // bot paces one send per 500 ms. The first send reaches the server
+        // 400 ms late: paced from when it left, the second would reach it
+        // 100 ms after the first.
+        let config = SimConfig {
+            burst: Some(BurstLimit {
+                sends: 2,
+                window: Duration::from_millis(300),
+                block: Duration::from_secs(60),
+            }),
+            ..SimConfig::for_tests()
+        };
+        let sim = Simulator::start_with(config).await.unwrap();
+        let options = BotOptions {
+            pacing_burst: 1,
+            pacing_window: Duration::from_millis(500),
+            ..BotOptions::default()
+        };
+        let (lanes, bot) = lanes(&sim, options).await;
+        sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Delay { ms: 400 }).times(1));
+        for t in ["a", "b"] {
+            assert!(lanes.submit(USER, text(t), None).await.is_ok(), "{t}");
+        }
+        assert_eq!(delivered(&sim, &bot), (vec!["a".into(), "b".into()], 0));
+        settled(&lanes).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_send_cancelled_midway_frees_the_lane_for_the_next() {
         let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
         let (lanes, bot) = lanes(&sim, BotOptions::default()).await;
