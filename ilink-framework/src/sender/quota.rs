@@ -166,11 +166,13 @@ impl TokenBook {
         if let Some(r) = self.cache.get(user) {
             return Ok(Some(r.clone()));
         }
-        let rec = self.store.context_token(&self.account, user).await?;
-        if let Some(r) = &rec {
-            self.cache.insert(user.to_owned(), r.clone());
-        }
-        Ok(rec)
+        let Some(stored) = self.store.context_token(&self.account, user).await? else {
+            return Ok(self.cache.get(user).map(|r| r.clone()));
+        };
+        // A record cached while the store was read (a new message's token,
+        // observed meanwhile) is newer than the one read: it stays.
+        let cached = self.cache.entry(user.to_owned()).or_insert(stored).clone();
+        Ok(Some(cached))
     }
 
     /// Drops cached records of users who have not written for
