@@ -43,6 +43,15 @@ impl AccountStore {
         )
     }
 
+    /// The state directory, when the accounts are kept in one (not in a
+    /// cluster's database, whose workers stop an account removed there).
+    pub fn state_dir(&self) -> Option<&std::path::Path> {
+        match &self.kind {
+            Kind::Dir(s) => Some(s.dir()),
+            Kind::Database(_) => None,
+        }
+    }
+
     /// The store.
     pub fn store(&self) -> &dyn StateStore {
         &*self.store

@@ -3,6 +3,7 @@
 //! Tokens are never shown, only a redacted prefix and their length.
 
 use clap::{Args, Subcommand};
+use ilink_framework::account_lock::AccountLock;
 use ilink_framework::{AccountId, Credentials};
 use serde_json::{Value, json};
 
@@ -60,6 +61,12 @@ async fn act(global: &Global, args: &AccountsArgs, opened: &AccountStore) -> Res
         }
         Some(Action::Remove { account }) => {
             let id = AccountId::new(account);
+            // A bot polling the account would write its cursor, inbox and
+            // tokens back, and go on answering: refused while one holds it.
+            let _lock = match opened.state_dir() {
+                Some(dir) => Some(AccountLock::try_acquire(dir, &id)?),
+                None => None,
+            };
             if !store.remove_credentials(&id).await? {
                 return Err(CliError::UnknownAccount {
                     account: account.clone(),

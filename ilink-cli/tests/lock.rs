@@ -1,7 +1,8 @@
 //! One process per account, across real processes: while `ilink tail` polls
 //! an account, a second `tail` and a bot are refused (exit 6, naming the
-//! holder's pid), `send` and `accounts` still work, and after `kill -9` of
-//! the holder the operating system has released the lock for the next one.
+//! holder's pid), `send` and `accounts` still work but `accounts remove` is
+//! refused, and after `kill -9` of the holder the operating system has
+//! released the lock for the next one.
 
 #![cfg(unix)]
 
@@ -100,6 +101,18 @@ async fn a_second_poller_is_refused_until_the_first_is_killed() {
     env.run(&["send", "--to", ALICE, "while tail runs"])
         .await
         .success();
+    // Removing the account is refused while it is polled: the poller would
+    // write its state back and go on answering.
+    let refused = env.run(&["accounts", "remove", &bot.bot_id]).await.code(6);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("(pid {first_pid} on host ")),
+        "{stderr}"
+    );
+    env.run(&["accounts"])
+        .await
+        .success()
+        .stdout(predicate::str::contains("bot@im.bot"));
 
     // No clean exit: the kernel, not the process, must release the lock.
     first.child.kill().await.expect("SIGKILL delivered");
@@ -117,4 +130,12 @@ async fn a_second_poller_is_refused_until_the_first_is_killed() {
     second.interrupt();
     let (code, out, err) = second.finish().await;
     assert_eq!(code, Some(0), "{out}\n{err}");
+    // With nothing polling it, the account can be removed.
+    env.run(&["accounts", "remove", &bot.bot_id])
+        .await
+        .success();
+    env.run(&["accounts"])
+        .await
+        .success()
+        .stdout(predicate::str::contains("bot@im.bot").not());
 }
