@@ -96,15 +96,34 @@ pub(crate) async fn claimable(
 
 /// Takes the lease of `account` if it is free; returns its new epoch.
 ///
-/// The row lock the update takes waits for the transactions of the
+/// The lease row is locked first, which waits for the transactions of the
 /// previous holder that checked their epoch (`FOR SHARE`), so everything
 /// it wrote is visible to the new holder, and nothing it writes after is.
+/// Then the holder's `workers` row is locked: a heartbeat it committed
+/// meanwhile is seen (it is alive, the lease stays), and a later one waits
+/// until this transaction ends, so its next look at its leases sees the
+/// new holder. The liveness test of one statement alone would use the
+/// snapshot the statement started with, from before a heartbeat committed
+/// while it waited for the lease row, and take the lease of a worker that
+/// has just renewed it and goes on polling.
 pub(crate) async fn claim(
     pool: &PgPool,
     worker: &str,
     account: &str,
 ) -> Result<Option<i64>, SqlxError> {
-    query_scalar(&format!(
+    let mut tx = pool.begin().await?;
+    let holder: Option<Option<String>> =
+        query_scalar("SELECT worker FROM leases WHERE account = $1 FOR UPDATE")
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(Some(holder)) = &holder {
+        query("SELECT 1 FROM workers WHERE id = $1 FOR SHARE")
+            .bind(holder)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let epoch = query_scalar(&format!(
         "INSERT INTO leases AS l (account, worker, epoch) VALUES ($1, $2, 1) \
          ON CONFLICT (account) DO UPDATE \
          SET worker = excluded.worker, epoch = l.epoch + 1, acquired_at = now() \
@@ -114,8 +133,10 @@ pub(crate) async fn claim(
     ))
     .bind(account)
     .bind(worker)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(epoch)
 }
 
 /// Gives up a lease this worker holds at `epoch`; returns whether it did.

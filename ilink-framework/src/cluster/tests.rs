@@ -305,3 +305,54 @@ async fn a_worker_paused_inside_a_transaction_does_not_block_the_takeover() {
         "the paused transaction was ended"
     );
 }
+
+#[tokio::test]
+async fn a_lease_whose_worker_renewed_it_while_the_claim_waited_stays() {
+    use sqlx_core::connection::{ConnectOptions as _, Connection as _};
+    let Some(schema) = TestSchema::create("a_lease_whose_worker_renewed_it_stays").await else {
+        return;
+    };
+    let store = schema.store().await;
+    store
+        .save_credentials(&Credentials::new("b@im.bot", "t"))
+        .await
+        .unwrap();
+    let pool = store.pool().clone();
+    leases::heartbeat(&pool, &worker("a")).await.unwrap();
+    leases::heartbeat(&pool, &worker("b")).await.unwrap();
+    assert_eq!(
+        leases::claim(&pool, "a", "b@im.bot").await.unwrap(),
+        Some(1)
+    );
+    // "a" comes back from a pause just past its TTL: its committer has
+    // checked its lease (FOR SHARE) and is about to commit...
+    kill(&store, "a").await;
+    let mut committer = schema.options().connect().await.unwrap();
+    let mut tx = committer.begin().await.unwrap();
+    leases::confirm(&mut tx, "a", &[("b@im.bot", 1)])
+        .await
+        .unwrap();
+    // ...when "b" tries to take the lease, and waits for that transaction.
+    let claim = tokio::spawn({
+        let pool = pool.clone();
+        async move { leases::claim(&pool, "b", "b@im.bot").await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile "a" renews its heartbeat and still holds the lease, so it
+    // goes on polling.
+    leases::heartbeat(&pool, &worker("a")).await.unwrap();
+    assert_eq!(
+        leases::held(&pool, "a").await.unwrap(),
+        [("b@im.bot".to_owned(), 1)]
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        claim.await.unwrap().unwrap(),
+        None,
+        "the lease of a worker that renewed it is not taken"
+    );
+    assert_eq!(
+        leases::held(&pool, "a").await.unwrap(),
+        [("b@im.bot".to_owned(), 1)]
+    );
+}
