@@ -155,15 +155,33 @@ impl Keeper {
             .map_err(db)?
             .into_iter()
             .collect();
-        let (starting, leaving) = {
-            let m = self.moving.lock().unwrap_or_else(|e| e.into_inner());
-            (m.starting.clone(), m.leaving.clone())
-        };
         for (account, epoch) in self.fence.held() {
-            if held.get(account.as_str()) != Some(&epoch) && !starting.contains(&account) {
+            if held.get(account.as_str()) == Some(&epoch) {
+                continue;
+            }
+            // An account still starting is not running yet, so it cannot be
+            // abandoned: out of the fence it polls and writes nothing, and
+            // its start's task stops it once started. Decided under the lock
+            // that task ends its start under, so one of the two stops it.
+            let starting = {
+                let m = self.moving.lock().unwrap_or_else(|e| e.into_inner());
+                let starting = m.starting.contains(&account);
+                if starting {
+                    self.fence.remove(&account);
+                }
+                starting
+            };
+            if starting {
+                tracing::warn!(worker = %self.me.id, %account, "lease lost while the account was starting; stopping it once started");
+                self.started.remove(&account);
+            } else {
                 self.lost(account).await;
             }
         }
+        let leaving = {
+            let m = self.moving.lock().unwrap_or_else(|e| e.into_inner());
+            m.leaving.clone()
+        };
         // Only now: a poller must not see a fresh heartbeat while the
         // fence still names an account another worker took.
         self.fence.renewed(sent);
@@ -263,17 +281,24 @@ impl Keeper {
             .insert(account.clone());
         let (handle, store, fence, moving, worker) = self.parts();
         tokio::spawn(async move {
-            if let Err(e) = handle.start_account(creds).await {
+            let started = handle.start_account(creds).await;
+            if let Err(e) = &started {
                 tracing::error!(%worker, %account, error = %e, "cannot start a leased account; releasing it");
                 fence.remove(&account);
                 let _ = leases::release(store.pool(), &worker, account.as_str(), epoch).await;
                 let _ = leases::notify(store.pool()).await;
             }
-            moving
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .starting
-                .remove(&account);
+            // The round that found the lease lost while this start ran took
+            // the account out of the fence (see `round`).
+            let lost_meanwhile = {
+                let mut m = moving.lock().unwrap_or_else(|e| e.into_inner());
+                m.starting.remove(&account);
+                started.is_ok() && fence.epoch(&account) != Some(epoch)
+            };
+            if lost_meanwhile {
+                tracing::warn!(%worker, %account, "lease lost while the account was starting; stopping it here");
+                handle.abandon_account(&account).await;
+            }
         });
     }
 
