@@ -8,12 +8,13 @@
 //! up with every accepted message.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::{ArgGroup, Args};
 use ilink_core::chunk::{DEFAULT_CHUNK_LIMIT, split_text};
 use ilink_core::{Api, ApiCode, Error as CoreError, ILinkClient, SentMessage};
 use ilink_framework::store::{ContextTokenRecord, SentCount, SqliteStore, StateStore, now_ms};
-use ilink_framework::{AccountId, BotOptions, QuotaState, SendError};
+use ilink_framework::{AccountId, BotOptions, Pacer, QuotaState, SendError};
 use serde_json::{Value, json};
 
 use crate::exit::CliError;
@@ -152,8 +153,15 @@ pub async fn run(global: &Global, args: &SendArgs) -> Result<(), CliError> {
             .map(|m| sent.push(m)),
         None => {
             let mut r = Ok(());
+            // Paced as a bot paces its sends to one user: chunks sent back to
+            // back draw the server's burst throttle (`ret -2` and a block).
+            let options = BotOptions::default();
+            let mut pacer = Pacer::new(options.pacing_burst, options.pacing_window);
             for chunk in &chunks {
-                match client.send_text(&args.to, chunk, Some(&record.token)).await {
+                tokio::time::sleep(pacer.delay(Instant::now())).await;
+                let answer = client.send_text(&args.to, chunk, Some(&record.token)).await;
+                pacer.record(Instant::now());
+                match answer {
                     Ok(m) => {
                         // Counted one by one, so a failure half-way keeps
                         // the count of what the server did accept.

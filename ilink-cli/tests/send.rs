@@ -255,3 +255,31 @@ async fn a_day_old_context_is_refused_unless_forced() {
         .await
         .success();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_text_is_sent_in_chunks_paced_under_the_servers_burst_limit() {
+    // The real server's throttle: a third send to one user within 1 s is
+    // refused with ret -2.
+    let env = Env::with(ilink_testkit::SimConfig {
+        burst: Some(ilink_testkit::BurstLimit::default()),
+        ..ilink_testkit::SimConfig::for_tests()
+    })
+    .await;
+    let bot = env.stored_account("bot").await;
+    let alice = env.sim.user(&bot, ALICE);
+    alice.say("tell me a lot").await;
+    env.store_token(&bot, ALICE, alice.context_token().unwrap(), 0)
+        .await;
+    let text = "a".repeat(12_001);
+    env.run(&["send", "--account", &bot.bot_id, "--to", ALICE, &text])
+        .await
+        .success();
+    let sent = env
+        .sim
+        .wait_for_sent_to(&bot, ALICE, 4, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 4, "four chunks, each delivered");
+    let whole: String = sent.iter().filter_map(|m| m.message.text()).collect();
+    assert_eq!(whole, text);
+}

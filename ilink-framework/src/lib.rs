@@ -62,6 +62,7 @@ pub use message::Message;
 pub use options::BotOptions;
 pub use reply_stream::{StreamOptions, StreamReport};
 pub use sender::Outbox;
+pub use sender::pacer::Pacer;
 pub use sender::quota::QuotaState;
 pub use settings::{Settings, SettingsError};
 pub use signal::{ShutdownSignal, wait_for_signal};

@@ -11,7 +11,7 @@
 
 mod delivery;
 mod lanes;
-mod pacer;
+pub(crate) mod pacer;
 pub(crate) mod quota;
 mod typing;
 

@@ -7,16 +7,35 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Sliding-window pacing of sends to one user.
+/// Sliding-window pacing of sends to one user: at most `burst` sends per
+/// `window`, each counted from when it was answered.
+///
+/// The runtime paces every send with one per user; tools that send outside
+/// a bot (`ilink send`) use it the same way:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ilink_framework::Pacer;
+///
+/// let mut pacer = Pacer::new(2, Duration::from_millis(1100));
+/// for _ in 0..3 {
+///     let wait = pacer.delay(Instant::now());
+///     // sleep `wait`, send, then:
+///     pacer.record(Instant::now());
+///     # let _ = wait;
+/// }
+/// assert!(pacer.delay(Instant::now()) > Duration::ZERO, "the third send is over the pace");
+/// ```
 #[derive(Debug)]
-pub(crate) struct Pacer {
+pub struct Pacer {
     burst: usize,
     window: Duration,
     recent: VecDeque<Instant>,
 }
 
 impl Pacer {
-    pub(crate) fn new(burst: u32, window: Duration) -> Self {
+    /// At most `burst` (at least 1) sends per `window`.
+    pub fn new(burst: u32, window: Duration) -> Self {
         Self {
             burst: burst.max(1) as usize,
             window,
@@ -25,7 +44,7 @@ impl Pacer {
     }
 
     /// How long to wait, at `now`, before the next send is within the pace.
-    pub(crate) fn delay(&mut self, now: Instant) -> Duration {
+    pub fn delay(&mut self, now: Instant) -> Duration {
         while let Some(t) = self.recent.front() {
             if now.duration_since(*t) >= self.window {
                 self.recent.pop_front();
@@ -49,7 +68,7 @@ impl Pacer {
     }
 
     /// Records a send at `at`.
-    pub(crate) fn record(&mut self, at: Instant) {
+    pub fn record(&mut self, at: Instant) {
         self.recent.push_back(at);
         while self.recent.len() > self.burst {
             self.recent.pop_front();
