@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use ilink_core::Endpoint;
 use ilink_framework::prelude::*;
-use ilink_testkit::ExpiryMode;
+use ilink_testkit::{ExpiryMode, Fault, FaultAction};
 use tokio::sync::Notify;
 
 struct Thinker {
@@ -57,6 +58,41 @@ async fn typing_is_kept_alive_while_the_handler_runs_and_cancelled_after() {
     );
     assert_eq!(events.last().unwrap().status, 2, "cancel comes last");
     assert_eq!(sim.config_calls().len(), 1, "the typing ticket is cached");
+    handle.shutdown().await;
+}
+
+/// Asks for "typing…" and returns at once.
+struct Brief;
+
+#[async_trait]
+impl Handler for Brief {
+    async fn handle(&self, ctx: &mut Context, _msg: Message) -> HandlerResult {
+        ctx.typing();
+        ctx.reply("quick").await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_asked_for_by_a_handler_that_returned_before_it_went_out_is_not_shown() {
+    let sim = sim().await;
+    let bot = sim.add_account("brief");
+    // The typing ticket comes slowly: the handler has replied and returned
+    // before "typing…" could go out.
+    sim.inject(Fault::on(Endpoint::GetConfig, FaultAction::Delay { ms: 500 }).times(1));
+    let handle = start(&sim, &bot, Brief, fast_options()).await;
+    sim.user(&bot, "u@im.wechat").say("hi").await;
+    sim.wait_for_sent_to(&bot, "u@im.wechat", 1, WAIT)
+        .await
+        .unwrap();
+    // Past the delayed ticket, and then some.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let shown: Vec<_> = sim
+        .typing_events()
+        .into_iter()
+        .filter(|t| t.status == 1)
+        .collect();
+    assert!(shown.is_empty(), "typing shown after the reply: {shown:?}");
     handle.shutdown().await;
 }
 

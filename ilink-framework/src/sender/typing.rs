@@ -82,12 +82,23 @@ impl Typing {
         let interval = self.shared.options.typing_interval;
         let mut shown = false;
         loop {
-            match self
-                .shared
-                .client()
-                .send_typing(&user, context.as_ref())
-                .await
-            {
+            // A handler that returned before "typing…" went out (its ticket
+            // fetched first) shows none: it would come after the reply.
+            if cancel.is_cancelled() {
+                break;
+            }
+            let client = self.shared.client();
+            let sent = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    // Stopped mid-request: the server may have it, so it is
+                    // taken back below as if shown.
+                    shown = true;
+                    break;
+                }
+                sent = client.send_typing(&user, context.as_ref()) => sent,
+            };
+            match sent {
                 Ok(()) => shown = true,
                 Err(e) if e.is_session_expired() => return,
                 Err(e) => {
