@@ -379,14 +379,41 @@ impl Keeper {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let drain_all =
-            futures::future::join_all(self.fence.held().into_iter().map(|(account, epoch)| {
-                let (handle, store, fence, worker) =
-                    (&self.handle, &self.store, &self.fence, self.me.id.as_str());
-                async move {
-                    release_after_stop(handle, store, fence, worker, &account, epoch, false).await
-                }
-            }));
+        // An account being handed over is released by its hand-over once
+        // stopped; released here as well, it would go to another worker
+        // while its handlers still run.
+        let leaving = self
+            .moving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leaving
+            .clone();
+        let stopped = futures::future::join_all(
+            self.fence
+                .held()
+                .into_iter()
+                .filter(|(account, _)| !leaving.contains(account))
+                .map(|(account, epoch)| {
+                    let (handle, store, fence, worker) =
+                        (&self.handle, &self.store, &self.fence, self.me.id.as_str());
+                    async move {
+                        release_after_stop(handle, store, fence, worker, &account, epoch, false)
+                            .await
+                    }
+                }),
+        );
+        let handed_over = async {
+            while !self
+                .moving
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .leaving
+                .is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let drain_all = async { futures::future::join(stopped, handed_over).await.0 };
         let mut drain_all = std::pin::pin!(drain_all);
         let mut beat = tokio::time::interval(self.every);
         let reports = loop {
