@@ -47,6 +47,11 @@ pub(crate) struct AccountShared {
     pub(crate) live: Live,
     /// Store writes waiting for their round (see [`crate::write_behind`]).
     pub(crate) write_behind: WriteBehind,
+    /// Fired when a cluster worker abandons the account (its lease went to
+    /// another worker): the writes still queued or retried are not made.
+    /// Retried later, they would commit under a lease this worker may have
+    /// taken again since, over what the other worker stored meanwhile.
+    pub(crate) retired: CancellationToken,
 }
 
 impl AccountShared {
@@ -55,7 +60,7 @@ impl AccountShared {
     /// retry policy (doubling from `poll_backoff_initial` up to
     /// `poll_backoff_max`, jittered); after a success that followed
     /// failures, [`AccountEventKind::StoreRecovered`]. `None` when `cancel`
-    /// fires during a wait.
+    /// has fired (before an attempt, or during a wait).
     ///
     /// A full disk or a locked database is usually temporary, and giving
     /// up would lose messages: the server does not send a batch twice.
@@ -74,6 +79,9 @@ impl AccountShared {
         let retry = self.options.poll_retry();
         let mut failures = 0u32;
         loop {
+            if cancel.is_some_and(CancellationToken::is_cancelled) {
+                return None;
+            }
             let began = Instant::now();
             let result = op().await;
             self.metrics.store_write(began.elapsed());
@@ -139,6 +147,7 @@ impl AccountShared {
             events,
             lease,
             write_behind: WriteBehind::default(),
+            retired: CancellationToken::new(),
         })
     }
 

@@ -112,6 +112,7 @@ impl Actor for AccountSupervisor {
             }
             SupervisorMsg::Abandon(reply) => {
                 state.stopping = true;
+                state.args.shared.retired.cancel();
                 if let Some(children) = state.children.take() {
                     stop_children(children).await;
                 }

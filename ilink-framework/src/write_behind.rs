@@ -224,7 +224,7 @@ impl AccountShared {
     where
         Fut: Future<Output = Result<(), StoreError>>,
     {
-        self.until_stored(what, None, || {
+        self.until_stored(what, Some(&self.retired), || {
             let attempt = op();
             async move {
                 match attempt.await {
@@ -409,6 +409,40 @@ mod tests {
             .await
             .expect("the later write was stored");
         assert!(store.inbox_load(&account).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writes_of_an_account_abandoned_to_another_worker_are_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let shared = shared(store.clone()).await;
+        let account = shared.account.clone();
+        store
+            .commit_received(&account, &one_message(1))
+            .await
+            .unwrap();
+        // The lease went to another worker, which replays the entry itself.
+        shared.retired.cancel();
+        let counted = Arc::new(InFlight::default());
+        shared.write_later(
+            Write::Handled {
+                entry: 1,
+                changes: Vec::new(),
+            },
+            &counted,
+            None,
+        );
+        tokio::time::timeout(Duration::from_secs(20), counted.wait_idle())
+            .await
+            .expect("the write is let go");
+        let left: Vec<u64> = store
+            .inbox_load(&account)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(left, [1], "left for the worker that holds the account now");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
