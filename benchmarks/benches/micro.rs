@@ -176,6 +176,16 @@ fn micro(c: &mut Criterion) {
     });
     g.finish();
 
+    // An error answer's excerpt (what a log line gets) from a large body
+    // that is not JSON, as a captive portal or proxy may send: only its
+    // start is looked at, whatever the size.
+    let portal = vec![b'x'; 8 << 20];
+    let mut g = c.benchmark_group("error_body");
+    g.bench_function("excerpt_of_8MB", |b| {
+        b.iter(|| ilink_core::error::body_excerpt(black_box(&portal)))
+    });
+    g.finish();
+
     // The durable inbox of the default store: a received batch committed
     // (one transaction) before the cursor moves, then each entry removed as
     // handled, from 100 tasks at once (group-committed).

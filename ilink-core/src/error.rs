@@ -285,12 +285,17 @@ pub const BODY_EXCERPT_LEN: usize = 256;
 /// A body excerpt safe for logs: truncated at a character boundary, with the
 /// values of secret-bearing JSON keys replaced by their redacted description.
 pub fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    // Only what can reach the excerpt is redacted: a body may be megabytes
+    // (up to `max_response_bytes`) and redaction looks at every character.
+    // The slack keeps a secret that begins in the excerpt whole enough to
+    // be recognised and described.
+    let seen = &body[..body.len().min(BODY_EXCERPT_LEN * 16)];
+    let text = String::from_utf8_lossy(seen);
     let redacted = redact_json_secrets(&text);
-    if redacted.len() <= BODY_EXCERPT_LEN {
+    if redacted.len() <= BODY_EXCERPT_LEN && seen.len() == body.len() {
         return redacted;
     }
-    let mut end = BODY_EXCERPT_LEN;
+    let mut end = BODY_EXCERPT_LEN.min(redacted.len());
     while !redacted.is_char_boundary(end) {
         end -= 1;
     }
@@ -321,10 +326,14 @@ pub fn redact_json_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     'outer: while !rest.is_empty() {
-        for key in SECRET_KEYS {
-            let quoted = format!("\"{key}\"");
-            if let Some(after_key) = rest.strip_prefix(quoted.as_str()) {
-                out.push_str(&quoted);
+        for key in SECRET_KEYS.iter().filter(|_| rest.starts_with('"')) {
+            let after_key = rest[1..]
+                .strip_prefix(key)
+                .and_then(|after| after.strip_prefix('"'));
+            if let Some(after_key) = after_key {
+                out.push('"');
+                out.push_str(key);
+                out.push('"');
                 let trimmed = after_key.trim_start();
                 if let Some(after_colon) = trimmed.strip_prefix(':') {
                     let value = after_colon.trim_start();
@@ -436,6 +445,20 @@ mod tests {
         let s = body_excerpt(long.as_bytes());
         assert!(s.len() < 300, "{}", s.len());
         assert!(s.ends_with("(2000 bytes)"), "{s}");
+    }
+
+    #[test]
+    fn a_huge_body_is_excerpted_from_its_start_with_a_long_secret_there_hidden() {
+        // A secret that begins in the excerpt and runs past what is redacted.
+        let mut body = br#"{"context_token":""#.to_vec();
+        body.extend(std::iter::repeat_n(b's', 1 << 20));
+        body.extend(br#"","tail":1}"#);
+        let s = body_excerpt(&body);
+        assert!(s.starts_with(r#"{"context_token":""#), "{s}");
+        // At most a four-character prefix of a secret is shown.
+        assert!(!s.contains("sssss"), "{s}");
+        assert!(s.ends_with(&format!("({} bytes)", body.len())), "{s}");
+        assert!(s.len() < 300, "{}", s.len());
     }
 
     #[test]
