@@ -32,14 +32,16 @@ pub(crate) fn transport_error(endpoint: Endpoint, err: reqwest::Error) -> Error 
 }
 
 fn transport_kind(err: &reqwest::Error) -> TransportKind {
-    if err.is_timeout() {
-        return TransportKind::Timeout;
-    }
     if chain_mentions(err, &["certificate", "tls", "handshake"]) {
         return TransportKind::Tls;
     }
+    // Before the timeout: a connection that timed out is the server being
+    // unreachable, not a long poll that ended with no messages.
     if err.is_connect() {
-        TransportKind::Connect
+        return TransportKind::Connect;
+    }
+    if err.is_timeout() {
+        TransportKind::Timeout
     } else if err.is_redirect() {
         TransportKind::Redirect
     } else if err.is_body() || err.is_decode() || err.is_request() {

@@ -144,3 +144,33 @@ async fn long_poll_timeout_is_an_empty_batch_with_the_old_cursor() {
     assert_eq!(resp.get_updates_buf.as_deref(), Some("cursor-1"));
     assert_eq!(resp.ret, 0);
 }
+
+#[tokio::test]
+async fn a_connect_that_times_out_is_a_poll_error_not_an_empty_batch() {
+    // A host that takes the connection and never answers the handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let config = ilink_core::ApiConfig::builder()
+        .base_url(format!("https://127.0.0.1:{port}"))
+        .token("t")
+        .build()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let polled = ilink_core::Api::with_http(http, config)
+        .get_updates("cursor-1", Some(Duration::from_secs(5)))
+        .await;
+    match polled {
+        Err(Error::Transport { kind, .. }) => assert_ne!(kind, TransportKind::Timeout),
+        other => panic!("an unreachable server read as {other:?}"),
+    }
+    held.abort();
+}
