@@ -152,8 +152,12 @@ pub struct FileItem {
     /// Hex MD5 of the plaintext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
-    /// Plaintext size as a decimal string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Plaintext size as a decimal string (a number is read as its text).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::opt_decimal_string"
+    )]
     pub len: Option<String>,
     /// Fields this crate does not know, kept verbatim.
     #[serde(flatten)]

@@ -119,7 +119,7 @@ impl WeixinMessage {
 /// value has an unexpected shape is kept, untouched, in [`MessageItem::extra`]
 /// instead of failing the whole batch, and unknown item types keep all their
 /// fields there.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct MessageItem {
     /// Kind of item.
     pub item_type: ItemType,
@@ -149,6 +149,34 @@ pub struct MessageItem {
     pub tool_call_result_item: Option<Box<ToolCallResultItem>>,
     /// Everything else, verbatim (unknown keys and unreadable known ones).
     pub extra: Map<String, Value>,
+}
+
+impl std::fmt::Debug for MessageItem {
+    /// As derived, except that [`MessageItem::extra`] shows its JSON with
+    /// the values of secret keys redacted at any depth: a payload that did
+    /// not decode lands there whole, AES keys and CDN parameters included.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra = serde_json::to_string(&self.extra).unwrap_or_default();
+        f.debug_struct("MessageItem")
+            .field("item_type", &self.item_type)
+            .field("create_time_ms", &self.create_time_ms)
+            .field("update_time_ms", &self.update_time_ms)
+            .field("is_completed", &self.is_completed)
+            .field("msg_id", &self.msg_id)
+            .field("ref_msg", &self.ref_msg)
+            .field("text_item", &self.text_item)
+            .field("image_item", &self.image_item)
+            .field("voice_item", &self.voice_item)
+            .field("file_item", &self.file_item)
+            .field("video_item", &self.video_item)
+            .field("tool_call_start_item", &self.tool_call_start_item)
+            .field("tool_call_result_item", &self.tool_call_result_item)
+            .field(
+                "extra",
+                &format_args!("{}", crate::error::redact_json_secrets(&extra)),
+            )
+            .finish()
+    }
 }
 
 impl MessageItem {

@@ -249,6 +249,47 @@ fn debug_output_never_shows_secrets() {
 }
 
 #[test]
+fn a_payload_that_did_not_decode_keeps_its_secrets_out_of_debug_output() {
+    // A size that cannot be one: the image item is kept whole in `extra`,
+    // its AES key and CDN parameter with it.
+    let item: MessageItem = serde_json::from_value(serde_json::json!({
+        "type": 2,
+        "image_item": {
+            "hd_size": -1,
+            "media": {
+                "encrypt_query_param": "PARAMSECRET0123456789",
+                "aes_key": "MDAxMTIyMzM0NDU1NjY3Nzg4OTlhYWJiY2NkZGVlZmY="
+            }
+        }
+    }))
+    .unwrap();
+    assert!(
+        item.file_item.is_none(),
+        "the test needs a payload in extra"
+    );
+    let dbg = format!("{item:?}");
+    assert!(!dbg.contains("PARAMSECRET0123456789"), "{dbg}");
+    assert!(!dbg.contains("MDAxMTIyMzM0NDU1NjY3Nzg4"), "{dbg}");
+    assert!(
+        dbg.contains("\"hd_size\":-1"),
+        "what is not secret still shows: {dbg}"
+    );
+}
+
+#[test]
+fn a_file_size_sent_as_a_number_keeps_the_file() {
+    let item: MessageItem = serde_json::from_value(serde_json::json!({
+        "type": 4,
+        "file_item": {"len": 1234, "file_name": "a.pdf", "media": {"encrypt_query_param": "p"}}
+    }))
+    .unwrap();
+    let file = item.file_item.expect("the file item decodes");
+    assert_eq!(file.len.as_deref(), Some("1234"));
+    assert!(file.media.is_some());
+    assert!(item.extra.is_empty(), "{:?}", item.extra);
+}
+
+#[test]
 fn an_item_stays_small_whatever_payloads_it_could_hold() {
     // Every item of every message is moved and allocated at this size;
     // with the media payloads inline it was 1,664 bytes.
