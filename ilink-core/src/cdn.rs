@@ -88,7 +88,9 @@ pub fn prepare_upload(plaintext: &[u8]) -> PreparedUpload {
 /// Posts to `upload_full_url` when the server gave one (needed above ~50 KB),
 /// else to `<cdn>/upload?encrypted_query_param=…&filekey=…`. A 4xx fails at
 /// once with the server's `x-error-message`; 5xx and network failures are
-/// tried [`MAX_TRIES`] times in all.
+/// tried [`MAX_TRIES`] times in all, each within `timeout` (the client's
+/// is [`crate::ApiConfig::timeout`] of [`Endpoint::CdnUpload`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     http: &reqwest::Client,
     cdn_base: &str,
@@ -96,6 +98,7 @@ pub async fn upload(
     upload_param: Option<&Secret>,
     filekey: &str,
     ciphertext: Vec<u8>,
+    timeout: std::time::Duration,
 ) -> Result<Secret> {
     let endpoint = Endpoint::CdnUpload;
     let url = match (upload_full_url.filter(|u| !u.is_empty()), upload_param) {
@@ -123,7 +126,7 @@ pub async fn upload(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             )
-            .timeout(endpoint.default_timeout())
+            .timeout(timeout)
             .body(body.clone())
             .send()
             .await
@@ -158,11 +161,14 @@ pub async fn upload(
 ///
 /// A body larger than `max_bytes` fails with [`Error::DownloadTooLarge`]
 /// without being buffered (see [`crate::ApiConfig::max_download_bytes`]).
+/// Each try has `timeout` (the client's is [`crate::ApiConfig::timeout`] of
+/// [`Endpoint::CdnDownload`]).
 pub async fn download(
     http: &reqwest::Client,
     cdn_base: &str,
     media: &CdnMedia,
     max_bytes: u64,
+    timeout: std::time::Duration,
 ) -> Result<Vec<u8>> {
     let endpoint = Endpoint::CdnDownload;
     let url = match (&media.full_url, &media.encrypt_query_param) {
@@ -183,7 +189,7 @@ pub async fn download(
     with_retries(endpoint, || async {
         let response = http
             .get(&url)
-            .timeout(endpoint.default_timeout())
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| transport_error(endpoint, e))?;
@@ -260,15 +266,16 @@ pub fn item_media(item: &MessageItem) -> Result<(&CdnMedia, AesKey)> {
 }
 
 /// Downloads and decrypts the media of an inbound item; `max_bytes` limits
-/// the download as in [`download`].
+/// the download and `timeout` each try, as in [`download`].
 pub async fn download_item(
     http: &reqwest::Client,
     cdn_base: &str,
     item: &MessageItem,
     max_bytes: u64,
+    timeout: std::time::Duration,
 ) -> Result<Vec<u8>> {
     let (media, key) = item_media(item)?;
-    let ciphertext = download(http, cdn_base, media, max_bytes).await?;
+    let ciphertext = download(http, cdn_base, media, max_bytes, timeout).await?;
     key.decrypt(&ciphertext)
 }
 

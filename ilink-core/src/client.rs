@@ -266,6 +266,7 @@ impl ILinkClient {
             target.upload_param.as_ref(),
             &prepared.filekey,
             prepared.ciphertext,
+            self.api.config().timeout(Endpoint::CdnUpload),
         )
         .await?;
         let media = CdnMedia {
@@ -342,6 +343,7 @@ impl ILinkClient {
             config.cdn_base_url(),
             item,
             config.max_download_bytes(),
+            config.timeout(Endpoint::CdnDownload),
         )
         .await
     }

@@ -188,6 +188,7 @@ async fn upload_against(
         Some(&Secret::new("p")),
         "fk",
         vec![0u8; 16],
+        Endpoint::CdnUpload.default_timeout(),
     )
     .await;
     (server, result)
@@ -257,9 +258,15 @@ async fn download_prefers_full_url_and_reports_http_errors() {
         ..CdnMedia::default()
     };
     assert_eq!(
-        cdn::download(&http, &server.url, &media, DEFAULT_MAX_DOWNLOAD_BYTES)
-            .await
-            .unwrap(),
+        cdn::download(
+            &http,
+            &server.url,
+            &media,
+            DEFAULT_MAX_DOWNLOAD_BYTES,
+            Endpoint::CdnDownload.default_timeout()
+        )
+        .await
+        .unwrap(),
         b"cipher"
     );
     let media = CdnMedia {
@@ -271,6 +278,7 @@ async fn download_prefers_full_url_and_reports_http_errors() {
         &format!("{}/c2c", server.url),
         &media,
         DEFAULT_MAX_DOWNLOAD_BYTES,
+        Endpoint::CdnDownload.default_timeout(),
     )
     .await
     .unwrap_err();
@@ -309,4 +317,42 @@ async fn send_media_file_guesses_the_kind_and_reports_unreadable_files() {
         .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("missing.pdf"), "{err}");
+}
+
+#[tokio::test]
+async fn the_configured_cdn_download_timeout_applies() {
+    let server = MockServer::start(|_, _| Reply::hang()).await;
+    let client = ILinkClient::builder(&server.url, TOKEN)
+        .cdn_base_url(format!("{}/c2c", server.url))
+        .timeout(Endpoint::CdnDownload, std::time::Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let item = MessageItem::file(ilink_core::types::FileItem {
+        media: Some(CdnMedia {
+            encrypt_query_param: Some(Secret::new("p")),
+            aes_key: Some(Secret::new(
+                BASE64.encode("00112233445566778899aabbccddeeff"),
+            )),
+            ..CdnMedia::default()
+        }),
+        ..Default::default()
+    });
+    // Three tries of 200 ms with backoff between them, well within 20 s;
+    // at the default 60 s each, the outer limit comes first.
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        client.download_media(&item),
+    )
+    .await
+    .expect("the configured timeout ends each try");
+    assert!(
+        matches!(
+            result,
+            Err(Error::Transport {
+                kind: ilink_core::TransportKind::Timeout,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
 }
