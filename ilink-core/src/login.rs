@@ -229,7 +229,15 @@ async fn run(
         let mut verify_attempts = 0;
         let mut pending_code: Option<String> = None;
         loop {
-            let resp = poll_status(&poll_api, &qr.qrcode, pending_code.take().as_deref()).await?;
+            // The code goes with every poll until one is answered: a poll
+            // lost to the network did not deliver it.
+            let resp = match poll_status(&poll_api, &qr.qrcode, pending_code.as_deref()).await? {
+                Some(resp) => {
+                    pending_code = None;
+                    resp
+                }
+                None => QrStatusResponse::default(),
+            };
             if last_status.as_ref() != Some(&resp.status) {
                 callbacks.on_status(&resp.status);
                 last_status = Some(resp.status.clone());
@@ -269,17 +277,18 @@ async fn run(
     }
 }
 
-/// One status poll; network trouble and gateway errors read as `wait`.
+/// One status poll; `None` for network trouble and gateway errors, which
+/// read as `wait`.
 async fn poll_status(
     api: &Api,
     qrcode: &Secret,
     verify_code: Option<&str>,
-) -> Result<QrStatusResponse, LoginError> {
+) -> Result<Option<QrStatusResponse>, LoginError> {
     match api.get_qrcode_status(qrcode, verify_code).await {
-        Ok(resp) => Ok(resp),
+        Ok(resp) => Ok(Some(resp)),
         Err(e) if e.is_retryable() => {
             tracing::debug!(error = %e, "QR status poll failed; treated as wait");
-            Ok(QrStatusResponse::default())
+            Ok(None)
         }
         Err(e) => Err(LoginError::Request(e)),
     }

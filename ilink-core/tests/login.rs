@@ -236,6 +236,35 @@ async fn verify_code_wrong_then_right() {
 }
 
 #[tokio::test]
+async fn a_verify_code_whose_poll_was_lost_is_sent_again() {
+    let lost = Arc::new(Mutex::new(false));
+    let server = qr_server(move |r, _| match r.query_param("verify_code").as_deref() {
+        None => status("need_verifycode"),
+        // The first poll with the code never gets an answer through.
+        Some("1111") if !std::mem::replace(&mut *lost.lock().unwrap(), true) => {
+            Reply::status(502, "bad gateway")
+        }
+        Some("1111") => confirmed(),
+        Some(other) => panic!("unexpected code {other}"),
+    })
+    .await;
+    let seen = Seen::default();
+    let outcome = login(&server, &seen, vec!["1111"], fast()).await.unwrap();
+    assert!(matches!(outcome, LoginOutcome::Confirmed(_)));
+    assert_eq!(*seen.asked.lock().unwrap(), [1], "asked once");
+    let codes: Vec<_> = server
+        .requests_to(STATUS)
+        .iter()
+        .map(|r| r.query_param("verify_code"))
+        .collect();
+    assert_eq!(
+        codes,
+        [None, Some("1111".into()), Some("1111".into())],
+        "sent again with the next poll"
+    );
+}
+
+#[tokio::test]
 async fn no_verify_code_gives_up() {
     let server = qr_server(|_, _| status("need_verifycode")).await;
     let err = login(&server, &Seen::default(), vec![], fast())
