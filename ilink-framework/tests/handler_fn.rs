@@ -42,17 +42,38 @@ fn texts_to(sim: &Simulator, bot: &BotAccount, user: &str) -> Vec<String> {
 async fn a_closure_replies_and_types_until_it_returns() {
     let sim = Simulator::start_with(SimConfig::for_tests()).await.unwrap();
     let bot = sim.add_account("closure");
-    let echo = handler_fn(|chat: Chat, msg: Message| async move {
-        chat.typing();
-        let text = msg.text().unwrap_or_default();
-        chat.reply(format!("Echo from {}: {text}", chat.account()))
-            .await?;
-        Ok(())
+    // Each run thinks until "typing…" is shown (a handler that answers
+    // before it went out shows none).
+    let shown = Arc::new(tokio::sync::Semaphore::new(0));
+    let echo = handler_fn({
+        let shown = shown.clone();
+        move |chat: Chat, msg: Message| {
+            let shown = shown.clone();
+            async move {
+                chat.typing();
+                shown.acquire().await?.forget();
+                let text = msg.text().unwrap_or_default();
+                chat.reply(format!("Echo from {}: {text}", chat.account()))
+                    .await?;
+                Ok(())
+            }
+        }
     });
     let handle = start(&sim, &bot, echo).await;
 
-    sim.user(&bot, ALICE).say("hello").await;
-    sim.user(&bot, ALICE).say("你好").await;
+    for (said, typed) in [("hello", 1), ("你好", 2)] {
+        sim.user(&bot, ALICE).say(said).await;
+        sim.wait_for_state("typing shown", WAIT, |r| {
+            let shown = r
+                .typing
+                .iter()
+                .filter(|t| t.user_id == ALICE && t.status == 1);
+            (shown.count() >= typed).then_some(())
+        })
+        .await
+        .unwrap();
+        shown.add_permits(1);
+    }
     sim.wait_for_sent_to(&bot, ALICE, 2, WAIT).await.unwrap();
     assert_eq!(
         texts_to(&sim, &bot, ALICE),

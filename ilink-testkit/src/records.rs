@@ -217,6 +217,9 @@ pub enum ViolationKind {
     BadTypingTicket,
     /// A `getuploadurl` or CDN upload that does not match what was announced.
     BadUpload,
+    /// A `client_id` the server had already accepted, on a message with other
+    /// content: the server drops it as a repeat, so the new message is lost.
+    ClientIdReused,
 }
 
 /// A protocol violation by the client, recorded when the simulator answered with an

@@ -124,7 +124,18 @@ fn decide(i: &mut Inner, bot_id: &str, msg: &WeixinMessage) -> SendOutcome {
     if msg.message_state == Some(MessageState::Generating) && msg.item_list.is_empty() {
         return rejected(-2, "message_state 1 with an empty item_list");
     }
-    if acct.client_ids.contains(&client_id) {
+    let fingerprint = content_fingerprint(&to, msg);
+    if let Some(earlier) = acct.client_ids.get(&client_id) {
+        if *earlier != fingerprint {
+            // Answered as the server does (a repeat, dropped), but a client
+            // whose ids collide loses a message: it is recorded.
+            i.violation(
+                Some(bot_id),
+                Some(EP),
+                ViolationKind::ClientIdReused,
+                format!("client_id {client_id:?} already carried another message"),
+            );
+        }
         return SendOutcome::Duplicate;
     }
     let max = i.config.max_text_chars;
@@ -186,7 +197,19 @@ fn decide(i: &mut Inner, bot_id: &str, msg: &WeixinMessage) -> SendOutcome {
         recent.push_back(now);
     }
     ctx.sends += 1;
-    acct.client_ids.insert(client_id);
+    acct.client_ids.insert(client_id, fingerprint);
     let message_id = i.new_message_id();
     SendOutcome::Delivered { message_id }
+}
+
+/// What a message carries (its recipient and items), as a hash: a retry
+/// repeats it, a different message with the same `client_id` does not.
+fn content_fingerprint(to: &str, msg: &WeixinMessage) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    to.hash(&mut h);
+    serde_json::to_string(&msg.item_list)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
 }

@@ -64,7 +64,9 @@ pub(crate) struct Account {
     pub contacts: HashSet<String>,
     pub recent_sends: HashMap<String, VecDeque<Instant>>,
     pub blocked_until: HashMap<String, Instant>,
-    pub client_ids: HashSet<String>,
+    /// Every accepted `client_id`, with a fingerprint of what it carried,
+    /// so a repeat with other content is told apart from a retry.
+    pub client_ids: HashMap<String, u64>,
     pub expired: Option<ExpiryMode>,
     /// Every inbound message, for redelivery by id.
     pub history: Vec<WeixinMessage>,
@@ -86,7 +88,7 @@ impl Account {
             contacts: HashSet::new(),
             recent_sends: HashMap::new(),
             blocked_until: HashMap::new(),
-            client_ids: HashSet::new(),
+            client_ids: HashMap::new(),
             expired: None,
             history: Vec::new(),
         }

@@ -113,6 +113,31 @@ async fn repeated_client_id_is_dropped_silently() {
     assert!(r2.get("message_id").is_none());
     assert_eq!(sim.delivered_to(&bot, alice.id()).len(), 1);
     assert_eq!(sim.sent(&bot)[1].outcome, SendOutcome::Duplicate);
+    assert!(sim.violations().is_empty(), "a retry is not a violation");
+}
+
+#[tokio::test]
+async fn a_client_id_reused_for_another_message_is_dropped_and_recorded() {
+    let sim = Simulator::start().await;
+    let RawChat {
+        bot,
+        client,
+        user: alice,
+        ctx,
+    } = said_hi(&sim, "alice@im.wechat").await;
+    client
+        .send_text_cid(alice.id(), &ctx, "first", "same")
+        .await;
+    let r2 = client
+        .send_text_cid(alice.id(), &ctx, "second", "same")
+        .await;
+    // The server's answer to a repeat: accepted, not delivered.
+    assert_eq!(r2["ret"], 0);
+    assert!(r2.get("message_id").is_none());
+    assert_eq!(sim.delivered_to(&bot, alice.id()).len(), 1);
+    let violations = sim.violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].kind, ViolationKind::ClientIdReused);
 }
 
 #[tokio::test]
