@@ -31,7 +31,7 @@
 //! );
 //! ```
 
-use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{BrokenLink, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 use crate::chunk::{split_text, text_units};
 
@@ -122,24 +122,105 @@ pub fn to_chunks(markdown: &str, max_units: usize) -> Vec<String> {
 /// assert_eq!(&md[..stable_prefix_len(md)], "Intro.\n\n");
 /// assert_eq!(stable_prefix_len("One paragraph, still being written"), 0);
 /// ```
+///
+/// Two more things keep text back. A block's event starts after its
+/// indentation (an indented code block's four spaces), so the stable point
+/// is the start of its line: cut there, the block keeps its indentation.
+/// And a block using a reference link whose definition has not arrived yet
+/// (`[the docs][1]`, with `[1]: https://…` usually at the end) waits for it,
+/// or its link would go out without its target.
 pub fn stable_prefix_len(markdown: &str) -> usize {
+    let waiting = first_unresolved_reference(complete_lines(markdown));
     let mut depth = 0usize;
-    let mut last_start = 0;
+    let mut starts = Vec::new();
     for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
         match event {
             Event::Start(_) => {
                 if depth == 0 {
-                    last_start = range.start;
+                    starts.push(range.start);
                 }
                 depth += 1;
             }
             Event::End(_) => depth = depth.saturating_sub(1),
             // A rule is a block without a start and an end.
-            Event::Rule if depth == 0 => last_start = range.start,
+            Event::Rule if depth == 0 => starts.push(range.start),
             _ => {}
         }
     }
-    last_start
+    let last = starts.last().copied().unwrap_or(0);
+    let stable = match waiting {
+        Some(at) => starts
+            .iter()
+            .copied()
+            .take_while(|start| *start <= at)
+            .last()
+            .unwrap_or(0)
+            .min(last),
+        None => last,
+    };
+    line_start(markdown, stable)
+}
+
+/// The text up to its last line break: a definition on a line still being
+/// written (`[1]: https://exa`) is not one yet.
+pub fn complete_lines(text: &str) -> &str {
+    text.rfind('\n').map_or("", |newline| &text[..=newline])
+}
+
+/// Where the first reference link (`[text][label]`, `[label][]`) whose
+/// definition is not in `markdown` begins.
+fn first_unresolved_reference(markdown: &str) -> Option<usize> {
+    let mut waiting: Option<usize> = None;
+    let parser = Parser::new_with_broken_link_callback(
+        markdown,
+        options(),
+        Some(|link: BrokenLink<'_>| {
+            // A shortcut (`[1]` alone) is also how prose brackets read:
+            // waiting for those would hold back most answers to the end.
+            if matches!(
+                link.link_type,
+                LinkType::Reference
+                    | LinkType::ReferenceUnknown
+                    | LinkType::Collapsed
+                    | LinkType::CollapsedUnknown
+            ) {
+                waiting = Some(waiting.map_or(link.span.start, |w| w.min(link.span.start)));
+            }
+            None
+        }),
+    );
+    parser.for_each(drop);
+    waiting
+}
+
+/// Where the line holding byte `at` begins.
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |newline| newline + 1)
+}
+
+/// The source text of the reference definitions (`[1]: https://…`) in
+/// `markdown`, one per line: a streamed answer keeps them, so that text
+/// rendered after they were sent still resolves its links to them.
+///
+/// ```
+/// use ilink_core::markdown::reference_definitions;
+///
+/// let md = "See [the docs][1].\n\n[1]: https://example.com/docs\n";
+/// assert_eq!(reference_definitions(md), "[1]: https://example.com/docs\n");
+/// ```
+pub fn reference_definitions(markdown: &str) -> String {
+    let parser = Parser::new_ext(markdown, options());
+    let mut spans: Vec<_> = parser
+        .reference_definitions()
+        .iter()
+        .map(|(_, def)| def.span.clone())
+        .collect();
+    spans.sort_by_key(|span| span.start);
+    spans
+        .into_iter()
+        .filter_map(|span| markdown.get(span))
+        .map(|def| format!("{}\n", def.trim_end()))
+        .collect()
 }
 
 /// Cuts a block longer than a message between its lines (a list between

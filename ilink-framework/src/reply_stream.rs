@@ -106,6 +106,9 @@ pub(crate) struct StreamCutter {
     budget: usize,
     /// Received text not yet rendered: its last block may still grow.
     raw: String,
+    /// The reference definitions (`[1]: https://…`) of the text rendered so
+    /// far, rendered again with later text so its links still resolve.
+    definitions: String,
     /// Rendered blocks (each within the limit) not yet sent.
     ready: VecDeque<String>,
     /// Messages handed out so far.
@@ -120,6 +123,7 @@ impl StreamCutter {
             limit: limit.max(1),
             budget,
             raw: String::new(),
+            definitions: String::new(),
             ready: VecDeque::new(),
             emitted: 0,
         }
@@ -146,8 +150,20 @@ impl StreamCutter {
             self.raw.rfind(GAP).map_or(0, |at| at + GAP.len())
         };
         if stable > 0 {
-            let blocks = self.render(&self.raw[..stable]);
+            // The definitions received so far, also those after the text
+            // rendered now: its links resolve to them (`stable_prefix_len`
+            // held the text back until they came).
+            let ahead = if self.options.markdown {
+                markdown::reference_definitions(markdown::complete_lines(&self.raw[stable..]))
+            } else {
+                String::new()
+            };
+            let blocks = self.render_with(&self.raw[..stable], &ahead);
             self.ready.extend(blocks);
+            if self.options.markdown {
+                let kept = markdown::reference_definitions(&self.raw[..stable]);
+                self.definitions.push_str(&kept);
+            }
             self.raw.drain(..stable);
         }
         let mut out = Vec::new();
@@ -190,8 +206,19 @@ impl StreamCutter {
 
     /// Renders received text as blocks within the limit.
     fn render(&self, raw: &str) -> Vec<String> {
+        self.render_with(raw, "")
+    }
+
+    /// Renders received text with the reference definitions kept so far
+    /// and `ahead` (definitions render to nothing; before the text, its
+    /// links resolve to them).
+    fn render_with(&self, raw: &str, ahead: &str) -> Vec<String> {
         if self.options.markdown {
-            markdown::to_chunks(raw, self.limit)
+            if self.definitions.is_empty() && ahead.is_empty() {
+                return markdown::to_chunks(raw, self.limit);
+            }
+            let text = format!("{}{ahead}\n{raw}", self.definitions);
+            markdown::to_chunks(&text, self.limit)
         } else {
             split_text(raw.trim_end(), self.limit)
                 .into_iter()
@@ -268,6 +295,44 @@ mod tests {
             .map(|i| format!("{i:02} {}.", "word ".repeat(len / 5).trim_end()))
             .collect::<Vec<_>>()
             .join("\n\n")
+    }
+
+    /// `md` streamed `step` characters at a time, as the messages read.
+    fn streamed_markdown(md: &str, step: usize) -> String {
+        let mut c = StreamCutter::new(StreamOptions::markdown(), 4000, 9);
+        let mut all = feed(&mut c, md, step);
+        all.extend(c.finish().0);
+        all.join("\n\n")
+    }
+
+    #[test]
+    fn a_streamed_indented_code_block_keeps_its_indentation_and_its_text() {
+        let md =
+            "Intro paragraph, long enough to go first.\n\n    if x:\n        y = a*b*c\n\nDone.";
+        for step in [1, 3, 7, 1000] {
+            assert_eq!(
+                streamed_markdown(md, step),
+                markdown::to_text(md),
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_streamed_reference_link_keeps_its_target_wherever_its_definition_is() {
+        let after =
+            "See [the docs][1] for every detail of it.\n\nMore.\n\n[1]: https://example.com/docs\n";
+        let before = "[1]: https://example.com/docs\n\nIntro, long enough to go on its own.\n\nSee [the docs][1] for every detail of it.\n\nMore.";
+        for md in [after, before] {
+            for step in [1, 5, 1000] {
+                let got = streamed_markdown(md, step);
+                assert!(
+                    got.contains("https://example.com/docs"),
+                    "step {step}: {got:?}"
+                );
+                assert!(!got.contains("[1]"), "step {step}: {got:?}");
+            }
+        }
     }
 
     #[test]
