@@ -227,6 +227,10 @@ pub fn command(data: &[u8]) {
             Route::Error(e) => {
                 let _ = (e.to_string(), e.user_message());
             }
+            Route::ArgsError { index, error } => {
+                assert!(router.spec(index).is_some());
+                let _ = (error.to_string(), error.user_message());
+            }
             Route::Command { index, args } => {
                 assert!(router.spec(index).is_some());
                 arguments(&text, &args);

@@ -217,6 +217,14 @@ async fn checks_refuse_other_users() {
         "You are not allowed to use the shutdown command."
     );
     assert_eq!(ask(&sim, &bot, ADMIN, "/shutdown").await, "bye");
+    // Arguments that do not fit do not get past the check either: no usage
+    // is shown to a user who may not run the command.
+    assert_eq!(
+        ask(&sim, &bot, U, "/shutdown now").await,
+        "You are not allowed to use the shutdown command."
+    );
+    let admin = ask(&sim, &bot, ADMIN, "/shutdown now").await;
+    assert!(admin.contains("Usage: /shutdown"), "{admin}");
     handle.shutdown().await;
 }
 

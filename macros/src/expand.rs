@@ -62,6 +62,12 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
         .iter()
         .enumerate()
         .map(|(i, c)| arm(i, c, options));
+    let refusals = routes
+        .commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.options.checks.is_empty())
+        .map(|(i, c)| refusal(i, c, options));
     let fallback = match &routes.fallback {
         Some(f) => {
             let method = &f.method;
@@ -173,6 +179,21 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
                         .await;
                         return ::core::result::Result::Ok(());
                     }
+                    #krate::command::__private::Route::ArgsError { index: __index, error: __error } => {
+                        // Who may not run the command is refused before
+                        // being told how to call it.
+                        match __index {
+                            #(#refusals)*
+                            _ => {}
+                        }
+                        #krate::Handler::on_error(
+                            self,
+                            __ctx,
+                            #krate::FrameworkError::Command(__error),
+                        )
+                        .await;
+                        return ::core::result::Result::Ok(());
+                    }
                     #krate::command::__private::Route::Command { index: __index, args: __args } => {
                         // Unused when no command takes arguments.
                         let _ = &__args;
@@ -241,22 +262,8 @@ fn spec(command: &Command, options: &ImplOptions) -> TokenStream {
 fn arm(index: usize, command: &Command, options: &ImplOptions) -> TokenStream {
     let krate = &options.krate;
     let method = &command.method;
-    let fail = |error: TokenStream| {
-        quote! {{
-            #krate::Handler::on_error(self, __ctx, #krate::FrameworkError::Command(#error)).await;
-            return ::core::result::Result::Ok(());
-        }}
-    };
-    let checks = command.options.checks.iter().map(|check| {
-        let refused = fail(quote!(__router.check_failed(#index)));
-        // Spanned at the path, so a check with the wrong signature is
-        // reported there.
-        let call = quote_spanned!(check.span()=> #check(self, &*__ctx).await);
-        quote! {
-            let __allowed: bool = #call;
-            if !__allowed #refused
-        }
-    });
+    let fail = |error: TokenStream| failure(options, error);
+    let checks = checks(index, command, options);
     let values: Vec<_> = (0..command.args.len())
         .map(|i| format_ident!("__arg{}", i))
         .collect();
@@ -314,5 +321,42 @@ fn getter(index: usize, arg: &Arg) -> TokenStream {
             };
             quote!(#call?)
         }
+    }
+}
+
+/// Reports `error` to `on_error` and ends the handling of the message.
+fn failure(options: &ImplOptions, error: TokenStream) -> TokenStream {
+    let krate = &options.krate;
+    quote! {{
+        #krate::Handler::on_error(self, __ctx, #krate::FrameworkError::Command(#error)).await;
+        return ::core::result::Result::Ok(());
+    }}
+}
+
+/// The checks of command `index`, each refusing the message when it fails.
+fn checks(index: usize, command: &Command, options: &ImplOptions) -> Vec<TokenStream> {
+    command
+        .options
+        .checks
+        .iter()
+        .map(|check| {
+            let refused = failure(options, quote!(__router.check_failed(#index)));
+            // Spanned at the path, so a check with the wrong signature is
+            // reported there.
+            let call = quote_spanned!(check.span()=> #check(self, &*__ctx).await);
+            quote! {
+                let __allowed: bool = #call;
+                if !__allowed #refused
+            }
+        })
+        .collect()
+}
+
+/// The match arm running command `index`'s checks alone (its arguments did
+/// not split).
+fn refusal(index: usize, command: &Command, options: &ImplOptions) -> TokenStream {
+    let checks = checks(index, command, options);
+    quote! {
+        #index => { #(#checks)* }
     }
 }

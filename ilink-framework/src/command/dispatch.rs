@@ -67,9 +67,19 @@ pub enum Route<'r, 'i> {
         /// Its arguments, split but not yet converted.
         args: Args<'r, 'i>,
     },
-    /// The text names no command or its arguments do not fit: for
-    /// `Handler::on_error`, inside `FrameworkError::Command`.
+    /// The text names no command: for `Handler::on_error`, inside
+    /// `FrameworkError::Command`.
     Error(CommandError),
+    /// The text names command `index` but its arguments do not split (an
+    /// unclosed quote, too many): the command's checks run first, so a user
+    /// who may not run it is refused rather than shown its usage; then the
+    /// error goes to `Handler::on_error`.
+    ArgsError {
+        /// Which command.
+        index: usize,
+        /// Why its arguments do not fit.
+        error: CommandError,
+    },
 }
 
 impl Router {
@@ -148,10 +158,6 @@ impl Router {
             }
             Err(e) => return Route::Error(e),
         };
-        let args = match invocation.split_args() {
-            Ok(args) => args,
-            Err(e) => return Route::Error(e),
-        };
         // `find` hands out a spec of this set, so the position is found.
         let index = self
             .set
@@ -159,6 +165,11 @@ impl Router {
             .iter()
             .position(|s| std::ptr::eq(s, invocation.spec))
             .unwrap_or(usize::MAX);
+        let args = match invocation.split_args() {
+            Ok(args) => args,
+            Err(error) if Some(index) != self.help => return Route::ArgsError { index, error },
+            Err(e) => return Route::Error(e),
+        };
         if Some(index) == self.help {
             return Route::Reply(self.set.help_reply(args.raw(0)));
         }
