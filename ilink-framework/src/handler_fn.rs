@@ -115,6 +115,10 @@ impl Chat {
     }
 
     /// Replies to the user; long texts are split into several messages.
+    ///
+    /// Sent as through the [`Outbox`]: with fresh `client_id`s and no send
+    /// journal, so a message handled again after a crash replies again (a
+    /// [`Handler`](crate::Handler)'s `Context::reply` does not).
     pub async fn reply(&self, text: impl Into<String>) -> Result<Vec<SentMessage>, SendError> {
         self.outbox.send_text(&self.user, text).await
     }
