@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::auth::{check_bot_request, ret_error};
 use crate::records::{SendOutcome, SentMessage, ViolationKind};
-use crate::state::Inner;
+use crate::state::{FOREVER, Inner};
 
 const EP: &str = "sendmessage";
 
@@ -190,7 +190,8 @@ fn decide(i: &mut Inner, bot_id: &str, msg: &WeixinMessage) -> SendOutcome {
         }
         if recent.len() + 1 >= limit.sends as usize {
             if !limit.block.is_zero() {
-                acct.blocked_until.insert(to.clone(), now + limit.block);
+                let until = now.checked_add(limit.block).unwrap_or(now + FOREVER);
+                acct.blocked_until.insert(to.clone(), until);
             }
             return rejected(-2, "prepare failed: too many messages in a short time");
         }

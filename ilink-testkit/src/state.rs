@@ -405,7 +405,9 @@ impl Shared {
         timeout: Duration,
         mut f: impl FnMut(&mut Inner) -> Option<T>,
     ) -> Option<T> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // A timeout set through the control API may be any length: past
+        // what the clock can add, it is "never".
+        let deadline = far_after(tokio::time::Instant::now(), timeout);
         let mut rx = self.changes.subscribe();
         loop {
             if let Some(v) = f(&mut self.lock()) {
@@ -430,4 +432,12 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A stand-in for "never" that the clock can still add: about 30 years.
+pub(crate) const FOREVER: Duration = Duration::from_secs(1 << 30);
+
+/// `start + after`, or [`FOREVER`] after `start` when that overflows.
+pub(crate) fn far_after(start: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
+    start.checked_add(after).unwrap_or_else(|| start + FOREVER)
 }

@@ -271,3 +271,28 @@ async fn a_lost_response_still_delivers_the_message() {
     assert_eq!(delivered.len(), 1, "but the server did deliver");
     assert_eq!(delivered[0].client_id.as_deref(), Some("lost-1"));
 }
+
+#[tokio::test]
+async fn a_longpoll_timeout_past_what_the_clock_can_add_means_never() {
+    let sim = Simulator::start().await;
+    let bot = sim.add_account("forever");
+    // What the control API accepts from anyone: the longest duration there is.
+    sim.configure(|c| c.longpoll_timeout = Duration::MAX);
+    let api = ilink_core::Api::new(
+        ilink_core::ApiConfig::builder()
+            .base_url(sim.base_url())
+            .token(bot.token.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // The poll holds (the client's own timeout ends it, an empty batch);
+    // a panic in its handler would drop the connection instead.
+    for _ in 0..2 {
+        let idle = api
+            .get_updates("", Some(Duration::from_millis(300)))
+            .await
+            .expect("a held poll, not a dropped connection");
+        assert!(idle.msgs.is_empty());
+    }
+}
