@@ -311,6 +311,12 @@ mod tests {
 
     const USER: &str = "u@im.wechat";
 
+    /// The ids still in `account`'s inbox.
+    async fn inbox_ids(store: &dyn StateStore, account: &AccountId) -> Vec<u64> {
+        let entries = store.inbox_load(account).await.unwrap();
+        entries.iter().map(|e| e.id).collect()
+    }
+
     async fn shared(store: Arc<dyn StateStore>) -> Arc<AccountShared> {
         let client = ILinkClient::builder("http://127.0.0.1:9", "token")
             .build()
@@ -383,13 +389,7 @@ mod tests {
             .await
             .expect("every write was stored");
         assert_eq!(Arc::strong_count(&session), 1, "the hold ends once stored");
-        let left: Vec<u64> = store
-            .inbox_load(&account)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect();
+        let left = inbox_ids(&*store, &account).await;
         assert_eq!(left, [3], "handled and refused entries left the inbox");
         let notes = store.load_state(&account, USER, "notes").await.unwrap();
         assert_eq!(notes.as_deref(), Some("[1]"));
@@ -435,13 +435,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(20), counted.wait_idle())
             .await
             .expect("the write is let go");
-        let left: Vec<u64> = store
-            .inbox_load(&account)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect();
+        let left = inbox_ids(&*store, &account).await;
         assert_eq!(left, [1], "left for the worker that holds the account now");
     }
 
@@ -500,13 +494,7 @@ mod tests {
             .expect("the writes the store can hold were not held up by the others");
         let token = store.context_token(&account, USER).await.unwrap().unwrap();
         assert_eq!(token.sent, 4, "the good send of the round is recorded");
-        let left: Vec<u64> = store
-            .inbox_load(&account)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect();
+        let left = inbox_ids(&*store, &account).await;
         assert_eq!(
             left,
             [1],

@@ -68,6 +68,7 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
         .enumerate()
         .filter(|(_, c)| !c.options.checks.is_empty())
         .map(|(i, c)| refusal(i, c, options));
+    let report_error = failure(options, quote!(__error));
     let fallback = match &routes.fallback {
         Some(f) => {
             let method = &f.method;
@@ -170,15 +171,7 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
                         __ctx.reply(__text).await?;
                         return ::core::result::Result::Ok(());
                     }
-                    #krate::command::__private::Route::Error(__error) => {
-                        #krate::Handler::on_error(
-                            self,
-                            __ctx,
-                            #krate::FrameworkError::Command(__error),
-                        )
-                        .await;
-                        return ::core::result::Result::Ok(());
-                    }
+                    #krate::command::__private::Route::Error(__error) => #report_error
                     #krate::command::__private::Route::ArgsError { index: __index, error: __error } => {
                         // Who may not run the command is refused before
                         // being told how to call it.
@@ -186,13 +179,7 @@ fn handler(item: &ItemImpl, options: &ImplOptions, routes: &Routes) -> TokenStre
                             #(#refusals)*
                             _ => {}
                         }
-                        #krate::Handler::on_error(
-                            self,
-                            __ctx,
-                            #krate::FrameworkError::Command(__error),
-                        )
-                        .await;
-                        return ::core::result::Result::Ok(());
+                        #report_error
                     }
                     #krate::command::__private::Route::Command { index: __index, args: __args } => {
                         // Unused when no command takes arguments.

@@ -297,6 +297,27 @@ mod tests {
         (Lanes::new(Arc::new(delivery)), bot)
     }
 
+    /// Lanes pacing one send per 500 ms, to a server that refuses a second
+    /// send to a user within 300 ms (and blocks them for a minute).
+    async fn paced_under_a_throttle() -> (Simulator, Lanes, BotAccount) {
+        let config = SimConfig {
+            burst: Some(BurstLimit {
+                sends: 2,
+                window: Duration::from_millis(300),
+                block: Duration::from_secs(60),
+            }),
+            ..SimConfig::for_tests()
+        };
+        let sim = Simulator::start_with(config).await.unwrap();
+        let options = BotOptions {
+            pacing_burst: 1,
+            pacing_window: Duration::from_millis(500),
+            ..BotOptions::default()
+        };
+        let (lanes, bot) = lanes(&sim, options).await;
+        (sim, lanes, bot)
+    }
+
     fn text(s: &str) -> Payload {
         Payload::Text(s.to_owned())
     }
@@ -359,21 +380,7 @@ mod tests {
         // The server refuses a second send to the user within 300 ms; the
         // bot paces one send per 500 ms. Each send below takes the free lane
         // itself, so only a pacer kept with the lane keeps them apart.
-        let config = SimConfig {
-            burst: Some(BurstLimit {
-                sends: 2,
-                window: Duration::from_millis(300),
-                block: Duration::from_secs(60),
-            }),
-            ..SimConfig::for_tests()
-        };
-        let sim = Simulator::start_with(config).await.unwrap();
-        let options = BotOptions {
-            pacing_burst: 1,
-            pacing_window: Duration::from_millis(500),
-            ..BotOptions::default()
-        };
-        let (lanes, bot) = lanes(&sim, options).await;
+        let (sim, lanes, bot) = paced_under_a_throttle().await;
         for t in ["a", "b", "c"] {
             assert!(lanes.submit(USER, text(t), None).await.is_ok(), "{t}");
         }
@@ -390,21 +397,7 @@ mod tests {
         // bot paces one send per 500 ms. The first send reaches the server
         // 400 ms late: paced from when it left, the second would reach it
         // 100 ms after the first.
-        let config = SimConfig {
-            burst: Some(BurstLimit {
-                sends: 2,
-                window: Duration::from_millis(300),
-                block: Duration::from_secs(60),
-            }),
-            ..SimConfig::for_tests()
-        };
-        let sim = Simulator::start_with(config).await.unwrap();
-        let options = BotOptions {
-            pacing_burst: 1,
-            pacing_window: Duration::from_millis(500),
-            ..BotOptions::default()
-        };
-        let (lanes, bot) = lanes(&sim, options).await;
+        let (sim, lanes, bot) = paced_under_a_throttle().await;
         sim.inject(Fault::on(Endpoint::SendMessage, FaultAction::Delay { ms: 400 }).times(1));
         for t in ["a", "b"] {
             assert!(lanes.submit(USER, text(t), None).await.is_ok(), "{t}");
