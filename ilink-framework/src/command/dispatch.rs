@@ -260,8 +260,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Arguments that do not fit name their command, whose checks run
+        // before the error is reported.
         match router.route("/add 1") {
-            Route::Error(e @ CommandError::MissingArgument { .. }) => assert_eq!(
+            Route::ArgsError {
+                index: 0,
+                error: e @ CommandError::MissingArgument { .. },
+            } => assert_eq!(
                 e.user_message(),
                 "missing argument <b>\nUsage: /add <a> <b>"
             ),
