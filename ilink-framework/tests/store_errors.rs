@@ -324,7 +324,14 @@ async fn restarted_actors_do_not_run_again_a_message_whose_handled_mark_was_stil
     user.say("first").await;
     sim.wait_for_sent_to(&bot, USER, 1, WAIT).await.unwrap();
     // "first" is handled; its mark waits in the slow store while the
-    // actors restart.
+    // actors restart. (Until the store sees the mark, the Router may not
+    // have queued it: failing before, it would rightly run "first" again.)
+    within("the first mark reaches the store", async {
+        while store.hooks.marks.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     user.say("boom").await;
     sim.wait_for_sent_to(&bot, USER, 2, WAIT).await.unwrap();
     assert!(panicked.load(Ordering::SeqCst));
