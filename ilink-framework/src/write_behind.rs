@@ -141,14 +141,14 @@ impl AccountShared {
         let (sends, others): (Vec<Pending>, Vec<Pending>) = round
             .into_iter()
             .partition(|p| matches!(p.write, Write::Sent { .. }));
-        let chains = in_order_per_conversation(&others)
-            .into_iter()
-            .map(|chain| async move {
-                for write in chain {
-                    self.store_alone(write).await;
-                }
-            });
-        futures::future::join(self.record_sends(&sends), join_all(chains)).await;
+        let (alone, chains) = chained_by_conversation(&others);
+        let alone = alone.into_iter().map(|write| self.store_alone(write));
+        let chains = chains.into_iter().map(|chain| async move {
+            for write in chain {
+                self.store_alone(write).await;
+            }
+        });
+        futures::future::join3(self.record_sends(&sends), join_all(alone), join_all(chains)).await;
     }
 
     /// Records the round's sends in one call. Should the store be unable
@@ -249,30 +249,30 @@ impl AccountShared {
     }
 }
 
-/// The writes in `queued` as chains to store one after the other: one
-/// chain per conversation whose saved state they change (a run's changes
-/// are all of its own conversation), in queue order, and a chain of its own
-/// for every other write.
-fn in_order_per_conversation(queued: &[Pending]) -> Vec<Vec<&Write>> {
-    let mut chains: Vec<Vec<&Write>> = Vec::with_capacity(queued.len());
+/// The writes in `queued` that change no saved state, to store side by
+/// side (most handled messages: no allocation each), and the others as one
+/// chain per conversation, in queue order, to store one after the other (a
+/// run's changes are all of its own conversation).
+fn chained_by_conversation(queued: &[Pending]) -> (Vec<&Write>, Vec<Vec<&Write>>) {
+    let mut alone = Vec::with_capacity(queued.len());
+    let mut chains: Vec<Vec<&Write>> = Vec::new();
     let mut chain_of: HashMap<&str, usize> = HashMap::new();
     for pending in queued {
         let conversation = match &pending.write {
             Write::Handled { changes, .. } => changes.first().map(|c| c.conversation.as_str()),
             _ => None,
         };
-        match conversation {
-            Some(conversation) => {
-                let at = *chain_of.entry(conversation).or_insert_with(|| {
-                    chains.push(Vec::new());
-                    chains.len() - 1
-                });
-                chains[at].push(&pending.write);
-            }
-            None => chains.push(vec![&pending.write]),
-        }
+        let Some(conversation) = conversation else {
+            alone.push(&pending.write);
+            continue;
+        };
+        let at = *chain_of.entry(conversation).or_insert_with(|| {
+            chains.push(Vec::new());
+            chains.len() - 1
+        });
+        chains[at].push(&pending.write);
     }
-    chains
+    (alone, chains)
 }
 
 impl Flushing {

@@ -44,6 +44,14 @@ struct Moving {
     leaving: HashSet<AccountId>,
 }
 
+/// Waits until `done` holds of the accounts on the move (polled: only a
+/// stopping worker waits for them).
+async fn until_moved(moving: &Mutex<Moving>, done: impl Fn(&Moving) -> bool) {
+    while !done(&moving.lock().unwrap_or_else(|e| e.into_inner())) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The lease keeper of one worker.
 pub(crate) struct Keeper {
     handle: BotHandle,
@@ -370,15 +378,7 @@ impl Keeper {
             tracing::warn!(worker = %self.me.id, error = %self.store.db_error(e), "cannot mark the worker stopping");
         }
         // Wait for accounts still starting, so each is drained like the rest.
-        while !self
-            .moving
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .starting
-            .is_empty()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_moved(&self.moving, |m| m.starting.is_empty()).await;
         // An account being handed over is released by its hand-over once
         // stopped; released here as well, it would go to another worker
         // while its handlers still run.
@@ -402,17 +402,7 @@ impl Keeper {
                     }
                 }),
         );
-        let handed_over = async {
-            while !self
-                .moving
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .leaving
-                .is_empty()
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
+        let handed_over = until_moved(&self.moving, |m| m.leaving.is_empty());
         let drain_all = async { futures::future::join(stopped, handed_over).await.0 };
         let mut drain_all = std::pin::pin!(drain_all);
         let mut beat = tokio::time::interval(self.every);
